@@ -1,0 +1,341 @@
+#include "mtalog_options.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <unistd.h>
+
+#include "suggest.hpp"
+#include "values.hpp"
+
+namespace mtacfg {
+
+namespace fs = std::filesystem;
+
+std::string_view record_name(RecordKind kind) noexcept
+{
+    switch (kind) {
+    case RecordKind::attempt: return "attempt";
+    case RecordKind::connection_failure: return "connection_failure";
+    case RecordKind::permanent_failure: return "permanent_failure";
+    }
+    return "?";
+}
+
+std::string_view format_name(FormatKind format) noexcept
+{
+    switch (format) {
+    case FormatKind::mainlog: return "mainlog";
+    }
+    return "?";
+}
+
+namespace {
+
+using Apply = std::optional<std::string> (*)(Settings &, std::string_view);
+using Expected = std::optional<std::string>;
+
+std::string fmt_octal(unsigned mode)
+{
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%o", mode);
+    return buf;
+}
+
+RecordOptions &rec(Settings &s, RecordKind k) { return s.records[static_cast<std::size_t>(k)]; }
+
+template <RecordKind K>
+Expected set_logfile(Settings &s, std::string_view v)
+{
+    if (v.empty())
+        return "a file path";
+    rec(s, K).logfile = std::string(v);
+    return std::nullopt;
+}
+
+std::optional<FormatKind> parse_format(std::string_view v)
+{
+    if (iequals(v, "mainlog"))
+        return FormatKind::mainlog;
+    return std::nullopt;
+}
+
+template <RecordKind K>
+Expected set_format(Settings &s, std::string_view v)
+{
+    const auto f = parse_format(v);
+    if (!f)
+        return "mainlog";
+    rec(s, K).format = *f;
+    return std::nullopt;
+}
+
+template <RecordKind K>
+Expected set_mode(Settings &s, std::string_view v)
+{
+    const auto m = parse_mode(v);
+    if (!m)
+        return "an octal file mode such as 0640";
+    rec(s, K).mode = *m;
+    return std::nullopt;
+}
+
+template <RecordKind K>
+Expected set_toggle(Settings &s, std::string_view v)
+{
+    const auto b = parse_bool(v);
+    if (!b)
+        return "on or off";
+    rec(s, K).enabled = *b;
+    return std::nullopt;
+}
+
+// A count or size option with an inclusive range.
+template <auto Member, std::uint64_t Min, std::uint64_t Max, bool Size>
+Expected set_bounded(Settings &s, std::string_view v)
+{
+    const auto n = Size ? parse_size(v) : parse_count(v);
+    if (!n || *n < Min || *n > Max)
+        return std::string(Size ? "a size" : "a whole number") + " from " + std::to_string(Min) + " to " +
+               std::to_string(Max);
+    s.*Member = static_cast<std::remove_reference_t<decltype(s.*Member)>>(*n);
+    return std::nullopt;
+}
+
+Expected set_flush_interval(Settings &s, std::string_view v)
+{
+    const auto d = parse_duration(v);
+    if (!d || *d < std::chrono::milliseconds(1) || *d > std::chrono::seconds(60))
+        return "a duration from 1ms to 60s, such as 100ms";
+    s.flush_interval = *d;
+    return std::nullopt;
+}
+
+Expected set_mainlog(Settings &s, std::string_view v)
+{
+    if (v.empty())
+        return "a file path";
+    s.mainlog = std::string(v);
+    return std::nullopt;
+}
+
+Expected set_log_mode(Settings &s, std::string_view v)
+{
+    const auto m = parse_mode(v);
+    if (!m)
+        return "an octal file mode such as 0640";
+    s.log_mode = *m;
+    return std::nullopt;
+}
+
+Expected set_enabled(Settings &s, std::string_view v)
+{
+    const auto b = parse_bool(v);
+    if (!b)
+        return "on or off";
+    s.enabled = *b;
+    return std::nullopt;
+}
+
+Expected set_timestamp_precision(Settings &s, std::string_view v)
+{
+    if (iequals(v, "seconds"))
+        s.timestamp_precision = TimePrecision::seconds;
+    else if (iequals(v, "microseconds"))
+        s.timestamp_precision = TimePrecision::microseconds;
+    else
+        return "seconds or microseconds";
+    return std::nullopt;
+}
+
+std::vector<OptionSpec> build_table()
+{
+    using R = RecordKind;
+    return {
+        {"attempt_logfile", "path", "(none)", "File for attempt records (`core_log_attempt_v1`); unset: `mainlog`.",
+         set_logfile<R::attempt>},
+        {"attempt_format", "format", "mainlog", "Format of attempt records.", set_format<R::attempt>},
+        {"attempt_log_mode", "mode", "log_mode", "Octal mode of a newly created attempt log file.",
+         set_mode<R::attempt>},
+        {"log_attempts", "on|off", "on", "Write attempt records.", set_toggle<R::attempt>},
+        {"connection_failure_logfile", "path", "(none)",
+         "File for connection-failure records (`core_log_client_connection_failure`); unset: `mainlog`.",
+         set_logfile<R::connection_failure>},
+        {"connection_failure_format", "format", "mainlog", "Format of connection-failure records.",
+         set_format<R::connection_failure>},
+        {"connection_failure_log_mode", "mode", "log_mode",
+         "Octal mode of a newly created connection-failure log file.", set_mode<R::connection_failure>},
+        {"log_connection_failures", "on|off", "on", "Write connection-failure records.",
+         set_toggle<R::connection_failure>},
+        {"permanent_failure_logfile", "path", "(none)",
+         "File for permanent-failure records (`core_log_permanent_failure_v1`); unset: `mainlog`.",
+         set_logfile<R::permanent_failure>},
+        {"permanent_failure_format", "format", "mainlog", "Format of permanent-failure records.",
+         set_format<R::permanent_failure>},
+        {"permanent_failure_log_mode", "mode", "log_mode",
+         "Octal mode of a newly created permanent-failure log file.", set_mode<R::permanent_failure>},
+        {"log_permanent_failures", "on|off", "on", "Write permanent-failure records.",
+         set_toggle<R::permanent_failure>},
+        {"mainlog", "path", "(none)", "One file for every record kind that has no `<record>_logfile` of its own.",
+         set_mainlog},
+        {"log_mode", "mode", "0640", "Octal mode of newly created log files (applied exactly, whatever the umask).",
+         set_log_mode},
+        {"timestamp_precision", "seconds\\|microseconds", "seconds",
+         "Record time as unix seconds (`1700000000`) or with microseconds (`1700000000.123456`).",
+         set_timestamp_precision},
+        {"max_note_bytes", "size", "2048",
+         "Cap on the escaped note/DSN text of a record; longer text ends in `...[truncated]`.",
+         set_bounded<&Settings::max_note_bytes, 64, 1u << 20, true>},
+        {"queue_size", "integer", "8192", "Records the asynchronous queue holds before a hook call waits.",
+         set_bounded<&Settings::queue_size, 64, 1u << 24, false>},
+        {"flush_interval", "duration", "100ms", "Longest time a written record waits in memory before it reaches the file.",
+         set_flush_interval},
+        {"enabled", "on|off", "on", "`off` loads the instance passively: it validates, opens nothing, writes nothing.",
+         set_enabled},
+        {"debug_level", "integer", "0", "Verbosity of the module's own diagnostics in the core's paniclog (0-9).",
+         set_bounded<&Settings::debug_level, 0, 9, false>},
+    };
+}
+
+std::vector<std::string> option_names()
+{
+    std::vector<std::string> names;
+    for (const auto &spec : mtalog_option_table())
+        names.emplace_back(spec.name);
+    return names;
+}
+
+std::string stanza_label(const std::string &instance)
+{
+    return instance.empty() ? std::string("mtalog") : "mtalog \"" + instance + "\"";
+}
+
+// An error for a file path, or nullopt when the file can be opened later.
+std::optional<std::string> check_path(const std::string &path)
+{
+    std::error_code ec;
+    const fs::path p(path);
+    if (fs::is_directory(p, ec))
+        return "is a directory";
+    fs::path dir = p.parent_path();
+    if (dir.empty())
+        dir = ".";
+    if (!fs::exists(dir, ec))
+        return "directory \"" + dir.string() + "\" does not exist";
+    if (!fs::is_directory(dir, ec))
+        return "\"" + dir.string() + "\" is not a directory";
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+        return "directory \"" + dir.string() + "\" is not writable";
+    return std::nullopt;
+}
+
+std::optional<ConfigError> route(Settings &s, const Location &stanza_where)
+{
+    struct Claim {
+        std::size_t file;
+        RecordKind first_kind;
+        bool explicit_mode;
+    };
+    std::map<std::string, Claim> claims;
+    for (RecordKind kind : kAllRecordKinds) {
+        const RecordOptions &r = rec(s, kind);
+        if (!r.enabled)
+            continue;
+        const bool own = !r.logfile.empty();
+        const std::string &path = own ? r.logfile : s.mainlog;
+        if (path.empty())
+            continue;
+        const Location &where = own ? r.logfile_where : s.mainlog_where;
+        const unsigned mode = r.mode.value_or(s.log_mode);
+        const std::string key = normalize_path(path);
+        auto it = claims.find(key);
+        if (it == claims.end()) {
+            if (auto problem = check_path(path))
+                return ConfigError{where, "log file \"" + path + "\": " + *problem};
+            s.files.push_back(FileSpec{path, r.format, mode});
+            it = claims.emplace(key, Claim{s.files.size() - 1, kind, r.mode.has_value()}).first;
+        } else {
+            FileSpec &file = s.files[it->second.file];
+            if (file.format != r.format)
+                return ConfigError{where, "log file \"" + path + "\" gets " + std::string(record_name(kind)) +
+                                              " records in format " + std::string(format_name(r.format)) + " but " +
+                                              std::string(record_name(it->second.first_kind)) +
+                                              " records in format " + std::string(format_name(file.format)) +
+                                              "; records sharing a file must share a format"};
+            if (file.mode != mode && (r.mode.has_value() || it->second.explicit_mode))
+                return ConfigError{where, "log file \"" + path + "\" is given mode 0" + fmt_octal(mode) +
+                                              " for " + std::string(record_name(kind)) + " records but 0" +
+                                              fmt_octal(file.mode) + " for " +
+                                              std::string(record_name(it->second.first_kind)) + " records"};
+        }
+        s.file_of[static_cast<std::size_t>(kind)] = it->second.file;
+    }
+    if (s.files.empty() && s.enabled)
+        return ConfigError{stanza_where, stanza_label(s.instance) +
+                                             " logs nothing: set mainlog or attempt_logfile, "
+                                             "connection_failure_logfile, permanent_failure_logfile"};
+    return std::nullopt;
+}
+
+} // namespace
+
+std::string normalize_path(const std::string &path)
+{
+    std::error_code ec;
+    auto abs = fs::absolute(path, ec);
+    return (ec ? fs::path(path) : abs).lexically_normal().string();
+}
+
+const std::vector<OptionSpec> &mtalog_option_table()
+{
+    static const std::vector<OptionSpec> table = build_table();
+    return table;
+}
+
+std::variant<Settings, ConfigError> validate_mtalog(const std::vector<Option> &options, const std::string &instance,
+                                                    const Location &stanza_where)
+{
+    Settings s;
+    s.instance = instance;
+    const auto &table = mtalog_option_table();
+    std::map<std::string, Location> seen;
+    for (const Option &opt : options) {
+        const std::string key = to_lower(opt.name);
+        const OptionSpec *spec = nullptr;
+        for (const auto &candidate : table)
+            if (candidate.name == key)
+                spec = &candidate;
+        if (spec == nullptr)
+            return ConfigError{opt.where, "unknown option '" + opt.name + "' in " + stanza_label(instance) +
+                                              did_you_mean(opt.name, option_names())};
+        if (auto previous = seen.find(key); previous != seen.end())
+            return ConfigError{opt.where, "option '" + opt.name + "' is set twice (first at line " +
+                                              std::to_string(previous->second.line) + ")"};
+        seen.emplace(key, opt.where);
+        if (auto expected = spec->apply(s, opt.value))
+            return ConfigError{opt.value_where, "invalid value \"" + opt.value + "\" for '" + std::string(spec->name) +
+                                                    "': expected " + *expected};
+        if (key == "mainlog")
+            s.mainlog_where = opt.value_where;
+        for (RecordKind kind : kAllRecordKinds)
+            if (key == std::string(record_name(kind)) + "_logfile")
+                rec(s, kind).logfile_where = opt.value_where;
+    }
+    if (!s.enabled)
+        return s;
+    if (auto error = route(s, stanza_where))
+        return *error;
+    return s;
+}
+
+std::string render_options_markdown()
+{
+    std::string out = "| option | type | default | meaning |\n| --- | --- | --- | --- |\n";
+    for (const auto &spec : mtalog_option_table()) {
+        out += "| `" + std::string(spec.name) + "` | " + std::string(spec.type) + " | `" +
+               std::string(spec.default_text) + "` | " + std::string(spec.help) + " |\n";
+    }
+    return out;
+}
+
+} // namespace mtacfg

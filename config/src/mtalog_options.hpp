@@ -1,0 +1,90 @@
+// The mtalog stanza: one table of options (name, type, default, validator,
+// help) and the validated settings it produces. Nothing here opens a file;
+// validation only looks at the file system to report a bad path early.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "document.hpp"
+
+namespace mtacfg {
+
+enum class RecordKind : std::size_t { attempt = 0, connection_failure = 1, permanent_failure = 2 };
+inline constexpr std::size_t kRecordKinds = 3;
+inline constexpr std::array<RecordKind, kRecordKinds> kAllRecordKinds{
+    RecordKind::attempt, RecordKind::connection_failure, RecordKind::permanent_failure};
+
+// "attempt", "connection_failure", "permanent_failure"
+[[nodiscard]] std::string_view record_name(RecordKind kind) noexcept;
+
+enum class FormatKind { mainlog };
+[[nodiscard]] std::string_view format_name(FormatKind format) noexcept;
+
+enum class TimePrecision { seconds, microseconds };
+
+struct RecordOptions {
+    bool enabled = true;
+    std::string logfile;            // empty: use mainlog
+    Location logfile_where;
+    FormatKind format = FormatKind::mainlog;
+    std::optional<unsigned> mode;   // empty: log_mode
+};
+
+// One output file after routing: every record kind written to it.
+struct FileSpec {
+    std::string path; // as configured
+    FormatKind format = FormatKind::mainlog;
+    unsigned mode = 0640;
+};
+
+struct Settings {
+    std::string instance; // "" for a singleton stanza
+    bool enabled = true;
+    unsigned debug_level = 0;
+    std::array<RecordOptions, kRecordKinds> records{};
+    std::string mainlog;
+    Location mainlog_where;
+    unsigned log_mode = 0640;
+    std::size_t queue_size = 8192;
+    std::chrono::microseconds flush_interval{100000};
+    std::size_t max_note_bytes = 2048;
+    TimePrecision timestamp_precision = TimePrecision::seconds;
+
+    // Filled by validation: the files, and which file each record kind goes to.
+    std::vector<FileSpec> files;
+    std::array<std::optional<std::size_t>, kRecordKinds> file_of{};
+};
+
+struct OptionSpec {
+    std::string_view name;
+    std::string_view type;
+    std::string_view default_text;
+    std::string_view help;
+    // Returns what was expected when `value` is not acceptable.
+    std::optional<std::string> (*apply)(Settings &settings, std::string_view value);
+};
+
+[[nodiscard]] const std::vector<OptionSpec> &mtalog_option_table();
+
+// Validates a stanza's options (names case-insensitive, each at most once),
+// then routing: at least one record kind logged (unless enabled = off), one
+// format and one mode per file, and each file's directory exists and is
+// writable.
+[[nodiscard]] std::variant<Settings, ConfigError> validate_mtalog(const std::vector<Option> &options,
+                                                                  const std::string &instance,
+                                                                  const Location &stanza_where);
+
+// The key under which two spellings of one path compare equal.
+[[nodiscard]] std::string normalize_path(const std::string &path);
+
+// The option table as the Markdown table the README carries.
+[[nodiscard]] std::string render_options_markdown();
+
+} // namespace mtacfg

@@ -1,0 +1,302 @@
+#include "parser.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <system_error>
+#include <vector>
+
+namespace mtacfg {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+enum class Tok { word, string, equals, lbrace, rbrace, end };
+
+struct Token {
+    Tok kind = Tok::end;
+    std::string text;
+    Location where;
+};
+
+std::string describe(const Token &t)
+{
+    switch (t.kind) {
+    case Tok::word: return "'" + t.text + "'";
+    case Tok::string: return "\"" + t.text + "\"";
+    case Tok::equals: return "'='";
+    case Tok::lbrace: return "'{'";
+    case Tok::rbrace: return "'}'";
+    case Tok::end: return "end of file";
+    }
+    return "?";
+}
+
+// Thrown inside the parser only; parse_file/parse_text turn it into a value.
+struct Failure {
+    ConfigError error;
+};
+
+[[noreturn]] void fail(Location where, std::string message)
+{
+    throw Failure{ConfigError{std::move(where), std::move(message)}};
+}
+
+bool is_word_char(char c) noexcept
+{
+    switch (c) {
+    case ' ': case '\t': case '\r': case '\n': case '\f': case '\v':
+    case '#': case '"': case '\'': case '=': case '{': case '}':
+    case '[': case ']': case '(': case ')':
+        return false;
+    default:
+        return true;
+    }
+}
+
+class Lexer {
+public:
+    Lexer(const std::string &text, std::string file) : text_(text), file_(std::move(file)) {}
+
+    Token next()
+    {
+        skip_space_and_comments();
+        Token t;
+        t.where = here();
+        if (pos_ >= text_.size())
+            return t;
+        const char c = text_[pos_];
+        switch (c) {
+        case '=': advance(); t.kind = Tok::equals; return t;
+        case '{': advance(); t.kind = Tok::lbrace; return t;
+        case '}': advance(); t.kind = Tok::rbrace; return t;
+        case '"': t.kind = Tok::string; t.text = quoted('"'); return t;
+        case '\'': t.kind = Tok::string; t.text = quoted('\''); return t;
+        case '[': case ']': case '(': case ')':
+            fail(t.where, std::string("unexpected '") + c + "': lists are not supported here; quote the value");
+        default: break;
+        }
+        t.kind = Tok::word;
+        while (pos_ < text_.size() && is_word_char(text_[pos_]) && !starts_comment())
+            t.text += advance();
+        return t;
+    }
+
+private:
+    Location here() const { return Location{file_, line_, column_}; }
+
+    char advance()
+    {
+        const char c = text_[pos_++];
+        if (c == '\n') {
+            ++line_;
+            column_ = 1;
+        } else {
+            ++column_;
+        }
+        return c;
+    }
+
+    bool starts_comment() const
+    {
+        return pos_ + 1 < text_.size() && text_[pos_] == '/' && text_[pos_ + 1] == '*';
+    }
+
+    void skip_space_and_comments()
+    {
+        while (pos_ < text_.size()) {
+            const char c = text_[pos_];
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v') {
+                advance();
+            } else if (c == '#') {
+                while (pos_ < text_.size() && text_[pos_] != '\n')
+                    advance();
+            } else if (starts_comment()) {
+                const Location start = here();
+                advance();
+                advance();
+                for (;;) {
+                    if (pos_ >= text_.size())
+                        fail(start, "unterminated comment: '/*' has no matching '*/'");
+                    if (text_[pos_] == '*' && pos_ + 1 < text_.size() && text_[pos_ + 1] == '/') {
+                        advance();
+                        advance();
+                        break;
+                    }
+                    advance();
+                }
+            } else {
+                return;
+            }
+        }
+    }
+
+    std::string quoted(char quote)
+    {
+        const Location start = here();
+        advance();
+        std::string out;
+        for (;;) {
+            if (pos_ >= text_.size() || text_[pos_] == '\n')
+                fail(start, std::string("unterminated string: missing closing ") + quote);
+            const char c = advance();
+            if (c == quote)
+                return out;
+            if (c == '\\' && quote == '"' && pos_ < text_.size() &&
+                (text_[pos_] == '"' || text_[pos_] == '\\')) {
+                out += advance();
+                continue;
+            }
+            out += c;
+        }
+    }
+
+    const std::string &text_;
+    std::string file_;
+    std::size_t pos_ = 0;
+    int line_ = 1;
+    int column_ = 1;
+};
+
+class Parser {
+public:
+    explicit Parser(std::vector<std::string> include_stack) : include_stack_(std::move(include_stack)) {}
+
+    void parse(const std::string &text, const std::string &file, Document &doc)
+    {
+        Lexer lexer(text, file);
+        parse_items(lexer, file, doc.options, doc.blocks, nullptr);
+    }
+
+private:
+    void parse_items(Lexer &lexer, const std::string &file, std::vector<Option> &options,
+                     std::vector<Block> &blocks, const Block *open_block)
+    {
+        for (;;) {
+            Token tok = lexer.next();
+            if (tok.kind == Tok::end) {
+                if (open_block)
+                    fail(open_block->where, "unterminated block '" + open_block->kind + "': missing '}'");
+                return;
+            }
+            if (tok.kind == Tok::rbrace) {
+                if (open_block)
+                    return;
+                fail(tok.where, "unexpected '}' with no open block");
+            }
+            if (tok.kind != Tok::word)
+                fail(tok.where, "expected an option or block name, found " + describe(tok));
+
+            Token second = lexer.next();
+            if (second.kind == Tok::equals) {
+                Token value = lexer.next();
+                if (value.kind != Tok::word && value.kind != Tok::string)
+                    fail(value.where, "expected a value after '" + tok.text + " =', found " + describe(value));
+                options.push_back(Option{tok.text, tok.where, value.text, value.where});
+            } else if (second.kind == Tok::lbrace) {
+                open_nested(lexer, file, blocks, tok, std::nullopt);
+            } else if (second.kind == Tok::word || second.kind == Tok::string) {
+                if (iequals(tok.text, "include")) {
+                    include(second, options, blocks);
+                    continue;
+                }
+                Token third = lexer.next();
+                if (third.kind != Tok::lbrace)
+                    fail(third.where, "expected '{' after '" + tok.text + " " + second.text + "', found " +
+                                          describe(third));
+                open_nested(lexer, file, blocks, tok, second.text);
+            } else {
+                fail(second.where, "expected '=' or '{' after '" + tok.text + "', found " + describe(second));
+            }
+        }
+    }
+
+    void open_nested(Lexer &lexer, const std::string &file, std::vector<Block> &blocks, const Token &kind,
+                     std::optional<std::string> instance)
+    {
+        Block block;
+        block.kind = kind.text;
+        block.instance = std::move(instance);
+        block.where = kind.where;
+        parse_items(lexer, file, block.options, block.blocks, &block);
+        blocks.push_back(std::move(block));
+    }
+
+    void include(const Token &path_tok, std::vector<Option> &options, std::vector<Block> &blocks)
+    {
+        fs::path path(path_tok.text);
+        if (path.is_relative())
+            path = fs::path(path_tok.where.file).parent_path() / path;
+        std::error_code ec;
+        const auto status = fs::status(path, ec);
+        if (ec || !fs::exists(status))
+            fail(path_tok.where, "cannot include \"" + path_tok.text + "\": no such file or directory");
+        std::vector<fs::path> files;
+        if (fs::is_directory(status)) {
+            for (const auto &entry : fs::directory_iterator(path, ec)) {
+                const auto name = entry.path().filename().string();
+                if (!name.empty() && name[0] != '.' && entry.is_regular_file())
+                    files.push_back(entry.path());
+            }
+            if (ec)
+                fail(path_tok.where, "cannot read directory \"" + path_tok.text + "\": " + ec.message());
+            std::sort(files.begin(), files.end());
+        } else {
+            files.push_back(path);
+        }
+        for (const auto &file : files) {
+            const auto canonical = fs::weakly_canonical(file, ec).string();
+            if (std::find(include_stack_.begin(), include_stack_.end(), canonical) != include_stack_.end())
+                fail(path_tok.where, "include loop: \"" + file.string() + "\" is already being read");
+            std::ifstream in(file, std::ios::binary);
+            if (!in)
+                fail(path_tok.where, "cannot read \"" + file.string() + "\"");
+            std::stringstream text;
+            text << in.rdbuf();
+            include_stack_.push_back(canonical);
+            Document sub;
+            parse(text.str(), file.string(), sub);
+            include_stack_.pop_back();
+            for (auto &o : sub.options)
+                options.push_back(std::move(o));
+            for (auto &b : sub.blocks)
+                blocks.push_back(std::move(b));
+        }
+    }
+
+    std::vector<std::string> include_stack_;
+};
+
+ParseResult run(const std::string &text, const std::string &name, std::vector<std::string> stack)
+{
+    try {
+        Document doc;
+        Parser(std::move(stack)).parse(text, name, doc);
+        return doc;
+    } catch (const Failure &f) {
+        return f.error;
+    }
+}
+
+} // namespace
+
+ParseResult parse_text(const std::string &text, const std::string &name)
+{
+    return run(text, name, {});
+}
+
+ParseResult parse_file(const std::string &path)
+{
+    std::ifstream in(path, std::ios::binary);
+    std::error_code ec;
+    if (!in || fs::is_directory(path, ec))
+        return ConfigError{Location{path, 0, 0}, "cannot read config file"};
+    std::stringstream text;
+    text << in.rdbuf();
+    return run(text.str(), path, {fs::weakly_canonical(path, ec).string()});
+}
+
+} // namespace mtacfg

@@ -1,0 +1,76 @@
+#include "message_id.hpp"
+
+
+namespace mtacore {
+
+bool is_zero(const message_id &id) noexcept
+{
+    return id.slot == 0 && id.pid == 0 && id.counter == 0;
+}
+
+std::size_t write_message_id(const message_id &id, char *out) noexcept
+{
+    if (is_zero(id))
+        return 0;
+    static constexpr char hex[] = "0123456789ABCDEF";
+    out[0] = hex[(id.counter >> 12) & 0xF];
+    out[1] = hex[(id.counter >> 8) & 0xF];
+    out[2] = '/';
+    out[3] = hex[(id.counter >> 4) & 0xF];
+    out[4] = hex[id.counter & 0xF];
+    out[5] = '-';
+    unsigned pid = id.pid;
+    for (int i = 10; i >= 6; --i, pid /= 10)
+        out[i] = static_cast<char>('0' + pid % 10);
+    out[11] = '-';
+    for (int i = 0; i < 8; ++i)
+        out[12 + i] = hex[(id.slot >> (28 - 4 * i)) & 0xF];
+    return kMessageIdTextLength;
+}
+
+std::string format_message_id(const message_id &id)
+{
+    char buf[kMessageIdTextLength];
+    return std::string(buf, write_message_id(id, buf));
+}
+
+namespace {
+
+std::optional<unsigned long> parse_digits(std::string_view s, int base) noexcept
+{
+    unsigned long value = 0;
+    for (char c : s) {
+        int digit;
+        if (c >= '0' && c <= '9')
+            digit = c - '0';
+        else if (base == 16 && c >= 'A' && c <= 'F')
+            digit = c - 'A' + 10;
+        else
+            return std::nullopt;
+        value = value * static_cast<unsigned long>(base) + static_cast<unsigned long>(digit);
+    }
+    return value;
+}
+
+} // namespace
+
+std::optional<message_id> parse_message_id(std::string_view text) noexcept
+{
+    // 0123456789...
+    // CC/cc-PPPPP-SSSSSSSS
+    if (text.size() != 20 || text[2] != '/' || text[5] != '-' || text[11] != '-')
+        return std::nullopt;
+    const auto hi = parse_digits(text.substr(0, 2), 16);
+    const auto lo = parse_digits(text.substr(3, 2), 16);
+    const auto pid = parse_digits(text.substr(6, 5), 10);
+    const auto slot = parse_digits(text.substr(12, 8), 16);
+    if (!hi || !lo || !pid || !slot || *pid > 0xFFFFu)
+        return std::nullopt;
+    message_id id{};
+    id.counter = static_cast<uint16_t>((*hi << 8) | *lo);
+    id.pid = static_cast<uint16_t>(*pid);
+    id.slot = static_cast<uint32_t>(*slot);
+    return id;
+}
+
+} // namespace mtacore

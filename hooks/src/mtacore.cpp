@@ -1,0 +1,300 @@
+// mtacore: the reference core. Loads modules as an MTA would and drives their
+// hooks from replayed or generated traffic.
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <getopt.h>
+#include <iostream>
+#include <pthread.h>
+#include <string>
+#include <thread>
+
+#include "core.hpp"
+#include "generate.hpp"
+#include "host.hpp"
+#include "replay.hpp"
+
+#ifndef MTACORE_MODULES_DIR
+#define MTACORE_MODULES_DIR "modules"
+#endif
+#ifndef MTALOG_VERSION
+#define MTALOG_VERSION "unknown"
+#endif
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitConfig = 2;
+constexpr int kExitUsage = 64;
+
+const char kUsage[] = R"(Usage: mtacore --config FILE [--check]
+       mtacore --config FILE --replay FILE|-
+       mtacore --config FILE --generate N [--threads T] [--seed S] [--reopens K]
+       mtacore --config FILE            (run until SIGTERM/SIGINT)
+
+The reference MTA core: loads the modules its config names from modules_path,
+hands them the hook table, and drives the hooks.
+
+Options:
+  -c, --config FILE    core config in Momentum syntax (required)
+      --check          validate the config and every module stanza, then exit
+      --replay FILE|-  feed hook events from JSON lines (- is standard input),
+                       then unload the modules and exit
+      --generate N     make exactly N hook calls of realistic synthetic traffic
+      --threads T      threads for --generate (default 4)
+      --seed S         random seed for --generate (default 1)
+      --reopens K      core_log_reopen calls spread evenly over a --generate
+                       run (default 1)
+  -q, --quiet          no progress lines on standard error
+  -h, --help           this text
+  -V, --version        the version
+
+Signals: SIGHUP fires core_log_reopen; SIGUSR1 prints every module's
+counters; SIGTERM and SIGINT stop the run and shut down cleanly (every record
+already accepted is written).
+
+Exit status: 0 success; 1 a replay line was malformed or a run-time error;
+2 config or module error (nothing is written); 64 bad command line.
+)";
+
+struct Args {
+    std::string config;
+    bool check = false;
+    std::string replay;
+    bool have_generate = false;
+    std::uint64_t generate = 0;
+    unsigned threads = 4;
+    std::uint64_t seed = 1;
+    unsigned reopens = 1;
+    bool quiet = false;
+};
+
+bool parse_number(const char *text, std::uint64_t &out)
+{
+    if (text == nullptr || *text == '\0' || *text == '-')
+        return false;
+    errno = 0;
+    char *end = nullptr;
+    out = std::strtoull(text, &end, 10);
+    return errno == 0 && end && *end == '\0';
+}
+
+int usage_error(const std::string &message)
+{
+    std::fprintf(stderr, "mtacore: %s\nTry 'mtacore --help'.\n", message.c_str());
+    return kExitUsage;
+}
+
+// -1: carry on; otherwise the exit status.
+int parse_args(int argc, char **argv, Args &args)
+{
+    enum { opt_check = 256, opt_replay, opt_generate, opt_threads, opt_seed, opt_reopens };
+    static const option long_options[] = {
+        {"config", required_argument, nullptr, 'c'},     {"check", no_argument, nullptr, opt_check},
+        {"replay", required_argument, nullptr, opt_replay}, {"generate", required_argument, nullptr, opt_generate},
+        {"threads", required_argument, nullptr, opt_threads}, {"seed", required_argument, nullptr, opt_seed},
+        {"reopens", required_argument, nullptr, opt_reopens}, {"quiet", no_argument, nullptr, 'q'},
+        {"help", no_argument, nullptr, 'h'},             {"version", no_argument, nullptr, 'V'},
+        {nullptr, 0, nullptr, 0}};
+    int c;
+    std::uint64_t n = 0;
+    while ((c = getopt_long(argc, argv, "c:qhV", long_options, nullptr)) != -1) {
+        switch (c) {
+        case 'c': args.config = optarg; break;
+        case opt_check: args.check = true; break;
+        case opt_replay: args.replay = optarg; break;
+        case opt_generate:
+            if (!parse_number(optarg, args.generate))
+                return usage_error(std::string("--generate needs a whole number, not '") + optarg + "'");
+            args.have_generate = true;
+            break;
+        case opt_threads:
+            if (!parse_number(optarg, n) || n < 1 || n > 1024)
+                return usage_error(std::string("--threads needs a number from 1 to 1024, not '") + optarg + "'");
+            args.threads = static_cast<unsigned>(n);
+            break;
+        case opt_seed:
+            if (!parse_number(optarg, args.seed))
+                return usage_error(std::string("--seed needs a whole number, not '") + optarg + "'");
+            break;
+        case opt_reopens:
+            if (!parse_number(optarg, n) || n > 100000)
+                return usage_error(std::string("--reopens needs a number from 0 to 100000, not '") + optarg + "'");
+            args.reopens = static_cast<unsigned>(n);
+            break;
+        case 'q': args.quiet = true; break;
+        case 'h': std::fputs(kUsage, stdout); return kExitOk;
+        case 'V': std::printf("mtacore %s\n", MTALOG_VERSION); return kExitOk;
+        default: return usage_error("unknown option");
+        }
+    }
+    if (optind < argc)
+        return usage_error(std::string("unexpected argument '") + argv[optind] + "'");
+    if (args.config.empty())
+        return usage_error("--config FILE is required");
+    if (!args.replay.empty() && args.have_generate)
+        return usage_error("--replay and --generate cannot be combined");
+    if (args.check && (!args.replay.empty() || args.have_generate))
+        return usage_error("--check cannot be combined with --replay or --generate");
+    return -1;
+}
+
+// Handles SIGHUP, SIGUSR1, SIGTERM and SIGINT on one thread (the signals are
+// blocked everywhere else, including in module threads, which inherit the mask).
+class SignalThread {
+public:
+    SignalThread(mtacore::Core &core, mtacore::Host &host, std::atomic<bool> &stop)
+        : core_(core), host_(host), stop_(stop), thread_([this] { loop(); })
+    {
+    }
+    ~SignalThread()
+    {
+        done_.store(true);
+        thread_.join();
+    }
+
+    static sigset_t handled()
+    {
+        sigset_t set;
+        sigemptyset(&set);
+        for (int s : {SIGHUP, SIGUSR1, SIGTERM, SIGINT})
+            sigaddset(&set, s);
+        return set;
+    }
+
+private:
+    void loop()
+    {
+        const sigset_t set = handled();
+        const timespec tick{0, 50 * 1000 * 1000};
+        while (!done_.load()) {
+            const int sig = sigtimedwait(&set, nullptr, &tick);
+            if (sig == SIGHUP) {
+                core_.log_reopen();
+                core_.panic(EC_LOG_NOTICE, "mtacore", "SIGHUP: log files reopened");
+            } else if (sig == SIGUSR1) {
+                const std::string stats = host_.control("stats");
+                std::fputs(stats.c_str(), stderr);
+            } else if (sig == SIGTERM || sig == SIGINT) {
+                core_.panic(EC_LOG_NOTICE, "mtacore", std::string(strsignal(sig)) + ": shutting down");
+                stop_.store(true);
+            }
+        }
+    }
+
+    mtacore::Core &core_;
+    mtacore::Host &host_;
+    std::atomic<bool> &stop_;
+    std::atomic<bool> done_{false};
+    std::thread thread_;
+};
+
+void print_generate_summary(const mtacore::GenerateStats &s, unsigned threads)
+{
+    const double rate = s.seconds > 0 ? static_cast<double>(s.calls()) / s.seconds : 0;
+    std::printf("generated %llu hook calls from %u threads in %.3f s (%.0f calls/s)\n",
+                static_cast<unsigned long long>(s.calls()), threads, s.seconds, rate);
+    std::printf("  %-20s %12llu\n", "attempt", static_cast<unsigned long long>(s.attempts));
+    std::printf("  %-20s %12llu\n", "connection_failure", static_cast<unsigned long long>(s.connection_failures));
+    std::printf("  %-20s %12llu\n", "permanent_failure", static_cast<unsigned long long>(s.permanent_failures));
+    std::printf("  %-20s %12llu\n", "reopen", static_cast<unsigned long long>(s.reopens));
+}
+
+int run(const Args &args)
+{
+    mtacore::Core core;
+    ec_set_default_core(core.c_api());
+    auto configured = mtacore::Host::configure(core, args.config, MTACORE_MODULES_DIR);
+    if (auto *error = std::get_if<std::string>(&configured)) {
+        std::fprintf(stderr, "mtacore: %s\n", error->c_str());
+        return kExitConfig;
+    }
+    auto &host = *std::get<std::unique_ptr<mtacore::Host>>(configured);
+    if (args.check) {
+        std::printf("mtacore: %s: configuration OK (%zu module instance%s)\n", args.config.c_str(),
+                    host.instance_count(), host.instance_count() == 1 ? "" : "s");
+        return kExitOk;
+    }
+    if (const std::string error = host.start(); !error.empty()) {
+        std::fprintf(stderr, "mtacore: %s\n", error.c_str());
+        return kExitConfig;
+    }
+
+    std::atomic<bool> stop{false};
+    int status = kExitOk;
+    {
+        SignalThread signals(core, host, stop);
+        if (!args.replay.empty()) {
+            std::ifstream file;
+            std::istream *in = &std::cin;
+            if (args.replay != "-") {
+                file.open(args.replay, std::ios::binary);
+                if (!file) {
+                    std::fprintf(stderr, "mtacore: cannot read replay file %s: %s\n", args.replay.c_str(),
+                                 std::strerror(errno));
+                    host.stop();
+                    return kExitRuntime;
+                }
+                in = &file;
+            }
+            const auto stats = mtacore::replay(core, *in, args.replay == "-" ? "<stdin>" : args.replay, stop, std::cerr);
+            std::printf("replayed %llu lines: %llu attempt, %llu connection_failure, %llu permanent_failure, "
+                        "%llu reopen, %llu malformed\n",
+                        static_cast<unsigned long long>(stats.lines), static_cast<unsigned long long>(stats.attempts),
+                        static_cast<unsigned long long>(stats.connection_failures),
+                        static_cast<unsigned long long>(stats.permanent_failures),
+                        static_cast<unsigned long long>(stats.reopens),
+                        static_cast<unsigned long long>(stats.bad_lines));
+            if (stats.bad_lines > 0)
+                status = kExitRuntime;
+        } else if (args.have_generate) {
+            mtacore::GenerateOptions options;
+            options.calls = args.generate;
+            options.threads = args.threads;
+            options.seed = args.seed;
+            options.reopens = args.reopens;
+            options.bindings = static_cast<std::uint32_t>(host.config().bindings.size());
+            const bool quiet = args.quiet;
+            const auto stats = mtacore::generate(core, options, stop, [quiet](auto done, auto total, double secs) {
+                if (!quiet)
+                    std::fprintf(stderr, "mtacore: %llu/%llu hook calls (%.0f%%) after %.1f s\n",
+                                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
+                                 total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0,
+                                 secs);
+            });
+            print_generate_summary(stats, options.threads);
+        } else {
+            core.panic(EC_LOG_NOTICE, "mtacore", "running; SIGHUP reopens logs, SIGTERM stops");
+            while (!stop.load())
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    const auto drain_start = std::chrono::steady_clock::now();
+    host.stop();
+    const double drain = std::chrono::duration<double>(std::chrono::steady_clock::now() - drain_start).count();
+    std::printf("modules unloaded; every accepted record written (drain took %.3f s)\n", drain);
+    return status;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    // Before any thread exists, so every thread (modules' too) inherits it.
+    const sigset_t handled = SignalThread::handled();
+    pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+    Args args;
+    if (const int status = parse_args(argc, argv, args); status >= 0)
+        return status;
+    try {
+        return run(args);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "mtacore: %s\n", e.what());
+        return kExitRuntime;
+    }
+}

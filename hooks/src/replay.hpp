@@ -1,0 +1,28 @@
+// Replays hook events from JSON lines (one object per line; see README):
+// each line becomes one real hook call through the core, in order.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+#include "core.hpp"
+
+namespace mtacore {
+
+struct ReplayStats {
+    std::uint64_t lines = 0;
+    std::uint64_t attempts = 0;
+    std::uint64_t connection_failures = 0;
+    std::uint64_t permanent_failures = 0;
+    std::uint64_t reopens = 0;
+    std::uint64_t bad_lines = 0;
+};
+
+// Malformed lines are reported to `errors` as "source:line: reason" and
+// skipped. Stops early when `stop` becomes true.
+ReplayStats replay(Core &core, std::istream &in, const std::string &source, const std::atomic<bool> &stop,
+                   std::ostream &errors);
+
+} // namespace mtacore

@@ -1,0 +1,152 @@
+#include "escape.hpp"
+
+namespace mtalog {
+
+namespace {
+
+bool needs_escape(unsigned char c, char separator) noexcept
+{
+    return c < 0x20 || c == 0x7F || c == '\\' || c >= 0x80 || (separator != 0 && c == static_cast<unsigned char>(separator));
+}
+
+// Writes the escaped form of the unit starting at text[i] into unit[] and
+// returns its length and how many input bytes it consumed.
+struct Unit {
+    char bytes[4];
+    std::size_t size;
+    std::size_t consumed;
+};
+
+Unit next_unit(std::string_view text, std::size_t i, char separator) noexcept
+{
+    static constexpr char hex[] = "0123456789abcdef";
+    const auto c = static_cast<unsigned char>(text[i]);
+    Unit u{};
+    if (c == '\\') {
+        u.bytes[0] = '\\';
+        u.bytes[1] = '\\';
+        u.size = 2;
+        u.consumed = 1;
+        return u;
+    }
+    if (c >= 0x80) {
+        const std::size_t n = utf8_sequence_length(text.substr(i));
+        if (n > 0) {
+            for (std::size_t k = 0; k < n; ++k)
+                u.bytes[k] = text[i + k];
+            u.size = n;
+            u.consumed = n;
+            return u;
+        }
+    }
+    if (c >= 0x20 && c != 0x7F && c < 0x80 && !(separator != 0 && c == static_cast<unsigned char>(separator))) {
+        u.bytes[0] = static_cast<char>(c);
+        u.size = 1;
+        u.consumed = 1;
+        return u;
+    }
+    u.bytes[0] = '\\';
+    u.bytes[1] = 'x';
+    u.bytes[2] = hex[c >> 4];
+    u.bytes[3] = hex[c & 0xF];
+    u.size = 4;
+    u.consumed = 1;
+    return u;
+}
+
+// Length of the leading run that needs no escaping.
+std::size_t plain_prefix(std::string_view text, char separator) noexcept
+{
+    std::size_t i = 0;
+    while (i < text.size() && !needs_escape(static_cast<unsigned char>(text[i]), separator))
+        ++i;
+    return i;
+}
+
+} // namespace
+
+std::size_t utf8_sequence_length(std::string_view t) noexcept
+{
+    if (t.empty())
+        return 0;
+    const auto b0 = static_cast<unsigned char>(t[0]);
+    auto cont = [&](std::size_t k, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
+        if (k >= t.size())
+            return false;
+        const auto b = static_cast<unsigned char>(t[k]);
+        return b >= lo && b <= hi;
+    };
+    if (b0 < 0x80)
+        return 1;
+    if (b0 >= 0xC2 && b0 <= 0xDF)
+        return cont(1) ? 2 : 0;
+    if (b0 == 0xE0)
+        return cont(1, 0xA0, 0xBF) && cont(2) ? 3 : 0;
+    if ((b0 >= 0xE1 && b0 <= 0xEC) || b0 == 0xEE || b0 == 0xEF)
+        return cont(1) && cont(2) ? 3 : 0;
+    if (b0 == 0xED) // no UTF-16 surrogates
+        return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;
+    if (b0 == 0xF0)
+        return cont(1, 0x90, 0xBF) && cont(2) && cont(3) ? 4 : 0;
+    if (b0 >= 0xF1 && b0 <= 0xF3)
+        return cont(1) && cont(2) && cont(3) ? 4 : 0;
+    if (b0 == 0xF4)
+        return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
+    return 0;
+}
+
+void append_escaped(Buffer &out, std::string_view text, char separator)
+{
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const std::size_t plain = plain_prefix(text.substr(i), separator);
+        out.append(text.data() + i, text.data() + i + plain);
+        i += plain;
+        if (i >= text.size())
+            break;
+        const Unit u = next_unit(text, i, separator);
+        out.append(u.bytes, u.bytes + u.size);
+        i += u.consumed;
+    }
+}
+
+void append_escaped_capped(Buffer &out, std::string_view text, char separator, std::size_t cap)
+{
+    // Fast path: the raw text already fits and needs nothing.
+    if (text.size() <= cap && plain_prefix(text, separator) == text.size()) {
+        out.append(text.data(), text.data() + text.size());
+        return;
+    }
+    const std::size_t budget = cap > kTruncationMarker.size() ? cap - kTruncationMarker.size() : 0;
+    const std::size_t start = out.size();
+    std::size_t i = 0;
+    // Output up to `budget` bytes; remember whether the rest would still fit
+    // in `cap` (then no marker is needed).
+    while (i < text.size()) {
+        const Unit u = next_unit(text, i, separator);
+        if (out.size() - start + u.size > budget)
+            break;
+        out.append(u.bytes, u.bytes + u.size);
+        i += u.consumed;
+    }
+    if (i >= text.size())
+        return;
+    // Would the remainder fit within the full cap without a marker?
+    std::size_t rest = 0;
+    for (std::size_t j = i; j < text.size() && out.size() - start + rest <= cap;) {
+        const Unit u = next_unit(text, j, separator);
+        rest += u.size;
+        j += u.consumed;
+    }
+    if (out.size() - start + rest <= cap) {
+        while (i < text.size()) {
+            const Unit u = next_unit(text, i, separator);
+            out.append(u.bytes, u.bytes + u.size);
+            i += u.consumed;
+        }
+        return;
+    }
+    out.append(kTruncationMarker.data(), kTruncationMarker.data() + kTruncationMarker.size());
+}
+
+} // namespace mtalog

@@ -1,0 +1,32 @@
+// Untrusted text (notes, DSNs, addresses) on its way into a log line.
+//
+// Output is always valid UTF-8 with no control byte: bytes below 0x20, 0x7F
+// and every byte of an invalid UTF-8 sequence become \xHH, a backslash
+// becomes \\, and the field separator of the format (if any) becomes \xHH.
+// Valid multi-byte sequences are copied. A fast path copies text that needs
+// no escaping in one append.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace mtalog {
+
+using Buffer = fmt::memory_buffer;
+
+inline constexpr std::string_view kTruncationMarker = "...[truncated]";
+
+// Appends `text` escaped; `separator` (0 for none) is escaped too.
+void append_escaped(Buffer &out, std::string_view text, char separator);
+
+// As append_escaped, but the escaped output is capped at `cap` bytes: when
+// the text does not fit, output stops at the last whole character or escape
+// that fits in cap - marker size, and kTruncationMarker follows.
+void append_escaped_capped(Buffer &out, std::string_view text, char separator, std::size_t cap);
+
+// Length of the valid UTF-8 sequence starting at text[0], or 0 if invalid.
+[[nodiscard]] std::size_t utf8_sequence_length(std::string_view text) noexcept;
+
+} // namespace mtalog

@@ -1,0 +1,263 @@
+#include "instance.hpp"
+
+#include <chrono>
+#include <ctime>
+
+#include <spdlog/details/thread_pool.h>
+
+#include "hook_handlers.hpp"
+#include "mainlog_format.hpp"
+#include "path_registry.hpp"
+
+namespace mtalog {
+
+namespace {
+
+std::string label_of(const mtacfg::Settings &s)
+{
+    return s.instance.empty() ? std::string("mtalog") : "mtalog \"" + s.instance + "\"";
+}
+
+timeval current_time() noexcept
+{
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return timeval{ts.tv_sec, static_cast<suseconds_t>(ts.tv_nsec / 1000)};
+}
+
+spdlog::log_clock::time_point to_time_point(const timeval &t) noexcept
+{
+    return spdlog::log_clock::time_point(
+        std::chrono::duration_cast<spdlog::log_clock::duration>(std::chrono::seconds(t.tv_sec) +
+                                                                std::chrono::microseconds(t.tv_usec)));
+}
+
+std::vector<mtacfg::Option> options_of(const ec_config_stanza &stanza)
+{
+    std::vector<mtacfg::Option> options;
+    for (std::size_t i = 0; i < stanza.option_count; ++i) {
+        const ec_config_option &o = stanza.options[i];
+        const std::string file = o.file ? o.file : (stanza.file ? stanza.file : "?");
+        options.push_back(mtacfg::Option{o.name ? o.name : "", mtacfg::Location{file, o.line, o.column},
+                                         o.value ? o.value : "", mtacfg::Location{file, o.line, o.value_column}});
+    }
+    return options;
+}
+
+} // namespace
+
+std::variant<std::unique_ptr<Instance>, std::string> Instance::create(ec_core *core, const ec_config_stanza &stanza)
+{
+    const std::string instance = stanza.instance ? stanza.instance : "";
+    const mtacfg::Location where{stanza.file ? stanza.file : "?", stanza.line, stanza.column};
+    auto result = mtacfg::validate_mtalog(options_of(stanza), instance, where);
+    if (auto *error = std::get_if<mtacfg::ConfigError>(&result))
+        return error->render();
+    auto settings = std::get<mtacfg::Settings>(std::move(result));
+    std::unique_ptr<Instance> self(new Instance(core, std::move(settings)));
+    for (const auto &file : self->settings_.files) {
+        if (auto conflict = PathRegistry::global().claim(file.path, file.format, self.get(), self->diag_.label()))
+            return where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
+                   *conflict;
+    }
+    return self;
+}
+
+Instance::Instance(ec_core *core, mtacfg::Settings settings)
+    : core_(core), settings_(std::move(settings)), diag_(core, label_of(settings_)),
+      format_ctx_{core, settings_.timestamp_precision, settings_.max_note_bytes}
+{
+}
+
+Instance::~Instance()
+{
+    stop();
+    PathRegistry::global().release(this);
+}
+
+std::optional<std::string> Instance::start()
+{
+    if (!settings_.enabled) {
+        diag_.report(EC_LOG_NOTICE, "enabled = off: loaded passively, writing nothing");
+        return std::nullopt;
+    }
+    try {
+        pool_ = std::make_shared<spdlog::details::thread_pool>(settings_.queue_size, 1);
+        for (const auto &spec : settings_.files) {
+            auto file = std::make_unique<File>();
+            file->spec = spec;
+            file->format = format_mainlog;
+            file->sink = std::make_shared<ReopenFileSink>(spec.path, spec.mode, file->counters, diag_);
+            if (auto error = file->sink->open()) {
+                files_.push_back(std::move(file));
+                shut_down_writers();
+                return diag_.label() + ": " + *error;
+            }
+            file->logger = std::make_shared<spdlog::async_logger>(diag_.label(), file->sink, pool_,
+                                                                  spdlog::async_overflow_policy::block);
+            file->logger->set_level(spdlog::level::info);
+            file->logger->flush_on(spdlog::level::off);
+            file->logger->set_error_handler([this, counters = &file->counters](const std::string &message) {
+                counters->dropped_internal.fetch_add(1, std::memory_order_relaxed);
+                diag_.limited(log_error_limit_, EC_LOG_ERROR, "record dropped: " + message);
+            });
+            files_.push_back(std::move(file));
+        }
+        for (mtacfg::RecordKind kind : mtacfg::kAllRecordKinds) {
+            const auto index = settings_.file_of[static_cast<std::size_t>(kind)];
+            route_[static_cast<std::size_t>(kind)] = index ? files_[*index].get() : nullptr;
+        }
+        flusher_ = std::thread([this] { flusher_loop(); });
+        started_ = true;
+        started_before_ = true;
+    } catch (const std::exception &e) {
+        shut_down_writers();
+        return diag_.label() + ": cannot start: " + e.what();
+    }
+    if (auto error = register_hooks()) {
+        stop();
+        return diag_.label() + ": " + *error;
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> Instance::register_hooks()
+{
+    auto *self = static_cast<void *>(this);
+    auto routed = [&](RecordKind kind) { return route_[static_cast<std::size_t>(kind)] != nullptr; };
+    bool ok = true;
+    if (routed(RecordKind::attempt))
+        ok = ok && core_->register_core_log_attempt_v1_hook_last(core_, handlers::attempt, self) == 0;
+    if (routed(RecordKind::connection_failure))
+        ok = ok && core_->register_core_log_client_connection_failure_hook_last(core_, handlers::connection_failure,
+                                                                                self) == 0;
+    if (routed(RecordKind::permanent_failure))
+        ok = ok && core_->register_core_log_permanent_failure_v1_hook_last(core_, handlers::permanent_failure,
+                                                                           self) == 0;
+    ok = ok && core_->register_core_log_reopen_hook_last(core_, handlers::reopen, self) == 0;
+    if (!ok)
+        return "the core refused a hook registration";
+    return std::nullopt;
+}
+
+void Instance::stop() noexcept
+{
+    if (!started_)
+        return;
+    started_ = false;
+    // No hook call is running or can start once this returns.
+    core_->unregister_closure(core_, this);
+    {
+        std::lock_guard lock(flusher_mutex_);
+        flusher_stop_ = true;
+    }
+    flusher_wake_.notify_all();
+    if (flusher_.joinable())
+        flusher_.join();
+    shut_down_writers();
+}
+
+void Instance::shut_down_writers() noexcept
+{
+    try {
+        for (auto &file : files_)
+            if (file->logger)
+                file->logger->flush(); // queued behind every accepted record
+        for (auto &file : files_)
+            file->logger.reset();
+        // The pool's destructor processes everything queued, then joins its thread.
+        pool_.reset();
+        for (auto &file : files_) {
+            if (file->sink)
+                file->sink->flush();
+            file->sink.reset(); // closes the file
+            if (started_before_)
+                diag_.report(EC_LOG_NOTICE, "closed \"" + file->spec.path + "\": " + file->counters.render());
+        }
+        files_.clear();
+        route_ = {};
+    } catch (const std::exception &e) {
+        diag_.report(EC_LOG_ERROR, std::string("error while shutting down: ") + e.what());
+    }
+}
+
+void Instance::flusher_loop()
+{
+    std::unique_lock lock(flusher_mutex_);
+    while (!flusher_wake_.wait_for(lock, settings_.flush_interval, [this] { return flusher_stop_; })) {
+        lock.unlock();
+        for (auto &file : files_) {
+            try {
+                file->logger->flush();
+            } catch (...) {
+            }
+        }
+        lock.lock();
+    }
+}
+
+void Instance::emit(const Record &record)
+{
+    File *file = route_[static_cast<std::size_t>(record.kind)];
+    if (file == nullptr)
+        return;
+    file->counters.accepted.fetch_add(1, std::memory_order_relaxed);
+    try {
+        Buffer line;
+        file->format(record, format_ctx_, line);
+        file->logger->log(to_time_point(record.now), spdlog::source_loc{}, spdlog::level::info,
+                          spdlog::string_view_t(line.data(), line.size()));
+    } catch (const std::exception &e) {
+        file->counters.dropped_internal.fetch_add(1, std::memory_order_relaxed);
+        diag_.limited(log_error_limit_, EC_LOG_ERROR, std::string("record dropped: ") + e.what());
+    }
+}
+
+void Instance::log_message_record(RecordKind kind, const ec_message *msg, const domain_record *dr,
+                                  const timeval *now, const char *note, int note_len)
+{
+    Record r;
+    r.kind = kind;
+    r.now = now ? *now : current_time();
+    r.msg = msg;
+    r.dr = dr;
+    if (note != nullptr && note_len >= 0) {
+        r.note = std::string_view(note, static_cast<std::size_t>(note_len));
+        r.has_note = true;
+    }
+    emit(r);
+}
+
+void Instance::log_connection_failure(const sockaddr *addr, int err, const domain_record *dr, int binding_slot,
+                                      const timeval *now)
+{
+    Record r;
+    r.kind = RecordKind::connection_failure;
+    r.now = now ? *now : current_time();
+    r.addr = addr;
+    r.err = err;
+    r.dr = dr;
+    r.binding_slot = binding_slot;
+    emit(r);
+}
+
+void Instance::reopen()
+{
+    for (auto &file : files_)
+        file->sink->reopen();
+}
+
+std::optional<std::string> Instance::control(std::string_view command) const
+{
+    if (command == "stats") {
+        std::string out;
+        for (const auto &file : files_)
+            out += "file=\"" + file->spec.path + "\" " + file->counters.render() + "\n";
+        if (files_.empty())
+            out = "no files open\n";
+        return out;
+    }
+    return std::nullopt;
+}
+
+} // namespace mtalog

@@ -1,0 +1,87 @@
+// One `mtalog "name" { ... }` stanza at run time: its files, its spdlog
+// thread pool and loggers, its flusher, and its hook registrations.
+//
+// Lifecycle (see ec_module.h): create() validates only; start() opens files,
+// builds the loggers and registers hooks last, so no hook sees a half-built
+// instance; stop() unregisters first, then drains and joins everything.
+#pragma once
+
+#include <array>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include <mtahooks/ec_module.h>
+#include <spdlog/async_logger.h>
+
+#include "counters.hpp"
+#include "diagnostics.hpp"
+#include "escape.hpp"
+#include "format_context.hpp"
+#include "mtalog_options.hpp"
+#include "record.hpp"
+#include "reopen_file_sink.hpp"
+
+namespace mtalog {
+
+class Instance {
+public:
+    // Validates the stanza. Returns the instance or "file:line:column: ...".
+    static std::variant<std::unique_ptr<Instance>, std::string> create(ec_core *core,
+                                                                       const ec_config_stanza &stanza);
+    ~Instance();
+    Instance(const Instance &) = delete;
+    Instance &operator=(const Instance &) = delete;
+
+    std::optional<std::string> start();
+    void stop() noexcept;
+    // "stats": one line per file with its counters.
+    std::optional<std::string> control(std::string_view command) const;
+
+    // Hook bodies (the C trampolines in hook_handlers.cpp call these).
+    void log_message_record(RecordKind kind, const ec_message *msg, const domain_record *dr, const timeval *now,
+                            const char *note, int note_len);
+    void log_connection_failure(const sockaddr *addr, int err, const domain_record *dr, int binding_slot,
+                                const timeval *now);
+    void reopen();
+
+private:
+    using Formatter = void (*)(const Record &, const FormatContext &, Buffer &);
+
+    struct File {
+        mtacfg::FileSpec spec;
+        FileCounters counters;
+        std::shared_ptr<ReopenFileSink> sink;
+        std::shared_ptr<spdlog::async_logger> logger;
+        Formatter format = nullptr;
+    };
+
+    Instance(ec_core *core, mtacfg::Settings settings);
+    void emit(const Record &record);
+    void flusher_loop();
+    void shut_down_writers() noexcept;
+    std::optional<std::string> register_hooks();
+
+    ec_core *core_;
+    mtacfg::Settings settings_;
+    Diagnostics diag_;
+    FormatContext format_ctx_;
+    std::shared_ptr<spdlog::details::thread_pool> pool_;
+    std::vector<std::unique_ptr<File>> files_;
+    std::array<File *, mtacfg::kRecordKinds> route_{};
+    RateLimit log_error_limit_;
+
+    std::thread flusher_;
+    std::mutex flusher_mutex_;
+    std::condition_variable flusher_wake_;
+    bool flusher_stop_ = false;
+    bool started_ = false;
+    bool started_before_ = false; // final counters are reported only for files that were in use
+};
+
+} // namespace mtalog

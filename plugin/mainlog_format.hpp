@@ -1,0 +1,23 @@
+// Momentum's `@`-separated mainlog layout for mtalog's three record kinds:
+//   P: time@msgid@batchid@connid@P@domain@bytes@bindinggroup@binding@stage@retries@elapsed@remoteip@errortext
+//   A: the same 14 columns with A in field 5 and the note last
+//   C: time@@@@C@domain@remoteaddr@bindinggroup@binding@bindingslot@err@errnames
+// Fields before the last never contain `@` (escaped as \x40); the last field
+// is free text. No field ever holds a control byte or invalid UTF-8.
+#pragma once
+
+#include "escape.hpp"
+#include "format_context.hpp"
+#include "record.hpp"
+
+namespace mtalog {
+
+// Appends one line, without the newline.
+void format_mainlog(const Record &record, const FormatContext &ctx, Buffer &out);
+
+// Shared field writers (also used by tests).
+void append_time(Buffer &out, const timeval &t, mtacfg::TimePrecision precision);
+void append_peer_address(Buffer &out, const sockaddr *addr);
+void append_conn_flag_names(Buffer &out, int err);
+
+} // namespace mtalog

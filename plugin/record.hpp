@@ -1,0 +1,30 @@
+// One hook call, as the formatters see it. Pointers are the caller's and are
+// only valid during the hook call: formatting happens before the call returns.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <mtahooks/ec_hooks.h>
+
+#include "mtalog_options.hpp"
+
+namespace mtalog {
+
+using mtacfg::RecordKind;
+
+struct Record {
+    RecordKind kind = RecordKind::attempt;
+    timeval now{};                        // already defaulted when the hook got NULL
+    const ec_message *msg = nullptr;      // attempt, permanent_failure; may be NULL
+    const domain_record *dr = nullptr;    // may be NULL
+    std::string_view note;                // attempt, permanent_failure
+    bool has_note = false;                // false: the hook passed no note
+    const sockaddr *addr = nullptr;       // connection_failure; may be NULL
+    int err = 0;                          // connection_failure
+    int binding_slot = 0;                 // connection_failure
+};
+
+} // namespace mtalog
