@@ -118,6 +118,16 @@ std::optional<std::string> Instance::start()
         stop();
         return diag_.label() + ": " + *error;
     }
+    if (settings_.debug_level >= 1) {
+        for (const auto &file : files_) {
+            std::string kinds;
+            for (mtacfg::RecordKind kind : mtacfg::kAllRecordKinds)
+                if (route_[static_cast<std::size_t>(kind)] == file.get())
+                    kinds += (kinds.empty() ? "" : ", ") + std::string(mtacfg::record_name(kind));
+            diag_.report(EC_LOG_DEBUG, "writing " + kinds + " records to \"" + file->spec.path + "\" (format " +
+                                           std::string(mtacfg::format_name(file->spec.format)) + ")");
+        }
+    }
     return std::nullopt;
 }
 
@@ -243,8 +253,11 @@ void Instance::log_connection_failure(const sockaddr *addr, int err, const domai
 
 void Instance::reopen()
 {
-    for (auto &file : files_)
+    for (auto &file : files_) {
         file->sink->reopen();
+        if (settings_.debug_level >= 1)
+            diag_.report(EC_LOG_DEBUG, "reopened \"" + file->spec.path + "\"");
+    }
 }
 
 std::optional<std::string> Instance::control(std::string_view command) const

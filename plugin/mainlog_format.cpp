@@ -79,7 +79,8 @@ void format_message_record(const Record &r, const FormatContext &ctx, char lette
         out.push_back(kSep);
         put_int(out, m->num_retries);
         out.push_back(kSep);
-        put_int(out, elapsed_seconds(m->creation_time, r.now));
+        if (m->creation_time.tv_sec != 0 || m->creation_time.tv_usec != 0) // zero: unknown
+            put_int(out, elapsed_seconds(m->creation_time, r.now));
         out.push_back(kSep);
         put_field(out, m->remote_ip);
     } else {

@@ -3,7 +3,8 @@
 //   A: the same 14 columns with A in field 5 and the note last
 //   C: time@@@@C@domain@remoteaddr@bindinggroup@binding@bindingslot@err@errnames
 // Fields before the last never contain `@` (escaped as \x40); the last field
-// is free text. No field ever holds a control byte or invalid UTF-8.
+// is free text. `elapsed` is empty when the message has no creation time
+// (zero). No field ever holds a control byte or invalid UTF-8.
 #pragma once
 
 #include "escape.hpp"

@@ -1,0 +1,73 @@
+// Helpers shared by the test programs: temporary directories, files, the
+// real module loaded from a config, and process-level measurements.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core.hpp"
+#include "host.hpp"
+
+namespace testing {
+
+// Paths baked in by test/meson.build.
+std::string modules_dir();      // where the built mtalog.so is
+std::string test_modules_dir(); // where the broken test modules are
+std::string source_dir();       // the repository root
+std::string mtacore_exe();
+
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir &) = delete;
+    TempDir &operator=(const TempDir &) = delete;
+    [[nodiscard]] const std::string &path() const { return path_; }
+    [[nodiscard]] std::string operator/(const std::string &name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+void write_file(const std::string &path, const std::string &text);
+std::string read_file(const std::string &path);
+std::vector<std::string> read_lines(const std::string &path);
+
+// A core with mtalog loaded from `stanza_body` (the lines inside
+// `mtalog "test" { ... }`), configured and started, or the error line.
+class Harness {
+public:
+    Harness(const TempDir &dir, const std::string &stanza_body, const std::string &core_lines = "");
+    ~Harness();
+    [[nodiscard]] const std::string &error() const { return error_; }
+    [[nodiscard]] bool ok() const { return error_.empty(); }
+    mtacore::Core &core() { return *core_; }
+    mtacore::Host &host() { return *host_; }
+    void stop(); // unregister, drain, unload
+    std::vector<std::string> panics() const;
+
+private:
+    std::unique_ptr<mtacore::Core> core_;
+    std::unique_ptr<mtacore::Host> host_;
+    std::string error_;
+    std::shared_ptr<std::vector<std::string>> panics_;
+    std::shared_ptr<std::mutex> panics_mutex_;
+};
+
+struct CommandResult {
+    int status = -1; // exit status, or 128+signal
+    std::string out;
+    std::string err;
+};
+// Runs argv (no shell) in `cwd`, with `input` on standard input.
+CommandResult run_command(const std::vector<std::string> &argv, const std::string &cwd = "",
+                          const std::string &input = "");
+
+std::size_t thread_count();
+std::size_t open_fd_count();
+bool maps_contain(const std::string &needle);
+
+} // namespace testing

@@ -1,0 +1,188 @@
+// mtacore as an operator runs it: exit codes, error lines, replay, generate,
+// and signals.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <set>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "test_support.hpp"
+
+namespace {
+
+std::string config_for(const testing::TempDir &dir, const std::string &stanza_body)
+{
+    const std::string path = dir / "mtacore.conf";
+    testing::write_file(path, "modules_path = \"" + testing::modules_dir() +
+                                  "\"\nBinding_Group \"pool-a\" { Binding \"mta1\" { } }\nmtalog \"main\" {\n" +
+                                  stanza_body + "\n}\n");
+    return path;
+}
+
+testing::CommandResult run_mtacore(const std::vector<std::string> &args, const std::string &input = "")
+{
+    std::vector<std::string> argv{testing::mtacore_exe()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::run_command(argv, "", input);
+}
+
+} // namespace
+
+TEST_CASE("--help describes every option and exits 0", "[cli]")
+{
+    const auto r = run_mtacore({"--help"});
+    CHECK(r.status == 0);
+    for (const char *word : {"--config", "--check", "--replay", "--generate", "--threads", "--seed", "--reopens",
+                             "SIGHUP", "SIGUSR1", "SIGTERM", "Exit status"})
+        CHECK(r.out.find(word) != std::string::npos);
+}
+
+TEST_CASE("bad command lines exit 64 with a hint", "[cli]")
+{
+    CHECK(run_mtacore({}).status == 64);
+    const auto r = run_mtacore({"--config", "x", "--threads", "0"});
+    CHECK(r.status == 64);
+    CHECK(r.err == "mtacore: --threads needs a number from 1 to 1024, not '0'\nTry 'mtacore --help'.\n");
+}
+
+TEST_CASE("--check accepts a good config and opens nothing", "[cli]")
+{
+    testing::TempDir dir;
+    const auto conf = config_for(dir, "mainlog = \"" + dir / "m.log" + "\"");
+    const auto r = run_mtacore({"--config", conf, "--check"});
+    CHECK(r.status == 0);
+    CHECK(r.out == "mtacore: " + conf + ": configuration OK (1 module instance)\n");
+    CHECK_FALSE(std::filesystem::exists(dir / "m.log"));
+}
+
+TEST_CASE("a config typo exits 2 naming file:line:column and the right option, writing nothing", "[cli]")
+{
+    testing::TempDir dir;
+    const auto conf = config_for(dir, "  mainlog = \"" + dir / "m.log" + "\"\n  atempt_logfile = \"" + dir / "a.log" + "\"");
+    for (const auto &extra : std::vector<std::vector<std::string>>{{"--check"}, {"--generate", "10"}}) {
+        std::vector<std::string> args{"--config", conf};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const auto r = run_mtacore(args);
+        CHECK(r.status == 2);
+        CHECK(r.err == "mtacore: " + conf +
+                           ":5:3: unknown option 'atempt_logfile' in mtalog \"main\" (did you mean 'attempt_logfile'?)\n");
+        CHECK_FALSE(std::filesystem::exists(dir / "m.log"));
+        CHECK_FALSE(std::filesystem::exists(dir / "a.log"));
+    }
+}
+
+TEST_CASE("an unknown module exits 2 naming the stanza's position and the missing file", "[cli]")
+{
+    testing::TempDir dir;
+    const std::string conf = dir / "c.conf";
+    testing::write_file(conf, "modules_path = \"" + testing::modules_dir() + "\"\nmtalgo \"x\" { }\n");
+    const auto r = run_mtacore({"--config", conf, "--check"});
+    CHECK(r.status == 2);
+    CHECK(r.err == "mtacore: " + conf + ":2:1: " + testing::modules_dir() +
+                       "/mtalgo.so: no such module file for stanza 'mtalgo' (did you mean 'mtalog'?)\n");
+}
+
+TEST_CASE("--replay writes the records, reports malformed lines by number and exits 1 for them", "[cli]")
+{
+    testing::TempDir dir;
+    const auto conf = config_for(dir, "mainlog = \"" + dir / "m.log" + "\"");
+    const std::string input =
+        "{\"hook\":\"connection_failure\",\"addr\":\"192.0.2.1:25\",\"err\":[\"CONN_ERROR_CONNECT\"],"
+        "\"domain\":\"example.com\",\"binding_slot\":1,\"now\":1700000000}\n"
+        "{\"hook\":\"attempt\",\"msg\":{\"id\":\"bad id\"},\"now\":1700000000}\n"
+        "not json\n"
+        "\n"
+        "{\"hook\":\"delivery\"}\n"
+        "{\"hook\":\"connection_failure\",\"addr\":\"192.0.2.1\",\"err\":1}\n"
+        "{\"hook\":\"connection_failure\",\"err\":[\"CONN_ERROR_NOPE\"]}\n"
+        "{\"hook\":\"reopen\",\"extra\":1}\n"
+        "{\"hook\":\"permanent_failure\",\"msg\":{\"id\":\"00/01-00002-5F000000\"},\"domain\":\"example.com\","
+        "\"now\":1700000000,\"note\":\"550 no\"}\n";
+    const auto r = run_mtacore({"--config", conf, "--replay", "-"}, input);
+    CHECK(r.status == 1);
+    CHECK(r.err.find("<stdin>:2: msg.id: \"bad id\" is not a message id of the form 00/00-25004-31B987F3; line "
+                     "skipped\n") != std::string::npos);
+    CHECK(r.err.find("<stdin>:3: not valid JSON (") != std::string::npos);
+    CHECK(r.err.find("<stdin>:5: hook: unknown hook \"delivery\" (attempt, connection_failure, permanent_failure "
+                     "or reopen); line skipped\n") != std::string::npos);
+    CHECK(r.err.find("<stdin>:6: addr: \"192.0.2.1\" is not an address like 192.0.2.1:25 or [2001:db8::1]:25; "
+                     "line skipped\n") != std::string::npos);
+    CHECK(r.err.find("<stdin>:7: err: unknown flag \"CONN_ERROR_NOPE\"; line skipped\n") != std::string::npos);
+    CHECK(r.err.find("<stdin>:8: unknown field 'extra'; line skipped\n") != std::string::npos);
+    CHECK(r.out.find("replayed 9 lines: 0 attempt, 1 connection_failure, 1 permanent_failure, 0 reopen, "
+                     "6 malformed\n") == 0);
+    CHECK(testing::read_lines(dir / "m.log") ==
+          std::vector<std::string>{
+              "1700000000@@@@C@example.com@192.0.2.1:25@pool-a@mta1@1@8192@CONN_ERROR_CONNECT",
+              "1700000000@00/01-00002-5F000000@@@P@example.com@0@default@default@0@0@@@550 no"});
+}
+
+TEST_CASE("--generate makes exactly N hook calls from T threads, one record each", "[cli]")
+{
+    testing::TempDir dir;
+    const auto conf = config_for(dir, "attempt_logfile = \"" + dir / "a.log" + "\"\nconnection_failure_logfile = \"" +
+                                          dir / "c.log" + "\"\npermanent_failure_logfile = \"" + dir / "p.log" + "\"");
+    const auto r = run_mtacore({"--config", conf, "--generate", "5003", "--threads", "3", "--seed", "7", "--reopens", "2",
+                            "--quiet"});
+    REQUIRE(r.status == 0);
+    CHECK(r.out.find("generated 5003 hook calls from 3 threads in ") == 0);
+    const auto a = testing::read_lines(dir / "a.log").size();
+    const auto c = testing::read_lines(dir / "c.log").size();
+    const auto p = testing::read_lines(dir / "p.log").size();
+    CHECK(a + c + p == 5003);
+    CHECK(r.out.find("  attempt              " + std::string(12 - std::to_string(a).size(), ' ') + std::to_string(a)) !=
+          std::string::npos);
+    CHECK(r.out.find("  reopen                          2") != std::string::npos);
+    CHECK(a > 0);
+    CHECK(c > 0);
+    CHECK(p > 0);
+    // Every attempt carries a distinct message id.
+    std::set<std::string> ids;
+    for (const auto &line : testing::read_lines(dir / "a.log"))
+        ids.insert(line.substr(line.find('@') + 1, 20));
+    CHECK(ids.size() == a);
+}
+
+TEST_CASE("SIGHUP reopens the files, SIGTERM shuts down cleanly with exit 0", "[cli][signals]")
+{
+    testing::TempDir dir;
+    const auto conf = config_for(dir, "mainlog = \"" + dir / "m.log" + "\"");
+    int err_pipe[2];
+    REQUIRE(pipe(err_pipe) == 0);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(err_pipe[1], 2);
+        close(err_pipe[0]);
+        close(err_pipe[1]);
+        const std::string exe = testing::mtacore_exe();
+        execl(exe.c_str(), exe.c_str(), "--config", conf.c_str(), static_cast<char *>(nullptr));
+        _exit(127);
+    }
+    close(err_pipe[1]);
+    auto wait_for = [](auto predicate) {
+        for (int i = 0; i < 500 && !predicate(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return predicate();
+    };
+    REQUIRE(wait_for([&] { return std::filesystem::exists(dir / "m.log"); }));
+    std::filesystem::rename(dir / "m.log", dir / "m.log.1");
+    kill(pid, SIGHUP);
+    CHECK(wait_for([&] { return std::filesystem::exists(dir / "m.log"); }));
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    std::string err;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(err_pipe[0], buf, sizeof buf)) > 0)
+        err.append(buf, static_cast<std::size_t>(n));
+    close(err_pipe[0]);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(err.find("mtacore: SIGHUP: log files reopened") != std::string::npos);
+    CHECK(err.find("mtacore: Terminated: shutting down") != std::string::npos);
+}

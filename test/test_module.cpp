@@ -1,0 +1,146 @@
+// The real mtalog.so through the core's Boost.DLL loader: it loads, writes
+// records, exports only its entry point, and every load failure is one line
+// naming the file and the reason.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <sys/stat.h>
+
+#include "module_loader.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+std::string load_error(const std::string &dir, const std::string &name)
+{
+    auto result = mtacore::load_module(dir, name);
+    REQUIRE(std::holds_alternative<std::string>(result));
+    return std::get<std::string>(result);
+}
+
+} // namespace
+
+TEST_CASE("the built mtalog.so loads through Boost.DLL and writes all three records", "[module]")
+{
+    testing::TempDir dir;
+    testing::Harness h(dir, "attempt_logfile = \"" + dir / "a.log" + "\"\nconnection_failure_logfile = \"" +
+                                dir / "c.log" + "\"\npermanent_failure_logfile = \"" + dir / "p.log" + "\"");
+    REQUIRE(h.error().empty());
+    ec_message msg{};
+    msg.id = message_id{0x5F000000u, 1, 1};
+    char domain[] = "example.com";
+    domain_record dr{domain, 0, 0};
+    timeval now{1700000000, 0};
+    h.core().log_attempt(&msg, &dr, &now, "250 ok", 6);
+    h.core().log_connection_failure(nullptr, CONN_ERROR_SOCKET, &dr, 0, &now);
+    h.core().log_permanent_failure(&msg, &dr, &now, nullptr);
+    h.stop();
+    CHECK(testing::read_lines(dir / "a.log") ==
+          std::vector<std::string>{"1700000000@00/01-00001-5F000000@@@A@example.com@0@default@default@0@0@@@250 ok"});
+    CHECK(testing::read_lines(dir / "c.log") ==
+          std::vector<std::string>{"1700000000@@@@C@example.com@@default@default@0@1024@CONN_ERROR_SOCKET"});
+    CHECK(testing::read_lines(dir / "p.log") ==
+          std::vector<std::string>{"1700000000@00/01-00001-5F000000@@@P@example.com@0@default@default@0@0@@@"});
+}
+
+TEST_CASE("log files are created with exactly the configured mode, whatever the umask", "[module]")
+{
+    testing::TempDir dir;
+    const mode_t old = ::umask(0077);
+    {
+        testing::Harness h(dir, "mainlog = \"" + dir / "m.log" + "\"\nlog_mode = 0644");
+        REQUIRE(h.error().empty());
+    }
+    ::umask(old);
+    struct stat st {};
+    REQUIRE(::stat((dir / "m.log").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0644);
+}
+
+TEST_CASE("the module exports only its entry point", "[module]")
+{
+    const auto result = testing::run_command(
+        {"/usr/bin/nm", "-D", "--defined-only", testing::modules_dir() + "/mtalog.so"});
+    REQUIRE(result.status == 0);
+    std::vector<std::string> symbols;
+    std::size_t start = 0;
+    while (start < result.out.size()) {
+        auto end = result.out.find('\n', start);
+        const std::string line = result.out.substr(start, end - start);
+        symbols.push_back(line.substr(line.rfind(' ') + 1));
+        start = end == std::string::npos ? result.out.size() : end + 1;
+    }
+    CHECK(symbols == std::vector<std::string>{"ec_module_entry"});
+}
+
+TEST_CASE("load failures are one line naming the file and the reason", "[module][loader]")
+{
+    const std::string dir = testing::test_modules_dir();
+    CHECK(load_error(dir, "mtalgo") == dir + "/mtalgo.so: no such module file for stanza 'mtalgo'");
+    CHECK(load_error(testing::modules_dir(), "mtalgo") ==
+          testing::modules_dir() + "/mtalgo.so: no such module file for stanza 'mtalgo' (did you mean 'mtalog'?)");
+    CHECK(load_error(dir, "not_elf") == dir + "/not_elf.so: not a shared object (no ELF header)");
+    CHECK(load_error(dir, "no_entry") == dir + "/no_entry.so: not an mtahooks module (no ec_module_entry symbol)");
+    CHECK(load_error(dir, "bad_abi") ==
+          dir + "/bad_abi.so: module ABI version 99 does not match this core's ABI version 1");
+    CHECK(load_error("/nonexistent", "mtalog") ==
+          "/nonexistent/mtalog.so: no such module file for stanza 'mtalog'; modules_path \"/nonexistent\" is not a "
+          "directory");
+}
+
+TEST_CASE("the module refuses a core of another ABI version", "[module][loader]")
+{
+    auto loaded = mtacore::load_module(testing::modules_dir(), "mtalog");
+    REQUIRE(std::holds_alternative<std::shared_ptr<mtacore::LoadedModule>>(loaded));
+    const auto &module = std::get<std::shared_ptr<mtacore::LoadedModule>>(loaded);
+    mtacore::Core core;
+    ec_core foreign = *core.c_api();
+    foreign.abi_version = 7;
+    ec_config_stanza stanza{};
+    stanza.module = "mtalog";
+    void *instance = reinterpret_cast<void *>(1);
+    char err[512] = "";
+    CHECK(module->info().create(&foreign, &stanza, &instance, err, sizeof err) == EC_MODULE_ERROR);
+    CHECK(instance == nullptr);
+    CHECK(std::string(err).rfind("mtalog: core ABI version 7 (table size ", 0) == 0);
+}
+
+TEST_CASE("a stanza the module refuses stops the whole configuration, before any file is opened", "[module]")
+{
+    testing::TempDir dir;
+    testing::Harness h(dir, "mainlog = \"" + dir / "m.log" + "\"\nqueue_sise = 100");
+    CHECK(h.error() == dir / "mtacore.conf" +
+                           ":4:1: unknown option 'queue_sise' in mtalog \"test\" (did you mean 'queue_size'?)");
+    CHECK_FALSE(std::filesystem::exists(dir / "m.log"));
+}
+
+TEST_CASE("two instances may write one file in the same format", "[module]")
+{
+    testing::TempDir dir;
+    const std::string conf = dir / "two.conf";
+    // Same file, same format: allowed (each instance appends whole batches).
+    testing::write_file(conf, "modules_path = \"" + testing::modules_dir() + "\"\n"
+                              "mtalog \"a\" { mainlog = \"" + dir / "m.log" + "\" }\n"
+                              "mtalog \"b\" { mainlog = \"" + dir / "m.log" + "\" }\n");
+    mtacore::Core core;
+    auto ok = mtacore::Host::configure(core, conf, testing::modules_dir());
+    CHECK(std::holds_alternative<std::unique_ptr<mtacore::Host>>(ok));
+}
+
+TEST_CASE("the stats control command reports per-file counters", "[module]")
+{
+    testing::TempDir dir;
+    testing::Harness h(dir, "mainlog = \"" + dir / "m.log" + "\"");
+    REQUIRE(h.error().empty());
+    timeval now{1700000000, 0};
+    for (int i = 0; i < 3; ++i)
+        h.core().log_connection_failure(nullptr, 0, nullptr, 0, &now);
+    const std::string stats = h.host().control("stats");
+    CHECK(stats.rfind("mtalog \"test\": file=\"" + dir / "m.log" + "\" accepted=3 ", 0) == 0);
+    h.stop();
+    bool closed_reported = false;
+    for (const auto &p : h.panics())
+        if (p.find("closed \"" + dir / "m.log" + "\": accepted=3 written=3 ") != std::string::npos)
+            closed_reported = true;
+    CHECK(closed_reported);
+}

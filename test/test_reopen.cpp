@@ -1,0 +1,103 @@
+// log_reopen while 4 threads keep logging: the file is renamed away and
+// reopened several times; every record lands exactly once, whole, in one of
+// the files.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <regex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+
+TEST_CASE("reopen under 4 logging threads loses, duplicates and splits nothing", "[reopen][concurrency]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "attempt.log";
+    testing::Harness h(dir, "attempt_logfile = \"" + path + "\"\nflush_interval = 1ms\nqueue_size = 1024");
+    REQUIRE(h.error().empty());
+
+    constexpr int kThreads = 4;
+    constexpr int kPerThread = 20000;
+    constexpr int kReopens = 10;
+    std::atomic<long> done{0};
+    std::vector<std::thread> writers;
+    for (int t = 0; t < kThreads; ++t) {
+        writers.emplace_back([&, t] {
+            char domain[] = "example.com";
+            domain_record dr{domain, 0, 0};
+            for (int i = 0; i < kPerThread; ++i) {
+                ec_message msg{};
+                msg.id = message_id{0x5F000000u + static_cast<uint32_t>(t), 1, static_cast<uint16_t>(i)};
+                const std::string note = "t" + std::to_string(t) + "-" + std::to_string(i);
+                timeval now{1700000000, 0};
+                h.core().log_attempt(&msg, &dr, &now, note.data(), static_cast<int>(note.size()));
+                done.fetch_add(1);
+            }
+        });
+    }
+    std::vector<std::string> rotated;
+    for (int r = 1; r <= kReopens; ++r) {
+        while (done.load() < static_cast<long>(kThreads) * kPerThread * r / (kReopens + 1))
+            std::this_thread::yield();
+        const std::string old = path + "." + std::to_string(r);
+        REQUIRE(std::rename(path.c_str(), old.c_str()) == 0);
+        rotated.push_back(old);
+        h.core().log_reopen();
+        REQUIRE(std::filesystem::exists(path)); // created again by the reopen
+    }
+    for (auto &w : writers)
+        w.join();
+    h.stop();
+    rotated.push_back(path);
+
+    const std::regex whole(R"(^1700000000@[0-9A-F]{2}/[0-9A-F]{2}-00001-5F00000[0-3]@@@A@example\.com@0@default@default@0@0@@@t([0-3])-([0-9]+)$)");
+    std::set<std::pair<int, int>> seen;
+    long total = 0, duplicates = 0, broken = 0;
+    std::size_t nonempty_files = 0;
+    for (const auto &file : rotated) {
+        const auto lines = testing::read_lines(file);
+        nonempty_files += lines.empty() ? 0 : 1;
+        for (const auto &line : lines) {
+            std::smatch m;
+            if (!std::regex_match(line, m, whole)) {
+                ++broken;
+                continue;
+            }
+            ++total;
+            if (!seen.emplace(std::stoi(m[1]), std::stoi(m[2])).second)
+                ++duplicates;
+        }
+    }
+    CHECK(broken == 0);
+    CHECK(duplicates == 0);
+    CHECK(total == kThreads * kPerThread);
+    CHECK(seen.size() == static_cast<std::size_t>(kThreads * kPerThread));
+    CHECK(nonempty_files >= 3); // the records really were spread over several files
+}
+
+TEST_CASE("reopen creates a missing file and keeps writing the old one if the new cannot be opened", "[reopen]")
+{
+    testing::TempDir dir;
+    std::filesystem::create_directory(dir / "logs");
+    const std::string path = dir / "logs/m.log";
+    testing::Harness h(dir, "mainlog = \"" + path + "\"");
+    REQUIRE(h.error().empty());
+    timeval now{1700000000, 0};
+    h.core().log_connection_failure(nullptr, 0, nullptr, 1, &now);
+    std::filesystem::rename(dir / "logs", dir / "gone"); // the directory itself disappears
+    h.core().log_reopen();                                // cannot create logs/m.log: keep the old fd
+    h.core().log_connection_failure(nullptr, 0, nullptr, 2, &now);
+    h.stop();
+    CHECK(testing::read_lines(dir / "gone/m.log") ==
+          std::vector<std::string>{"1700000000@@@@C@@@@@1@0@", "1700000000@@@@C@@@@@2@0@"});
+    bool reported = false;
+    for (const auto &p : h.panics())
+        if (p.find("cannot reopen log file \"" + path + "\": No such file or directory; still writing to the file "
+                   "opened before") != std::string::npos)
+            reported = true;
+    CHECK(reported);
+}
