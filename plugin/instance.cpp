@@ -173,10 +173,12 @@ void Instance::shut_down_writers() noexcept
         for (auto &file : files_)
             if (file->logger)
                 file->logger->flush(); // queued behind every accepted record
+        // The pool's destructor processes everything queued, then joins its
+        // thread. Our logger references outlive it, so the last reference is
+        // always dropped here, after the join, never on the worker thread.
+        pool_.reset();
         for (auto &file : files_)
             file->logger.reset();
-        // The pool's destructor processes everything queued, then joins its thread.
-        pool_.reset();
         for (auto &file : files_) {
             if (file->sink)
                 file->sink->flush();

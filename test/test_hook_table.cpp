@@ -122,8 +122,8 @@ void victim_provider(void *closure)
     auto *v = static_cast<Victim *>(closure);
     v->calls->fetch_add(1);
     long sum = 0;
-    for (long &p : v->payload) // touch the closure's memory, as a real module would
-        sum += ++p;
+    for (const long &p : v->payload) // read the closure's memory, as a real module would
+        sum += p;
     if (v->unregistered->load())
         v->after_unregister->fetch_add(1);
     if (sum == -1)
