@@ -10,23 +10,38 @@
 
 namespace {
 
-void put_error(char *err, std::size_t errlen, const std::string &text) noexcept
+void put_text(char *err, std::size_t errlen, const std::string &text) noexcept
 {
     if (err != nullptr && errlen > 0)
         std::snprintf(err, errlen, "%s", text.c_str());
 }
 
-int create(ec_core *core, const ec_config_stanza *stanza, void **instance, char *err, std::size_t errlen) noexcept
+// Runs `body`, turning any exception into an error line: nothing crosses
+// the C ABI but a status and a message.
+template <typename Body>
+int guarded(char *err, std::size_t errlen, Body &&body) noexcept
 {
     try {
-        if (instance)
-            *instance = nullptr;
+        return body();
+    } catch (const std::exception &e) {
+        put_text(err, errlen, std::string("mtalog: ") + e.what());
+    } catch (...) {
+        put_text(err, errlen, "mtalog: unexpected error");
+    }
+    return EC_MODULE_ERROR;
+}
+
+int create(ec_core *core, const ec_config_stanza *stanza, void **instance, char *err, std::size_t errlen) noexcept
+{
+    if (instance)
+        *instance = nullptr;
+    return guarded(err, errlen, [&] {
         if (core == nullptr || stanza == nullptr || instance == nullptr) {
-            put_error(err, errlen, "mtalog: create() called with a NULL argument");
+            put_text(err, errlen, "mtalog: create() called with a NULL argument");
             return EC_MODULE_ERROR;
         }
         if (core->abi_version != EC_ABI_VERSION || core->size < sizeof(ec_core)) {
-            put_error(err, errlen,
+            put_text(err, errlen,
                       "mtalog: core ABI version " + std::to_string(core->abi_version) + " (table size " +
                           std::to_string(core->size) + ") is not the version this module was built for (" +
                           std::to_string(EC_ABI_VERSION) + ", size " + std::to_string(sizeof(ec_core)) + ")");
@@ -34,55 +49,42 @@ int create(ec_core *core, const ec_config_stanza *stanza, void **instance, char 
         }
         auto result = mtalog::Instance::create(core, *stanza);
         if (auto *error = std::get_if<std::string>(&result)) {
-            put_error(err, errlen, *error);
+            put_text(err, errlen, *error);
             return EC_MODULE_ERROR;
         }
         *instance = std::get<std::unique_ptr<mtalog::Instance>>(result).release();
         return EC_MODULE_OK;
-    } catch (const std::exception &e) {
-        put_error(err, errlen, std::string("mtalog: ") + e.what());
-    } catch (...) {
-        put_error(err, errlen, "mtalog: unexpected error");
-    }
-    return EC_MODULE_ERROR;
+    });
 }
 
 int start(void *instance, char *err, std::size_t errlen) noexcept
 {
-    try {
+    return guarded(err, errlen, [&] {
         if (instance == nullptr) {
-            put_error(err, errlen, "mtalog: start() called without an instance");
+            put_text(err, errlen, "mtalog: start() called without an instance");
             return EC_MODULE_ERROR;
         }
         if (auto error = static_cast<mtalog::Instance *>(instance)->start()) {
-            put_error(err, errlen, *error);
+            put_text(err, errlen, *error);
             return EC_MODULE_ERROR;
         }
         return EC_MODULE_OK;
-    } catch (const std::exception &e) {
-        put_error(err, errlen, std::string("mtalog: ") + e.what());
-    } catch (...) {
-        put_error(err, errlen, "mtalog: unexpected error");
-    }
-    return EC_MODULE_ERROR;
+    });
 }
 
 int control(void *instance, const char *command, char *out, std::size_t outlen) noexcept
 {
-    try {
+    return guarded(out, outlen, [&] {
         if (instance == nullptr || command == nullptr)
             return EC_MODULE_ERROR;
         auto answer = static_cast<mtalog::Instance *>(instance)->control(command);
         if (!answer) {
-            put_error(out, outlen, std::string("unknown command '") + command + "' (known: stats)");
+            put_text(out, outlen, std::string("unknown command '") + command + "' (known: stats)");
             return EC_MODULE_ERROR;
         }
-        put_error(out, outlen, *answer);
+        put_text(out, outlen, *answer);
         return EC_MODULE_OK;
-    } catch (...) {
-        put_error(out, outlen, "mtalog: unexpected error");
-    }
-    return EC_MODULE_ERROR;
+    });
 }
 
 void stop(void *instance) noexcept

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <fcntl.h>
 #include <filesystem>
 #include <set>
 #include <sys/wait.h>
@@ -156,6 +157,8 @@ TEST_CASE("SIGHUP reopens the files, SIGTERM shuts down cleanly with exit 0", "[
     const pid_t pid = fork();
     if (pid == 0) {
         dup2(err_pipe[1], 2);
+        const int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
         close(err_pipe[0]);
         close(err_pipe[1]);
         const std::string exe = testing::mtacore_exe();
@@ -172,6 +175,8 @@ TEST_CASE("SIGHUP reopens the files, SIGTERM shuts down cleanly with exit 0", "[
     std::filesystem::rename(dir / "m.log", dir / "m.log.1");
     kill(pid, SIGHUP);
     CHECK(wait_for([&] { return std::filesystem::exists(dir / "m.log"); }));
+    kill(pid, SIGUSR1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
     kill(pid, SIGTERM);
     int status = 0;
     waitpid(pid, &status, 0);
@@ -185,4 +190,5 @@ TEST_CASE("SIGHUP reopens the files, SIGTERM shuts down cleanly with exit 0", "[
     CHECK(WEXITSTATUS(status) == 0);
     CHECK(err.find("mtacore: SIGHUP: log files reopened") != std::string::npos);
     CHECK(err.find("mtacore: Terminated: shutting down") != std::string::npos);
+    CHECK(err.find("mtalog \"main\": file=\"" + dir / "m.log" + "\" accepted=0 written=0 ") != std::string::npos);
 }

@@ -3,6 +3,7 @@
 // naming the file and the reason.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <sys/stat.h>
 
@@ -143,4 +144,38 @@ TEST_CASE("the stats control command reports per-file counters", "[module]")
         if (p.find("closed \"" + dir / "m.log" + "\": accepted=3 written=3 ") != std::string::npos)
             closed_reported = true;
     CHECK(closed_reported);
+}
+
+TEST_CASE("the README's C example compiles against the ABI headers as strict C11", "[module][docs]")
+{
+    const std::string readme = testing::read_file(testing::source_dir() + "/README.md");
+    const auto begin = readme.find("```c\n");
+    REQUIRE(begin != std::string::npos);
+    const auto end = readme.find("```", begin + 5);
+    REQUIRE(end != std::string::npos);
+    testing::TempDir dir;
+    testing::write_file(dir / "example.c", readme.substr(begin + 5, end - begin - 5));
+    const auto r = testing::run_command({"/usr/bin/cc", "-std=c11", "-Wall", "-Wextra", "-pedantic", "-Werror", "-c",
+                                         "-I" + testing::source_dir() + "/hooks/include", dir / "example.c", "-o",
+                                         dir / "example.o"});
+    INFO(r.err);
+    CHECK(r.status == 0);
+}
+
+TEST_CASE("debug_level 1 reports each file opened and reopened; 0 does not", "[module]")
+{
+    testing::TempDir dir;
+    for (int level : {0, 1}) {
+        testing::Harness h(dir, "attempt_logfile = \"" + dir / "a.log" + "\"\npermanent_failure_logfile = \"" +
+                                    dir / "a.log" + "\"\ndebug_level = " + std::to_string(level));
+        REQUIRE(h.error().empty());
+        h.core().log_reopen();
+        h.stop();
+        const auto panics = h.panics();
+        const std::string opened = "mtalog \"test\": writing attempt, permanent_failure records to \"" +
+                                   dir / "a.log" + "\" (format mainlog)";
+        const std::string reopened = "mtalog \"test\": reopened \"" + dir / "a.log" + "\"";
+        CHECK((std::find(panics.begin(), panics.end(), opened) != panics.end()) == (level == 1));
+        CHECK((std::find(panics.begin(), panics.end(), reopened) != panics.end()) == (level == 1));
+    }
 }

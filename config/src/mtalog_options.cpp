@@ -44,13 +44,19 @@ std::string fmt_octal(unsigned mode)
 
 RecordOptions &rec(Settings &s, RecordKind k) { return s.records[static_cast<std::size_t>(k)]; }
 
-template <RecordKind K>
-Expected set_logfile(Settings &s, std::string_view v)
+// Stores a parsed value, or says what was expected when parsing failed.
+template <typename T, typename Store>
+Expected assign(std::optional<T> parsed, std::string_view expected, Store store)
 {
-    if (v.empty())
-        return "a file path";
-    rec(s, K).logfile = std::string(v);
+    if (!parsed)
+        return std::string(expected);
+    store(std::move(*parsed));
     return std::nullopt;
+}
+
+std::optional<std::string> parse_path(std::string_view v)
+{
+    return v.empty() ? std::nullopt : std::optional<std::string>(v);
 }
 
 std::optional<FormatKind> parse_format(std::string_view v)
@@ -60,92 +66,82 @@ std::optional<FormatKind> parse_format(std::string_view v)
     return std::nullopt;
 }
 
+std::optional<TimePrecision> parse_precision(std::string_view v)
+{
+    if (iequals(v, "seconds"))
+        return TimePrecision::seconds;
+    if (iequals(v, "microseconds"))
+        return TimePrecision::microseconds;
+    return std::nullopt;
+}
+
+constexpr std::string_view kPath = "a file path";
+constexpr std::string_view kMode = "an octal file mode such as 0640";
+constexpr std::string_view kOnOff = "on or off";
+
+template <RecordKind K>
+Expected set_logfile(Settings &s, std::string_view v)
+{
+    return assign(parse_path(v), kPath, [&](std::string p) { rec(s, K).logfile = std::move(p); });
+}
+
 template <RecordKind K>
 Expected set_format(Settings &s, std::string_view v)
 {
-    const auto f = parse_format(v);
-    if (!f)
-        return "mainlog";
-    rec(s, K).format = *f;
-    return std::nullopt;
+    return assign(parse_format(v), "mainlog", [&](FormatKind f) { rec(s, K).format = f; });
 }
 
 template <RecordKind K>
 Expected set_mode(Settings &s, std::string_view v)
 {
-    const auto m = parse_mode(v);
-    if (!m)
-        return "an octal file mode such as 0640";
-    rec(s, K).mode = *m;
-    return std::nullopt;
+    return assign(parse_mode(v), kMode, [&](unsigned m) { rec(s, K).mode = m; });
 }
 
 template <RecordKind K>
 Expected set_toggle(Settings &s, std::string_view v)
 {
-    const auto b = parse_bool(v);
-    if (!b)
-        return "on or off";
-    rec(s, K).enabled = *b;
-    return std::nullopt;
+    return assign(parse_bool(v), kOnOff, [&](bool b) { rec(s, K).enabled = b; });
 }
 
 // A count or size option with an inclusive range.
 template <auto Member, std::uint64_t Min, std::uint64_t Max, bool Size>
 Expected set_bounded(Settings &s, std::string_view v)
 {
-    const auto n = Size ? parse_size(v) : parse_count(v);
-    if (!n || *n < Min || *n > Max)
-        return std::string(Size ? "a size" : "a whole number") + " from " + std::to_string(Min) + " to " +
-               std::to_string(Max);
-    s.*Member = static_cast<std::remove_reference_t<decltype(s.*Member)>>(*n);
-    return std::nullopt;
+    auto n = Size ? parse_size(v) : parse_count(v);
+    if (n && (*n < Min || *n > Max))
+        n.reset();
+    const std::string expected = std::string(Size ? "a size" : "a whole number") + " from " + std::to_string(Min) +
+                                 " to " + std::to_string(Max);
+    return assign(n, expected,
+                  [&](std::uint64_t value) { s.*Member = static_cast<std::remove_reference_t<decltype(s.*Member)>>(value); });
 }
 
 Expected set_flush_interval(Settings &s, std::string_view v)
 {
-    const auto d = parse_duration(v);
-    if (!d || *d < std::chrono::milliseconds(1) || *d > std::chrono::seconds(60))
-        return "a duration from 1ms to 60s, such as 100ms";
-    s.flush_interval = *d;
-    return std::nullopt;
+    auto d = parse_duration(v);
+    if (d && (*d < std::chrono::milliseconds(1) || *d > std::chrono::seconds(60)))
+        d.reset();
+    return assign(d, "a duration from 1ms to 60s, such as 100ms", [&](std::chrono::microseconds x) { s.flush_interval = x; });
 }
 
 Expected set_mainlog(Settings &s, std::string_view v)
 {
-    if (v.empty())
-        return "a file path";
-    s.mainlog = std::string(v);
-    return std::nullopt;
+    return assign(parse_path(v), kPath, [&](std::string p) { s.mainlog = std::move(p); });
 }
 
 Expected set_log_mode(Settings &s, std::string_view v)
 {
-    const auto m = parse_mode(v);
-    if (!m)
-        return "an octal file mode such as 0640";
-    s.log_mode = *m;
-    return std::nullopt;
+    return assign(parse_mode(v), kMode, [&](unsigned m) { s.log_mode = m; });
 }
 
 Expected set_enabled(Settings &s, std::string_view v)
 {
-    const auto b = parse_bool(v);
-    if (!b)
-        return "on or off";
-    s.enabled = *b;
-    return std::nullopt;
+    return assign(parse_bool(v), kOnOff, [&](bool b) { s.enabled = b; });
 }
 
 Expected set_timestamp_precision(Settings &s, std::string_view v)
 {
-    if (iequals(v, "seconds"))
-        s.timestamp_precision = TimePrecision::seconds;
-    else if (iequals(v, "microseconds"))
-        s.timestamp_precision = TimePrecision::microseconds;
-    else
-        return "seconds or microseconds";
-    return std::nullopt;
+    return assign(parse_precision(v), "seconds or microseconds", [&](TimePrecision p) { s.timestamp_precision = p; });
 }
 
 std::vector<OptionSpec> build_table()

@@ -274,6 +274,7 @@ int run(const Args &args)
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
     }
+    std::fflush(stdout); // the summary before the modules' shutdown notices
     const auto drain_start = std::chrono::steady_clock::now();
     host.stop();
     const double drain = std::chrono::duration<double>(std::chrono::steady_clock::now() - drain_start).count();
