@@ -6,7 +6,6 @@
 #include <spdlog/details/thread_pool.h>
 
 #include "hook_handlers.hpp"
-#include "mainlog_format.hpp"
 #include "path_registry.hpp"
 
 namespace mtalog {
@@ -55,12 +54,34 @@ std::variant<std::unique_ptr<Instance>, std::string> Instance::create(ec_core *c
         return error->render();
     auto settings = std::get<mtacfg::Settings>(std::move(result));
     std::unique_ptr<Instance> self(new Instance(core, std::move(settings)));
+    if (auto error = self->compile_formats())
+        return *error;
     for (const auto &file : self->settings_.files) {
         if (auto conflict = PathRegistry::global().claim(file.path, file.format, self.get(), self->diag_.label()))
             return where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
                    *conflict;
     }
     return self;
+}
+
+std::optional<std::string> Instance::compile_formats()
+{
+    for (std::size_t index = 0; index < settings_.files.size(); ++index) {
+        KindMask kinds = 0;
+        for (mtacfg::RecordKind kind : mtacfg::kAllRecordKinds)
+            if (settings_.file_of[static_cast<std::size_t>(kind)] == index)
+                kinds |= kind_bit(kind);
+        auto made = make_formatter(settings_.files[index].format, kinds);
+        if (auto *failure = std::get_if<FormatterError>(&made)) {
+            // Point at the offending spot inside the <kind>_format value.
+            const mtacfg::Location &at = settings_.records[static_cast<std::size_t>(failure->kind)].format_where;
+            return at.file + ":" + std::to_string(at.line) + ":" +
+                   std::to_string(at.column + static_cast<int>(failure->error.offset)) + ": " +
+                   std::string(mtacfg::record_name(failure->kind)) + "_format: " + failure->error.message;
+        }
+        formatters_.push_back(std::move(std::get<std::unique_ptr<Formatter>>(made)));
+    }
+    return std::nullopt;
 }
 
 Instance::Instance(ec_core *core, mtacfg::Settings settings)
@@ -83,11 +104,13 @@ std::optional<std::string> Instance::start()
     }
     try {
         pool_ = std::make_shared<spdlog::details::thread_pool>(settings_.queue_size, 1);
-        for (const auto &spec : settings_.files) {
+        for (std::size_t index = 0; index < settings_.files.size(); ++index) {
+            const auto &spec = settings_.files[index];
             auto file = std::make_unique<File>();
             file->spec = spec;
-            file->format = format_mainlog;
-            file->sink = std::make_shared<ReopenFileSink>(spec.path, spec.mode, file->counters, diag_);
+            file->formatter = formatters_[index].get();
+            file->sink = std::make_shared<ReopenFileSink>(spec.path, spec.mode, file->formatter->header(),
+                                                          file->counters, diag_);
             if (auto error = file->sink->open()) {
                 files_.push_back(std::move(file));
                 shut_down_writers();
@@ -125,7 +148,7 @@ std::optional<std::string> Instance::start()
                 if (route_[static_cast<std::size_t>(kind)] == file.get())
                     kinds += (kinds.empty() ? "" : ", ") + std::string(mtacfg::record_name(kind));
             diag_.report(EC_LOG_DEBUG, "writing " + kinds + " records to \"" + file->spec.path + "\" (format " +
-                                           std::string(mtacfg::format_name(file->spec.format)) + ")");
+                                           mtacfg::format_name(file->spec.format) + ")");
         }
     }
     return std::nullopt;
@@ -216,7 +239,7 @@ void Instance::emit(const Record &record)
     file->counters.accepted.fetch_add(1, std::memory_order_relaxed);
     try {
         Buffer line;
-        file->format(record, format_ctx_, line);
+        file->formatter->format(record, format_ctx_, line);
         file->logger->log(to_time_point(record.now), spdlog::source_loc{}, spdlog::level::info,
                           spdlog::string_view_t(line.data(), line.size()));
     } catch (const std::exception &e) {
@@ -255,8 +278,21 @@ void Instance::log_connection_failure(const sockaddr *addr, int err, const domai
 
 void Instance::reopen()
 {
+    // Queue a reopen behind every record accepted so far, for every file,
+    // then wait (bounded) until the writer has done them, so that the new
+    // files exist when the hook returns.
+    std::vector<std::uint64_t> seen;
     for (auto &file : files_) {
-        file->sink->reopen();
+        seen.push_back(file->sink->reopens_done());
+        file->logger->log(spdlog::source_loc{}, ReopenFileSink::kReopenLevel, spdlog::string_view_t());
+    }
+    for (std::size_t i = 0; i < files_.size(); ++i) {
+        const auto &file = files_[i];
+        if (!file->sink->wait_for_reopen(seen[i], kReopenWait)) {
+            diag_.report(EC_LOG_WARNING, "reopen of \"" + file->spec.path + "\" still queued after " +
+                                             std::to_string(kReopenWait.count()) + " ms; it will happen in order");
+            continue;
+        }
         if (settings_.debug_level >= 1)
             diag_.report(EC_LOG_DEBUG, "reopened \"" + file->spec.path + "\"");
     }

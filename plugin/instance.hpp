@@ -23,6 +23,7 @@
 #include "diagnostics.hpp"
 #include "escape.hpp"
 #include "format_context.hpp"
+#include "formatter.hpp"
 #include "mtalog_options.hpp"
 #include "record.hpp"
 #include "reopen_file_sink.hpp"
@@ -51,17 +52,18 @@ public:
     void reopen();
 
 private:
-    using Formatter = void (*)(const Record &, const FormatContext &, Buffer &);
+    static constexpr std::chrono::milliseconds kReopenWait{2000};
 
     struct File {
         mtacfg::FileSpec spec;
         FileCounters counters;
         std::shared_ptr<ReopenFileSink> sink;
         std::shared_ptr<spdlog::async_logger> logger;
-        Formatter format = nullptr;
+        const Formatter *formatter = nullptr;
     };
 
     Instance(ec_core *core, mtacfg::Settings settings);
+    std::optional<std::string> compile_formats(); // "file:line:column: ..." on a bad template
     void emit(const Record &record);
     void flusher_loop();
     void shut_down_writers() noexcept;
@@ -71,6 +73,7 @@ private:
     mtacfg::Settings settings_;
     Diagnostics diag_;
     FormatContext format_ctx_;
+    std::vector<std::unique_ptr<Formatter>> formatters_; // one per settings_.files entry, compiled by create()
     std::shared_ptr<spdlog::details::thread_pool> pool_;
     std::vector<std::unique_ptr<File>> files_;
     std::array<File *, mtacfg::kRecordKinds> route_{};

@@ -7,18 +7,11 @@
 // (zero). No field ever holds a control byte or invalid UTF-8.
 #pragma once
 
-#include "escape.hpp"
-#include "format_context.hpp"
-#include "record.hpp"
+#include "record_values.hpp"
 
 namespace mtalog {
 
 // Appends one line, without the newline.
 void format_mainlog(const Record &record, const FormatContext &ctx, Buffer &out);
-
-// Shared field writers (also used by tests).
-void append_time(Buffer &out, const timeval &t, mtacfg::TimePrecision precision);
-void append_peer_address(Buffer &out, const sockaddr *addr);
-void append_conn_flag_names(Buffer &out, int err);
 
 } // namespace mtalog

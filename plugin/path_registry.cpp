@@ -8,7 +8,7 @@ PathRegistry &PathRegistry::global()
     return registry;
 }
 
-std::optional<std::string> PathRegistry::claim(const std::string &path, mtacfg::FormatKind format, const void *owner,
+std::optional<std::string> PathRegistry::claim(const std::string &path, const mtacfg::FormatSpec &format, const void *owner,
                                                const std::string &owner_label)
 {
     const std::string key = mtacfg::normalize_path(path);
@@ -17,8 +17,8 @@ std::optional<std::string> PathRegistry::claim(const std::string &path, mtacfg::
     for (auto it = begin; it != end; ++it) {
         if (it->second.owner != owner && it->second.format != format)
             return "log file \"" + path + "\" is written by " + it->second.owner_label + " in format " +
-                   std::string(mtacfg::format_name(it->second.format)) + "; " + owner_label +
-                   " cannot write it in format " + std::string(mtacfg::format_name(format));
+                   mtacfg::format_name(it->second.format) + "; " + owner_label +
+                   " cannot write it in format " + mtacfg::format_name(format);
     }
     claims_.emplace(key, Claim{format, owner, owner_label});
     return std::nullopt;

@@ -17,13 +17,13 @@ public:
 
     // Records that `owner` writes `path` in `format`. Returns an error text if
     // another owner writes it in another format.
-    std::optional<std::string> claim(const std::string &path, mtacfg::FormatKind format, const void *owner,
+    std::optional<std::string> claim(const std::string &path, const mtacfg::FormatSpec &format, const void *owner,
                                      const std::string &owner_label);
     void release(const void *owner);
 
 private:
     struct Claim {
-        mtacfg::FormatKind format;
+        mtacfg::FormatSpec format;
         const void *owner;
         std::string owner_label;
     };

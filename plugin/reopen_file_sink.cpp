@@ -27,8 +27,9 @@ int open_log_file(const std::string &path, unsigned mode) noexcept
     return -1;
 }
 
-ReopenFileSink::ReopenFileSink(std::string path, unsigned mode, FileCounters &counters, const Diagnostics &diag)
-    : path_(std::move(path)), mode_(mode), counters_(counters), diag_(diag)
+ReopenFileSink::ReopenFileSink(std::string path, unsigned mode, std::string header, FileCounters &counters,
+                               const Diagnostics &diag)
+    : path_(std::move(path)), mode_(mode), header_(std::move(header)), counters_(counters), diag_(diag)
 {
 }
 
@@ -49,12 +50,24 @@ std::optional<std::string> ReopenFileSink::open()
     if (fd_ >= 0)
         ::close(fd_);
     fd_ = fd;
+    write_header_if_empty(fd_);
     return std::nullopt;
+}
+
+void ReopenFileSink::write_header_if_empty(int fd)
+{
+    struct stat st {};
+    if (header_.empty() || ::fstat(fd, &st) != 0 || st.st_size != 0)
+        return;
+    const std::string line = header_ + "\n";
+    if (::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()))
+        counters_.bytes.fetch_add(line.size(), std::memory_order_relaxed);
+    else
+        diag_.limited(write_error_limit_, EC_LOG_ERROR, "cannot write the header line of \"" + path_ + "\"");
 }
 
 void ReopenFileSink::reopen()
 {
-    std::lock_guard lock(mutex_);
     write_buffer();
     const int fd = open_log_file(path_, mode_);
     if (fd < 0) {
@@ -64,6 +77,7 @@ void ReopenFileSink::reopen()
                           "; still writing to the file opened before");
         return;
     }
+    write_header_if_empty(fd);
     const int old = fd_;
     fd_ = fd;
     if (old >= 0)
@@ -71,8 +85,23 @@ void ReopenFileSink::reopen()
     counters_.reopens.fetch_add(1, std::memory_order_relaxed);
 }
 
+bool ReopenFileSink::wait_for_reopen(std::uint64_t seen, std::chrono::milliseconds timeout)
+{
+    std::unique_lock lock(reopen_wait_mutex_);
+    return reopen_done_cv_.wait_for(lock, timeout, [&] { return reopens_done_.load() > seen; });
+}
+
 void ReopenFileSink::sink_it_(const spdlog::details::log_msg &msg)
 {
+    if (msg.level == kReopenLevel) {
+        reopen();
+        {
+            std::lock_guard lock(reopen_wait_mutex_);
+            reopens_done_.fetch_add(1);
+        }
+        reopen_done_cv_.notify_all();
+        return;
+    }
     buffer_.append(msg.payload.data(), msg.payload.data() + msg.payload.size());
     buffer_.push_back('\n');
     ++buffered_records_;

@@ -65,7 +65,7 @@ TEST_CASE("options, blocks, instances and nesting are parsed with their position
     CHECK(doc.options[0].value == "build/plugin");
     CHECK(doc.options[0].where.line == 1);
     CHECK(doc.options[0].where.column == 1);
-    CHECK(doc.options[0].value_where.column == 16);
+    CHECK(doc.options[0].value_where.column == 17); // a quoted value is located at its first character
     REQUIRE(doc.blocks.size() == 3);
     CHECK(doc.blocks[0].kind == "Binding_Group");
     CHECK(*doc.blocks[0].instance == "pool-a");
@@ -141,14 +141,14 @@ TEST_CASE("a missing or looping include is an error at the include", "[parser]")
     auto missing = parse_file(dir / "main.conf");
     REQUIRE(std::holds_alternative<ConfigError>(missing));
     CHECK(std::get<ConfigError>(missing).render() ==
-          dir / "main.conf" + ":2:9: cannot include \"nope.conf\": no such file or directory");
+          dir / "main.conf" + ":2:10: cannot include \"nope.conf\": no such file or directory");
 
     testing::write_file(dir / "a.conf", "include \"b.conf\"\n");
     testing::write_file(dir / "b.conf", "x = 1\ninclude \"a.conf\"\n");
     auto loop = parse_file(dir / "a.conf");
     REQUIRE(std::holds_alternative<ConfigError>(loop));
     CHECK(std::get<ConfigError>(loop).render() ==
-          dir / "b.conf" + ":2:9: include loop: \"" + dir.path() + "/a.conf\" is already being read");
+          dir / "b.conf" + ":2:10: include loop: \"" + dir.path() + "/a.conf\" is already being read");
 }
 
 TEST_CASE("typed values accept their documented forms only", "[values]")
@@ -226,7 +226,8 @@ TEST_CASE("option errors point at the name or the value, with a suggestion", "[o
     CHECK(validate_error("log_mode = 0999") ==
           "t.conf:2:12: invalid value \"0999\" for 'log_mode': expected an octal file mode such as 0640");
     CHECK(validate_error("attempt_format = xml") ==
-          "t.conf:2:18: invalid value \"xml\" for 'attempt_format': expected mainlog");
+          "t.conf:2:18: invalid value \"xml\" for 'attempt_format': expected mainlog, json, csv or a "
+          "%-template such as \"%t %i %n\"");
     CHECK(validate_error("mainlog = a.log\nMAINLOG = b.log") == "t.conf:3:1: option 'MAINLOG' is set twice (first at line 2)");
 }
 
@@ -239,13 +240,13 @@ TEST_CASE("routing errors: nothing logged, mode conflicts, bad directories", "[o
     const std::string shared = dir / "shared.log";
     CHECK(validate_error("attempt_logfile = \"" + shared + "\"\nattempt_log_mode = 0600\n"
                          "permanent_failure_logfile = \"" + shared + "\"\npermanent_failure_log_mode = 0644") ==
-          "t.conf:4:29: log file \"" + shared +
+          "t.conf:4:30: log file \"" + shared +
               "\" is given mode 0644 for permanent_failure records but 0600 for attempt records");
     CHECK(validate_error("mainlog = \"" + dir / "missing/m.log" + "\"") ==
-          "t.conf:2:11: log file \"" + dir / "missing/m.log" + "\": directory \"" + dir / "missing" +
+          "t.conf:2:12: log file \"" + dir / "missing/m.log" + "\": directory \"" + dir / "missing" +
               "\" does not exist");
     CHECK(validate_error("mainlog = \"" + dir.path() + "\"") ==
-          "t.conf:2:11: log file \"" + dir.path() + "\": is a directory");
+          "t.conf:2:12: log file \"" + dir.path() + "\": is a directory");
 }
 
 TEST_CASE("records sharing a file share one FileSpec", "[options]")
@@ -264,13 +265,8 @@ TEST_CASE("enabled = off validates without routing anything", "[options]")
 
 TEST_CASE("the README's option table is the option table", "[options][docs]")
 {
-    const std::string readme = testing::read_file(testing::source_dir() + "/README.md");
-    const std::string begin = "<!-- options:begin -->\n", end = "<!-- options:end -->";
-    const auto from = readme.find(begin);
-    const auto to = readme.find(end);
-    REQUIRE(from != std::string::npos);
-    REQUIRE(to != std::string::npos);
-    const std::string documented = readme.substr(from + begin.size(), to - from - begin.size());
+    const std::string documented = testing::generated_section("README.md", "options");
+    REQUIRE_FALSE(documented.empty());
     INFO("README.md between the options markers should read:\n" << render_options_markdown());
     CHECK(documented == render_options_markdown());
 }

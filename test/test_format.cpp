@@ -9,6 +9,12 @@
 #include "escape.hpp"
 #include "mainlog_format.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <random>
+#include <vector>
+
 using namespace mtalog;
 
 namespace {
@@ -201,4 +207,208 @@ TEST_CASE("separators in fields before the last are escaped, the note keeps them
     CHECK(line == "1700000000@00/00-25004-31B987F3@00/00-25004-31B987F0@0A/0B-25004-31B987F1@A@ex\\x40mple.com\\x0a@"
                   "2048@pool-a@mta2@4@3@999@1.2.3.4\\x40x@a@b\\x0d\\x0a1700000000@forged");
     CHECK(line.find('\n') == std::string::npos);
+}
+
+// ---- json, csv and templates ----
+
+#include "csv_format.hpp"
+#include "json_format.hpp"
+#include "template_format.hpp"
+
+namespace {
+
+std::string render(void (*format)(const Record &, const FormatContext &, Buffer &), const Record &r,
+                   const FormatContext &ctx)
+{
+    Buffer b;
+    format(r, ctx, b);
+    return fmt::to_string(b);
+}
+
+Record attempt_of(Fixture &f, std::string_view note)
+{
+    Record r;
+    r.kind = RecordKind::attempt;
+    r.now = timeval{1700000000, 250000};
+    r.msg = &f.msg;
+    r.dr = &f.dr;
+    r.note = note;
+    r.has_note = true;
+    return r;
+}
+
+std::string template_error(std::string_view text, RecordKind kind)
+{
+    auto result = CompiledTemplate::compile(text, kind);
+    REQUIRE(std::holds_alternative<TemplateError>(result));
+    const auto &e = std::get<TemplateError>(result);
+    return std::to_string(e.offset) + ": " + e.message;
+}
+
+std::string template_line(std::string_view text, const Record &r, const FormatContext &ctx)
+{
+    auto result = CompiledTemplate::compile(text, r.kind);
+    if (auto *e = std::get_if<TemplateError>(&result))
+        FAIL("template error at " << e->offset << ": " << e->message);
+    Buffer b;
+    std::get<CompiledTemplate>(result).format(r, ctx, b);
+    return fmt::to_string(b);
+}
+
+} // namespace
+
+TEST_CASE("json: every field of an attempt, in table order", "[json]")
+{
+    Fixture f;
+    f.msg.mailfrom_local = "bounces";
+    f.msg.mailfrom_domain = "sender.example";
+    f.msg.rcptto_local = "bob";
+    f.msg.rcptto_domain = "example.com";
+    CHECK(render(format_json, attempt_of(f, "250 \"ok\" \\ done"), f.ctx) ==
+          R"({"type":"attempt","timestamp":1700000000.250000,"event_time":"2023-11-14T22:13:20.250000Z",)"
+          R"("message_id":"00/00-25004-31B987F3","batch_id":"00/00-25004-31B987F0","connection_id":"0A/0B-25004-31B987F1",)"
+          R"("mail_from":"bounces@sender.example","rcpt_to":"bob@example.com","domain":"example.com","size":2048,)"
+          R"("binding_group":"pool-a","binding":"mta2","binding_slot":2,"stage":4,"stage_name":"rcpt_to","retries":3,)"
+          R"("elapsed":999,"remote_ip":"192.0.2.55","note":"250 \"ok\" \\\\ done"})");
+}
+
+TEST_CASE("json: absent values are omitted; connection failures nest peer and error", "[json]")
+{
+    Fixture f;
+    Record p;
+    p.kind = RecordKind::permanent_failure;
+    p.now = timeval{1700000000, 0};
+    CHECK(render(format_json, p, f.ctx) ==
+          R"({"type":"permanent_failure","timestamp":1700000000.000000,"event_time":"2023-11-14T22:13:20.000000Z"})");
+    Record c;
+    c.kind = RecordKind::connection_failure;
+    c.now = timeval{1700000000, 0};
+    c.err = CONN_ERROR_BIND | 0x40000;
+    c.binding_slot = 9;
+    sockaddr_in6 in6{};
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(25);
+    inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr);
+    c.addr = reinterpret_cast<sockaddr *>(&in6);
+    CHECK(render(format_json, c, f.ctx) ==
+          R"({"type":"connection_failure","timestamp":1700000000.000000,"event_time":"2023-11-14T22:13:20.000000Z",)"
+          R"("binding_slot":9,"peer":{"address":"2001:db8::1","port":25,"family":"ipv6"},)"
+          R"("error":{"code":266240,"flags":["CONN_ERROR_BIND","0x40000"]}})");
+    c.addr = nullptr;
+    c.err = 0;
+    CHECK(render(format_json, c, f.ctx) ==
+          R"({"type":"connection_failure","timestamp":1700000000.000000,"event_time":"2023-11-14T22:13:20.000000Z",)"
+          R"("binding_slot":9,"error":{"code":0}})");
+}
+
+TEST_CASE("json: control bytes keep the text layer, U+2028 is escaped for JavaScript", "[json]")
+{
+    Fixture f;
+    CHECK(render(format_json, attempt_of(f, "a\r\nb\xe2\x80\xa8" "c\xff"), f.ctx)
+              .ends_with(R"("note":"a\\x0d\\x0ab\u2028c\\xff"})"));
+}
+
+TEST_CASE("csv: one header, the same columns for every kind, RFC 4180 quoting", "[csv]")
+{
+    CHECK(csv_header() == "type,timestamp,event_time,message_id,batch_id,connection_id,mail_from,rcpt_to,domain,"
+                          "size,binding_group,binding,binding_slot,stage,stage_name,retries,elapsed,remote_ip,"
+                          "peer_address,peer_port,peer_family,error_code,error_flags,note");
+    Fixture f;
+    CHECK(render(format_csv, attempt_of(f, "550 \"no\", thanks "), f.ctx) ==
+          "attempt,1700000000.250000,2023-11-14T22:13:20.250000Z,00/00-25004-31B987F3,00/00-25004-31B987F0,"
+          "0A/0B-25004-31B987F1,,,example.com,2048,pool-a,mta2,2,4,rcpt_to,3,999,192.0.2.55,,,,,,"
+          "\"550 \"\"no\"\", thanks \"");
+    Record c;
+    c.kind = RecordKind::connection_failure;
+    c.now = timeval{1700000000, 0};
+    c.err = CONN_ERROR_CONNECT | CONN_ACTION_REQUEUE1;
+    CHECK(render(format_csv, c, f.ctx) == "connection_failure,1700000000.000000,2023-11-14T22:13:20.000000Z,,,,,,,,"
+                                          "default,default,0,,,,,,,,,8193,CONN_ACTION_REQUEUE1|CONN_ERROR_CONNECT,");
+}
+
+TEST_CASE("templates: every message macro", "[template]")
+{
+    Fixture f;
+    f.msg.mailfrom_local = "bounces";
+    f.msg.mailfrom_domain = "sender.example";
+    f.msg.rcptto_local = "bob";
+    f.msg.rcptto_domain = "example.com";
+    ec_kv mess{"campaign", "spring\x01"};
+    ec_kv conn{"tls", "TLSv1.3"};
+    f.msg.vctx_mess = ec_dict{&mess, 1};
+    f.msg.vctx_conn = ec_dict{&conn, 1};
+    setenv("TZ", "UTC", 1);
+    tzset();
+    const Record r = attempt_of(f, "250 ok");
+    CHECK(template_line("%t|%t{%Y-%m-%d %H:%M:%S}|%us{1}|%us{6}|%i|%BI|%CI|%r|%R|%m|%M|%d|%b|%g|%n|%N|%B|%H|%s|%S|"
+                        "%T|%T{3}|%vctx_mess{campaign}|%vctx_conn{tls}|%vctx_mess{missing}|%binding_slot|100%%",
+                        r, f.ctx) ==
+          "1700000000|2023-11-14 22:13:20|1700000000.2|1700000000.250000|00/00-25004-31B987F3|00/00-25004-31B987F0|"
+          "0A/0B-25004-31B987F1|bob|example.com|bounces|sender.example|example.com|mta2|pool-a|250 ok|3|2048|"
+          "192.0.2.55|rcpt_to|4|999|999.750|spring\\x01|TLSv1.3||2|100%");
+}
+
+TEST_CASE("templates: connection-failure macros and longest-match names", "[template]")
+{
+    Fixture f;
+    Record c;
+    c.kind = RecordKind::connection_failure;
+    c.now = timeval{1700000000, 0};
+    c.dr = &f.dr;
+    c.err = CONN_ERROR_SOCKET;
+    c.binding_slot = 1;
+    sockaddr_in in4{};
+    in4.sin_family = AF_INET;
+    in4.sin_port = htons(2525);
+    inet_pton(AF_INET, "198.51.100.7", &in4.sin_addr);
+    c.addr = reinterpret_cast<sockaddr *>(&in4);
+    CHECK(template_line("%peer %peer_ip %peer_port %err %err_names %binding_slot %bx %g %d", c, f.ctx) ==
+          "198.51.100.7:2525 198.51.100.7 2525 1024 CONN_ERROR_SOCKET 1 mta1x pool-a example.com");
+}
+
+TEST_CASE("template errors name the macro and its offset", "[template]")
+{
+    CHECK(template_error("%t %x", RecordKind::attempt) ==
+          "3: unknown macro '%x' (see docs/formats.md; write %% for a literal %)");
+    CHECK(template_error("100%", RecordKind::attempt) ==
+          "3: unknown macro '%' (see docs/formats.md; write %% for a literal %)");
+    CHECK(template_error("%t %i", RecordKind::connection_failure) ==
+          "3: macro '%i' means nothing for connection_failure records");
+    CHECK(template_error("%peer", RecordKind::permanent_failure) ==
+          "0: macro '%peer' means nothing for permanent_failure records");
+    CHECK(template_error("a %vctx_mess{key", RecordKind::attempt) == "12: unclosed '{' after '%vctx_mess'");
+    CHECK(template_error("%vctx_conn", RecordKind::attempt) ==
+          "0: macro '%vctx_conn' needs an argument in braces, e.g. %vctx_conn{key}");
+    CHECK(template_error("%us", RecordKind::attempt) == "0: macro '%us' needs an argument in braces, e.g. %us{3}");
+    CHECK(template_error("%us{7}", RecordKind::attempt) == "4: '%us{7}' needs a number of decimals from 1 to 6");
+    CHECK(template_error("%T{x}", RecordKind::attempt) == "3: '%T{x}' needs a number of decimals from 0 to 6");
+    CHECK(template_error("%t{}", RecordKind::attempt) == "2: empty argument for '%t'");
+}
+
+TEST_CASE("a template compiles to items once; literal runs are merged", "[template]")
+{
+    auto t = CompiledTemplate::compile("at %t: %i (%n) 100%%", RecordKind::attempt);
+    REQUIRE(std::holds_alternative<CompiledTemplate>(t));
+    CHECK(std::get<CompiledTemplate>(t).item_count() == 7); // "at ", %t, ": ", %i, " (", %n, ") 100%"
+}
+
+TEST_CASE("event_time agrees with gmtime(3) across centuries, leap days and negative times", "[json]")
+{
+    std::mt19937_64 rng(7);
+    std::vector<long long> times{0, -1, 951782400 /* 2000-02-29 */, 4107542399 /* 2100-02-28T23:59:59 */,
+                                 -2208988800 /* 1900-01-01 */, 253402300799 /* 9999-12-31T23:59:59 */};
+    for (int i = 0; i < 20000; ++i)
+        times.push_back(static_cast<long long>(rng() % 253402300800ull) - 62135596800LL / 2);
+    for (long long t : times) {
+        Buffer mine;
+        append_rfc3339(mine, timeval{static_cast<time_t>(t), 123456});
+        std::tm tm{};
+        const std::time_t tt = static_cast<std::time_t>(t);
+        gmtime_r(&tt, &tm);
+        char expected[64];
+        std::snprintf(expected, sizeof expected, "%04d-%02d-%02dT%02d:%02d:%02d.123456Z", tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        INFO("t = " << t);
+        REQUIRE(fmt::to_string(mine) == expected);
+    }
 }

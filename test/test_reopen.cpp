@@ -3,6 +3,7 @@
 // the files.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -12,7 +13,7 @@
 
 #include "test_support.hpp"
 
-TEST_CASE("reopen under 4 logging threads loses, duplicates and splits nothing", "[reopen][concurrency]")
+TEST_CASE("reopen under 4 logging threads loses, duplicates, splits and reorders nothing", "[reopen][concurrency]")
 {
     testing::TempDir dir;
     const std::string path = dir / "attempt.log";
@@ -23,6 +24,7 @@ TEST_CASE("reopen under 4 logging threads loses, duplicates and splits nothing",
     constexpr int kPerThread = 20000;
     constexpr int kReopens = 10;
     std::atomic<long> done{0};
+    std::array<std::atomic<int>, kThreads> progress{}; // records each thread has finished logging
     std::vector<std::thread> writers;
     for (int t = 0; t < kThreads; ++t) {
         writers.emplace_back([&, t] {
@@ -34,19 +36,28 @@ TEST_CASE("reopen under 4 logging threads loses, duplicates and splits nothing",
                 const std::string note = "t" + std::to_string(t) + "-" + std::to_string(i);
                 timeval now{1700000000, 0};
                 h.core().log_attempt(&msg, &dr, &now, note.data(), static_cast<int>(note.size()));
+                progress[t].store(i + 1);
                 done.fetch_add(1);
             }
         });
     }
     std::vector<std::string> rotated;
+    // before[r][t]: records of thread t finished before reopen r began (they
+    // must be in file r or earlier); after[r][t]: finished when it returned
+    // (records from after[r][t] + 1 on began later and must be in a later file).
+    std::vector<std::array<int, kThreads>> before(kReopens + 1), after(kReopens + 1);
     for (int r = 1; r <= kReopens; ++r) {
         while (done.load() < static_cast<long>(kThreads) * kPerThread * r / (kReopens + 1))
             std::this_thread::yield();
         const std::string old = path + "." + std::to_string(r);
         REQUIRE(std::rename(path.c_str(), old.c_str()) == 0);
         rotated.push_back(old);
+        for (int t = 0; t < kThreads; ++t)
+            before[r][t] = progress[t].load();
         h.core().log_reopen();
-        REQUIRE(std::filesystem::exists(path)); // created again by the reopen
+        for (int t = 0; t < kThreads; ++t)
+            after[r][t] = progress[t].load();
+        REQUIRE(std::filesystem::exists(path)); // created again by the reopen, before it returned
     }
     for (auto &w : writers)
         w.join();
@@ -70,10 +81,10 @@ TEST_CASE("reopen under 4 logging threads loses, duplicates and splits nothing",
         return line[11 + 19] == static_cast<char>('0' + thread);
     };
     std::set<std::pair<int, int>> seen;
-    long total = 0, duplicates = 0, broken = 0;
+    long total = 0, duplicates = 0, broken = 0, out_of_order = 0;
     std::size_t nonempty_files = 0;
-    for (const auto &file : rotated) {
-        const auto lines = testing::read_lines(file);
+    for (std::size_t k = 1; k <= rotated.size(); ++k) { // file k holds what came between reopens k-1 and k
+        const auto lines = testing::read_lines(rotated[k - 1]);
         nonempty_files += lines.empty() ? 0 : 1;
         for (const auto &line : lines) {
             int thread = -1, index = -1;
@@ -84,10 +95,24 @@ TEST_CASE("reopen under 4 logging threads loses, duplicates and splits nothing",
             ++total;
             if (!seen.emplace(thread, index).second)
                 ++duplicates;
+            for (int r = 1; r <= kReopens; ++r) {
+                if (index < before[r][thread] && static_cast<int>(k) > r)
+                    ++out_of_order; // accepted before reopen r, written after it
+                if (index > after[r][thread] && static_cast<int>(k) <= r)
+                    ++out_of_order; // begun after reopen r returned, written before it
+            }
         }
     }
     CHECK(broken == 0);
     CHECK(duplicates == 0);
+    CHECK(out_of_order == 0);
+    long window = 0;
+    for (int r = 1; r <= kReopens; ++r)
+        for (int t = 0; t < kThreads; ++t)
+            window += after[r][t] - before[r][t];
+    // The reopens really raced the writers: records were logged while they ran.
+    INFO("records logged while reopens ran: " << window);
+    CHECK(window >= kReopens);
     CHECK(total == kThreads * kPerThread);
     CHECK(seen.size() == static_cast<std::size_t>(kThreads * kPerThread));
     CHECK(nonempty_files >= 3); // the records really were spread over several files

@@ -22,10 +22,13 @@ std::string_view record_name(RecordKind kind) noexcept
     return "?";
 }
 
-std::string_view format_name(FormatKind format) noexcept
+std::string format_name(const FormatSpec &format)
 {
-    switch (format) {
+    switch (format.kind) {
     case FormatKind::mainlog: return "mainlog";
+    case FormatKind::json: return "json";
+    case FormatKind::csv: return "csv";
+    case FormatKind::custom: return "template \"" + format.template_text + "\"";
     }
     return "?";
 }
@@ -59,10 +62,16 @@ std::optional<std::string> parse_path(std::string_view v)
     return v.empty() ? std::nullopt : std::optional<std::string>(v);
 }
 
-std::optional<FormatKind> parse_format(std::string_view v)
+// A format name, or a template: any value with a '%' in it (macros are
+// checked when the module compiles the template).
+std::optional<FormatSpec> parse_format(std::string_view v)
 {
-    if (iequals(v, "mainlog"))
-        return FormatKind::mainlog;
+    for (auto [name, kind] : {std::pair{"mainlog", FormatKind::mainlog}, std::pair{"json", FormatKind::json},
+                              std::pair{"csv", FormatKind::csv}})
+        if (iequals(v, name))
+            return FormatSpec{kind, {}};
+    if (v.find('%') != std::string_view::npos)
+        return FormatSpec{FormatKind::custom, std::string(v)};
     return std::nullopt;
 }
 
@@ -88,7 +97,8 @@ Expected set_logfile(Settings &s, std::string_view v)
 template <RecordKind K>
 Expected set_format(Settings &s, std::string_view v)
 {
-    return assign(parse_format(v), "mainlog", [&](FormatKind f) { rec(s, K).format = f; });
+    return assign(parse_format(v), "mainlog, json, csv or a %-template such as \"%t %i %n\"",
+                  [&](FormatSpec f) { rec(s, K).format = std::move(f); });
 }
 
 template <RecordKind K>
@@ -150,14 +160,14 @@ std::vector<OptionSpec> build_table()
     return {
         {"attempt_logfile", "path", "(none)", "File for attempt records (`core_log_attempt_v1`); unset: `mainlog`.",
          set_logfile<R::attempt>},
-        {"attempt_format", "format", "mainlog", "Format of attempt records.", set_format<R::attempt>},
+        {"attempt_format", "format", "mainlog", "Format of attempt records: `mainlog`, `json`, `csv` or a %-template (docs/formats.md).", set_format<R::attempt>},
         {"attempt_log_mode", "mode", "log_mode", "Octal mode of a newly created attempt log file.",
          set_mode<R::attempt>},
         {"log_attempts", "on\\|off", "on", "Write attempt records.", set_toggle<R::attempt>},
         {"connection_failure_logfile", "path", "(none)",
          "File for connection-failure records (`core_log_client_connection_failure`); unset: `mainlog`.",
          set_logfile<R::connection_failure>},
-        {"connection_failure_format", "format", "mainlog", "Format of connection-failure records.",
+        {"connection_failure_format", "format", "mainlog", "Format of connection-failure records: `mainlog`, `json`, `csv` or a %-template.",
          set_format<R::connection_failure>},
         {"connection_failure_log_mode", "mode", "log_mode",
          "Octal mode of a newly created connection-failure log file.", set_mode<R::connection_failure>},
@@ -166,7 +176,7 @@ std::vector<OptionSpec> build_table()
         {"permanent_failure_logfile", "path", "(none)",
          "File for permanent-failure records (`core_log_permanent_failure_v1`); unset: `mainlog`.",
          set_logfile<R::permanent_failure>},
-        {"permanent_failure_format", "format", "mainlog", "Format of permanent-failure records.",
+        {"permanent_failure_format", "format", "mainlog", "Format of permanent-failure records: `mainlog`, `json`, `csv` or a %-template.",
          set_format<R::permanent_failure>},
         {"permanent_failure_log_mode", "mode", "log_mode",
          "Octal mode of a newly created permanent-failure log file.", set_mode<R::permanent_failure>},
@@ -254,9 +264,9 @@ std::optional<ConfigError> route(Settings &s, const Location &stanza_where)
             FileSpec &file = s.files[it->second.file];
             if (file.format != r.format)
                 return ConfigError{where, "log file \"" + path + "\" gets " + std::string(record_name(kind)) +
-                                              " records in format " + std::string(format_name(r.format)) + " but " +
+                                              " records in format " + format_name(r.format) + " but " +
                                               std::string(record_name(it->second.first_kind)) +
-                                              " records in format " + std::string(format_name(file.format)) +
+                                              " records in format " + format_name(file.format) +
                                               "; records sharing a file must share a format"};
             if (file.mode != mode && (r.mode.has_value() || it->second.explicit_mode))
                 return ConfigError{where, "log file \"" + path + "\" is given mode 0" + fmt_octal(mode) +
@@ -313,9 +323,12 @@ std::variant<Settings, ConfigError> validate_mtalog(const std::vector<Option> &o
                                                     "': expected " + *expected};
         if (key == "mainlog")
             s.mainlog_where = opt.value_where;
-        for (RecordKind kind : kAllRecordKinds)
+        for (RecordKind kind : kAllRecordKinds) {
             if (key == std::string(record_name(kind)) + "_logfile")
                 rec(s, kind).logfile_where = opt.value_where;
+            if (key == std::string(record_name(kind)) + "_format")
+                rec(s, kind).format_where = opt.value_where;
+        }
     }
     if (!s.enabled)
         return s;

@@ -24,8 +24,17 @@ inline constexpr std::array<RecordKind, kRecordKinds> kAllRecordKinds{
 // "attempt", "connection_failure", "permanent_failure"
 [[nodiscard]] std::string_view record_name(RecordKind kind) noexcept;
 
-enum class FormatKind { mainlog };
-[[nodiscard]] std::string_view format_name(FormatKind format) noexcept;
+enum class FormatKind { mainlog, json, csv, custom };
+
+// A record format as configured: a named format, or a %-template.
+struct FormatSpec {
+    FormatKind kind = FormatKind::mainlog;
+    std::string template_text; // FormatKind::custom only
+    bool operator==(const FormatSpec &) const = default;
+};
+
+// "mainlog", "json", "csv" or "template \"...\"".
+[[nodiscard]] std::string format_name(const FormatSpec &format);
 
 enum class TimePrecision { seconds, microseconds };
 
@@ -33,14 +42,15 @@ struct RecordOptions {
     bool enabled = true;
     std::string logfile;            // empty: use mainlog
     Location logfile_where;
-    FormatKind format = FormatKind::mainlog;
+    FormatSpec format;
+    Location format_where;          // of the value, for template errors
     std::optional<unsigned> mode;   // empty: log_mode
 };
 
 // One output file after routing: every record kind written to it.
 struct FileSpec {
     std::string path; // as configured
-    FormatKind format = FormatKind::mainlog;
+    FormatSpec format;
     unsigned mode = 0640;
 };
 

@@ -73,8 +73,13 @@ public:
         case '=': advance(); t.kind = Tok::equals; return t;
         case '{': advance(); t.kind = Tok::lbrace; return t;
         case '}': advance(); t.kind = Tok::rbrace; return t;
-        case '"': t.kind = Tok::string; t.text = quoted('"'); return t;
-        case '\'': t.kind = Tok::string; t.text = quoted('\''); return t;
+        case '"': case '\'':
+            // A quoted value is located at its first character, so an error
+            // at offset N of the value is at column + N.
+            t.kind = Tok::string;
+            ++t.where.column;
+            t.text = quoted(c);
+            return t;
         case '[': case ']': case '(': case ')':
             fail(t.where, std::string("unexpected '") + c + "': lists are not supported here; quote the value");
         default: break;

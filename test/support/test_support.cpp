@@ -59,6 +59,17 @@ std::vector<std::string> read_lines(const std::string &path)
     return lines;
 }
 
+std::string generated_section(const std::string &repo_file, const std::string &name)
+{
+    const std::string text = read_file(source_dir() + "/" + repo_file);
+    const std::string begin = "<!-- " + name + ":begin -->\n", end = "<!-- " + name + ":end -->";
+    const auto from = text.find(begin);
+    const auto to = text.find(end);
+    if (from == std::string::npos || to == std::string::npos || to < from)
+        return {};
+    return text.substr(from + begin.size(), to - from - begin.size());
+}
+
 Harness::Harness(const TempDir &dir, const std::string &stanza_body, const std::string &core_lines)
     : core_(std::make_unique<mtacore::Core>()), panics_(std::make_shared<std::vector<std::string>>()),
       panics_mutex_(std::make_shared<std::mutex>())

@@ -35,6 +35,9 @@ private:
 void write_file(const std::string &path, const std::string &text);
 std::string read_file(const std::string &path);
 std::vector<std::string> read_lines(const std::string &path);
+// The text between the lines "<!-- NAME:begin -->" and "<!-- NAME:end -->" of
+// a repository file (generated sections of the docs); empty if missing.
+std::string generated_section(const std::string &repo_file, const std::string &name);
 
 // A core with mtalog loaded from `stanza_body` (the lines inside
 // `mtalog "test" { ... }`), configured and started, or the error line.

@@ -1,0 +1,202 @@
+#include "record_values.hpp"
+
+#include <arpa/inet.h>
+#include <ctime>
+#include <netinet/in.h>
+
+#include <mtahooks/conn_flags.hpp>
+
+namespace mtalog {
+
+void put(Buffer &out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
+
+void put_int(Buffer &out, long long v)
+{
+    const fmt::format_int text(v);
+    out.append(text.data(), text.data() + text.size());
+}
+
+std::string_view message_id_text(const FormatContext &ctx, const message_id &id,
+                                 char (&buf)[EC_MESSAGE_ID_TEXT_MAX + 1])
+{
+    const size_t n = ctx.core->message_id_text(ctx.core, &id, buf, sizeof buf);
+    return std::string_view(buf, std::min(n, sizeof buf - 1));
+}
+
+BindingNames binding_names(const FormatContext &ctx, int slot)
+{
+    BindingNames names;
+    if (ctx.core->binding_lookup(ctx.core, slot, &names.name, &names.group) != 0)
+        names = BindingNames{};
+    return names;
+}
+
+std::optional<int> binding_slot_of(const Record &r)
+{
+    if (r.kind == RecordKind::connection_failure)
+        return r.binding_slot;
+    if (r.msg == nullptr)
+        return std::nullopt;
+    return r.msg->binding_slot;
+}
+
+BindingNames binding_names_of(const Record &r, const FormatContext &ctx)
+{
+    const auto slot = binding_slot_of(r);
+    return slot ? binding_names(ctx, *slot) : BindingNames{};
+}
+
+std::optional<long long> queue_micros(const Record &r)
+{
+    if (r.msg == nullptr || (r.msg->creation_time.tv_sec == 0 && r.msg->creation_time.tv_usec == 0))
+        return std::nullopt;
+    return (static_cast<long long>(r.now.tv_sec) - r.msg->creation_time.tv_sec) * 1000000LL +
+           (static_cast<long long>(r.now.tv_usec) - r.msg->creation_time.tv_usec);
+}
+
+Peer peer_of(const sockaddr *addr)
+{
+    Peer p;
+    if (addr == nullptr)
+        return p;
+    if (addr->sa_family == AF_INET) {
+        const auto *in = reinterpret_cast<const sockaddr_in *>(addr);
+        p.known = inet_ntop(AF_INET, &in->sin_addr, p.ip, sizeof p.ip) != nullptr;
+        p.port = ntohs(in->sin_port);
+        p.family = "ipv4";
+    } else if (addr->sa_family == AF_INET6) {
+        const auto *in6 = reinterpret_cast<const sockaddr_in6 *>(addr);
+        p.known = inet_ntop(AF_INET6, &in6->sin6_addr, p.ip, sizeof p.ip) != nullptr;
+        p.port = ntohs(in6->sin6_port);
+        p.family = "ipv6";
+    }
+    return p;
+}
+
+const char *stage_name(int stage)
+{
+    static constexpr const char *names[] = {
+        "not_connected", "idle",          "mail_from",      "after_mail_from",   "rcpt_to",
+        "after_rcpt_to", "data",          "after_data",     "sending_body",      "reading_confirmation",
+        "ehlo",          "after_ehlo",    "banner",         "rset",              "after_rset",
+        "starttls",      "after_starttls", "tls_handshake", "tls_renegotiation", "xclient",
+        "after_xclient", "oob_bounce",    "unknown"};
+    if (stage < 0 || static_cast<std::size_t>(stage) >= std::size(names))
+        return nullptr;
+    return names[stage];
+}
+
+void append_seconds(Buffer &out, long long micros, int decimals)
+{
+    const bool negative = micros < 0;
+    const long long magnitude = negative ? -micros : micros;
+    if (decimals <= 0) {
+        // Whole seconds, rounded down (towards minus infinity).
+        put_int(out, negative ? -((magnitude + 999999) / 1000000) : magnitude / 1000000);
+        return;
+    }
+    if (negative)
+        out.push_back('-');
+    put_int(out, magnitude / 1000000);
+    out.push_back('.');
+    char frac[6];
+    long long rest = magnitude % 1000000;
+    for (int i = 5; i >= 0; --i, rest /= 10)
+        frac[i] = static_cast<char>('0' + rest % 10);
+    out.append(frac, frac + std::min(decimals, 6));
+}
+
+void append_time(Buffer &out, const timeval &t, mtacfg::TimePrecision precision)
+{
+    long usec = static_cast<long>(t.tv_usec);
+    if (usec < 0 || usec > 999999)
+        usec = 0;
+    append_seconds(out, static_cast<long long>(t.tv_sec) * 1000000LL + usec,
+                   precision == mtacfg::TimePrecision::microseconds ? 6 : 0);
+}
+
+namespace {
+
+void put_digits(char *at, long long value, int width)
+{
+    for (int i = width - 1; i >= 0; --i, value /= 10)
+        at[i] = static_cast<char>('0' + value % 10);
+}
+
+} // namespace
+
+void append_rfc3339(Buffer &out, const timeval &t)
+{
+    // Days since 1970-01-01 to a proleptic Gregorian date (eras of 400
+    // years), without gmtime_r's locking or fmt's parsing.
+    const long long secs = t.tv_sec;
+    long long days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    const long long second_of_day = secs - days * 86400;
+    days += 719468; // days from 0000-03-01 to 1970-01-01
+    const long long era = (days >= 0 ? days : days - 146096) / 146097;
+    const long long day_of_era = days - era * 146097;
+    const long long year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+    const long long day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    const long long month_index = (5 * day_of_year + 2) / 153; // March = 0
+    const long long day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    const long long month = month_index < 10 ? month_index + 3 : month_index - 9;
+    const long long year = year_of_era + era * 400 + (month <= 2 ? 1 : 0);
+    long usec = static_cast<long>(t.tv_usec);
+    if (usec < 0 || usec > 999999)
+        usec = 0;
+    if (year < 0 || year > 9999) { // outside RFC 3339's four-digit years: fall back to the C library
+        std::tm tm{};
+        const std::time_t s = t.tv_sec;
+        gmtime_r(&s, &tm);
+        fmt::format_to(std::back_inserter(out), "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:06d}Z",
+                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
+        return;
+    }
+    char text[] = "0000-00-00T00:00:00.000000Z";
+    put_digits(text, year, 4);
+    put_digits(text + 5, month, 2);
+    put_digits(text + 8, day, 2);
+    put_digits(text + 11, second_of_day / 3600, 2);
+    put_digits(text + 14, second_of_day / 60 % 60, 2);
+    put_digits(text + 17, second_of_day % 60, 2);
+    put_digits(text + 20, usec, 6);
+    out.append(text, text + sizeof text - 1);
+}
+
+void append_peer_address(Buffer &out, const sockaddr *addr)
+{
+    const Peer p = peer_of(addr);
+    if (!p.known)
+        return;
+    const bool v6 = p.family[3] == '6';
+    if (v6)
+        out.push_back('[');
+    put(out, p.ip);
+    if (v6)
+        out.push_back(']');
+    out.push_back(':');
+    put_int(out, p.port);
+}
+
+void append_conn_flag_names(Buffer &out, int err, char separator)
+{
+    auto remaining = static_cast<unsigned>(err);
+    bool first = true;
+    for (const auto &flag : mtahooks::kConnFlags) {
+        const auto bit = static_cast<unsigned>(flag.value);
+        if ((remaining & bit) == 0)
+            continue;
+        if (!first)
+            out.push_back(separator);
+        put(out, flag.name);
+        remaining &= ~bit;
+        first = false;
+    }
+    if (remaining != 0) {
+        if (!first)
+            out.push_back(separator);
+        fmt::format_to(std::back_inserter(out), "0x{:x}", remaining);
+    }
+}
+
+} // namespace mtalog

@@ -1,0 +1,62 @@
+// Reading a record's values the same way for every format: message ids as
+// the core prints them, binding names, elapsed time, the peer, stage names,
+// and the time and text writers. Formats differ only in how they lay these
+// out and quote them.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "escape.hpp"
+#include "format_context.hpp"
+#include "record.hpp"
+
+namespace mtalog {
+
+void put(Buffer &out, std::string_view s);
+void put_int(Buffer &out, long long v);
+
+// The core's text for a message id; empty for the all-zero id.
+std::string_view message_id_text(const FormatContext &ctx, const message_id &id,
+                                 char (&buf)[EC_MESSAGE_ID_TEXT_MAX + 1]);
+
+struct BindingNames {
+    const char *group = nullptr; // NULL when the slot is unknown to the core
+    const char *name = nullptr;
+};
+BindingNames binding_names(const FormatContext &ctx, int slot);
+
+// The slot a record refers to: the connection failure's, or the message's
+// (nullopt when an attempt or permanent failure has no message).
+std::optional<int> binding_slot_of(const Record &r);
+// Names for binding_slot_of(r); both NULL when there is no slot or the core
+// does not know it.
+BindingNames binding_names_of(const Record &r, const FormatContext &ctx);
+
+// Microseconds from the message's creation to the event; nullopt when there
+// is no message or it has no creation time (zero).
+std::optional<long long> queue_micros(const Record &r);
+
+struct Peer {
+    bool known = false;
+    char ip[64] = {};
+    int port = 0;
+    const char *family = ""; // "ipv4" or "ipv6"
+};
+Peer peer_of(const sockaddr *addr);
+
+// Momentum's connection-stage names ("rcpt_to", "data", ...); NULL if unknown.
+const char *stage_name(int stage);
+
+// Unix seconds, or with six decimals.
+void append_time(Buffer &out, const timeval &t, mtacfg::TimePrecision precision);
+// RFC 3339 UTC with microseconds: 2023-11-14T22:13:20.250000Z
+void append_rfc3339(Buffer &out, const timeval &t);
+// a.b.c.d:port, [v6]:port, or nothing.
+void append_peer_address(Buffer &out, const sockaddr *addr);
+// CONN_* names joined by `separator`, then leftover bits as 0x...
+void append_conn_flag_names(Buffer &out, int err, char separator);
+// Seconds with `decimals` digits after the point (0: whole seconds, rounded down).
+void append_seconds(Buffer &out, long long micros, int decimals);
+
+} // namespace mtalog

@@ -1,0 +1,53 @@
+// custom_logger-style %-templates, compiled once at config time into a list
+// of items (literal text or a macro with its argument) and evaluated per
+// record without parsing anything. Macros are matched longest-first against
+// the table in template_format.cpp; `%%` is a literal percent sign. Text
+// from records passes the shared text layer (escape.hpp).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "fields.hpp"
+
+namespace mtalog {
+
+struct TemplateError {
+    std::size_t offset = 0; // into the template text
+    std::string message;
+};
+
+enum class MacroArg { none, optional_braces, required_braces, decimals_required, decimals_optional };
+
+struct MacroInfo {
+    std::string_view name;
+    MacroArg arg;
+    KindMask kinds;
+    std::string_view meaning;
+};
+
+// Every macro, for documentation and for the compiler.
+const std::vector<MacroInfo> &template_macros();
+
+class CompiledTemplate {
+public:
+    // Compiles `text` for records of `kind`; a macro that means nothing for
+    // that kind is an error, like an unknown one.
+    static std::variant<CompiledTemplate, TemplateError> compile(std::string_view text, RecordKind kind);
+
+    void format(const Record &record, const FormatContext &ctx, Buffer &out) const;
+    [[nodiscard]] std::size_t item_count() const noexcept { return items_.size(); }
+
+private:
+    struct Item {
+        int macro = -1;    // index into template_macros(); -1: literal
+        std::string text;  // the literal, or the macro's argument
+        int number = 0;    // decimals, for %us{N} and %T{N}
+    };
+    std::vector<Item> items_;
+};
+
+} // namespace mtalog

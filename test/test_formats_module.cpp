@@ -1,0 +1,91 @@
+// Formats through the real module: template errors located in the config
+// file, format conflicts within and across instances, CSV headers on new
+// and empty files (after a reopen too), and docs/formats.md kept true.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "format_examples.hpp"
+#include "test_support.hpp"
+
+TEST_CASE("a bad template is a config error at the macro's line and column", "[formats][module]")
+{
+    testing::TempDir dir;
+    testing::Harness h(dir, "  mainlog = \"" + dir / "m.log" + "\"\n"
+                            "  connection_failure_format = \"%t %d %i\"\n"
+                            "  attempt_format = \"%t %d %i\"\n"
+                            "  permanent_failure_format = \"%t %d %i\"");
+    // Line 4 is the connection_failure_format line; the value starts at
+    // column 32, so %i (offset 6) is at column 38.
+    CHECK(h.error() == dir / "mtacore.conf" +
+                           ":4:38: connection_failure_format: macro '%i' means nothing for connection_failure records");
+    CHECK_FALSE(std::filesystem::exists(dir / "m.log"));
+}
+
+TEST_CASE("record kinds sharing a file in different formats are refused, naming both", "[formats][module]")
+{
+    testing::TempDir dir;
+    testing::Harness h(dir, "mainlog = \"" + dir / "m.log" + "\"\nattempt_format = json");
+    CHECK(h.error() == dir / "mtacore.conf" + ":3:12: log file \"" + dir / "m.log" +
+                           "\" gets connection_failure records in format mainlog but attempt records in format json; "
+                           "records sharing a file must share a format");
+}
+
+TEST_CASE("two instances writing one file in different formats are refused, naming both", "[formats][module]")
+{
+    testing::TempDir dir;
+    const std::string conf = dir / "two.conf";
+    testing::write_file(conf, "modules_path = \"" + testing::modules_dir() + "\"\n"
+                              "mtalog \"a\" { mainlog = \"" + dir / "m.log" + "\" }\n"
+                              "mtalog \"b\" {\n  mainlog = \"" + dir / "m.log" +
+                              "\"\n  attempt_format = csv connection_failure_format = csv permanent_failure_format = csv\n}\n");
+    mtacore::Core core;
+    auto result = mtacore::Host::configure(core, conf, testing::modules_dir());
+    REQUIRE(std::holds_alternative<std::string>(result));
+    CHECK(std::get<std::string>(result) == conf + ":3:1: log file \"" + dir / "m.log" +
+                                               "\" is written by mtalog \"a\" in format mainlog; mtalog \"b\" cannot "
+                                               "write it in format csv");
+}
+
+TEST_CASE("csv files get a header when new or empty, also after a reopen, never twice", "[formats][module]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "c.csv";
+    testing::write_file(dir / "existing.csv", "type,timestamp\nold,row\n");
+    const std::string header = "type,timestamp,event_time,message_id,batch_id,connection_id,mail_from,rcpt_to,domain,"
+                               "size,binding_group,binding,binding_slot,stage,stage_name,retries,elapsed,remote_ip,"
+                               "peer_address,peer_port,peer_family,error_code,error_flags,note";
+    {
+        testing::Harness h(dir, "connection_failure_logfile = \"" + path + "\"\nconnection_failure_format = csv\n"
+                                "attempt_logfile = \"" + dir / "existing.csv" + "\"\nattempt_format = csv");
+        REQUIRE(h.error().empty());
+        timeval now{1700000000, 0};
+        h.core().log_connection_failure(nullptr, 0, nullptr, 0, &now);
+        std::filesystem::rename(path, path + ".1");
+        h.core().log_reopen();
+        h.core().log_connection_failure(nullptr, 0, nullptr, 1, &now);
+        h.stop();
+    }
+    const std::string row0 = "connection_failure,1700000000.000000,2023-11-14T22:13:20.000000Z,,,,,,,,default,default,0,,,,,,,,,0,,";
+    const std::string row1 = "connection_failure,1700000000.000000,2023-11-14T22:13:20.000000Z,,,,,,,,,,1,,,,,,,,,0,,";
+    CHECK(testing::read_lines(path + ".1") == std::vector<std::string>{header, row0});
+    CHECK(testing::read_lines(path) == std::vector<std::string>{header, row1});
+    CHECK(testing::read_lines(dir / "existing.csv") == std::vector<std::string>{"type,timestamp", "old,row"});
+
+    // Restarting on the now non-empty file appends without a second header.
+    {
+        testing::Harness h(dir, "connection_failure_logfile = \"" + path + "\"\nconnection_failure_format = csv");
+        REQUIRE(h.error().empty());
+        timeval now{1700000000, 0};
+        h.core().log_connection_failure(nullptr, 0, nullptr, 0, &now);
+    }
+    CHECK(testing::read_lines(path) == std::vector<std::string>{header, row1, row0});
+}
+
+TEST_CASE("docs/formats.md shows exactly what the formatters write", "[formats][docs]")
+{
+    const std::string documented = testing::generated_section("docs/formats.md", "generated");
+    REQUIRE_FALSE(documented.empty());
+    INFO("regenerate with build/test/mtalog-format-docs");
+    CHECK(documented == testing::render_format_docs());
+}

@@ -1,0 +1,253 @@
+// Property test: random hostile notes and domains (all 256 byte values, long
+// runs, broken UTF-8, separators, quotes, backslashes, CR, LF, U+2028)
+// through every format. Every line must parse in its format (JSON with a real
+// JSON parser, CSV with an RFC 4180 reader written here), hold no raw control
+// byte, be valid UTF-8, and give back the capped original when unescaped.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core.hpp"
+#include "csv_format.hpp"
+#include "escape.hpp"
+#include "json_format.hpp"
+#include "mainlog_format.hpp"
+#include "template_format.hpp"
+
+using namespace mtalog;
+
+namespace {
+
+std::string random_text(std::mt19937_64 &rng, std::size_t max_chunks)
+{
+    static const std::vector<std::string> specials{
+        "@", ",", "\"", "\\", "\r", "\n", "\r\n", "\xe2\x80\xa8", "\xe2\x80\xa9", "é", "世界", "\xf0\x9f\x99\x82",
+        "\xe4\xb8", "\xf0\x9f", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff", "\x80", std::string(1, '\0'),
+        "\\x41", "\\\\", "...[truncated]", " ", "\t", "\x1b[31m"};
+    std::string out;
+    const std::size_t chunks = 1 + rng() % max_chunks;
+    for (std::size_t c = 0; c < chunks; ++c) {
+        switch (rng() % 5) {
+        case 0: // random bytes, any value
+            for (std::size_t n = rng() % 16; n > 0; --n)
+                out += static_cast<char>(rng() % 256);
+            break;
+        case 1: // printable ASCII
+            for (std::size_t n = rng() % 24; n > 0; --n)
+                out += static_cast<char>(' ' + rng() % 95);
+            break;
+        case 2: out += specials[rng() % specials.size()]; break;
+        case 3: { // a long run of one special
+            const std::string &s = specials[rng() % specials.size()];
+            for (std::size_t n = 20 + rng() % 200; n > 0; --n)
+                out += s;
+            break;
+        }
+        default: out += "550 5.1.1 <user@example.com>: Recipient address rejected"; break;
+        }
+    }
+    return out;
+}
+
+// Undoes the text layer: \\ -> \, \xHH -> byte. nullopt on anything else.
+std::optional<std::string> unescape(std::string_view s)
+{
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '\\') {
+            out += s[i];
+            continue;
+        }
+        if (i + 1 < s.size() && s[i + 1] == '\\') {
+            out += '\\';
+            ++i;
+        } else if (i + 3 < s.size() && s[i + 1] == 'x' && std::isxdigit(static_cast<unsigned char>(s[i + 2])) &&
+                   std::isxdigit(static_cast<unsigned char>(s[i + 3]))) {
+            out += static_cast<char>(std::stoi(std::string(s.substr(i + 2, 2)), nullptr, 16));
+            i += 3;
+        } else {
+            return std::nullopt;
+        }
+    }
+    return out;
+}
+
+// One RFC 4180 record (no line end); nullopt if malformed.
+std::optional<std::vector<std::string>> parse_csv(std::string_view line)
+{
+    std::vector<std::string> cells;
+    std::size_t i = 0;
+    for (;;) {
+        std::string cell;
+        if (i < line.size() && line[i] == '"') {
+            ++i;
+            for (;;) {
+                if (i >= line.size())
+                    return std::nullopt; // unterminated quote
+                if (line[i] == '"') {
+                    if (i + 1 < line.size() && line[i + 1] == '"') {
+                        cell += '"';
+                        i += 2;
+                        continue;
+                    }
+                    ++i;
+                    break;
+                }
+                cell += line[i++];
+            }
+            if (i < line.size() && line[i] != ',')
+                return std::nullopt; // text after a closing quote
+        } else {
+            while (i < line.size() && line[i] != ',') {
+                if (line[i] == '"')
+                    return std::nullopt; // a quote inside an unquoted cell
+                cell += line[i++];
+            }
+        }
+        cells.push_back(std::move(cell));
+        if (i >= line.size())
+            return cells;
+        ++i; // the comma
+    }
+}
+
+bool valid_utf8_without_controls(std::string_view line)
+{
+    for (std::size_t i = 0; i < line.size();) {
+        const auto c = static_cast<unsigned char>(line[i]);
+        if (c < 0x20 || c == 0x7F)
+            return false;
+        const std::size_t n = utf8_sequence_length(line.substr(i));
+        if (n == 0)
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+std::string escaped_length_probe(std::string_view text)
+{
+    Buffer b;
+    append_escaped(b, text, 0);
+    return fmt::to_string(b);
+}
+
+// The note as written must give back the original, or (when the escaped
+// original exceeds the cap) a prefix of it followed by the marker.
+void check_note(std::string_view written, const std::string &original, std::size_t cap)
+{
+    CHECK(written.size() <= cap);
+    const bool fits = escaped_length_probe(original).size() <= cap;
+    if (fits) {
+        const auto back = unescape(written);
+        REQUIRE(back.has_value());
+        CHECK(*back == original);
+        return;
+    }
+    REQUIRE(written.ends_with(kTruncationMarker));
+    const auto back = unescape(written.substr(0, written.size() - kTruncationMarker.size()));
+    REQUIRE(back.has_value());
+    CHECK(original.compare(0, back->size(), *back) == 0);
+    CHECK(back->size() < original.size());
+}
+
+} // namespace
+
+TEST_CASE("no note or domain can break, forge or corrupt a line in any format", "[property]")
+{
+    mtacore::Core core;
+    core.set_bindings({{"mta1", "pool-a"}});
+    FormatContext ctx;
+    ctx.core = core.c_api();
+    ctx.max_note_bytes = 200;
+    auto compiled = CompiledTemplate::compile("%i|%d|%n", RecordKind::permanent_failure);
+    REQUIRE(std::holds_alternative<CompiledTemplate>(compiled));
+    const auto &tmpl = std::get<CompiledTemplate>(compiled);
+
+    std::mt19937_64 rng(20261121);
+    constexpr int kCases = 3000;
+    int truncated = 0;
+    for (int n = 0; n < kCases; ++n) {
+        const std::string note = random_text(rng, 8);
+        std::string domain = random_text(rng, 2);
+        domain.erase(std::remove(domain.begin(), domain.end(), '\0'), domain.end()); // C strings end at NUL
+        ec_message msg{};
+        msg.id = message_id{0x5F000000u, 1, static_cast<uint16_t>(n)};
+        domain_record dr{domain.data(), 0, 0};
+        Record r;
+        r.kind = RecordKind::permanent_failure;
+        r.now = timeval{1700000000, 0};
+        r.msg = &msg;
+        r.dr = &dr;
+        r.note = note;
+        r.has_note = true;
+        if (escaped_length_probe(note).size() > ctx.max_note_bytes)
+            ++truncated;
+        INFO("case " << n);
+
+        Buffer line;
+        format_mainlog(r, ctx, line);
+        std::string text = fmt::to_string(line);
+        CHECK(valid_utf8_without_controls(text));
+        std::vector<std::string> fields;
+        std::size_t start = 0;
+        for (int f = 0; f < 13; ++f) {
+            const auto at = text.find('@', start);
+            REQUIRE(at != std::string::npos);
+            fields.push_back(text.substr(start, at - start));
+            start = at + 1;
+        }
+        CHECK(fields[4] == "P");
+        std::string domain_field = fields[5];
+        for (std::size_t p; (p = domain_field.find("\\x40")) != std::string::npos;)
+            domain_field.replace(p, 4, "@");
+        CHECK(unescape(domain_field) == domain);
+        check_note(std::string_view(text).substr(start), note, ctx.max_note_bytes);
+
+        line.clear();
+        format_json(r, ctx, line);
+        text = fmt::to_string(line);
+        CHECK(valid_utf8_without_controls(text));
+        const auto json = nlohmann::json::parse(text, nullptr, false);
+        REQUIRE_FALSE(json.is_discarded());
+        CHECK(text.starts_with("{\"type\":\"permanent_failure\","));
+        CHECK(unescape(json.value("domain", std::string())) == (domain.empty() ? std::string() : domain));
+        check_note(json.at("note").get<std::string>(), note, ctx.max_note_bytes);
+
+        line.clear();
+        format_csv(r, ctx, line);
+        text = fmt::to_string(line);
+        CHECK(valid_utf8_without_controls(text));
+        const auto cells = parse_csv(text);
+        REQUIRE(cells.has_value());
+        REQUIRE(cells->size() == 24);
+        CHECK(cells->front() == "permanent_failure");
+        CHECK(unescape((*cells)[8]) == domain);
+        check_note(cells->back(), note, ctx.max_note_bytes);
+
+        line.clear();
+        tmpl.format(r, ctx, line);
+        text = fmt::to_string(line);
+        CHECK(valid_utf8_without_controls(text));
+        // "%i|%d|%n": the id holds no '|'; the domain is escaped text that may.
+        const std::size_t id_end = text.find('|');
+        REQUIRE(id_end != std::string::npos);
+        CHECK(text.substr(0, id_end) == fields[1]);
+        const std::string escaped_domain = escaped_length_probe(domain);
+        CHECK(text.compare(id_end + 1, escaped_domain.size(), escaped_domain) == 0);
+        const std::size_t note_at = id_end + 1 + escaped_domain.size();
+        REQUIRE(note_at < text.size());
+        CHECK(text[note_at] == '|');
+        check_note(std::string_view(text).substr(note_at + 1), note, ctx.max_note_bytes);
+    }
+    // The generator really exercised both sides of the cap.
+    CHECK(truncated > kCases / 10);
+    CHECK(truncated < kCases * 9 / 10);
+}
