@@ -1,6 +1,5 @@
-// Per-file counters. `accepted` is counted on the hook path; the rest by the
-// writer. accepted = written + dropped_write_error + dropped_internal +
-// (still queued).
+// Per-file counters. Hook calls = accepted + dropped_overflow; accepted =
+// written + dropped_write_error + dropped_internal + (still queued).
 #pragma once
 
 #include <atomic>
@@ -9,15 +8,28 @@
 
 namespace mtalog {
 
+// name, meaning (the README's counter table is checked against this list)
+#define MTALOG_FILE_COUNTERS(X)                                                                         \
+    X(accepted, "records admitted to the queue")                                                        \
+    X(written, "records written whole to the file")                                                     \
+    X(dropped_overflow, "records refused because the queue stayed full (overflow policy)")               \
+    X(dropped_write_error, "accepted records dropped because the file could not be written")             \
+    X(dropped_internal, "records dropped by an internal error (out of memory)")                          \
+    X(write_errors, "failed write(2) calls (ENOSPC, EIO, ...)")                                          \
+    X(bytes, "bytes written, header lines included")                                                     \
+    X(reopens, "reopens done for log_reopen")                                                            \
+    X(reopen_errors, "reopens that failed (the old file stayed in use)")                                 \
+    X(missed_reopens, "times the path was found moved or deleted without a reopen, and reopened")        \
+    X(detached_records, "records written to a moved or deleted file before that was noticed")            \
+    X(rotations, "built-in rotations")                                                                   \
+    X(rotation_errors, "built-in rotations that failed")                                                 \
+    X(compressed, "rotated files compressed")                                                            \
+    X(compress_errors, "rotated files that could not be compressed (left as they were)")
+
 struct FileCounters {
-    std::atomic<std::uint64_t> accepted{0};
-    std::atomic<std::uint64_t> written{0};
-    std::atomic<std::uint64_t> dropped_write_error{0};
-    std::atomic<std::uint64_t> dropped_internal{0}; // out of memory or a spdlog error
-    std::atomic<std::uint64_t> write_errors{0};
-    std::atomic<std::uint64_t> reopens{0};
-    std::atomic<std::uint64_t> reopen_errors{0};
-    std::atomic<std::uint64_t> bytes{0};
+#define MTALOG_COUNTER_FIELD(name, meaning) std::atomic<std::uint64_t> name{0};
+    MTALOG_FILE_COUNTERS(MTALOG_COUNTER_FIELD)
+#undef MTALOG_COUNTER_FIELD
 
     // "accepted=1 written=1 ..." on one line.
     [[nodiscard]] std::string render() const;

@@ -103,14 +103,31 @@ std::optional<std::string> Instance::start()
         return std::nullopt;
     }
     try {
-        pool_ = std::make_shared<spdlog::details::thread_pool>(settings_.queue_size, 1);
+        admission_ = std::make_unique<Admission>(settings_.queue_size);
+        // Admission keeps records within queue_size; the rest of spdlog's
+        // queue is room for flush and reopen messages, so posting never blocks.
+        pool_ = std::make_shared<spdlog::details::thread_pool>(settings_.queue_size + kControlHeadroom, 1);
+        if (settings_.compress != mtacfg::Compression::none)
+            compressor_ = std::make_unique<Compressor>(settings_.compress, settings_.log_mode, diag_);
         for (std::size_t index = 0; index < settings_.files.size(); ++index) {
             const auto &spec = settings_.files[index];
             auto file = std::make_unique<File>();
             file->spec = spec;
             file->formatter = formatters_[index].get();
-            file->sink = std::make_shared<ReopenFileSink>(spec.path, spec.mode, file->formatter->header(),
-                                                          file->counters, diag_);
+            SinkOptions options;
+            options.path = spec.path;
+            options.mode = spec.mode;
+            options.header = file->formatter->header();
+            options.overflow = settings_.overflow;
+            options.overflow_timeout = settings_.overflow_timeout;
+            options.reopen_check_interval = settings_.reopen_check_interval;
+            options.rotate_size = settings_.rotate_size;
+            options.rotate_interval = settings_.rotate_interval;
+            options.rotate_utc = settings_.rotate_utc;
+            options.rotate_keep = settings_.rotate_keep;
+            options.compress = settings_.compress;
+            file->sink = std::make_shared<LogFileSink>(std::move(options), file->counters, diag_, admission_.get(),
+                                                       compressor_.get());
             if (auto error = file->sink->open()) {
                 files_.push_back(std::move(file));
                 shut_down_writers();
@@ -180,6 +197,9 @@ void Instance::stop() noexcept
     started_ = false;
     // No hook call is running or can start once this returns.
     core_->unregister_closure(core_, this);
+    // A writer retrying a failing file gives up after overflow_timeout from now.
+    for (auto &file : files_)
+        file->sink->begin_shutdown();
     {
         std::lock_guard lock(flusher_mutex_);
         flusher_stop_ = true;
@@ -202,10 +222,13 @@ void Instance::shut_down_writers() noexcept
         pool_.reset();
         for (auto &file : files_)
             file->logger.reset();
-        for (auto &file : files_) {
+        for (auto &file : files_)
             if (file->sink)
-                file->sink->flush();
-            file->sink.reset(); // closes the file
+                file->sink->finish(); // last write, then close
+        if (compressor_)
+            compressor_->stop(); // finishes the files already rotated
+        for (auto &file : files_) {
+            file->sink.reset();
             if (started_before_)
                 diag_.report(EC_LOG_NOTICE, "closed \"" + file->spec.path + "\": " + file->counters.render());
         }
@@ -236,6 +259,14 @@ void Instance::emit(const Record &record)
     File *file = route_[static_cast<std::size_t>(record.kind)];
     if (file == nullptr)
         return;
+    const bool wait = settings_.overflow == mtacfg::Overflow::block;
+    if (!admission_->admit(wait ? settings_.overflow_timeout : std::chrono::microseconds(0))) {
+        file->counters.dropped_overflow.fetch_add(1, std::memory_order_relaxed);
+        diag_.limited(overflow_limit_, EC_LOG_WARNING,
+                      "queue full (" + std::to_string(settings_.queue_size) + " records): dropping records (overflow = " +
+                          (wait ? "block, waited " + std::to_string(settings_.overflow_timeout.count() / 1000) + " ms" : std::string("drop")) + ")");
+        return;
+    }
     file->counters.accepted.fetch_add(1, std::memory_order_relaxed);
     try {
         Buffer line;
@@ -243,6 +274,7 @@ void Instance::emit(const Record &record)
         file->logger->log(to_time_point(record.now), spdlog::source_loc{}, spdlog::level::info,
                           spdlog::string_view_t(line.data(), line.size()));
     } catch (const std::exception &e) {
+        admission_->release(); // it never reached the queue
         file->counters.dropped_internal.fetch_add(1, std::memory_order_relaxed);
         diag_.limited(log_error_limit_, EC_LOG_ERROR, std::string("record dropped: ") + e.what());
     }
@@ -284,7 +316,7 @@ void Instance::reopen()
     std::vector<std::uint64_t> seen;
     for (auto &file : files_) {
         seen.push_back(file->sink->reopens_done());
-        file->logger->log(spdlog::source_loc{}, ReopenFileSink::kReopenLevel, spdlog::string_view_t());
+        file->logger->log(spdlog::source_loc{}, LogFileSink::kReopenLevel, spdlog::string_view_t());
     }
     for (std::size_t i = 0; i < files_.size(); ++i) {
         const auto &file = files_[i];

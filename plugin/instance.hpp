@@ -26,7 +26,9 @@
 #include "formatter.hpp"
 #include "mtalog_options.hpp"
 #include "record.hpp"
-#include "reopen_file_sink.hpp"
+#include "admission.hpp"
+#include "compressor.hpp"
+#include "log_file_sink.hpp"
 
 namespace mtalog {
 
@@ -53,11 +55,12 @@ public:
 
 private:
     static constexpr std::chrono::milliseconds kReopenWait{2000};
+    static constexpr std::size_t kControlHeadroom = 1024; // queue room for flush and reopen messages
 
     struct File {
         mtacfg::FileSpec spec;
         FileCounters counters;
-        std::shared_ptr<ReopenFileSink> sink;
+        std::shared_ptr<LogFileSink> sink;
         std::shared_ptr<spdlog::async_logger> logger;
         const Formatter *formatter = nullptr;
     };
@@ -74,10 +77,13 @@ private:
     Diagnostics diag_;
     FormatContext format_ctx_;
     std::vector<std::unique_ptr<Formatter>> formatters_; // one per settings_.files entry, compiled by create()
+    std::unique_ptr<Admission> admission_;
+    std::unique_ptr<Compressor> compressor_;
     std::shared_ptr<spdlog::details::thread_pool> pool_;
     std::vector<std::unique_ptr<File>> files_;
     std::array<File *, mtacfg::kRecordKinds> route_{};
     RateLimit log_error_limit_;
+    RateLimit overflow_limit_;
 
     std::thread flusher_;
     std::mutex flusher_mutex_;

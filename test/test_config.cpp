@@ -222,7 +222,8 @@ TEST_CASE("option errors point at the name or the value, with a suggestion", "[o
     CHECK(validate_error("queue_size = lots") ==
           "t.conf:2:14: invalid value \"lots\" for 'queue_size': expected a whole number from 64 to 16777216");
     CHECK(validate_error("flush_interval = 100") ==
-          "t.conf:2:18: invalid value \"100\" for 'flush_interval': expected a duration from 1ms to 60s, such as 100ms");
+          "t.conf:2:18: invalid value \"100\" for 'flush_interval': expected a duration from 1ms to 60s, such as "
+          "100ms or 5s");
     CHECK(validate_error("log_mode = 0999") ==
           "t.conf:2:12: invalid value \"0999\" for 'log_mode': expected an octal file mode such as 0640");
     CHECK(validate_error("attempt_format = xml") ==
@@ -301,4 +302,36 @@ TEST_CASE("core config: modules_path, bindings in slot order, stanzas, and its e
           "t.conf:1:21: unexpected block 'Bindng' inside Binding_Group \"g\" (did you mean 'Binding'?)");
     CHECK(error_of("Binding \"b\" { }\nBinding \"b\" { }\n") ==
           "t.conf:2:1: Binding \"b\" is defined twice (first at line 1)");
+}
+
+TEST_CASE("file options: overflow, rotation, compression and the reopen check", "[options]")
+{
+    testing::TempDir dir;
+    const Settings s = validate_ok("mainlog = \"" + dir / "m.log" + "\"\noverflow = drop\noverflow_timeout = 250ms\n"
+                                   "rotate_size = 256M\nrotate_interval = hourly\nrotate_clock = local\nrotate_keep = 30\n"
+                                   "compress = zstd\nreopen_check_interval = 0");
+    CHECK(s.overflow == Overflow::drop);
+    CHECK(s.overflow_timeout == std::chrono::milliseconds(250));
+    CHECK(s.rotate_size == 256u << 20);
+    CHECK(s.rotate_interval == RotateInterval::hourly);
+    CHECK_FALSE(s.rotate_utc);
+    CHECK(s.rotate_keep == 30);
+    CHECK(s.compress == Compression::zstd);
+    CHECK(s.reopen_check_interval.count() == 0);
+    const Settings d = validate_ok("mainlog = \"" + dir / "m.log" + "\"");
+    CHECK(d.overflow == Overflow::block);
+    CHECK(d.reopen_check_interval == std::chrono::seconds(5));
+    CHECK(d.rotate_size == 0);
+    CHECK(d.compress == Compression::none);
+
+    CHECK(validate_error("overflow = spill") == "t.conf:2:12: invalid value \"spill\" for 'overflow': expected one of block, drop");
+    CHECK(validate_error("compress = bzip2") ==
+          "t.conf:2:12: invalid value \"bzip2\" for 'compress': expected one of none, gzip, zstd");
+    CHECK(validate_error("rotate_interval = weekly") ==
+          "t.conf:2:19: invalid value \"weekly\" for 'rotate_interval': expected one of none, hourly, daily");
+    CHECK(validate_error("reopen_check_interval = 5ms") ==
+          "t.conf:2:25: invalid value \"5ms\" for 'reopen_check_interval': expected 0 (off) or a duration from 10ms "
+          "to 3600s, such as 100ms or 5s");
+    CHECK(validate_error("rotate_size = 12Q") ==
+          "t.conf:2:15: invalid value \"12Q\" for 'rotate_size': expected a size from 0 to 1099511627776");
 }

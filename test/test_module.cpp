@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <sys/stat.h>
 
+#include "counters.hpp"
 #include "module_loader.hpp"
 #include "test_support.hpp"
 
@@ -178,4 +179,15 @@ TEST_CASE("debug_level 1 reports each file opened and reopened; 0 does not", "[m
         CHECK((std::find(panics.begin(), panics.end(), opened) != panics.end()) == (level == 1));
         CHECK((std::find(panics.begin(), panics.end(), reopened) != panics.end()) == (level == 1));
     }
+}
+
+TEST_CASE("the README's counter table and logrotate snippet are the real ones", "[module][docs]")
+{
+    std::string rows = "| counter | meaning |\n| --- | --- |\n";
+#define MTALOG_COUNTER_ROW(name, meaning) rows += "| `" #name "` | " meaning " |\n";
+    MTALOG_FILE_COUNTERS(MTALOG_COUNTER_ROW)
+#undef MTALOG_COUNTER_ROW
+    CHECK(testing::generated_section("README.md", "counters") == rows);
+    CHECK(testing::generated_section("README.md", "logrotate") ==
+          "```\n" + testing::read_file(testing::source_dir() + "/config/logrotate.mtalog") + "```\n");
 }

@@ -126,12 +126,66 @@ Expected set_bounded(Settings &s, std::string_view v)
                   [&](std::uint64_t value) { s.*Member = static_cast<std::remove_reference_t<decltype(s.*Member)>>(value); });
 }
 
-Expected set_flush_interval(Settings &s, std::string_view v)
+// A duration option with an inclusive range; `zero_ok` also allows 0 (off).
+template <auto Member, long long MinMs, long long MaxMs, bool ZeroOk>
+Expected set_duration(Settings &s, std::string_view v)
 {
     auto d = parse_duration(v);
-    if (d && (*d < std::chrono::milliseconds(1) || *d > std::chrono::seconds(60)))
+    if (!d && ZeroOk && v == "0")
+        d = std::chrono::microseconds(0);
+    if (d && !(ZeroOk && d->count() == 0) &&
+        (*d < std::chrono::milliseconds(MinMs) || *d > std::chrono::milliseconds(MaxMs)))
         d.reset();
-    return assign(d, "a duration from 1ms to 60s, such as 100ms", [&](std::chrono::microseconds x) { s.flush_interval = x; });
+    const std::string expected = std::string(ZeroOk ? "0 (off) or " : "") + "a duration from " +
+                                 std::to_string(MinMs) + "ms to " + std::to_string(MaxMs / 1000) +
+                                 "s, such as 100ms or 5s";
+    return assign(d, expected, [&](std::chrono::microseconds x) { s.*Member = x; });
+}
+
+// An option whose value is one of a few words.
+template <auto Member, typename Enum, std::size_t N>
+Expected set_word(Settings &s, std::string_view v, const std::array<std::pair<std::string_view, Enum>, N> &words)
+{
+    std::string expected;
+    for (const auto &[word, value] : words) {
+        if (iequals(v, word)) {
+            s.*Member = value;
+            return std::nullopt;
+        }
+        expected += (expected.empty() ? "" : ", ") + std::string(word);
+    }
+    return "one of " + expected;
+}
+
+Expected set_overflow(Settings &s, std::string_view v)
+{
+    static constexpr std::array words{std::pair<std::string_view, Overflow>{"block", Overflow::block},
+                                      std::pair<std::string_view, Overflow>{"drop", Overflow::drop}};
+    return set_word<&Settings::overflow>(s, v, words);
+}
+
+Expected set_rotate_interval(Settings &s, std::string_view v)
+{
+    static constexpr std::array words{
+        std::pair<std::string_view, RotateInterval>{"none", RotateInterval::none},
+        std::pair<std::string_view, RotateInterval>{"hourly", RotateInterval::hourly},
+        std::pair<std::string_view, RotateInterval>{"daily", RotateInterval::daily}};
+    return set_word<&Settings::rotate_interval>(s, v, words);
+}
+
+Expected set_rotate_clock(Settings &s, std::string_view v)
+{
+    static constexpr std::array words{std::pair<std::string_view, bool>{"utc", true},
+                                      std::pair<std::string_view, bool>{"local", false}};
+    return set_word<&Settings::rotate_utc>(s, v, words);
+}
+
+Expected set_compress(Settings &s, std::string_view v)
+{
+    static constexpr std::array words{std::pair<std::string_view, Compression>{"none", Compression::none},
+                                      std::pair<std::string_view, Compression>{"gzip", Compression::gzip},
+                                      std::pair<std::string_view, Compression>{"zstd", Compression::zstd}};
+    return set_word<&Settings::compress>(s, v, words);
 }
 
 Expected set_mainlog(Settings &s, std::string_view v)
@@ -195,7 +249,29 @@ std::vector<OptionSpec> build_table()
         {"queue_size", "integer", "8192", "Records the asynchronous queue holds before a hook call waits.",
          set_bounded<&Settings::queue_size, 64, 1u << 24, false>},
         {"flush_interval", "duration", "100ms", "Longest time a written record waits in memory before it reaches the file.",
-         set_flush_interval},
+         set_duration<&Settings::flush_interval, 1, 60000, false>},
+        {"overflow", "block\\|drop", "block",
+         "When the queue is full (a slow or full disk): `block` makes the hook wait up to `overflow_timeout`, "
+         "then drop; `drop` never waits. Every dropped record is counted.",
+         set_overflow},
+        {"overflow_timeout", "duration", "1s", "Longest a hook call waits for queue space with `overflow = block`.",
+         set_duration<&Settings::overflow_timeout, 1, 60000, false>},
+        {"reopen_check_interval", "duration", "5s",
+         "How often the writer checks that each path still names its open file, reopening it if it was moved "
+         "or deleted without a `log_reopen`; `0` turns the check off.",
+         set_duration<&Settings::reopen_check_interval, 10, 3600000, true>},
+        {"rotate_size", "size", "0", "Rotate a file when it reaches this size; `0`: never by size.",
+         set_bounded<&Settings::rotate_size, 0, (1ull << 40), true>},
+        {"rotate_interval", "none\\|hourly\\|daily", "none", "Rotate at the start of every hour or day.",
+         set_rotate_interval},
+        {"rotate_clock", "utc\\|local", "utc", "Clock that `rotate_interval` and rotated file names follow.",
+         set_rotate_clock},
+        {"rotate_keep", "integer", "7",
+         "Rotated files kept per log file (oldest deleted first); `0` keeps all. Only files named by mtalog's "
+         "scheme are ever deleted.",
+         set_bounded<&Settings::rotate_keep, 0, 100000, false>},
+        {"compress", "none\\|gzip\\|zstd", "none",
+         "Compress rotated files on a background thread (into a temporary name, then renamed).", set_compress},
         {"enabled", "on\\|off", "on", "`off` loads the instance passively: it validates, opens nothing, writes nothing.",
          set_enabled},
         {"debug_level", "integer", "0", "Diagnostics in the core's paniclog: 0 errors and shutdown counters; 1 also each file opened and reopened (0-9).",

@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +38,9 @@ struct FormatSpec {
 [[nodiscard]] std::string format_name(const FormatSpec &format);
 
 enum class TimePrecision { seconds, microseconds };
+enum class Overflow { block, drop };
+enum class RotateInterval { none, hourly, daily };
+enum class Compression { none, gzip, zstd };
 
 struct RecordOptions {
     bool enabled = true;
@@ -66,6 +70,14 @@ struct Settings {
     std::chrono::microseconds flush_interval{100000};
     std::size_t max_note_bytes = 2048;
     TimePrecision timestamp_precision = TimePrecision::seconds;
+    Overflow overflow = Overflow::block;
+    std::chrono::microseconds overflow_timeout{1000000};
+    std::chrono::microseconds reopen_check_interval{5000000}; // zero: off
+    std::uint64_t rotate_size = 0;                            // zero: off
+    RotateInterval rotate_interval = RotateInterval::none;
+    bool rotate_utc = true;
+    std::size_t rotate_keep = 7; // zero: keep every rotated file
+    Compression compress = Compression::none;
 
     // Filled by validation: the files, and which file each record kind goes to.
     std::vector<FileSpec> files;

@@ -1,6 +1,8 @@
 #include "generate.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
+#include <array>
 #include <chrono>
 #include <ctime>
 #include <random>
@@ -75,6 +77,9 @@ public:
         }
     }
 
+    // Hook-call latency: bucket b holds calls of [2^b, 2^(b+1)) ns.
+    std::array<std::uint64_t, 64> latency_buckets{};
+    std::uint64_t max_call_ns = 0;
     GenerateStats stats;
 
 private:
@@ -141,10 +146,12 @@ private:
         domain_record dr{d.data(), 1, 1};
         const bool null_now = rng_.chance(10);
         if (rng_.chance(15)) {
-            core_.log_attempt(&m.msg, &dr, null_now ? nullptr : &t, nullptr, 0);
+            timed([&] { core_.log_attempt(&m.msg, &dr, null_now ? nullptr : &t, nullptr, 0); });
         } else {
             const std::string note = "250 2.0.0 Ok: queued as " + std::to_string(seq_);
-            core_.log_attempt(&m.msg, &dr, null_now ? nullptr : &t, note.data(), static_cast<int>(note.size()));
+            timed([&] {
+                core_.log_attempt(&m.msg, &dr, null_now ? nullptr : &t, note.data(), static_cast<int>(note.size()));
+            });
         }
         ++stats.attempts;
     }
@@ -167,7 +174,9 @@ private:
         std::string d = domain();
         domain_record dr{d.data(), 0, 3};
         timeval t = now();
-        core_.log_connection_failure(addr, err, &dr, binding_slot(), rng_.chance(20) ? nullptr : &t);
+        const int slot = binding_slot();
+        timeval *now_ptr = rng_.chance(20) ? nullptr : &t;
+        timed([&] { core_.log_connection_failure(addr, err, &dr, slot, now_ptr); });
         ++stats.connection_failures;
     }
 
@@ -193,8 +202,21 @@ private:
         }
         std::string d = m.rcptto_domain;
         domain_record dr{d.data(), 0, 1};
-        core_.log_permanent_failure(&m.msg, &dr, rng_.chance(10) ? nullptr : &t, note_ptr);
+        timeval *now_ptr = rng_.chance(10) ? nullptr : &t;
+        timed([&] { core_.log_permanent_failure(&m.msg, &dr, now_ptr, note_ptr); });
         ++stats.permanent_failures;
+    }
+
+    // Runs one hook call and records how long the calling thread was held.
+    template <typename Call>
+    void timed(Call &&call)
+    {
+        const auto start = std::chrono::steady_clock::now();
+        call();
+        const auto ns = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+        max_call_ns = std::max(max_call_ns, ns);
+        ++latency_buckets[ns == 0 ? 0 : 63 - static_cast<std::size_t>(__builtin_clzll(ns))];
     }
 
     Core &core_;
@@ -258,6 +280,21 @@ GenerateStats generate(Core &core, const GenerateOptions &options, const std::at
         total.permanent_failures += w->stats.permanent_failures;
     }
     total.reopens = reopened;
+    std::array<std::uint64_t, 64> buckets{};
+    for (auto &w : workers) {
+        total.max_call_ns = std::max(total.max_call_ns, w->max_call_ns);
+        for (std::size_t b = 0; b < buckets.size(); ++b)
+            buckets[b] += w->latency_buckets[b];
+    }
+    const std::uint64_t calls = total.calls();
+    std::uint64_t seen = 0;
+    for (std::size_t b = 0; b < buckets.size() && calls > 0; ++b) {
+        seen += buckets[b];
+        if (seen * 1000 >= calls * 999) {
+            total.p999_call_ns = std::min(total.max_call_ns, (std::uint64_t{2} << b) - 1);
+            break;
+        }
+    }
     return total;
 }
 

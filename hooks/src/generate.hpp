@@ -28,6 +28,8 @@ struct GenerateStats {
     std::uint64_t permanent_failures = 0;
     std::uint64_t reopens = 0;
     double seconds = 0;
+    std::uint64_t max_call_ns = 0;  // slowest single hook call
+    std::uint64_t p999_call_ns = 0; // 99.9th percentile (upper bound of its histogram bucket)
     [[nodiscard]] std::uint64_t calls() const { return attempts + connection_failures + permanent_failures; }
 };
 

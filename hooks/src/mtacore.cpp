@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <string>
 #include <thread>
+#include <unistd.h>
 
 #include "core.hpp"
 #include "generate.hpp"
@@ -32,7 +33,7 @@ constexpr int kExitRuntime = 1;
 constexpr int kExitConfig = 2;
 constexpr int kExitUsage = 64;
 
-const char kUsage[] = R"(Usage: mtacore --config FILE [--check]
+const char kUsage[] = R"USAGE(Usage: mtacore --config FILE [--check]
        mtacore --config FILE --replay FILE|-
        mtacore --config FILE --generate N [--threads T] [--seed S] [--reopens K]
        mtacore --config FILE            (run until SIGTERM/SIGINT)
@@ -50,6 +51,8 @@ Options:
       --seed S         random seed for --generate (default 1)
       --reopens K      core_log_reopen calls spread evenly over a --generate
                        run (default 1)
+      --pidfile FILE   write the process id to FILE (removed at exit), for
+                       logrotate's postrotate: kill -HUP "$(cat FILE)"
   -q, --quiet          no progress lines on standard error
   -h, --help           this text
   -V, --version        the version
@@ -60,7 +63,7 @@ already accepted is written).
 
 Exit status: 0 success; 1 a replay line was malformed or a run-time error;
 2 config or module error (nothing is written); 64 bad command line.
-)";
+)USAGE";
 
 struct Args {
     std::string config;
@@ -72,6 +75,7 @@ struct Args {
     std::uint64_t seed = 1;
     unsigned reopens = 1;
     bool quiet = false;
+    std::string pidfile;
 };
 
 bool parse_number(const char *text, std::uint64_t &out)
@@ -93,12 +97,13 @@ int usage_error(const std::string &message)
 // -1: carry on; otherwise the exit status.
 int parse_args(int argc, char **argv, Args &args)
 {
-    enum { opt_check = 256, opt_replay, opt_generate, opt_threads, opt_seed, opt_reopens };
+    enum { opt_check = 256, opt_replay, opt_generate, opt_threads, opt_seed, opt_reopens, opt_pidfile };
     static const option long_options[] = {
         {"config", required_argument, nullptr, 'c'},     {"check", no_argument, nullptr, opt_check},
         {"replay", required_argument, nullptr, opt_replay}, {"generate", required_argument, nullptr, opt_generate},
         {"threads", required_argument, nullptr, opt_threads}, {"seed", required_argument, nullptr, opt_seed},
         {"reopens", required_argument, nullptr, opt_reopens}, {"quiet", no_argument, nullptr, 'q'},
+        {"pidfile", required_argument, nullptr, opt_pidfile},
         {"help", no_argument, nullptr, 'h'},             {"version", no_argument, nullptr, 'V'},
         {nullptr, 0, nullptr, 0}};
     int c;
@@ -127,6 +132,7 @@ int parse_args(int argc, char **argv, Args &args)
                 return usage_error(std::string("--reopens needs a number from 0 to 100000, not '") + optarg + "'");
             args.reopens = static_cast<unsigned>(n);
             break;
+        case opt_pidfile: args.pidfile = optarg; break;
         case 'q': args.quiet = true; break;
         case 'h': std::fputs(kUsage, stdout); return kExitOk;
         case 'V': std::printf("mtacore %s\n", MTALOG_VERSION); return kExitOk;
@@ -194,6 +200,33 @@ private:
     std::thread thread_;
 };
 
+// Writes our pid to a file for the life of the run (nothing if path is "").
+class PidFile {
+public:
+    explicit PidFile(std::string path) : path_(std::move(path))
+    {
+        if (path_.empty())
+            return;
+        std::FILE *f = std::fopen(path_.c_str(), "w");
+        if (f == nullptr || std::fprintf(f, "%ld\n", static_cast<long>(getpid())) < 0 || std::fclose(f) != 0) {
+            error_ = "cannot write pid file " + path_ + ": " + std::strerror(errno);
+            path_.clear();
+        }
+    }
+    ~PidFile()
+    {
+        if (!path_.empty())
+            std::remove(path_.c_str());
+    }
+    PidFile(const PidFile &) = delete;
+    PidFile &operator=(const PidFile &) = delete;
+    [[nodiscard]] const std::string &error() const { return error_; }
+
+private:
+    std::string path_;
+    std::string error_;
+};
+
 void print_generate_summary(const mtacore::GenerateStats &s, unsigned threads)
 {
     const double rate = s.seconds > 0 ? static_cast<double>(s.calls()) / s.seconds : 0;
@@ -203,6 +236,8 @@ void print_generate_summary(const mtacore::GenerateStats &s, unsigned threads)
     std::printf("  %-20s %12llu\n", "connection_failure", static_cast<unsigned long long>(s.connection_failures));
     std::printf("  %-20s %12llu\n", "permanent_failure", static_cast<unsigned long long>(s.permanent_failures));
     std::printf("  %-20s %12llu\n", "reopen", static_cast<unsigned long long>(s.reopens));
+    std::printf("hook-call latency: p99.9 < %.1f us, max %.1f us\n", static_cast<double>(s.p999_call_ns) / 1000.0,
+                static_cast<double>(s.max_call_ns) / 1000.0);
 }
 
 int run(const Args &args)
@@ -225,6 +260,12 @@ int run(const Args &args)
         return kExitConfig;
     }
 
+    PidFile pidfile(args.pidfile);
+    if (!pidfile.error().empty()) {
+        std::fprintf(stderr, "mtacore: %s\n", pidfile.error().c_str());
+        host.stop();
+        return kExitRuntime;
+    }
     std::atomic<bool> stop{false};
     int status = kExitOk;
     {

@@ -175,6 +175,14 @@ std::size_t open_fd_count()
     return n;
 }
 
+std::size_t resident_bytes()
+{
+    std::size_t pages_total = 0, pages_resident = 0;
+    std::ifstream statm("/proc/self/statm");
+    statm >> pages_total >> pages_resident;
+    return pages_resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
 bool maps_contain(const std::string &needle)
 {
     return read_file("/proc/self/maps").find(needle) != std::string::npos;

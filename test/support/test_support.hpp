@@ -71,6 +71,7 @@ CommandResult run_command(const std::vector<std::string> &argv, const std::strin
 
 std::size_t thread_count();
 std::size_t open_fd_count();
+std::size_t resident_bytes(); // RSS from /proc/self/statm
 bool maps_contain(const std::string &needle);
 
 } // namespace testing

@@ -1,0 +1,193 @@
+#include "compressor.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <memory>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+#include <zlib.h>
+#include <zstd.h>
+
+namespace mtalog {
+
+namespace {
+
+// RAII for a plain fd.
+struct Fd {
+    int fd = -1;
+    ~Fd()
+    {
+        if (fd >= 0)
+            ::close(fd);
+    }
+};
+
+std::string errno_text(const std::string &what) { return what + ": " + std::strerror(errno); }
+
+std::string gzip_into(int in, int out_fd)
+{
+    gzFile out = gzdopen(out_fd, "wb6");
+    if (out == nullptr)
+        return "gzdopen failed";
+    std::vector<char> buf(1 << 16);
+    for (;;) {
+        const ssize_t n = ::read(in, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            gzclose(out);
+            return errno_text("read");
+        }
+        if (n == 0)
+            break;
+        if (gzwrite(out, buf.data(), static_cast<unsigned>(n)) != n) {
+            gzclose(out);
+            return "gzwrite failed (disk full?)";
+        }
+    }
+    return gzclose(out) == Z_OK ? std::string() : "gzclose failed (disk full?)";
+}
+
+bool write_all(int fd, const void *data, std::size_t size)
+{
+    const char *p = static_cast<const char *>(data);
+    while (size > 0) {
+        const ssize_t n = ::write(fd, p, size);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+std::string zstd_into(int in, int out)
+{
+    std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx *)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+    if (!cctx)
+        return "ZSTD_createCCtx failed";
+    ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, 3);
+    std::vector<char> src(ZSTD_CStreamInSize()), dst(ZSTD_CStreamOutSize());
+    for (;;) {
+        const ssize_t n = ::read(in, src.data(), src.size());
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno_text("read");
+        const ZSTD_EndDirective mode = n == 0 ? ZSTD_e_end : ZSTD_e_continue;
+        ZSTD_inBuffer input{src.data(), static_cast<std::size_t>(n), 0};
+        bool finished = false;
+        while (!finished) {
+            ZSTD_outBuffer output{dst.data(), dst.size(), 0};
+            const std::size_t remaining = ZSTD_compressStream2(cctx.get(), &output, &input, mode);
+            if (ZSTD_isError(remaining))
+                return std::string("zstd: ") + ZSTD_getErrorName(remaining);
+            if (!write_all(out, dst.data(), output.pos))
+                return errno_text("write");
+            finished = mode == ZSTD_e_end ? remaining == 0 : input.pos == input.size;
+        }
+        if (n == 0)
+            return {};
+    }
+}
+
+} // namespace
+
+const char *Compressor::extension(mtacfg::Compression kind)
+{
+    switch (kind) {
+    case mtacfg::Compression::gzip: return ".gz";
+    case mtacfg::Compression::zstd: return ".zst";
+    case mtacfg::Compression::none: break;
+    }
+    return "";
+}
+
+std::string Compressor::compress_file(const std::string &path, mtacfg::Compression kind, unsigned mode)
+{
+    const std::string final_name = path + extension(kind);
+    const std::string temp = final_name + ".tmp";
+    Fd in{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+    if (in.fd < 0)
+        return errno_text("cannot read " + path);
+    ::unlink(temp.c_str()); // a leftover of an earlier crash
+    const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (out < 0)
+        return errno_text("cannot create " + temp);
+    (void)::fchmod(out, mode);
+    std::string error;
+    if (kind == mtacfg::Compression::gzip) {
+        error = gzip_into(in.fd, out); // gzclose closes `out`
+    } else {
+        error = zstd_into(in.fd, out);
+        if (::close(out) != 0 && error.empty())
+            error = errno_text("close " + temp);
+    }
+    if (!error.empty()) {
+        ::unlink(temp.c_str());
+        return error;
+    }
+    if (::rename(temp.c_str(), final_name.c_str()) != 0) {
+        const std::string e = errno_text("cannot rename " + temp);
+        ::unlink(temp.c_str());
+        return e;
+    }
+    ::unlink(path.c_str());
+    return {};
+}
+
+Compressor::Compressor(mtacfg::Compression kind, unsigned mode, const Diagnostics &diag)
+    : kind_(kind), mode_(mode), diag_(diag), thread_([this] { run(); })
+{
+}
+
+Compressor::~Compressor() { stop(); }
+
+void Compressor::submit(std::string path, FileCounters *counters)
+{
+    {
+        std::lock_guard lock(mutex_);
+        jobs_.push_back(Job{std::move(path), counters});
+    }
+    wake_.notify_one();
+}
+
+void Compressor::stop() noexcept
+{
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable())
+        thread_.join();
+}
+
+void Compressor::run()
+{
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty())
+            return; // stopping, and the queue is finished
+        Job job = std::move(jobs_.front());
+        jobs_.pop_front();
+        lock.unlock();
+        const std::string error = compress_file(job.path, kind_, mode_);
+        if (!error.empty()) {
+            job.counters->compress_errors.fetch_add(1, std::memory_order_relaxed);
+            diag_.report(EC_LOG_ERROR, "cannot compress " + job.path + ": " + error + "; left uncompressed");
+        } else {
+            job.counters->compressed.fetch_add(1, std::memory_order_relaxed);
+        }
+        lock.lock();
+    }
+}
+
+} // namespace mtalog

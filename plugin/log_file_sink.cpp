@@ -1,0 +1,365 @@
+#include "log_file_sink.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+#include "rotation.hpp"
+
+namespace mtalog {
+
+namespace {
+
+constexpr std::chrono::milliseconds kRetryPause{100};  // between write retries with overflow=block
+constexpr std::chrono::milliseconds kDropRetry{1000};  // between write attempts with overflow=drop
+
+std::size_t count_newlines(const char *begin, const char *end)
+{
+    return static_cast<std::size_t>(std::count(begin, end, '\n'));
+}
+
+} // namespace
+
+int open_log_file(const std::string &path, unsigned mode) noexcept
+{
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd >= 0) {
+            (void)::fchmod(fd, mode); // the umask must not change the configured mode
+            return fd;
+        }
+        if (errno != EEXIST)
+            return -1;
+        fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (fd >= 0 || errno != ENOENT)
+            return fd;
+        // Removed between the two opens: try creating it again.
+    }
+    return -1;
+}
+
+LogFileSink::LogFileSink(SinkOptions options, FileCounters &counters, const Diagnostics &diag, Admission *admission,
+                         Compressor *compressor, WallClock clock)
+    : options_(std::move(options)), counters_(counters), diag_(diag), admission_(admission), compressor_(compressor),
+      clock_(clock ? std::move(clock) : WallClock([] { return std::time(nullptr); }))
+{
+}
+
+LogFileSink::~LogFileSink() { finish(); }
+
+std::optional<std::string> LogFileSink::open()
+{
+    std::lock_guard lock(mutex_);
+    const int fd = open_log_file(options_.path, options_.mode);
+    if (fd < 0)
+        return "cannot open log file \"" + options_.path + "\": " + std::strerror(errno);
+    if (fd_ >= 0)
+        ::close(fd_);
+    fd_ = -1;
+    install(fd);
+    last_check_ = std::chrono::steady_clock::now();
+    next_rotation_ = next_rotation_time(clock_(), options_.rotate_interval, options_.rotate_utc);
+    // Rotated files a crash left uncompressed are compressed now.
+    if (compressor_ != nullptr)
+        for (const auto &file : rotated_files(options_.path))
+            if (!file.ends_with(".gz") && !file.ends_with(".zst"))
+                compressor_->submit(file, &counters_);
+    return std::nullopt;
+}
+
+bool LogFileSink::install(int fd)
+{
+    write_header(fd);
+    struct stat st {};
+    if (::fstat(fd, &st) == 0) {
+        dev_ = st.st_dev;
+        ino_ = st.st_ino;
+        size_ = static_cast<std::uint64_t>(st.st_size);
+    }
+    const int old = fd_;
+    fd_ = fd;
+    if (old >= 0)
+        ::close(old);
+    written_since_check_ = 0;
+    return true;
+}
+
+void LogFileSink::write_header(int fd)
+{
+    struct stat st {};
+    if (options_.header.empty() || ::fstat(fd, &st) != 0 || st.st_size != 0)
+        return;
+    const std::string line = options_.header + "\n";
+    if (::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()))
+        counters_.bytes.fetch_add(line.size(), std::memory_order_relaxed);
+    else
+        diag_.limited(write_error_limit_, EC_LOG_ERROR, "cannot write the header line of \"" + options_.path + "\"");
+}
+
+bool LogFileSink::wait_for_reopen(std::uint64_t seen, std::chrono::milliseconds timeout)
+{
+    std::unique_lock lock(reopen_wait_mutex_);
+    return reopen_done_cv_.wait_for(lock, timeout, [&] { return reopens_done_.load() > seen; });
+}
+
+void LogFileSink::sink_it_(const spdlog::details::log_msg &msg)
+{
+    if (msg.level == kReopenLevel) {
+        reopen();
+        {
+            std::lock_guard lock(reopen_wait_mutex_);
+            reopens_done_.fetch_add(1);
+        }
+        reopen_done_cv_.notify_all();
+        return;
+    }
+    if (admission_ != nullptr)
+        admission_->release();
+    if (failing_ && options_.overflow == mtacfg::Overflow::drop &&
+        std::chrono::steady_clock::now() - last_retry_ < kDropRetry) {
+        counters_.dropped_write_error.fetch_add(1, std::memory_order_relaxed);
+        return; // the file is failing: do not pile records up in memory
+    }
+    if (next_rotation_ != 0 && clock_() >= next_rotation_)
+        rotate(); // a record after the boundary starts the new file
+    buffer_.append(msg.payload.data(), msg.payload.data() + msg.payload.size());
+    buffer_.push_back('\n');
+    ++buffered_records_;
+    if (buffer_.size() >= kBufferLimit)
+        write_or_wait();
+}
+
+void LogFileSink::flush_()
+{
+    housekeeping();
+    if (buffer_.size() > 0)
+        write_or_wait();
+}
+
+void LogFileSink::housekeeping()
+{
+    const auto now = std::chrono::steady_clock::now();
+    if (options_.reopen_check_interval.count() > 0 && now - last_check_ >= options_.reopen_check_interval) {
+        last_check_ = now;
+        struct stat st {};
+        const bool gone = ::stat(options_.path.c_str(), &st) != 0;
+        if (gone || st.st_dev != dev_ || st.st_ino != ino_) {
+            const std::uint64_t detached = written_since_check_;
+            counters_.missed_reopens.fetch_add(1, std::memory_order_relaxed);
+            counters_.detached_records.fetch_add(detached, std::memory_order_relaxed);
+            diag_.report(EC_LOG_WARNING, "log file \"" + options_.path + "\" was " + (gone ? "deleted" : "replaced") +
+                                             " without a reopen; reopened it (" + std::to_string(detached) +
+                                             " records written since the last check went to the old file)");
+            reopen();
+        }
+        written_since_check_ = 0;
+    }
+    if (next_rotation_ != 0 && clock_() >= next_rotation_)
+        rotate();
+}
+
+bool LogFileSink::write_out()
+{
+    if (buffer_.size() == 0)
+        return true;
+    const char *data = buffer_.data();
+    const std::size_t size = buffer_.size();
+    std::size_t done = 0;
+    int error = 0;
+    while (done < size) {
+        const ssize_t n = fd_ >= 0 ? ::write(fd_, data + done, size - done) : (errno = EBADF, -1);
+        if (n > 0) {
+            done += static_cast<std::size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            error = n < 0 ? errno : EIO;
+            break;
+        }
+    }
+    const std::size_t whole = count_newlines(data, data + done);
+    counters_.written.fetch_add(whole, std::memory_order_relaxed);
+    counters_.bytes.fetch_add(done, std::memory_order_relaxed);
+    written_since_check_ += whole;
+    size_ += done;
+    buffered_records_ -= whole;
+    if (error == 0) {
+        buffer_.clear();
+        partial_written_ = 0;
+        if (switch_pending_) {
+            switch_pending_ = false;
+            reopen();
+        }
+        if (failing_)
+            diag_.report(EC_LOG_NOTICE, "writing to \"" + options_.path + "\" works again");
+        failing_ = false;
+        if (options_.rotate_size != 0 && size_ >= options_.rotate_size)
+            rotate();
+        return true;
+    }
+    // A record cut by the failure is taken back off the file (when the file
+    // ends where this write left it, so nobody else's bytes are cut) and kept
+    // whole in the buffer. Only if that fails is its rest kept, to complete
+    // the record in place later.
+    const char *boundary = data;
+    for (const char *p = data + done; p > data; --p)
+        if (p[-1] == '\n') {
+            boundary = p;
+            break;
+        }
+    const std::size_t cut = static_cast<std::size_t>(data + done - boundary);
+    std::size_t keep_from = static_cast<std::size_t>(boundary - data);
+    if (cut > 0) {
+        struct stat st {};
+        if (partial_written_ == 0 && ::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == size_ &&
+            ::ftruncate(fd_, st.st_size - static_cast<off_t>(cut)) == 0) {
+            size_ -= cut;
+            counters_.bytes.fetch_sub(cut, std::memory_order_relaxed);
+        } else {
+            keep_from = done;
+            partial_written_ += cut;
+        }
+    }
+    fmt::memory_buffer rest;
+    rest.append(data + keep_from, data + size);
+    buffer_ = std::move(rest);
+    counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
+    failing_ = true;
+    last_retry_ = std::chrono::steady_clock::now();
+    diag_.limited(write_error_limit_, EC_LOG_ERROR,
+                  "write to \"" + options_.path + "\" failed: " + std::strerror(error) + "; " +
+                      (options_.overflow == mtacfg::Overflow::block ? "retrying (overflow = block)"
+                                                                    : "dropping records until it works (overflow = drop)"));
+    return false;
+}
+
+void LogFileSink::write_or_wait()
+{
+    if (write_out())
+        return;
+    if (options_.overflow == mtacfg::Overflow::drop) {
+        drop_buffered();
+        return;
+    }
+    // overflow = block: hold the queue until the write works. Hook calls wait
+    // for queue space up to overflow_timeout and then drop, counted. At
+    // shutdown, give up after overflow_timeout.
+    auto given_up_at = std::chrono::steady_clock::time_point::max();
+    for (;;) {
+        std::this_thread::sleep_for(kRetryPause);
+        if (write_out())
+            return;
+        const auto now = std::chrono::steady_clock::now();
+        if (shutting_down_.load() && given_up_at == std::chrono::steady_clock::time_point::max())
+            given_up_at = now + options_.overflow_timeout;
+        if (now >= given_up_at) {
+            drop_buffered();
+            return;
+        }
+    }
+}
+
+void LogFileSink::drop_buffered()
+{
+    // A record already partly in the file is kept, to be completed later.
+    std::size_t keep = 0;
+    if (partial_written_ > 0) {
+        const char *data = buffer_.data();
+        const char *end = std::find(data, data + buffer_.size(), '\n');
+        keep = end == data + buffer_.size() ? buffer_.size() : static_cast<std::size_t>(end - data) + 1;
+    }
+    const std::size_t kept_records = keep > 0 && buffer_.data()[keep - 1] == '\n' ? 1 : 0;
+    counters_.dropped_write_error.fetch_add(buffered_records_ - kept_records, std::memory_order_relaxed);
+    buffered_records_ = kept_records;
+    buffer_.resize(keep);
+}
+
+void LogFileSink::reopen()
+{
+    write_out(); // what is buffered belongs to the old file
+    const int fd = open_log_file(options_.path, options_.mode);
+    if (fd < 0) {
+        counters_.reopen_errors.fetch_add(1, std::memory_order_relaxed);
+        diag_.limited(reopen_error_limit_, EC_LOG_ERROR,
+                      "cannot reopen log file \"" + options_.path + "\": " + std::strerror(errno) +
+                          "; still writing to the file opened before");
+        return;
+    }
+    if (partial_written_ > 0) {
+        // The old file holds the start of a record that could not be cut
+        // back: it must be completed there before switching.
+        ::close(fd);
+        switch_pending_ = true;
+        return;
+    }
+    install(fd);
+    counters_.reopens.fetch_add(1, std::memory_order_relaxed);
+}
+
+void LogFileSink::rotate()
+{
+    if (!write_out() && partial_written_ > 0)
+        return; // a record is half in the file: rotate once it is complete
+    const std::time_t now = clock_();
+    next_rotation_ = next_rotation_time(now, options_.rotate_interval, options_.rotate_utc);
+    std::string target;
+    for (unsigned n = 0; n < 1000; ++n) {
+        target = rotated_name(options_.path, now, options_.rotate_utc, n);
+        std::error_code ec;
+        if (!std::filesystem::exists(target, ec) && !std::filesystem::exists(target + ".gz", ec) &&
+            !std::filesystem::exists(target + ".zst", ec))
+            break;
+    }
+    if (::rename(options_.path.c_str(), target.c_str()) != 0) {
+        counters_.rotation_errors.fetch_add(1, std::memory_order_relaxed);
+        diag_.limited(reopen_error_limit_, EC_LOG_ERROR,
+                      "cannot rotate \"" + options_.path + "\" to \"" + target + "\": " + std::strerror(errno));
+        return;
+    }
+    const int fd = open_log_file(options_.path, options_.mode);
+    if (fd < 0) {
+        counters_.rotation_errors.fetch_add(1, std::memory_order_relaxed);
+        diag_.limited(reopen_error_limit_, EC_LOG_ERROR,
+                      "rotated \"" + options_.path + "\" but cannot create it again: " + std::strerror(errno) +
+                          "; still writing to \"" + target + "\"");
+        // The fd still names the renamed file: keep the identity check quiet.
+        return;
+    }
+    install(fd);
+    counters_.rotations.fetch_add(1, std::memory_order_relaxed);
+    if (compressor_ != nullptr)
+        compressor_->submit(target, &counters_);
+    for (const auto &deleted : apply_retention(options_.path, options_.rotate_keep))
+        diag_.report(EC_LOG_DEBUG, "rotate_keep: deleted \"" + deleted + "\"");
+}
+
+void LogFileSink::finish()
+{
+    std::lock_guard lock(mutex_);
+    if (fd_ < 0)
+        return;
+    if (!write_out()) {
+        // Still failing at shutdown: what is left is lost; count it, and cut
+        // a partly written record back off the file so no partial line stays.
+        if (partial_written_ > 0) {
+            struct stat st {};
+            if (::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) >= partial_written_)
+                (void)::ftruncate(fd_, st.st_size - static_cast<off_t>(partial_written_));
+        }
+        counters_.dropped_write_error.fetch_add(buffered_records_, std::memory_order_relaxed);
+        diag_.report(EC_LOG_ERROR, "shutting down with \"" + options_.path + "\" still failing: " +
+                                       std::to_string(buffered_records_) + " records dropped");
+        buffer_.clear();
+        buffered_records_ = 0;
+        partial_written_ = 0;
+    }
+    ::close(fd_);
+    fd_ = -1;
+}
+
+} // namespace mtalog

@@ -1,0 +1,138 @@
+// The spdlog sink behind every mtalog file. It owns its fd (spdlog's file
+// sinks cannot reopen) and runs only on the instance's writer thread, under
+// base_sink's mutex, so every decision below happens in queue order.
+//
+// - Records are buffered whole and written with as few write(2) calls as
+//   possible (a full 64 KiB buffer, or a flush every flush_interval).
+// - Reopen (log_reopen) travels through the queue as a message at
+//   kReopenLevel: records accepted before it go to the old file, later ones
+//   to the new. The new file is opened before the old one is closed; if it
+//   cannot be, the old one stays in use.
+// - Every reopen_check_interval the sink checks that the path still names
+//   its file; if the file was moved or deleted without a reopen, it reopens
+//   and counts the records that went to the detached file.
+// - Built-in rotation by size and by time, retention, and compression
+//   handed to the Compressor thread.
+// - A failed write (ENOSPC, EIO) never leaves a partial line: a record the
+//   failure cut is truncated back off the file and kept whole in memory (or,
+//   if that fails, completed in place before the file is switched). With overflow=block
+//   the writer retries (stalling the queue, so hook calls wait up to
+//   overflow_timeout and then drop, counted); with overflow=drop it drops
+//   the buffered records (counted) and goes on. At shutdown a record that
+//   still cannot be completed is cut back off the file.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+#include <spdlog/sinks/base_sink.h>
+
+#include "admission.hpp"
+#include "compressor.hpp"
+#include "counters.hpp"
+#include "diagnostics.hpp"
+#include "mtalog_options.hpp"
+
+namespace mtalog {
+
+struct SinkOptions {
+    std::string path;
+    unsigned mode = 0640;
+    std::string header; // written first in every new or empty file ("" for none)
+    mtacfg::Overflow overflow = mtacfg::Overflow::block;
+    std::chrono::microseconds overflow_timeout{1000000};
+    std::chrono::microseconds reopen_check_interval{5000000};
+    std::uint64_t rotate_size = 0;
+    mtacfg::RotateInterval rotate_interval = mtacfg::RotateInterval::none;
+    bool rotate_utc = true;
+    std::size_t rotate_keep = 7;
+    mtacfg::Compression compress = mtacfg::Compression::none;
+};
+
+// Wall-clock seconds, injectable so tests can drive time rotation.
+using WallClock = std::function<std::time_t()>;
+
+class LogFileSink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    static constexpr std::size_t kBufferLimit = 64 * 1024;
+    static constexpr spdlog::level::level_enum kReopenLevel = spdlog::level::critical;
+
+    // `admission` (may be NULL) is released for every record taken off the
+    // queue; `compressor` (may be NULL) gets rotated files.
+    LogFileSink(SinkOptions options, FileCounters &counters, const Diagnostics &diag, Admission *admission,
+                Compressor *compressor, WallClock clock = {});
+    ~LogFileSink() override;
+
+    // Opens the file (O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC; a created file gets
+    // exactly the mode). Returns an error text on failure.
+    std::optional<std::string> open();
+
+    [[nodiscard]] std::uint64_t reopens_done() const noexcept { return reopens_done_.load(); }
+    bool wait_for_reopen(std::uint64_t seen, std::chrono::milliseconds timeout);
+
+    // From here on, a write retry gives up after overflow_timeout.
+    void begin_shutdown() noexcept { shutting_down_.store(true); }
+    // After the writer thread is gone: last write attempt, then close. What
+    // cannot be written is counted as dropped and no partial line remains.
+    void finish();
+
+    [[nodiscard]] const std::string &path() const noexcept { return options_.path; }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg &msg) override;
+    void flush_() override;
+
+private:
+    // All below run with the sink mutex held.
+    bool write_out();           // false when bytes remain unwritten
+    void write_or_wait();       // write_out, then the overflow policy on failure
+    void drop_buffered();       // drops every buffered record but a partly written one
+    void housekeeping();        // identity check and time rotation, when due
+    void reopen();
+    void rotate();
+    bool install(int fd);       // makes fd the current file (header, size, identity)
+    void write_header(int fd);
+
+    SinkOptions options_;
+    FileCounters &counters_;
+    const Diagnostics &diag_;
+    Admission *admission_;
+    Compressor *compressor_;
+    WallClock clock_;
+
+    int fd_ = -1;
+    dev_t dev_ = 0;
+    ino_t ino_ = 0;
+    std::uint64_t size_ = 0;              // bytes in the current file
+    fmt::memory_buffer buffer_;           // bytes not yet written; may start mid-record
+    std::size_t buffered_records_ = 0;    // newlines in buffer_
+    std::size_t partial_written_ = 0;     // bytes of buffer_'s first record already in the file
+                                          // (only when cutting them back failed)
+    bool switch_pending_ = false;         // a reopen waits for that record to be completed
+    bool failing_ = false;                // the last write failed
+    std::chrono::steady_clock::time_point last_retry_{};
+    std::chrono::steady_clock::time_point last_check_{};
+    std::uint64_t written_since_check_ = 0;
+    std::time_t next_rotation_ = 0;
+
+    std::atomic<bool> shutting_down_{false};
+    std::atomic<std::uint64_t> reopens_done_{0};
+    std::mutex reopen_wait_mutex_;
+    std::condition_variable reopen_done_cv_;
+    RateLimit write_error_limit_;
+    RateLimit reopen_error_limit_;
+};
+
+// Opens `path` for appending; a file it creates gets exactly `mode` whatever
+// the umask. Returns the fd, or -1 with errno set.
+int open_log_file(const std::string &path, unsigned mode) noexcept;
+
+} // namespace mtalog

@@ -1,0 +1,110 @@
+#include "rotation.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+namespace mtalog {
+
+namespace fs = std::filesystem;
+
+std::string rotated_name(const std::string &path, std::time_t when, bool utc, unsigned n)
+{
+    std::tm tm{};
+    if (utc)
+        gmtime_r(&when, &tm);
+    else
+        localtime_r(&when, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    std::string name = path + "." + stamp;
+    if (n > 0)
+        name += "-" + std::to_string(n);
+    return name;
+}
+
+bool is_rotated_name(std::string_view name, std::string_view base)
+{
+    if (name.size() < base.size() + 16 || name.substr(0, base.size()) != base || name[base.size()] != '.')
+        return false;
+    std::string_view rest = name.substr(base.size() + 1);
+    auto digits = [](std::string_view s) {
+        return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (!digits(rest.substr(0, 8)) || rest[8] != '-' || !digits(rest.substr(9, 6)))
+        return false;
+    rest = rest.substr(15);
+    for (std::string_view ext : {".gz", ".zst"}) {
+        if (rest.size() >= ext.size() && rest.substr(rest.size() - ext.size()) == ext) {
+            rest = rest.substr(0, rest.size() - ext.size());
+            break;
+        }
+    }
+    return rest.empty() || (rest[0] == '-' && digits(rest.substr(1)) && rest.size() <= 7);
+}
+
+std::vector<std::string> rotated_files(const std::string &path)
+{
+    const fs::path p(path);
+    const std::string base = p.filename().string();
+    const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+    std::vector<std::pair<std::string, std::string>> found; // (sort key, path)
+    std::error_code ec;
+    for (const auto &entry : fs::directory_iterator(dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (!is_rotated_name(name, base) || !entry.is_regular_file(ec))
+            continue;
+        // Sort on the stamp and the -N number, ignoring the extension.
+        std::string key = name.substr(base.size() + 1, 15);
+        std::string rest = name.substr(base.size() + 16);
+        for (std::string_view ext : {".gz", ".zst"})
+            if (rest.size() >= ext.size() && rest.compare(rest.size() - ext.size(), ext.size(), ext) == 0)
+                rest.resize(rest.size() - ext.size());
+        const int n = rest.empty() ? 0 : std::stoi(rest.substr(1));
+        char number[16];
+        std::snprintf(number, sizeof number, "%08d", n);
+        found.emplace_back(key + number, entry.path().string());
+    }
+    std::sort(found.begin(), found.end());
+    std::vector<std::string> out;
+    for (auto &f : found)
+        out.push_back(std::move(f.second));
+    return out;
+}
+
+std::vector<std::string> apply_retention(const std::string &path, std::size_t keep)
+{
+    std::vector<std::string> deleted;
+    if (keep == 0)
+        return deleted;
+    const auto files = rotated_files(path);
+    for (std::size_t i = 0; i + keep < files.size(); ++i) {
+        std::error_code ec;
+        if (fs::remove(files[i], ec))
+            deleted.push_back(files[i]);
+    }
+    return deleted;
+}
+
+std::time_t next_rotation_time(std::time_t now, mtacfg::RotateInterval interval, bool utc)
+{
+    if (interval == mtacfg::RotateInterval::none)
+        return 0;
+    std::tm tm{};
+    if (utc)
+        gmtime_r(&now, &tm);
+    else
+        localtime_r(&now, &tm);
+    tm.tm_min = 0;
+    tm.tm_sec = 0;
+    if (interval == mtacfg::RotateInterval::hourly) {
+        tm.tm_hour += 1;
+    } else {
+        tm.tm_hour = 0;
+        tm.tm_mday += 1;
+    }
+    tm.tm_isdst = -1;
+    return utc ? timegm(&tm) : mktime(&tm);
+}
+
+} // namespace mtalog

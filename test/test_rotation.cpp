@@ -1,0 +1,218 @@
+// Built-in rotation at the sink: by size, by time (an injected clock, no
+// sleeps), retention that never touches foreign files, and both compressors
+// (checked with the system's gzip and zstd).
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "core.hpp"
+#include "log_file_sink.hpp"
+#include "rotation.hpp"
+#include "test_support.hpp"
+
+using namespace mtalog;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct SinkHarness {
+    mtacore::Core core;
+    Diagnostics diag{core.c_api(), "mtalog \"test\""};
+    FileCounters counters;
+    std::unique_ptr<Compressor> compressor;
+    std::time_t now = 1700002799; // 2023-11-14T22:59:59Z
+    std::shared_ptr<LogFileSink> sink;
+
+    explicit SinkHarness(SinkOptions options)
+    {
+        core.set_panic_sink([](int, std::string_view, std::string_view) {});
+        if (options.compress != mtacfg::Compression::none)
+            compressor = std::make_unique<Compressor>(options.compress, options.mode, diag);
+        sink = std::make_shared<LogFileSink>(std::move(options), counters, diag, nullptr, compressor.get(),
+                                             [this] { return now; });
+        REQUIRE_FALSE(sink->open().has_value());
+    }
+    void put(const std::string &payload)
+    {
+        spdlog::details::log_msg msg(spdlog::source_loc{}, "t", spdlog::level::info, payload);
+        sink->log(msg);
+    }
+    void done()
+    {
+        sink->finish();
+        if (compressor)
+            compressor->stop();
+    }
+};
+
+std::string record(int i)
+{
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "record %04d ........................................", i);
+    return buf; // 52 bytes + newline
+}
+
+// Every line of `files`, in order.
+std::vector<std::string> all_lines(const std::vector<std::string> &files)
+{
+    std::vector<std::string> lines;
+    for (const auto &f : files)
+        for (auto &l : testing::read_lines(f))
+            lines.push_back(std::move(l));
+    return lines;
+}
+
+} // namespace
+
+TEST_CASE("rotated names follow the documented scheme, and only they match it", "[rotation]")
+{
+    CHECK(rotated_name("/var/log/m.log", 1700002800, true, 0) == "/var/log/m.log.20231114-230000");
+    CHECK(rotated_name("m.log", 1700002800, true, 2) == "m.log.20231114-230000-2");
+    CHECK(is_rotated_name("m.log.20231114-230000", "m.log"));
+    CHECK(is_rotated_name("m.log.20231114-230000-12.gz", "m.log"));
+    CHECK(is_rotated_name("m.log.20231114-230000.zst", "m.log"));
+    CHECK_FALSE(is_rotated_name("m.log.20231114-2300", "m.log"));
+    CHECK_FALSE(is_rotated_name("m.log.20231114-230000.bak", "m.log"));
+    CHECK_FALSE(is_rotated_name("m.log.20231114-230000.gz.tmp", "m.log"));
+    CHECK_FALSE(is_rotated_name("m.log.old", "m.log"));
+    CHECK_FALSE(is_rotated_name("xm.log.20231114-230000", "m.log"));
+    CHECK(next_rotation_time(1700000000, mtacfg::RotateInterval::hourly, true) == 1700002800);
+    CHECK(next_rotation_time(1700000000, mtacfg::RotateInterval::daily, true) == 1700006400);
+    CHECK(next_rotation_time(1700000000, mtacfg::RotateInterval::none, true) == 0);
+}
+
+TEST_CASE("size rotation cuts between whole records and keeps every record once, in order", "[rotation]")
+{
+    testing::TempDir dir;
+    SinkOptions o;
+    o.path = dir / "m.log";
+    o.rotate_size = 1000;
+    o.rotate_keep = 0;
+    SinkHarness h(o);
+    for (int i = 0; i < 100; ++i) {
+        h.put(record(i));
+        h.sink->flush();
+    }
+    h.done();
+    auto files = rotated_files(o.path);
+    CHECK(files.size() == 5); // 19 records (1007 bytes) per file
+    for (const auto &f : files)
+        CHECK(fs::file_size(f) >= 1000);
+    CHECK(files[1] == o.path + ".20231114-225959-1"); // rotations within one second are numbered
+    files.push_back(o.path);
+    const auto lines = all_lines(files);
+    REQUIRE(lines.size() == 100);
+    for (int i = 0; i < 100; ++i)
+        CHECK(lines[static_cast<std::size_t>(i)] == record(i));
+    CHECK(h.counters.rotations.load() == 5);
+}
+
+TEST_CASE("time rotation follows the injected clock to the hour and the day", "[rotation]")
+{
+    testing::TempDir dir;
+    for (auto interval : {mtacfg::RotateInterval::hourly, mtacfg::RotateInterval::daily}) {
+        SinkOptions o;
+        o.path = dir / (interval == mtacfg::RotateInterval::hourly ? "h.log" : "d.log");
+        o.rotate_interval = interval;
+        SinkHarness h(o);
+        h.put(record(1));
+        h.sink->flush();
+        CHECK(rotated_files(o.path).empty());
+        h.now = interval == mtacfg::RotateInterval::hourly ? 1700002800 : 1700006400; // the boundary
+        h.put(record(2));
+        h.sink->flush(); // the writer notices the boundary and rotates before writing record 2
+        h.now += 10;
+        h.put(record(3));
+        h.sink->flush();
+        h.done();
+        const auto files = rotated_files(o.path);
+        REQUIRE(files.size() == 1);
+        CHECK(files[0] == o.path + (interval == mtacfg::RotateInterval::hourly ? ".20231114-230000" : ".20231115-000000"));
+        CHECK(testing::read_lines(files[0]) == std::vector<std::string>{record(1)});
+        CHECK(testing::read_lines(o.path) == std::vector<std::string>{record(2), record(3)});
+    }
+}
+
+TEST_CASE("retention keeps the newest rotated files and never deletes a file that is not ours", "[rotation]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log";
+    const std::vector<std::string> foreign{path + ".old", path + ".20231114-2300", path + ".20231114-230000.bak",
+                                           dir / "other.log.20231114-220000", path + ".20231114-220000.gz.tmp"};
+    for (const auto &f : foreign)
+        testing::write_file(f, "not ours\n");
+    SinkOptions o;
+    o.path = path;
+    o.rotate_size = 100;
+    o.rotate_keep = 2;
+    SinkHarness h(o);
+    for (int i = 0; i < 10; ++i) {
+        h.put(record(i));
+        h.put(record(i + 100));
+        h.sink->flush();
+        h.now += 1;
+    }
+    h.done();
+    const auto files = rotated_files(path);
+    REQUIRE(files.size() == 2);
+    CHECK(testing::read_lines(files[1]) == std::vector<std::string>{record(9), record(109)});
+    for (const auto &f : foreign)
+        CHECK(fs::exists(f));
+}
+
+TEST_CASE("rotated files are compressed off the writer and decompress to the exact records", "[rotation][compress]")
+{
+    for (auto kind : {mtacfg::Compression::gzip, mtacfg::Compression::zstd}) {
+        testing::TempDir dir;
+        SinkOptions o;
+        o.path = dir / "m.log";
+        o.rotate_size = 500;
+        o.rotate_keep = 0;
+        o.compress = kind;
+        o.mode = 0600;
+        SinkHarness h(o);
+        for (int i = 0; i < 30; ++i) {
+            h.put(record(i));
+            h.sink->flush();
+        }
+        h.done();
+        const auto files = rotated_files(o.path);
+        REQUIRE(files.size() == 3);
+        const std::string tool = kind == mtacfg::Compression::gzip ? "/usr/bin/gzip" : "/usr/bin/zstd";
+        const std::string ext = kind == mtacfg::Compression::gzip ? ".gz" : ".zst";
+        std::string all;
+        for (const auto &f : files) {
+            CHECK(f.ends_with(ext));
+            CHECK((fs::status(f).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+            const auto r = testing::run_command({tool, "-dc", f});
+            REQUIRE(r.status == 0);
+            all += r.out;
+        }
+        all += testing::read_file(o.path);
+        std::string expected;
+        for (int i = 0; i < 30; ++i)
+            expected += record(i) + "\n";
+        CHECK(all == expected);
+        CHECK(h.counters.compressed.load() == 3);
+        CHECK(h.counters.compress_errors.load() == 0);
+        for (const auto &entry : fs::directory_iterator(dir.path()))
+            CHECK_FALSE(entry.path().string().ends_with(".tmp"));
+    }
+}
+
+TEST_CASE("a rotated file a crash left uncompressed is compressed at the next start", "[rotation][compress]")
+{
+    testing::TempDir dir;
+    const std::string left = dir / "m.log.20231114-220000";
+    testing::write_file(left, record(1) + "\n");
+    testing::write_file(left + ".gz.tmp", "half written"); // a crash mid-compression
+    SinkOptions o;
+    o.path = dir / "m.log";
+    o.compress = mtacfg::Compression::gzip;
+    SinkHarness h(o);
+    h.done();
+    CHECK_FALSE(fs::exists(left));
+    CHECK_FALSE(fs::exists(left + ".gz.tmp"));
+    const auto r = testing::run_command({"/usr/bin/gzip", "-dc", left + ".gz"});
+    CHECK(r.out == record(1) + "\n");
+}
