@@ -1,5 +1,7 @@
 #include "escape.hpp"
 
+#include <cstring>
+
 namespace mtalog {
 
 namespace {
@@ -93,6 +95,17 @@ std::size_t utf8_sequence_length(std::string_view t) noexcept
     if (b0 == 0xF4)
         return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;
     return 0;
+}
+
+std::string_view bounded_field(const char *text) noexcept
+{
+    return std::string_view(text, ::strnlen(text, 2 * kMaxFieldBytes + 4));
+}
+
+void append_field_text(Buffer &out, const char *text, char separator)
+{
+    if (text != nullptr)
+        append_escaped_capped(out, bounded_field(text), separator, kMaxFieldBytes);
 }
 
 void append_escaped(Buffer &out, std::string_view text, char separator)

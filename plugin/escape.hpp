@@ -18,12 +18,25 @@ using Buffer = fmt::memory_buffer;
 
 inline constexpr std::string_view kTruncationMarker = "...[truncated]";
 
+// Cap on the escaped output of every text field but the note (domains,
+// addresses, binding names, context values): a record stays one bounded line.
+inline constexpr std::size_t kMaxFieldBytes = 1024;
+
+// A NUL-terminated field read no further than needed to fill kMaxFieldBytes
+// (and to know whether it had to be cut): never more than 2 * kMaxFieldBytes + 4.
+[[nodiscard]] std::string_view bounded_field(const char *text) noexcept;
+
+// append_escaped_capped(out, bounded_field(text), separator, kMaxFieldBytes);
+// nothing for NULL.
+void append_field_text(Buffer &out, const char *text, char separator);
+
 // Appends `text` escaped; `separator` (0 for none) is escaped too.
 void append_escaped(Buffer &out, std::string_view text, char separator);
 
 // As append_escaped, but the escaped output is capped at `cap` bytes: when
 // the text does not fit, output stops at the last whole character or escape
-// that fits in cap - marker size, and kTruncationMarker follows.
+// that fits in cap - marker size, and kTruncationMarker follows. Reads at
+// most 2 * cap + 4 bytes of `text`, whatever its size claims.
 void append_escaped_capped(Buffer &out, std::string_view text, char separator, std::size_t cap);
 
 // Length of the valid UTF-8 sequence starting at text[0], or 0 if invalid.

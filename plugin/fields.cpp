@@ -24,7 +24,7 @@ const std::array<FieldInfo, 24> kFields{{
     {Field::remote_ip,     "remote_ip",     FieldType::string,  kMessageKinds, "remote IP of the delivery attempt"},
     {Field::peer_address,  "peer_address",  FieldType::string,  kConnFail,     "peer IP (JSON: `peer.address`)"},
     {Field::peer_port,     "peer_port",     FieldType::integer, kConnFail,     "peer port (JSON: `peer.port`)"},
-    {Field::peer_family,   "peer_family",   FieldType::string,  kConnFail,     "`ipv4` or `ipv6` (JSON: `peer.family`)"},
+    {Field::peer_family,   "peer_family",   FieldType::string,  kConnFail,     "`ipv4`, `ipv6`, `unix`, or `af<N>` for another family (JSON: `peer.family`)"},
     {Field::error_code,    "error_code",    FieldType::integer, kConnFail,     "the `err` bitmask (JSON: `error.code`)"},
     {Field::error_flags,   "error_flags",   FieldType::string_list, kConnFail, "`CONN_*` names of its bits, `0x...` for the rest (JSON: `error.flags`; CSV: joined by `|`)"},
     {Field::note,          "note",          FieldType::string,  kMessageKinds, "note (attempt) or DSN (permanent failure), capped at `max_note_bytes`"},
@@ -37,7 +37,7 @@ bool text(Buffer &out, const char *value)
 {
     if (value == nullptr || *value == '\0')
         return false;
-    append_escaped(out, value, 0);
+    append_field_text(out, value, 0);
     return true;
 }
 
@@ -59,10 +59,10 @@ bool address(Buffer &out, const char *local, const char *domain)
     if (!has_local && !has_domain)
         return false;
     if (has_local)
-        append_escaped(out, local, 0);
+        append_field_text(out, local, 0);
     if (has_domain) {
         out.push_back('@');
-        append_escaped(out, domain, 0);
+        append_field_text(out, domain, 0);
     }
     return true;
 }
@@ -114,9 +114,7 @@ bool append_field(Field field, const Record &r, const FormatContext &ctx, Buffer
         return false;
     case Field::remote_ip: return m && text(out, m->remote_ip);
     case Field::peer_address: {
-        if (r.kind != RecordKind::connection_failure)
-            return false;
-        const Peer p = peer_of(r.addr);
+        const Peer p = peer_of(r.kind == RecordKind::connection_failure ? r.addr : nullptr);
         return p.known && text(out, p.ip);
     }
     case Field::peer_port: {
@@ -128,7 +126,7 @@ bool append_field(Field field, const Record &r, const FormatContext &ctx, Buffer
     }
     case Field::peer_family: {
         const Peer p = peer_of(r.kind == RecordKind::connection_failure ? r.addr : nullptr);
-        return p.known && text(out, p.family);
+        return text(out, p.family);
     }
     case Field::error_code:
         if (r.kind != RecordKind::connection_failure)

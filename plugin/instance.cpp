@@ -126,6 +126,7 @@ std::optional<std::string> Instance::start()
             options.rotate_utc = settings_.rotate_utc;
             options.rotate_keep = settings_.rotate_keep;
             options.compress = settings_.compress;
+            options.follow_symlinks = spec.follow_symlinks;
             file->sink = std::make_shared<LogFileSink>(std::move(options), file->counters, diag_, admission_.get(),
                                                        compressor_.get());
             if (auto error = file->sink->open()) {

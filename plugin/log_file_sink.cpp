@@ -25,17 +25,18 @@ std::size_t count_newlines(const char *begin, const char *end)
 
 } // namespace
 
-int open_log_file(const std::string &path, unsigned mode) noexcept
+int open_log_file(const std::string &path, unsigned mode, bool follow_symlinks) noexcept
 {
+    const int nofollow = follow_symlinks ? 0 : O_NOFOLLOW;
     for (int attempt = 0; attempt < 8; ++attempt) {
-        int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | nofollow, mode);
         if (fd >= 0) {
             (void)::fchmod(fd, mode); // the umask must not change the configured mode
             return fd;
         }
         if (errno != EEXIST)
             return -1;
-        fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+        fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | nofollow);
         if (fd >= 0 || errno != ENOENT)
             return fd;
         // Removed between the two opens: try creating it again.
@@ -55,9 +56,10 @@ LogFileSink::~LogFileSink() { finish(); }
 std::optional<std::string> LogFileSink::open()
 {
     std::lock_guard lock(mutex_);
-    const int fd = open_log_file(options_.path, options_.mode);
+    const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
     if (fd < 0)
-        return "cannot open log file \"" + options_.path + "\": " + std::strerror(errno);
+        return "cannot open log file \"" + options_.path + "\": " +
+               (errno == ELOOP ? std::string("it is a symbolic link (follow_symlinks = off)") : std::strerror(errno));
     if (fd_ >= 0)
         ::close(fd_);
     fd_ = -1;
@@ -282,7 +284,7 @@ void LogFileSink::drop_buffered()
 void LogFileSink::reopen()
 {
     write_out(); // what is buffered belongs to the old file
-    const int fd = open_log_file(options_.path, options_.mode);
+    const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
     if (fd < 0) {
         counters_.reopen_errors.fetch_add(1, std::memory_order_relaxed);
         diag_.limited(reopen_error_limit_, EC_LOG_ERROR,
@@ -321,7 +323,7 @@ void LogFileSink::rotate()
                       "cannot rotate \"" + options_.path + "\" to \"" + target + "\": " + std::strerror(errno));
         return;
     }
-    const int fd = open_log_file(options_.path, options_.mode);
+    const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
     if (fd < 0) {
         counters_.rotation_errors.fetch_add(1, std::memory_order_relaxed);
         diag_.limited(reopen_error_limit_, EC_LOG_ERROR,

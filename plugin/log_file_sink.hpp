@@ -55,6 +55,7 @@ struct SinkOptions {
     bool rotate_utc = true;
     std::size_t rotate_keep = 7;
     mtacfg::Compression compress = mtacfg::Compression::none;
+    bool follow_symlinks = false;
 };
 
 // Wall-clock seconds, injectable so tests can drive time rotation.
@@ -132,7 +133,8 @@ private:
 };
 
 // Opens `path` for appending; a file it creates gets exactly `mode` whatever
-// the umask. Returns the fd, or -1 with errno set.
-int open_log_file(const std::string &path, unsigned mode) noexcept;
+// the umask. Unless `follow_symlinks`, a symbolic link is refused (ELOOP).
+// Returns the fd, or -1 with errno set.
+int open_log_file(const std::string &path, unsigned mode, bool follow_symlinks) noexcept;
 
 } // namespace mtalog

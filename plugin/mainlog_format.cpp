@@ -6,11 +6,7 @@ namespace {
 
 constexpr char kSep = '@';
 
-void put_field(Buffer &out, const char *text)
-{
-    if (text != nullptr)
-        append_escaped(out, text, kSep);
-}
+void put_field(Buffer &out, const char *text) { append_field_text(out, text, kSep); }
 
 void put_message_id(Buffer &out, const FormatContext &ctx, const message_id &id)
 {

@@ -1,6 +1,7 @@
 #include "record_values.hpp"
 
 #include <arpa/inet.h>
+#include <cstdio>
 #include <ctime>
 #include <netinet/in.h>
 
@@ -63,12 +64,16 @@ Peer peer_of(const sockaddr *addr)
         const auto *in = reinterpret_cast<const sockaddr_in *>(addr);
         p.known = inet_ntop(AF_INET, &in->sin_addr, p.ip, sizeof p.ip) != nullptr;
         p.port = ntohs(in->sin_port);
-        p.family = "ipv4";
+        std::snprintf(p.family, sizeof p.family, "ipv4");
     } else if (addr->sa_family == AF_INET6) {
         const auto *in6 = reinterpret_cast<const sockaddr_in6 *>(addr);
         p.known = inet_ntop(AF_INET6, &in6->sin6_addr, p.ip, sizeof p.ip) != nullptr;
         p.port = ntohs(in6->sin6_port);
-        p.family = "ipv6";
+        std::snprintf(p.family, sizeof p.family, "ipv6");
+    } else if (addr->sa_family == AF_UNIX) {
+        std::snprintf(p.family, sizeof p.family, "unix");
+    } else {
+        std::snprintf(p.family, sizeof p.family, "af%u", static_cast<unsigned>(addr->sa_family));
     }
     return p;
 }
@@ -168,7 +173,7 @@ void append_peer_address(Buffer &out, const sockaddr *addr)
     const Peer p = peer_of(addr);
     if (!p.known)
         return;
-    const bool v6 = p.family[3] == '6';
+    const bool v6 = p.family[3] == '6'; // "ipv6"
     if (v6)
         out.push_back('[');
     put(out, p.ip);

@@ -38,11 +38,13 @@ BindingNames binding_names_of(const Record &r, const FormatContext &ctx);
 std::optional<long long> queue_micros(const Record &r);
 
 struct Peer {
-    bool known = false;
+    bool known = false;   // an IPv4 or IPv6 address and port
     char ip[64] = {};
     int port = 0;
-    const char *family = ""; // "ipv4" or "ipv6"
+    char family[16] = {}; // "ipv4", "ipv6", "unix", "af<N>"; "" when there is no address
 };
+// Only sa_family is read for families other than AF_INET and AF_INET6: the
+// hook passes no address length, so nothing else is safe to read.
 Peer peer_of(const sockaddr *addr);
 
 // Momentum's connection-stage names ("rcpt_to", "data", ...); NULL if unknown.

@@ -131,11 +131,7 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
 
 namespace {
 
-void text_or_nothing(Buffer &out, const char *text)
-{
-    if (text)
-        append_escaped(out, text, 0);
-}
+void text_or_nothing(Buffer &out, const char *text) { append_field_text(out, text, 0); }
 
 void dict_value(Buffer &out, const ec_dict &dict, const std::string &key)
 {

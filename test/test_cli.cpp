@@ -192,3 +192,13 @@ TEST_CASE("SIGHUP reopens the files, SIGTERM shuts down cleanly with exit 0", "[
     CHECK(err.find("mtacore: Terminated: shutting down") != std::string::npos);
     CHECK(err.find("mtalog \"main\": file=\"" + dir / "m.log" + "\" accepted=0 written=0 ") != std::string::npos);
 }
+
+TEST_CASE("a syntax error exits 2 from --check with its position", "[cli]")
+{
+    testing::TempDir dir;
+    const std::string conf = dir / "c.conf";
+    testing::write_file(conf, "modules_path = \"" + testing::modules_dir() + "\"\nmtalog \"x\" {\n  mainlog = \"oops\n}\n");
+    const auto r = run_mtacore({"--config", conf, "--check"});
+    CHECK(r.status == 2);
+    CHECK(r.err == "mtacore: " + conf + ":3:13: unterminated string: missing closing \"\n");
+}

@@ -225,7 +225,8 @@ TEST_CASE("option errors point at the name or the value, with a suggestion", "[o
           "t.conf:2:18: invalid value \"100\" for 'flush_interval': expected a duration from 1ms to 60s, such as "
           "100ms or 5s");
     CHECK(validate_error("log_mode = 0999") ==
-          "t.conf:2:12: invalid value \"0999\" for 'log_mode': expected an octal file mode such as 0640");
+          "t.conf:2:12: invalid value \"0999\" for 'log_mode': expected an octal file mode that others cannot "
+          "write, such as 0640");
     CHECK(validate_error("attempt_format = xml") ==
           "t.conf:2:18: invalid value \"xml\" for 'attempt_format': expected mainlog, json, csv or a "
           "%-template such as \"%t %i %n\"");
@@ -334,4 +335,31 @@ TEST_CASE("file options: overflow, rotation, compression and the reopen check", 
           "to 3600s, such as 100ms or 5s");
     CHECK(validate_error("rotate_size = 12Q") ==
           "t.conf:2:15: invalid value \"12Q\" for 'rotate_size': expected a size from 0 to 1099511627776");
+}
+
+TEST_CASE("numbers out of range, negative numbers and world-writable modes are refused", "[options]")
+{
+    CHECK(validate_error("queue_size = -5") ==
+          "t.conf:2:14: invalid value \"-5\" for 'queue_size': expected a whole number from 64 to 16777216");
+    CHECK(validate_error("queue_size = 10") ==
+          "t.conf:2:14: invalid value \"10\" for 'queue_size': expected a whole number from 64 to 16777216");
+    CHECK(validate_error("max_note_bytes = 2G") ==
+          "t.conf:2:18: invalid value \"2G\" for 'max_note_bytes': expected a size from 64 to 1048576");
+    CHECK(validate_error("log_mode = 0666") == "t.conf:2:12: invalid value \"0666\" for 'log_mode': expected an octal "
+                                               "file mode that others cannot write, such as 0640");
+    CHECK(validate_error("attempt_log_mode = 0602") ==
+          "t.conf:2:20: invalid value \"0602\" for 'attempt_log_mode': expected an octal file mode that others "
+          "cannot write, such as 0640");
+}
+
+TEST_CASE("a symlinked log path is refused unless follow_symlinks = on", "[options]")
+{
+    testing::TempDir dir;
+    testing::write_file(dir / "real.log", "");
+    std::filesystem::create_symlink(dir / "real.log", dir / "link.log");
+    CHECK(validate_error("mainlog = \"" + dir / "link.log" + "\"") ==
+          "t.conf:2:12: log file \"" + dir / "link.log" +
+              "\": is a symbolic link; refused (set follow_symlinks = on to write through it)");
+    const Settings s = validate_ok("mainlog = \"" + dir / "link.log" + "\"\nfollow_symlinks = on");
+    CHECK(s.files.at(0).follow_symlinks);
 }

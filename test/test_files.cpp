@@ -289,3 +289,17 @@ TEST_CASE("unload while 4 threads call hooks: every accepted record is written w
     CHECK(c.at("written") > 20000);
     CHECK_FALSE(testing::maps_contain("/mtalog.so"));
 }
+
+TEST_CASE("a log directory that cannot be written is a config error, before anything is opened", "[files]")
+{
+    testing::TempDir dir;
+    fs::create_directory(dir / "ro");
+    if (::geteuid() != 0 || ::mount("tmpfs", (dir / "ro").c_str(), "tmpfs", MS_RDONLY, "size=64k") != 0) {
+        WARN("skipped: mounting a read-only tmpfs needs root");
+        return;
+    }
+    testing::Harness h(dir, "mainlog = \"" + dir / "ro/m.log" + "\"");
+    ::umount2((dir / "ro").c_str(), MNT_DETACH);
+    CHECK(h.error() == dir / "mtacore.conf" + ":3:12: log file \"" + dir / "ro/m.log" + "\": directory \"" + dir / "ro" +
+                           "\" is not writable");
+}

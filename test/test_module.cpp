@@ -191,3 +191,39 @@ TEST_CASE("the README's counter table and logrotate snippet are the real ones", 
     CHECK(testing::generated_section("README.md", "logrotate") ==
           "```\n" + testing::read_file(testing::source_dir() + "/config/logrotate.mtalog") + "```\n");
 }
+
+TEST_CASE("enabled = off loads the instance passively: no hooks, no files", "[module]")
+{
+    testing::TempDir dir;
+    testing::Harness h(dir, "mainlog = \"" + dir / "m.log" + "\"\nenabled = off");
+    REQUIRE(h.error().empty());
+    CHECK(h.core().hooks().provider_count(mtacore::Hook::log_attempt_v1) == 0);
+    CHECK(h.core().hooks().provider_count(mtacore::Hook::log_reopen) == 0);
+    timeval now{1700000000, 0};
+    h.core().log_attempt(nullptr, nullptr, &now, "x", 1);
+    h.stop();
+    CHECK_FALSE(std::filesystem::exists(dir / "m.log"));
+}
+
+TEST_CASE("a symlink planted at the log path is refused at reopen; the old file stays in use", "[module]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log";
+    testing::Harness h(dir, "mainlog = \"" + path + "\"");
+    REQUIRE(h.error().empty());
+    timeval now{1700000000, 0};
+    h.core().log_connection_failure(nullptr, 0, nullptr, 1, &now);
+    std::filesystem::rename(path, path + ".1");
+    testing::write_file(dir / "target", "");
+    std::filesystem::create_symlink(dir / "target", path); // an attacker's link
+    h.core().log_reopen();
+    h.core().log_connection_failure(nullptr, 0, nullptr, 2, &now);
+    h.stop();
+    CHECK(testing::read_file(dir / "target").empty());
+    CHECK(testing::read_lines(path + ".1").size() == 2);
+    bool reported = false;
+    for (const auto &p : h.panics())
+        reported = reported || p.find("cannot reopen log file \"" + path + "\": Too many levels of symbolic links") !=
+                                   std::string::npos;
+    CHECK(reported);
+}

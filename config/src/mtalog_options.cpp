@@ -85,7 +85,16 @@ std::optional<TimePrecision> parse_precision(std::string_view v)
 }
 
 constexpr std::string_view kPath = "a file path";
-constexpr std::string_view kMode = "an octal file mode such as 0640";
+constexpr std::string_view kMode = "an octal file mode that others cannot write, such as 0640";
+
+// A log mode: octal, and never writable by every user.
+std::optional<unsigned> parse_log_mode(std::string_view v)
+{
+    auto m = parse_mode(v);
+    if (m && (*m & 0002) != 0)
+        m.reset();
+    return m;
+}
 constexpr std::string_view kOnOff = "on or off";
 
 template <RecordKind K>
@@ -104,7 +113,7 @@ Expected set_format(Settings &s, std::string_view v)
 template <RecordKind K>
 Expected set_mode(Settings &s, std::string_view v)
 {
-    return assign(parse_mode(v), kMode, [&](unsigned m) { rec(s, K).mode = m; });
+    return assign(parse_log_mode(v), kMode, [&](unsigned m) { rec(s, K).mode = m; });
 }
 
 template <RecordKind K>
@@ -195,7 +204,12 @@ Expected set_mainlog(Settings &s, std::string_view v)
 
 Expected set_log_mode(Settings &s, std::string_view v)
 {
-    return assign(parse_mode(v), kMode, [&](unsigned m) { s.log_mode = m; });
+    return assign(parse_log_mode(v), kMode, [&](unsigned m) { s.log_mode = m; });
+}
+
+Expected set_follow_symlinks(Settings &s, std::string_view v)
+{
+    return assign(parse_bool(v), kOnOff, [&](bool b) { s.follow_symlinks = b; });
 }
 
 Expected set_enabled(Settings &s, std::string_view v)
@@ -272,6 +286,10 @@ std::vector<OptionSpec> build_table()
          set_bounded<&Settings::rotate_keep, 0, 100000, false>},
         {"compress", "none\\|gzip\\|zstd", "none",
          "Compress rotated files on a background thread (into a temporary name, then renamed).", set_compress},
+        {"follow_symlinks", "on\\|off", "off",
+         "Write through a log path that is a symbolic link. Off: such a path is refused (O_NOFOLLOW), at load "
+         "time and at every reopen.",
+         set_follow_symlinks},
         {"enabled", "on\\|off", "on", "`off` loads the instance passively: it validates, opens nothing, writes nothing.",
          set_enabled},
         {"debug_level", "integer", "0", "Diagnostics in the core's paniclog: 0 errors and shutdown counters; 1 also each file opened and reopened (0-9).",
@@ -293,10 +311,12 @@ std::string stanza_label(const std::string &instance)
 }
 
 // An error for a file path, or nullopt when the file can be opened later.
-std::optional<std::string> check_path(const std::string &path)
+std::optional<std::string> check_path(const std::string &path, bool follow_symlinks)
 {
     std::error_code ec;
     const fs::path p(path);
+    if (!follow_symlinks && fs::is_symlink(fs::symlink_status(p, ec)))
+        return "is a symbolic link; refused (set follow_symlinks = on to write through it)";
     if (fs::is_directory(p, ec))
         return "is a directory";
     fs::path dir = p.parent_path();
@@ -332,9 +352,9 @@ std::optional<ConfigError> route(Settings &s, const Location &stanza_where)
         const std::string key = normalize_path(path);
         auto it = claims.find(key);
         if (it == claims.end()) {
-            if (auto problem = check_path(path))
+            if (auto problem = check_path(path, s.follow_symlinks))
                 return ConfigError{where, "log file \"" + path + "\": " + *problem};
-            s.files.push_back(FileSpec{path, r.format, mode});
+            s.files.push_back(FileSpec{path, r.format, mode, s.follow_symlinks});
             it = claims.emplace(key, Claim{s.files.size() - 1, kind, r.mode.has_value()}).first;
         } else {
             FileSpec &file = s.files[it->second.file];

@@ -56,6 +56,7 @@ struct FileSpec {
     std::string path; // as configured
     FormatSpec format;
     unsigned mode = 0640;
+    bool follow_symlinks = false;
 };
 
 struct Settings {
@@ -78,6 +79,7 @@ struct Settings {
     bool rotate_utc = true;
     std::size_t rotate_keep = 7; // zero: keep every rotated file
     Compression compress = Compression::none;
+    bool follow_symlinks = false;
 
     // Filled by validation: the files, and which file each record kind goes to.
     std::vector<FileSpec> files;
