@@ -13,4 +13,11 @@ std::string FileCounters::render() const
     return out;
 }
 
+void FileCounters::add(const FileCounters &other) noexcept
+{
+#define MTALOG_COUNTER_ADD(name, meaning) name.fetch_add(other.name.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    MTALOG_FILE_COUNTERS(MTALOG_COUNTER_ADD)
+#undef MTALOG_COUNTER_ADD
+}
+
 } // namespace mtalog

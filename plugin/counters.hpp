@@ -33,6 +33,8 @@ struct FileCounters {
 
     // "accepted=1 written=1 ..." on one line.
     [[nodiscard]] std::string render() const;
+    // Adds another file's counters (for an instance's total).
+    void add(const FileCounters &other) noexcept;
 };
 
 } // namespace mtalog

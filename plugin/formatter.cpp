@@ -28,8 +28,9 @@ public:
 
     void format(const Record &record, const FormatContext &ctx, Buffer &out) const override
     {
-        if (const auto &t = per_kind[static_cast<std::size_t>(record.kind)])
-            t->format(record, ctx, out);
+        const auto &compiled = per_kind[static_cast<std::size_t>(record.kind)];
+        if (compiled.has_value())
+            compiled->format(record, ctx, out);
     }
 };
 

@@ -199,7 +199,7 @@ void Instance::stop() noexcept
     // No hook call is running or can start once this returns.
     core_->unregister_closure(core_, this);
     // A writer retrying a failing file gives up after overflow_timeout from now.
-    for (auto &file : files_)
+    for (const auto &file : files_)
         file->sink->begin_shutdown();
     {
         std::lock_guard lock(flusher_mutex_);
@@ -214,21 +214,21 @@ void Instance::stop() noexcept
 void Instance::shut_down_writers() noexcept
 {
     try {
-        for (auto &file : files_)
+        for (const auto &file : files_)
             if (file->logger)
                 file->logger->flush(); // queued behind every accepted record
         // The pool's destructor processes everything queued, then joins its
         // thread. Our logger references outlive it, so the last reference is
         // always dropped here, after the join, never on the worker thread.
         pool_.reset();
-        for (auto &file : files_)
+        for (const auto &file : files_)
             file->logger.reset();
-        for (auto &file : files_)
+        for (const auto &file : files_)
             if (file->sink)
                 file->sink->finish(); // last write, then close
         if (compressor_)
             compressor_->stop(); // finishes the files already rotated
-        for (auto &file : files_) {
+        for (const auto &file : files_) {
             file->sink.reset();
             if (started_before_)
                 diag_.report(EC_LOG_NOTICE, "closed \"" + file->spec.path + "\": " + file->counters.render());
@@ -245,7 +245,7 @@ void Instance::flusher_loop()
     std::unique_lock lock(flusher_mutex_);
     while (!flusher_wake_.wait_for(lock, settings_.flush_interval, [this] { return flusher_stop_; })) {
         lock.unlock();
-        for (auto &file : files_) {
+        for (const auto &file : files_) {
             try {
                 file->logger->flush();
             } catch (...) {
@@ -315,7 +315,7 @@ void Instance::reopen()
     // then wait (bounded) until the writer has done them, so that the new
     // files exist when the hook returns.
     std::vector<std::uint64_t> seen;
-    for (auto &file : files_) {
+    for (const auto &file : files_) {
         seen.push_back(file->sink->reopens_done());
         file->logger->log(spdlog::source_loc{}, LogFileSink::kReopenLevel, spdlog::string_view_t());
     }
@@ -334,12 +334,15 @@ void Instance::reopen()
 std::optional<std::string> Instance::control(std::string_view command) const
 {
     if (command == "stats") {
-        std::string out;
-        for (const auto &file : files_)
-            out += "file=\"" + file->spec.path + "\" " + file->counters.render() + "\n";
         if (files_.empty())
-            out = "no files open\n";
-        return out;
+            return std::string("no files open\n");
+        std::string out;
+        FileCounters total;
+        for (const auto &file : files_) {
+            out += "file=\"" + file->spec.path + "\" " + file->counters.render() + "\n";
+            total.add(file->counters);
+        }
+        return out + "total " + total.render() + "\n";
     }
     return std::nullopt;
 }

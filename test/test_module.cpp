@@ -139,6 +139,7 @@ TEST_CASE("the stats control command reports per-file counters", "[module]")
         h.core().log_connection_failure(nullptr, 0, nullptr, 0, &now);
     const std::string stats = h.host().control("stats");
     CHECK(stats.rfind("mtalog \"test\": file=\"" + dir / "m.log" + "\" accepted=3 ", 0) == 0);
+    CHECK(stats.find("\nmtalog \"test\": total accepted=3 ") != std::string::npos);
     h.stop();
     bool closed_reported = false;
     for (const auto &p : h.panics())

@@ -279,7 +279,8 @@ ParseResult run(const std::string &text, const std::string &name, std::vector<st
 {
     try {
         Document doc;
-        Parser(std::move(stack)).parse(text, name, doc);
+        Parser parser(std::move(stack));
+        parser.parse(text, name, doc);
         return doc;
     } catch (const Failure &f) {
         return f.error;

@@ -274,14 +274,14 @@ GenerateStats generate(Core &core, const GenerateOptions &options, const std::at
         ++reopened;
     }
     total.seconds = elapsed();
-    for (auto &w : workers) {
+    for (const auto &w : workers) {
         total.attempts += w->stats.attempts;
         total.connection_failures += w->stats.connection_failures;
         total.permanent_failures += w->stats.permanent_failures;
     }
     total.reopens = reopened;
     std::array<std::uint64_t, 64> buckets{};
-    for (auto &w : workers) {
+    for (const auto &w : workers) {
         total.max_call_ns = std::max(total.max_call_ns, w->max_call_ns);
         for (std::size_t b = 0; b < buckets.size(); ++b)
             buckets[b] += w->latency_buckets[b];

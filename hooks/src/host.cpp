@@ -65,13 +65,13 @@ std::string Host::control(const std::string &command)
     std::string out;
     for (auto &instance : instances_) {
         std::string answer = instance->control(command);
-        std::size_t start = 0;
-        while (start < answer.size()) {
-            auto end = answer.find('\n', start);
+        std::size_t line_start = 0;
+        while (line_start < answer.size()) {
+            auto end = answer.find('\n', line_start);
             if (end == std::string::npos)
                 end = answer.size();
-            out += instance->label() + ": " + answer.substr(start, end - start) + "\n";
-            start = end + 1;
+            out += instance->label() + ": " + answer.substr(line_start, end - line_start) + "\n";
+            line_start = end + 1;
         }
     }
     return out;

@@ -1,0 +1,33 @@
+// What every record line must satisfy, checked by the fuzz targets: valid
+// UTF-8, no control byte, no line break. A violation aborts, so libFuzzer
+// saves the input as a crash.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+#include "escape.hpp"
+
+namespace fuzzing {
+
+inline void require(bool ok, const char *what, std::string_view line)
+{
+    if (ok)
+        return;
+    std::fprintf(stderr, "invariant violated: %s\nline: %.*s\n", what, static_cast<int>(line.size()), line.data());
+    std::abort();
+}
+
+inline void check_line(std::string_view line)
+{
+    for (std::size_t i = 0; i < line.size();) {
+        const auto c = static_cast<unsigned char>(line[i]);
+        require(c >= 0x20 && c != 0x7F, "control byte in a record", line);
+        const std::size_t n = mtalog::utf8_sequence_length(line.substr(i));
+        require(n > 0, "invalid UTF-8 in a record", line);
+        i += n;
+    }
+}
+
+} // namespace fuzzing
