@@ -412,3 +412,31 @@ TEST_CASE("event_time agrees with gmtime(3) across centuries, leap days and nega
         REQUIRE(fmt::to_string(mine) == expected);
     }
 }
+
+TEST_CASE("escaping agrees with a byte-at-a-time reference for every byte value at every offset", "[escape]")
+{
+    // Reference: the documented rules, one byte at a time (valid multi-byte
+    // UTF-8 cannot occur here: one odd byte among ASCII letters).
+    auto reference = [](std::string_view text, char sep) {
+        std::string out;
+        for (unsigned char c : text) {
+            if (c == '\\')
+                out += "\\\\";
+            else if (c < 0x20 || c == 0x7F || c >= 0x80 || (sep != 0 && c == static_cast<unsigned char>(sep)))
+                out += fmt::format("\\x{:02x}", c);
+            else
+                out += static_cast<char>(c);
+        }
+        return out;
+    };
+    for (char sep : {'\0', '@'}) {
+        for (int value = 1; value < 256; ++value) {
+            for (std::size_t at = 0; at < 17; ++at) {
+                std::string text(17, 'a');
+                text[at] = static_cast<char>(value);
+                INFO("byte " << value << " at " << at << " separator " << int(sep));
+                REQUIRE(escaped(text, sep) == reference(text, sep));
+            }
+        }
+    }
+}
