@@ -67,15 +67,33 @@ std::size_t plain_prefix(std::string_view text, char separator) noexcept
     constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     auto has_zero = [&](std::uint64_t v) { return (v - ones) & ~v & highs; };
     const std::uint64_t sep = separator != 0 ? ones * static_cast<unsigned char>(separator) : 0;
+    auto special = [&](std::uint64_t x) {
+        return (x & highs) | ((x - ones * 0x20) & ~x & highs) | has_zero(x ^ (ones * 0x7F)) |
+               has_zero(x ^ (ones * '\\')) | (separator != 0 ? has_zero(x ^ sep) : 0);
+    };
     std::size_t i = 0;
     while (i + 8 <= text.size()) {
         std::uint64_t x;
         std::memcpy(&x, text.data() + i, 8);
-        const std::uint64_t special = (x & highs) | ((x - ones * 0x20) & ~x & highs) | has_zero(x ^ (ones * 0x7F)) |
-                                      has_zero(x ^ (ones * '\\')) | (separator != 0 ? has_zero(x ^ sep) : 0);
-        if (special != 0)
+        if (special(x) != 0)
             break;
         i += 8;
+    }
+    if (i + 8 > text.size() && i < text.size()) {
+        // The last few bytes as one word, padded with a plain letter.
+        std::uint64_t x = ones * 'a';
+        const char *tail = text.data() + i;
+        switch (text.size() - i) { // fixed sizes, so each copy is inlined
+        case 7: std::memcpy(&x, tail, 7); break;
+        case 6: std::memcpy(&x, tail, 6); break;
+        case 5: std::memcpy(&x, tail, 5); break;
+        case 4: std::memcpy(&x, tail, 4); break;
+        case 3: std::memcpy(&x, tail, 3); break;
+        case 2: std::memcpy(&x, tail, 2); break;
+        default: std::memcpy(&x, tail, 1); break;
+        }
+        if (special(x) == 0)
+            return text.size();
     }
     while (i < text.size() && !needs_escape(static_cast<unsigned char>(text[i]), separator))
         ++i;

@@ -1,5 +1,6 @@
 #include "instance.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -22,13 +23,6 @@ timeval current_time() noexcept
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
     return timeval{ts.tv_sec, static_cast<suseconds_t>(ts.tv_nsec / 1000)};
-}
-
-spdlog::log_clock::time_point to_time_point(const timeval &t) noexcept
-{
-    return spdlog::log_clock::time_point(
-        std::chrono::duration_cast<spdlog::log_clock::duration>(std::chrono::seconds(t.tv_sec) +
-                                                                std::chrono::microseconds(t.tv_usec)));
 }
 
 std::vector<mtacfg::Option> options_of(const ec_config_stanza &stanza)
@@ -103,15 +97,19 @@ std::optional<std::string> Instance::start()
         return std::nullopt;
     }
     try {
-        admission_ = std::make_unique<Admission>(settings_.queue_size);
+        // The queue carries batches of up to kBatchRecords records: queue_size
+        // records make this many batches in flight.
+        admission_ = std::make_unique<Admission>(admission_capacity());
+        staging_ = std::make_unique<Staging>(settings_.files.size());
         // Admission keeps records within queue_size; the rest of spdlog's
         // queue is room for flush and reopen messages, so posting never blocks.
-        pool_ = std::make_shared<spdlog::details::thread_pool>(settings_.queue_size + kControlHeadroom, 1);
+        pool_ = std::make_shared<spdlog::details::thread_pool>(admission_capacity() + kControlHeadroom, 1);
         if (settings_.compress != mtacfg::Compression::none)
             compressor_ = std::make_unique<Compressor>(settings_.compress, settings_.log_mode, diag_);
         for (std::size_t index = 0; index < settings_.files.size(); ++index) {
             const auto &spec = settings_.files[index];
             auto file = std::make_unique<File>();
+            file->index = index;
             file->spec = spec;
             file->formatter = formatters_[index].get();
             SinkOptions options;
@@ -208,6 +206,11 @@ void Instance::stop() noexcept
     flusher_wake_.notify_all();
     if (flusher_.joinable())
         flusher_.join();
+    try {
+        hand_off_all(); // no hook call runs any more: every staged record goes to the queue
+    } catch (const std::exception &e) {
+        diag_.report(EC_LOG_ERROR, std::string("error while handing off staged records: ") + e.what());
+    }
     shut_down_writers();
 }
 
@@ -245,6 +248,10 @@ void Instance::flusher_loop()
     std::unique_lock lock(flusher_mutex_);
     while (!flusher_wake_.wait_for(lock, settings_.flush_interval, [this] { return flusher_stop_; })) {
         lock.unlock();
+        try {
+            hand_off_all(); // records staged by threads that went quiet
+        } catch (...) {
+        }
         for (const auto &file : files_) {
             try {
                 file->logger->flush();
@@ -260,25 +267,61 @@ void Instance::emit(const Record &record)
     File *file = route_[static_cast<std::size_t>(record.kind)];
     if (file == nullptr)
         return;
-    const bool wait = settings_.overflow == mtacfg::Overflow::block;
-    if (!admission_->admit(wait ? settings_.overflow_timeout : std::chrono::microseconds(0))) {
-        file->counters.dropped_overflow.fetch_add(1, std::memory_order_relaxed);
-        diag_.limited(overflow_limit_, EC_LOG_WARNING,
-                      "queue full (" + std::to_string(settings_.queue_size) + " records): dropping records (overflow = " +
-                          (wait ? "block, waited " + std::to_string(settings_.overflow_timeout.count() / 1000) + " ms" : std::string("drop")) + ")");
-        return;
-    }
-    file->counters.accepted.fetch_add(1, std::memory_order_relaxed);
+    Staging::Stage &stage = staging_->local();
+    std::lock_guard lock(stage.mutex);
+    Buffer &lines = stage.lines[file->index];
+    const std::size_t before = lines.size();
     try {
-        Buffer line;
-        file->formatter->format(record, format_ctx_, line);
-        file->logger->log(to_time_point(record.now), spdlog::source_loc{}, spdlog::level::info,
-                          spdlog::string_view_t(line.data(), line.size()));
+        file->formatter->format(record, format_ctx_, lines);
+        lines.push_back('\n');
     } catch (const std::exception &e) {
-        admission_->release(); // it never reached the queue
+        lines.resize(before); // keep the batch whole lines only
         file->counters.dropped_internal.fetch_add(1, std::memory_order_relaxed);
         diag_.limited(log_error_limit_, EC_LOG_ERROR, std::string("record dropped: ") + e.what());
+        return;
     }
+    if (++stage.records[file->index] >= Staging::kBatchRecords || lines.size() >= Staging::kBatchBytes)
+        hand_off(stage, *file);
+}
+
+void Instance::hand_off(Staging::Stage &stage, File &file)
+{
+    const std::uint32_t records = stage.records[file.index];
+    if (records == 0)
+        return;
+    Buffer &lines = stage.lines[file.index];
+    stage.records[file.index] = 0;
+    const bool wait = settings_.overflow == mtacfg::Overflow::block;
+    if (!admission_->admit(wait ? settings_.overflow_timeout : std::chrono::microseconds(0))) {
+        file.counters.dropped_overflow.fetch_add(records, std::memory_order_relaxed);
+        lines.clear();
+        diag_.limited(overflow_limit_, EC_LOG_WARNING,
+                      "queue full (" + std::to_string(settings_.queue_size) + " records): dropping records (overflow = " +
+                          (wait ? "block, waited " + std::to_string(settings_.overflow_timeout.count() / 1000) + " ms"
+                                : std::string("drop")) +
+                          ")");
+        return;
+    }
+    file.counters.accepted.fetch_add(records, std::memory_order_relaxed);
+    try {
+        // spdlog copies the batch into its queue; the time is only spdlog's.
+        file.logger->log(spdlog::source_loc{}, spdlog::level::info, spdlog::string_view_t(lines.data(), lines.size()));
+    } catch (const std::exception &e) {
+        admission_->release(); // it never reached the queue
+        file.counters.accepted.fetch_sub(records, std::memory_order_relaxed);
+        file.counters.dropped_internal.fetch_add(records, std::memory_order_relaxed);
+        diag_.limited(log_error_limit_, EC_LOG_ERROR, std::string("records dropped: ") + e.what());
+    }
+    lines.clear();
+}
+
+void Instance::hand_off_all()
+{
+    staging_->for_each([this](Staging::Stage &stage) {
+        std::lock_guard lock(stage.mutex);
+        for (const auto &file : files_)
+            hand_off(stage, *file);
+    });
 }
 
 void Instance::log_message_record(RecordKind kind, const ec_message *msg, const domain_record *dr,
@@ -314,6 +357,7 @@ void Instance::reopen()
     // Queue a reopen behind every record accepted so far, for every file,
     // then wait (bounded) until the writer has done them, so that the new
     // files exist when the hook returns.
+    hand_off_all(); // records staged before the reopen belong before it in the queue
     std::vector<std::uint64_t> seen;
     for (const auto &file : files_) {
         seen.push_back(file->sink->reopens_done());
@@ -331,11 +375,12 @@ void Instance::reopen()
     }
 }
 
-std::optional<std::string> Instance::control(std::string_view command) const
+std::optional<std::string> Instance::control(std::string_view command)
 {
     if (command == "stats") {
         if (files_.empty())
             return std::string("no files open\n");
+        hand_off_all(); // count every record logged so far as accepted
         std::string out;
         FileCounters total;
         for (const auto &file : files_) {

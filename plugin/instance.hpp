@@ -26,6 +26,7 @@
 #include "formatter.hpp"
 #include "mtalog_options.hpp"
 #include "record.hpp"
+#include "staging.hpp"
 #include "admission.hpp"
 #include "compressor.hpp"
 #include "log_file_sink.hpp"
@@ -44,7 +45,7 @@ public:
     std::optional<std::string> start();
     void stop() noexcept;
     // "stats": one line per file with its counters.
-    std::optional<std::string> control(std::string_view command) const;
+    std::optional<std::string> control(std::string_view command);
 
     // Hook bodies (the C trampolines in hook_handlers.cpp call these).
     void log_message_record(RecordKind kind, const ec_message *msg, const domain_record *dr, const timeval *now,
@@ -55,9 +56,10 @@ public:
 
 private:
     static constexpr std::chrono::milliseconds kReopenWait{2000};
-    static constexpr std::size_t kControlHeadroom = 1024; // queue room for flush and reopen messages
+    static constexpr std::size_t kControlHeadroom = 256; // queue room for flush and reopen messages
 
     struct File {
+        std::size_t index = 0; // in files_ and in each stage
         mtacfg::FileSpec spec;
         FileCounters counters;
         std::shared_ptr<LogFileSink> sink;
@@ -68,6 +70,12 @@ private:
     Instance(ec_core *core, mtacfg::Settings settings);
     std::optional<std::string> compile_formats(); // "file:line:column: ..." on a bad template
     void emit(const Record &record);
+    void hand_off(Staging::Stage &stage, File &file); // stage mutex held
+    void hand_off_all();
+    [[nodiscard]] std::size_t admission_capacity() const
+    {
+        return std::max<std::size_t>(2, (settings_.queue_size + Staging::kBatchRecords - 1) / Staging::kBatchRecords);
+    }
     void flusher_loop();
     void shut_down_writers() noexcept;
     std::optional<std::string> register_hooks();
@@ -78,6 +86,7 @@ private:
     FormatContext format_ctx_;
     std::vector<std::unique_ptr<Formatter>> formatters_; // one per settings_.files entry, compiled by create()
     std::unique_ptr<Admission> admission_;
+    std::unique_ptr<Staging> staging_;
     std::unique_ptr<Compressor> compressor_;
     std::shared_ptr<spdlog::details::thread_pool> pool_;
     std::vector<std::unique_ptr<File>> files_;

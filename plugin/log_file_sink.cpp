@@ -122,16 +122,18 @@ void LogFileSink::sink_it_(const spdlog::details::log_msg &msg)
     }
     if (admission_ != nullptr)
         admission_->release();
+    // A message is a batch of whole lines, each ending in '\n'.
+    const char *begin = msg.payload.data(), *end = begin + msg.payload.size();
+    const std::size_t records = count_newlines(begin, end);
     if (failing_ && options_.overflow == mtacfg::Overflow::drop &&
         std::chrono::steady_clock::now() - last_retry_ < kDropRetry) {
-        counters_.dropped_write_error.fetch_add(1, std::memory_order_relaxed);
+        counters_.dropped_write_error.fetch_add(records, std::memory_order_relaxed);
         return; // the file is failing: do not pile records up in memory
     }
     if (next_rotation_ != 0 && clock_() >= next_rotation_)
-        rotate(); // a record after the boundary starts the new file
-    buffer_.append(msg.payload.data(), msg.payload.data() + msg.payload.size());
-    buffer_.push_back('\n');
-    ++buffered_records_;
+        rotate(); // records after the boundary start the new file
+    buffer_.append(begin, end);
+    buffered_records_ += records;
     if (buffer_.size() >= kBufferLimit)
         write_or_wait();
 }

@@ -2,8 +2,9 @@
 // sinks cannot reopen) and runs only on the instance's writer thread, under
 // base_sink's mutex, so every decision below happens in queue order.
 //
-// - Records are buffered whole and written with as few write(2) calls as
-//   possible (a full 64 KiB buffer, or a flush every flush_interval).
+// - Messages are batches of whole lines (from per-thread staging); they are
+//   buffered and written with as few write(2) calls as possible (a full
+//   64 KiB buffer, or a flush every flush_interval).
 // - Reopen (log_reopen) travels through the queue as a message at
 //   kReopenLevel: records accepted before it go to the old file, later ones
 //   to the new. The new file is opened before the old one is closed; if it

@@ -13,7 +13,7 @@ void put(Buffer &out, std::string_view s) { out.append(s.data(), s.data() + s.si
 
 void put_int(Buffer &out, long long v)
 {
-    const fmt::format_int text(v);
+    const fmt::format_int text(v); // two digits per step
     out.append(text.data(), text.data() + text.size());
 }
 

@@ -32,9 +32,10 @@ struct SinkHarness {
                                              [this] { return now; });
         REQUIRE_FALSE(sink->open().has_value());
     }
-    void put(const std::string &payload)
+    void put(const std::string &record) // a batch of one line, as staging hands the sink
     {
-        spdlog::details::log_msg msg(spdlog::source_loc{}, "t", spdlog::level::info, payload);
+        const std::string line = record + "\n";
+        spdlog::details::log_msg msg(spdlog::source_loc{}, "t", spdlog::level::info, line);
         sink->log(msg);
     }
     void done()

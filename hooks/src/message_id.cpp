@@ -1,5 +1,8 @@
 #include "message_id.hpp"
 
+#include <array>
+#include <cstring>
+
 
 namespace mtacore {
 
@@ -12,19 +15,29 @@ std::size_t write_message_id(const message_id &id, char *out) noexcept
 {
     if (is_zero(id))
         return 0;
-    static constexpr char hex[] = "0123456789ABCDEF";
-    out[0] = hex[(id.counter >> 12) & 0xF];
-    out[1] = hex[(id.counter >> 8) & 0xF];
+    // Two hex digits per table lookup: this runs three times per record.
+    static constexpr auto pairs = [] {
+        std::array<char, 512> t{};
+        constexpr char hex[] = "0123456789ABCDEF";
+        for (int b = 0; b < 256; ++b) {
+            t[static_cast<std::size_t>(2 * b)] = hex[b >> 4];
+            t[static_cast<std::size_t>(2 * b + 1)] = hex[b & 15];
+        }
+        return t;
+    }();
+    auto byte_at = [&](char *at, unsigned b) { std::memcpy(at, &pairs[2 * (b & 0xFF)], 2); };
+    byte_at(out, id.counter >> 8);
     out[2] = '/';
-    out[3] = hex[(id.counter >> 4) & 0xF];
-    out[4] = hex[id.counter & 0xF];
+    byte_at(out + 3, id.counter);
     out[5] = '-';
     unsigned pid = id.pid;
     for (int i = 10; i >= 6; --i, pid /= 10)
         out[i] = static_cast<char>('0' + pid % 10);
     out[11] = '-';
-    for (int i = 0; i < 8; ++i)
-        out[12 + i] = hex[(id.slot >> (28 - 4 * i)) & 0xF];
+    byte_at(out + 12, id.slot >> 24);
+    byte_at(out + 14, id.slot >> 16);
+    byte_at(out + 16, id.slot >> 8);
+    byte_at(out + 18, id.slot);
     return kMessageIdTextLength;
 }
 
