@@ -260,9 +260,11 @@ std::vector<OptionSpec> build_table()
         {"max_note_bytes", "size", "2048",
          "Cap on the escaped note/DSN text of a record; longer text ends in `...[truncated]`.",
          set_bounded<&Settings::max_note_bytes, 64, 1u << 20, true>},
-        {"queue_size", "integer", "8192", "Records the asynchronous queue holds before a hook call waits.",
+        {"queue_size", "integer", "8192",
+         "Records the asynchronous queue holds (in batches of up to 64) before the overflow policy applies.",
          set_bounded<&Settings::queue_size, 64, 1u << 24, false>},
-        {"flush_interval", "duration", "100ms", "Longest time a written record waits in memory before it reaches the file.",
+        {"flush_interval", "duration", "100ms",
+         "How often staged and buffered records are pushed to the file: a record reaches it within two intervals.",
          set_duration<&Settings::flush_interval, 1, 60000, false>},
         {"overflow", "block\\|drop", "block",
          "When the queue is full (a slow or full disk): `block` makes the hook wait up to `overflow_timeout`, "
