@@ -180,12 +180,7 @@ TEST_CASE("SIGHUP reopens the files, SIGTERM shuts down cleanly with exit 0", "[
     kill(pid, SIGTERM);
     int status = 0;
     waitpid(pid, &status, 0);
-    std::string err;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(err_pipe[0], buf, sizeof buf)) > 0)
-        err.append(buf, static_cast<std::size_t>(n));
-    close(err_pipe[0]);
+    const std::string err = testing::read_all_and_close(err_pipe[0]);
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
     CHECK(err.find("mtacore: SIGHUP: log files reopened") != std::string::npos);

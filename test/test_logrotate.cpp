@@ -84,12 +84,7 @@ TEST_CASE("logrotate create + postrotate SIGHUP during 4-thread traffic loses an
             logrotate_errors += r.err;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(out_pipe[0], buf, sizeof buf)) > 0)
-        out.append(buf, static_cast<std::size_t>(n));
-    close(out_pipe[0]);
+    const std::string out = testing::read_all_and_close(out_pipe[0]);
     REQUIRE(WIFEXITED(status));
     REQUIRE(WEXITSTATUS(status) == 0);
     INFO(out);

@@ -159,6 +159,17 @@ CommandResult run_command(const std::vector<std::string> &argv, const std::strin
     return result;
 }
 
+std::string read_all_and_close(int fd)
+{
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        out.append(buf, static_cast<std::size_t>(n));
+    close(fd);
+    return out;
+}
+
 std::size_t thread_count()
 {
     std::size_t n = 0;

@@ -69,6 +69,9 @@ struct CommandResult {
 CommandResult run_command(const std::vector<std::string> &argv, const std::string &cwd = "",
                           const std::string &input = "");
 
+// Reads `fd` to its end and closes it.
+std::string read_all_and_close(int fd);
+
 std::size_t thread_count();
 std::size_t open_fd_count();
 std::size_t resident_bytes(); // RSS from /proc/self/statm
