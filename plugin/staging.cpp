@@ -1,50 +1,53 @@
 #include "staging.hpp"
 
-#include <atomic>
+#include <pthread.h>
 
 namespace mtalog {
 
 namespace {
 
-std::atomic<std::uint64_t> next_generation{1};
+std::uintptr_t self_id() noexcept { return static_cast<std::uintptr_t>(pthread_self()); }
 
-// A small cache of (instance generation, stage) per thread. Plain values
-// only: a thread_local with a destructor would keep the module from unloading.
-struct CacheEntry {
-    std::uint64_t generation;
-    Staging::Stage *stage;
-};
-constexpr std::size_t kCacheEntries = 4;
-thread_local CacheEntry cache[kCacheEntries] = {};
-thread_local unsigned cache_next = 0;
+std::size_t home_slot(std::uintptr_t id, std::size_t slots) noexcept
+{
+    return static_cast<std::size_t>((id * 0x9E3779B97F4A7C15ULL) >> 32) & (slots - 1);
+}
 
 } // namespace
 
-Staging::Staging(std::size_t files) : generation_(next_generation.fetch_add(1)), files_(files) {}
+Staging::Staging(std::size_t files) : files_(files) {}
 
 Staging::Stage &Staging::local()
 {
-    for (const CacheEntry &entry : cache)
-        if (entry.generation == generation_)
-            return *entry.stage;
-    return lookup_slow();
+    const std::uintptr_t self = self_id();
+    for (std::size_t i = home_slot(self, kSlots), n = 0; n < kSlots; ++n, i = (i + 1) & (kSlots - 1)) {
+        const std::uintptr_t key = slots_[i].key.load(std::memory_order_acquire);
+        if (key == self)
+            return *slots_[i].stage;
+        if (key == 0)
+            break; // not in the table yet
+    }
+    return lookup_slow(self);
 }
 
-Staging::Stage &Staging::lookup_slow()
+Staging::Stage &Staging::lookup_slow(std::uintptr_t self)
 {
-    Stage *stage;
-    {
-        std::lock_guard lock(registry_mutex_);
-        auto &slot = stages_[std::this_thread::get_id()];
-        if (!slot) {
-            slot = std::make_unique<Stage>();
-            slot->lines.resize(files_);
-            slot->records.resize(files_, 0);
+    std::lock_guard lock(registry_mutex_);
+    auto &owned = stages_[self];
+    if (owned)
+        return *owned; // the table is full and this thread lives in the map only
+    owned = std::make_unique<Stage>();
+    owned->lines.resize(files_);
+    owned->records.resize(files_, 0);
+    // Publish in the table: only here, under the mutex, are keys written.
+    for (std::size_t i = home_slot(self, kSlots), n = 0; n < kSlots; ++n, i = (i + 1) & (kSlots - 1)) {
+        if (slots_[i].key.load(std::memory_order_relaxed) == 0) {
+            slots_[i].stage = owned.get();
+            slots_[i].key.store(self, std::memory_order_release);
+            break;
         }
-        stage = slot.get();
     }
-    cache[cache_next++ % kCacheEntries] = CacheEntry{generation_, stage};
-    return *stage;
+    return *owned;
 }
 
 void Staging::for_each(const std::function<void(Stage &)> &visit)

@@ -6,10 +6,13 @@
 // A stage has its own mutex, taken by its thread for every record (never
 // contended then) and by the flusher, a reopen or unload when they hand the
 // stage's records off; so records are never left behind in a stage. Per-thread
-// order is kept. The thread-local cache that finds a thread's stage holds only
-// plain values (trivially destructible), so it does not pin the module.
+// order is kept. A thread finds its stage in a small lock-free table keyed by
+// pthread_self(), not through thread_local storage: the module keeps no TLS,
+// which a dlclose would leave dangling in every thread that logged.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -44,12 +47,20 @@ public:
     void for_each(const std::function<void(Stage &)> &visit);
 
 private:
-    Stage &lookup_slow();
+    Stage &lookup_slow(std::uintptr_t self);
 
-    const std::uint64_t generation_; // never reused, so a stale thread-local entry never matches
+    // Open addressing on the thread's id; an entry is written once (stage
+    // first, then key with release) and never removed while the instance lives.
+    struct Slot {
+        std::atomic<std::uintptr_t> key{0};
+        Stage *stage = nullptr;
+    };
+    static constexpr std::size_t kSlots = 256; // more threads than this use the map under the mutex
+
     const std::size_t files_;
+    std::array<Slot, kSlots> slots_;
     std::mutex registry_mutex_;
-    std::unordered_map<std::thread::id, std::unique_ptr<Stage>> stages_;
+    std::unordered_map<std::uintptr_t, std::unique_ptr<Stage>> stages_;
 };
 
 } // namespace mtalog
