@@ -30,16 +30,12 @@ void Diagnostics::report(int level, std::string_view message) const noexcept
     }
 }
 
-void Diagnostics::limited(RateLimit &limit, int level, std::string_view message) const noexcept
+void Diagnostics::report_limited(int level, std::string message, std::uint64_t suppressed) const noexcept
 {
-    std::uint64_t suppressed = 0;
-    if (!limit.allow(&suppressed))
-        return;
     try {
-        std::string text(message);
         if (suppressed > 0)
-            text += " (" + std::to_string(suppressed) + " similar reports suppressed)";
-        report(level, text);
+            message += " (" + std::to_string(suppressed) + " similar reports suppressed)";
+        report(level, message);
     } catch (...) {
     }
 }

@@ -31,10 +31,26 @@ public:
     Diagnostics(ec_core *core, std::string label) : core_(core), label_(std::move(label)) {}
 
     void report(int level, std::string_view message) const noexcept;
-    void limited(RateLimit &limit, int level, std::string_view message) const noexcept;
+
+    // Reports at most once per `limit` interval. `make_message` (returning a
+    // std::string) runs only when the report goes out, so a fault repeating
+    // on every record costs no string building on the hook path.
+    template <typename MakeMessage>
+    void limited(RateLimit &limit, int level, MakeMessage &&make_message) const noexcept
+    {
+        std::uint64_t suppressed = 0;
+        if (!limit.allow(&suppressed))
+            return;
+        try {
+            report_limited(level, make_message(), suppressed);
+        } catch (...) {
+        }
+    }
     [[nodiscard]] const std::string &label() const noexcept { return label_; }
 
 private:
+    void report_limited(int level, std::string message, std::uint64_t suppressed) const noexcept;
+
     ec_core *core_;
     std::string label_; // e.g. mtalog "main"
 };

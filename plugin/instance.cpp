@@ -13,11 +13,6 @@ namespace mtalog {
 
 namespace {
 
-std::string label_of(const mtacfg::Settings &s)
-{
-    return s.instance.empty() ? std::string("mtalog") : "mtalog \"" + s.instance + "\"";
-}
-
 timeval current_time() noexcept
 {
     timespec ts{};
@@ -79,7 +74,7 @@ std::optional<std::string> Instance::compile_formats()
 }
 
 Instance::Instance(ec_core *core, mtacfg::Settings settings)
-    : core_(core), settings_(std::move(settings)), diag_(core, label_of(settings_)),
+    : core_(core), settings_(std::move(settings)), diag_(core, mtacfg::stanza_label(settings_.instance)),
       format_ctx_{core, settings_.timestamp_precision, settings_.max_note_bytes}
 {
 }
@@ -138,7 +133,7 @@ std::optional<std::string> Instance::start()
             file->logger->flush_on(spdlog::level::off);
             file->logger->set_error_handler([this, counters = &file->counters](const std::string &message) {
                 counters->dropped_internal.fetch_add(1, std::memory_order_relaxed);
-                diag_.limited(log_error_limit_, EC_LOG_ERROR, "record dropped: " + message);
+                diag_.limited(log_error_limit_, EC_LOG_ERROR, [&] { return "record dropped: " + message; });
             });
             files_.push_back(std::move(file));
         }
@@ -277,7 +272,7 @@ void Instance::emit(const Record &record)
     } catch (const std::exception &e) {
         lines.resize(before); // keep the batch whole lines only
         file->counters.dropped_internal.fetch_add(1, std::memory_order_relaxed);
-        diag_.limited(log_error_limit_, EC_LOG_ERROR, std::string("record dropped: ") + e.what());
+        diag_.limited(log_error_limit_, EC_LOG_ERROR, [&] { return std::string("record dropped: ") + e.what(); });
         return;
     }
     if (++stage.records[file->index] >= Staging::kBatchRecords || lines.size() >= Staging::kBatchBytes)
@@ -295,11 +290,12 @@ void Instance::hand_off(Staging::Stage &stage, File &file)
     if (!admission_->admit(wait ? settings_.overflow_timeout : std::chrono::microseconds(0))) {
         file.counters.dropped_overflow.fetch_add(records, std::memory_order_relaxed);
         lines.clear();
-        diag_.limited(overflow_limit_, EC_LOG_WARNING,
-                      "queue full (" + std::to_string(settings_.queue_size) + " records): dropping records (overflow = " +
-                          (wait ? "block, waited " + std::to_string(settings_.overflow_timeout.count() / 1000) + " ms"
-                                : std::string("drop")) +
-                          ")");
+        diag_.limited(overflow_limit_, EC_LOG_WARNING, [&] {
+            return "queue full (" + std::to_string(settings_.queue_size) + " records): dropping records (overflow = " +
+                   (wait ? "block, waited " + std::to_string(settings_.overflow_timeout.count() / 1000) + " ms"
+                         : std::string("drop")) +
+                   ")";
+        });
         return;
     }
     file.counters.accepted.fetch_add(records, std::memory_order_relaxed);
@@ -310,7 +306,7 @@ void Instance::hand_off(Staging::Stage &stage, File &file)
         admission_->release(); // it never reached the queue
         file.counters.accepted.fetch_sub(records, std::memory_order_relaxed);
         file.counters.dropped_internal.fetch_add(records, std::memory_order_relaxed);
-        diag_.limited(log_error_limit_, EC_LOG_ERROR, std::string("records dropped: ") + e.what());
+        diag_.limited(log_error_limit_, EC_LOG_ERROR, [&] { return std::string("records dropped: ") + e.what(); });
     }
     lines.clear();
 }

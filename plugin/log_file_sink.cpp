@@ -74,7 +74,7 @@ std::optional<std::string> LogFileSink::open()
     return std::nullopt;
 }
 
-bool LogFileSink::install(int fd)
+void LogFileSink::install(int fd)
 {
     write_header(fd);
     struct stat st {};
@@ -88,7 +88,6 @@ bool LogFileSink::install(int fd)
     if (old >= 0)
         ::close(old);
     written_since_check_ = 0;
-    return true;
 }
 
 void LogFileSink::write_header(int fd)
@@ -100,7 +99,8 @@ void LogFileSink::write_header(int fd)
     if (::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()))
         counters_.bytes.fetch_add(line.size(), std::memory_order_relaxed);
     else
-        diag_.limited(write_error_limit_, EC_LOG_ERROR, "cannot write the header line of \"" + options_.path + "\"");
+        diag_.limited(write_error_limit_, EC_LOG_ERROR,
+                      [&] { return "cannot write the header line of \"" + options_.path + "\""; });
 }
 
 bool LogFileSink::wait_for_reopen(std::uint64_t seen, std::chrono::milliseconds timeout)
@@ -235,10 +235,11 @@ bool LogFileSink::write_out()
     counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
     failing_ = true;
     last_retry_ = std::chrono::steady_clock::now();
-    diag_.limited(write_error_limit_, EC_LOG_ERROR,
-                  "write to \"" + options_.path + "\" failed: " + std::strerror(error) + "; " +
-                      (options_.overflow == mtacfg::Overflow::block ? "retrying (overflow = block)"
-                                                                    : "dropping records until it works (overflow = drop)"));
+    diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] {
+        return "write to \"" + options_.path + "\" failed: " + std::strerror(error) + "; " +
+               (options_.overflow == mtacfg::Overflow::block ? "retrying (overflow = block)"
+                                                             : "dropping records until it works (overflow = drop)");
+    });
     return false;
 }
 
@@ -288,10 +289,12 @@ void LogFileSink::reopen()
     write_out(); // what is buffered belongs to the old file
     const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
     if (fd < 0) {
+        const int error = errno;
         counters_.reopen_errors.fetch_add(1, std::memory_order_relaxed);
-        diag_.limited(reopen_error_limit_, EC_LOG_ERROR,
-                      "cannot reopen log file \"" + options_.path + "\": " + std::strerror(errno) +
-                          "; still writing to the file opened before");
+        diag_.limited(reopen_error_limit_, EC_LOG_ERROR, [&] {
+            return "cannot reopen log file \"" + options_.path + "\": " + std::strerror(error) +
+                   "; still writing to the file opened before";
+        });
         return;
     }
     if (partial_written_ > 0) {
@@ -320,17 +323,21 @@ void LogFileSink::rotate()
             break;
     }
     if (::rename(options_.path.c_str(), target.c_str()) != 0) {
+        const int error = errno;
         counters_.rotation_errors.fetch_add(1, std::memory_order_relaxed);
-        diag_.limited(reopen_error_limit_, EC_LOG_ERROR,
-                      "cannot rotate \"" + options_.path + "\" to \"" + target + "\": " + std::strerror(errno));
+        diag_.limited(reopen_error_limit_, EC_LOG_ERROR, [&] {
+            return "cannot rotate \"" + options_.path + "\" to \"" + target + "\": " + std::strerror(error);
+        });
         return;
     }
     const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
     if (fd < 0) {
+        const int error = errno;
         counters_.rotation_errors.fetch_add(1, std::memory_order_relaxed);
-        diag_.limited(reopen_error_limit_, EC_LOG_ERROR,
-                      "rotated \"" + options_.path + "\" but cannot create it again: " + std::strerror(errno) +
-                          "; still writing to \"" + target + "\"");
+        diag_.limited(reopen_error_limit_, EC_LOG_ERROR, [&] {
+            return "rotated \"" + options_.path + "\" but cannot create it again: " + std::strerror(error) +
+                   "; still writing to \"" + target + "\"";
+        });
         // The fd still names the renamed file: keep the identity check quiet.
         return;
     }

@@ -100,7 +100,7 @@ private:
     void housekeeping();        // identity check and time rotation, when due
     void reopen();
     void rotate();
-    bool install(int fd);       // makes fd the current file (header, size, identity)
+    void install(int fd);       // makes fd the current file (header, size, identity)
     void write_header(int fd);
 
     SinkOptions options_;

@@ -76,11 +76,14 @@ std::map<std::string, long long> closing_counters(const testing::Harness &h, con
     return counters;
 }
 
-// A small tmpfs mounted for the test's lifetime, or nothing without root.
+// A small tmpfs mounted at <parent>/small for the test's lifetime, or
+// nothing without root.
 class SmallFilesystem {
 public:
-    explicit SmallFilesystem(const std::string &dir, const char *size)
+    SmallFilesystem(const testing::TempDir &parent, const char *size)
     {
+        const std::string dir = parent / "small";
+        fs::create_directory(dir);
         if (::geteuid() == 0)
             mounted_ = ::mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
                                (std::string("size=") + size + ",mode=0755").c_str()) == 0;
@@ -93,6 +96,7 @@ public:
             ::umount2(dir_.c_str(), MNT_DETACH);
     }
     [[nodiscard]] bool mounted() const { return mounted_; }
+    [[nodiscard]] std::string operator/(const std::string &name) const { return dir_ + "/" + name; }
 
     // Fills the filesystem with `name` until a write fails with ENOSPC.
     static void fill(const std::string &name)
@@ -185,21 +189,20 @@ TEST_CASE("a log file deleted without a reopen is recreated; the gap is counted"
 TEST_CASE("full disk, overflow = drop: no partial line, nothing uncounted, logging resumes", "[files][disk]")
 {
     testing::TempDir dir;
-    fs::create_directory(dir / "small");
-    SmallFilesystem small(dir / "small", "256k");
+    SmallFilesystem small(dir, "256k");
     if (!small.mounted()) {
         WARN("skipped: mounting a small tmpfs needs root");
         return;
     }
-    const std::string path = dir / "small/m.log";
+    const std::string path = small / "m.log";
     testing::Harness h(dir, "mainlog = \"" + path + "\"\noverflow = drop\nflush_interval = 5ms\nqueue_size = 4096");
     REQUIRE(h.error().empty());
     log_batch(h, 0, 100);
     REQUIRE(wait_until([&] { return slots_in(path).size() == 100; }));
-    SmallFilesystem::fill(dir / "small/filler");
+    SmallFilesystem::fill(small / "filler");
     log_batch(h, 100, 2000); // the disk is full: these fail
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    fs::remove(dir / "small/filler");
+    fs::remove(small / "filler");
     std::this_thread::sleep_for(std::chrono::milliseconds(1200)); // past the drop-mode retry pause
     log_batch(h, 2100, 100);
     h.stop();
@@ -222,17 +225,16 @@ TEST_CASE("full disk, overflow = drop: no partial line, nothing uncounted, loggi
 TEST_CASE("full disk, overflow = block: accepted records all reach the file once space returns", "[files][disk]")
 {
     testing::TempDir dir;
-    fs::create_directory(dir / "small");
-    SmallFilesystem small(dir / "small", "256k");
+    SmallFilesystem small(dir, "256k");
     if (!small.mounted()) {
         WARN("skipped: mounting a small tmpfs needs root");
         return;
     }
-    const std::string path = dir / "small/m.log";
+    const std::string path = small / "m.log";
     testing::Harness h(dir, "mainlog = \"" + path +
                                 "\"\noverflow = block\noverflow_timeout = 20ms\nflush_interval = 5ms\nqueue_size = 64");
     REQUIRE(h.error().empty());
-    SmallFilesystem::fill(dir / "small/filler");
+    SmallFilesystem::fill(small / "filler");
     std::atomic<long long> slowest_ns{0};
     std::thread mta([&] { // an MTA thread: waits up to 20 ms a call once the queue is full
         for (int i = 0; i < 200; ++i) {
@@ -246,7 +248,7 @@ TEST_CASE("full disk, overflow = block: accepted records all reach the file once
         }
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    fs::remove(dir / "small/filler");
+    fs::remove(small / "filler");
     mta.join();
     log_batch(h, 200, 50);
     h.stop();

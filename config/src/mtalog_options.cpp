@@ -307,10 +307,6 @@ std::vector<std::string> option_names()
     return names;
 }
 
-std::string stanza_label(const std::string &instance)
-{
-    return instance.empty() ? std::string("mtalog") : "mtalog \"" + instance + "\"";
-}
 
 // An error for a file path, or nullopt when the file can be opened later.
 std::optional<std::string> check_path(const std::string &path, bool follow_symlinks)
@@ -389,6 +385,11 @@ std::optional<ConfigError> route(Settings &s, const Location &stanza_where)
 }
 
 } // namespace
+
+std::string stanza_label(const std::string &instance)
+{
+    return instance.empty() ? std::string("mtalog") : "mtalog \"" + instance + "\"";
+}
 
 std::string normalize_path(const std::string &path)
 {

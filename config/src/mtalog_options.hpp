@@ -105,6 +105,9 @@ struct OptionSpec {
                                                                   const std::string &instance,
                                                                   const Location &stanza_where);
 
+// `mtalog` or `mtalog "instance"`, as messages name a stanza.
+[[nodiscard]] std::string stanza_label(const std::string &instance);
+
 // The key under which two spellings of one path compare equal.
 [[nodiscard]] std::string normalize_path(const std::string &path);
 

@@ -173,11 +173,11 @@ public:
     void parse(const std::string &text, const std::string &file, Document &doc)
     {
         Lexer lexer(text, file);
-        parse_items(lexer, file, doc.options, doc.blocks, nullptr);
+        parse_items(lexer, doc.options, doc.blocks, nullptr);
     }
 
 private:
-    void parse_items(Lexer &lexer, const std::string &file, std::vector<Option> &options,
+    void parse_items(Lexer &lexer, std::vector<Option> &options,
                      std::vector<Block> &blocks, const Block *open_block)
     {
         for (;;) {
@@ -202,7 +202,7 @@ private:
                     fail(value.where, "expected a value after '" + tok.text + " =', found " + describe(value));
                 options.push_back(Option{tok.text, tok.where, value.text, value.where});
             } else if (second.kind == Tok::lbrace) {
-                open_nested(lexer, file, blocks, tok, std::nullopt);
+                open_nested(lexer, blocks, tok, std::nullopt);
             } else if (second.kind == Tok::word || second.kind == Tok::string) {
                 if (iequals(tok.text, "include")) {
                     include(second, options, blocks);
@@ -212,21 +212,21 @@ private:
                 if (third.kind != Tok::lbrace)
                     fail(third.where, "expected '{' after '" + tok.text + " " + second.text + "', found " +
                                           describe(third));
-                open_nested(lexer, file, blocks, tok, second.text);
+                open_nested(lexer, blocks, tok, second.text);
             } else {
                 fail(second.where, "expected '=' or '{' after '" + tok.text + "', found " + describe(second));
             }
         }
     }
 
-    void open_nested(Lexer &lexer, const std::string &file, std::vector<Block> &blocks, const Token &kind,
+    void open_nested(Lexer &lexer, std::vector<Block> &blocks, const Token &kind,
                      std::optional<std::string> instance)
     {
         Block block;
         block.kind = kind.text;
         block.instance = std::move(instance);
         block.where = kind.where;
-        parse_items(lexer, file, block.options, block.blocks, &block);
+        parse_items(lexer, block.options, block.blocks, &block);
         blocks.push_back(std::move(block));
     }
 

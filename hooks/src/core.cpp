@@ -99,14 +99,14 @@ void stderr_sink(int level, std::string_view module, std::string_view message)
                  int(message.size()), message.data());
 }
 
+} // namespace
+
 timeval current_time() noexcept
 {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
     return timeval{ts.tv_sec, static_cast<suseconds_t>(ts.tv_nsec / 1000)};
 }
-
-} // namespace
 
 Core::Core() : bindings_{Binding{"default", "default"}}, panic_sink_(stderr_sink)
 {

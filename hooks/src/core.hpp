@@ -58,4 +58,7 @@ private:
 
 const char *level_name(int level) noexcept;
 
+// CLOCK_REALTIME as a timeval: what a NULL `now` means.
+timeval current_time() noexcept;
+
 } // namespace mtacore

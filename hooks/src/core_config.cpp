@@ -17,10 +17,6 @@ std::string stanza_key(const Block &b)
     return mtacfg::to_lower(b.kind) + (b.instance ? "\"" + *b.instance + "\"" : std::string());
 }
 
-std::string stanza_label(const Block &b)
-{
-    return b.kind + (b.instance ? " \"" + *b.instance + "\"" : std::string());
-}
 
 struct BindingReader {
     std::vector<Binding> &out;
@@ -58,6 +54,11 @@ struct BindingReader {
 };
 
 } // namespace
+
+std::string stanza_label(const Block &b)
+{
+    return b.kind + (b.instance ? " \"" + *b.instance + "\"" : std::string());
+}
 
 std::variant<CoreConfig, ConfigError> read_core_config(const mtacfg::Document &doc,
                                                        const std::string &default_modules_path)

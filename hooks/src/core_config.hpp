@@ -17,6 +17,9 @@ struct CoreConfig {
     std::vector<mtacfg::Block> module_stanzas;
 };
 
+// `kind` or `kind "instance"`, as messages name a stanza.
+[[nodiscard]] std::string stanza_label(const mtacfg::Block &stanza);
+
 // `default_modules_path` applies when the config sets none.
 [[nodiscard]] std::variant<CoreConfig, mtacfg::ConfigError> read_core_config(const mtacfg::Document &doc,
                                                                              const std::string &default_modules_path);

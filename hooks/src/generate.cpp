@@ -92,12 +92,7 @@ private:
         return id;
     }
 
-    timeval now() const
-    {
-        timespec ts{};
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return timeval{ts.tv_sec, static_cast<suseconds_t>(ts.tv_nsec / 1000)};
-    }
+    static timeval now() { return current_time(); }
 
     const char *domain() { return kDomains[rng_.below(std::size(kDomains))]; }
 

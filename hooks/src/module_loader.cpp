@@ -4,6 +4,7 @@
 #include <fstream>
 #include <system_error>
 
+#include "core_config.hpp"
 #include "suggest.hpp"
 
 namespace mtacore {
@@ -113,7 +114,7 @@ create_instance(ec_core *core, std::shared_ptr<LoadedModule> module, const mtacf
     c.options = options.data();
     c.option_count = options.size();
 
-    const std::string label = stanza.kind + (stanza.instance ? " \"" + *stanza.instance + "\"" : std::string());
+    const std::string label = stanza_label(stanza);
     char err[2048] = "";
     void *handle = nullptr;
     if (module->info().create(core, &c, &handle, err, sizeof err) != EC_MODULE_OK) {
