@@ -39,6 +39,15 @@ void append_escaped(Buffer &out, std::string_view text, char separator);
 // most 2 * cap + 4 bytes of `text`, whatever its size claims.
 void append_escaped_capped(Buffer &out, std::string_view text, char separator, std::size_t cap);
 
+namespace detail {
+// Length of the leading run of `text` that needs no escaping (no byte below
+// 0x20, 0x7F, backslash, byte >= 0x80 or separator). plain_prefix is the
+// fastest the target allows (SSE2 on x86-64); the portable one is its
+// fallback and the reference it is tested against.
+[[nodiscard]] std::size_t plain_prefix(std::string_view text, char separator) noexcept;
+[[nodiscard]] std::size_t plain_prefix_portable(std::string_view text, char separator) noexcept;
+} // namespace detail
+
 // Length of the valid UTF-8 sequence starting at text[0], or 0 if invalid.
 [[nodiscard]] std::size_t utf8_sequence_length(std::string_view text) noexcept;
 

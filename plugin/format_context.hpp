@@ -3,6 +3,9 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include <mtahooks/ec_hooks.h>
 
@@ -14,6 +17,10 @@ struct FormatContext {
     ec_core *core = nullptr;
     mtacfg::TimePrecision precision = mtacfg::TimePrecision::seconds;
     std::size_t max_note_bytes = 2048;
+    // mainlog's escaped "group@name" for the binding slots the core knew at
+    // start (the ABI keeps binding names unchanged while the module is
+    // loaded); a slot not here is looked up on every record.
+    std::vector<std::optional<std::string>> mainlog_bindings;
 };
 
 } // namespace mtalog

@@ -7,6 +7,7 @@
 #include <spdlog/details/thread_pool.h>
 
 #include "hook_handlers.hpp"
+#include "mainlog_format.hpp"
 #include "path_registry.hpp"
 
 namespace mtalog {
@@ -75,7 +76,7 @@ std::optional<std::string> Instance::compile_formats()
 
 Instance::Instance(ec_core *core, mtacfg::Settings settings)
     : core_(core), settings_(std::move(settings)), diag_(core, mtacfg::stanza_label(settings_.instance)),
-      format_ctx_{core, settings_.timestamp_precision, settings_.max_note_bytes}
+      format_ctx_{core, settings_.timestamp_precision, settings_.max_note_bytes, {}}
 {
 }
 
@@ -92,6 +93,7 @@ std::optional<std::string> Instance::start()
         return std::nullopt;
     }
     try {
+        format_ctx_.mainlog_bindings = mainlog_binding_texts(format_ctx_, kCachedBindingSlots);
         // The queue carries batches of up to kBatchRecords records: queue_size
         // records make this many batches in flight.
         admission_ = std::make_unique<Admission>(admission_capacity());
@@ -244,7 +246,7 @@ void Instance::flusher_loop()
     while (!flusher_wake_.wait_for(lock, settings_.flush_interval, [this] { return flusher_stop_; })) {
         lock.unlock();
         try {
-            hand_off_all(); // records staged by threads that went quiet
+            hand_off_all(true); // records staged by threads that went quiet
         } catch (...) {
         }
         for (const auto &file : files_) {
@@ -311,12 +313,18 @@ void Instance::hand_off(Staging::Stage &stage, File &file)
     lines.clear();
 }
 
-void Instance::hand_off_all()
+void Instance::hand_off_all(bool trim)
 {
-    staging_->for_each([this](Staging::Stage &stage) {
+    staging_->for_each([this, trim](Staging::Stage &stage) {
         std::lock_guard lock(stage.mutex);
-        for (const auto &file : files_)
+        for (const auto &file : files_) {
             hand_off(stage, *file);
+            // A stage that grew for a burst gives its memory back, so many
+            // threads that once logged hold no more than the inline buffer.
+            Buffer &lines = stage.lines[file->index];
+            if (trim && lines.capacity() > Staging::kKeptBytes)
+                lines = Buffer();
+        }
     });
 }
 

@@ -57,6 +57,7 @@ public:
 private:
     static constexpr std::chrono::milliseconds kReopenWait{2000};
     static constexpr std::size_t kControlHeadroom = 256; // queue room for flush and reopen messages
+    static constexpr int kCachedBindingSlots = 256; // mainlog binding text kept for slots below this
 
     struct File {
         std::size_t index = 0; // in files_ and in each stage
@@ -71,7 +72,7 @@ private:
     std::optional<std::string> compile_formats(); // "file:line:column: ..." on a bad template
     void emit(const Record &record);
     void hand_off(Staging::Stage &stage, File &file); // stage mutex held
-    void hand_off_all();
+    void hand_off_all(bool trim = false); // trim: free stage buffers grown past Staging::kKeptBytes
     [[nodiscard]] std::size_t admission_capacity() const
     {
         return std::max<std::size_t>(2, (settings_.queue_size + Staging::kBatchRecords - 1) / Staging::kBatchRecords);

@@ -10,16 +10,25 @@ void put_field(Buffer &out, const char *text) { append_field_text(out, text, kSe
 
 void put_message_id(Buffer &out, const FormatContext &ctx, const message_id &id)
 {
-    char buf[EC_MESSAGE_ID_TEXT_MAX + 1];
-    append_escaped(out, message_id_text(ctx, id, buf), kSep);
+    append_message_id(out, ctx, id, kSep);
+}
+
+void put_binding_names(Buffer &out, const BindingNames &names)
+{
+    put_field(out, names.group);
+    out.push_back(kSep);
+    put_field(out, names.name);
 }
 
 void put_binding(Buffer &out, const FormatContext &ctx, int slot)
 {
-    const BindingNames names = binding_names(ctx, slot);
-    put_field(out, names.group);
-    out.push_back(kSep);
-    put_field(out, names.name);
+    if (slot >= 0 && static_cast<std::size_t>(slot) < ctx.mainlog_bindings.size()) {
+        if (const auto &text = ctx.mainlog_bindings[static_cast<std::size_t>(slot)]) {
+            put(out, *text);
+            return;
+        }
+    }
+    put_binding_names(out, binding_names(ctx, slot));
 }
 
 void format_message_record(const Record &r, const FormatContext &ctx, char letter, Buffer &out)
@@ -80,6 +89,20 @@ void format_connection_failure(const Record &r, const FormatContext &ctx, Buffer
 }
 
 } // namespace
+
+std::vector<std::optional<std::string>> mainlog_binding_texts(const FormatContext &ctx, int slots)
+{
+    std::vector<std::optional<std::string>> texts(static_cast<std::size_t>(slots));
+    for (int slot = 0; slot < slots; ++slot) {
+        const BindingNames names = binding_names(ctx, slot);
+        if (names.group == nullptr && names.name == nullptr)
+            continue;
+        Buffer text;
+        put_binding_names(text, names);
+        texts[static_cast<std::size_t>(slot)] = std::string(text.data(), text.size());
+    }
+    return texts;
+}
 
 void format_mainlog(const Record &record, const FormatContext &ctx, Buffer &out)
 {

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <netinet/in.h>
 
@@ -13,8 +14,49 @@ void put(Buffer &out, std::string_view s) { out.append(s.data(), s.data() + s.si
 
 void put_int(Buffer &out, long long v)
 {
-    const fmt::format_int text(v); // two digits per step
-    out.append(text.data(), text.data() + text.size());
+    static constexpr char kPairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+    char text[24];
+    char *const end = text + sizeof text;
+    char *p = end;
+    unsigned long long u = v < 0 ? 0ULL - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
+    while (u >= 100) { // two digits per step
+        p -= 2;
+        std::memcpy(p, kPairs + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        p -= 2;
+        std::memcpy(p, kPairs + 2 * u, 2);
+    } else {
+        *--p = static_cast<char>('0' + u);
+    }
+    if (v < 0)
+        *--p = '-';
+    const std::size_t n = static_cast<std::size_t>(end - p);
+    const std::size_t at = out.size();
+    out.resize(at + n);
+    std::memcpy(out.data() + at, p, n);
+}
+
+void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, char separator)
+{
+    // The core writes straight into the line; its text is escaped like any
+    // other only when it holds something that needs it.
+    const std::size_t at = out.size();
+    out.resize(at + EC_MESSAGE_ID_TEXT_MAX + 1);
+    char *text = out.data() + at;
+    const std::size_t n = std::min<std::size_t>(ctx.core->message_id_text(ctx.core, &id, text, EC_MESSAGE_ID_TEXT_MAX + 1),
+                                                EC_MESSAGE_ID_TEXT_MAX);
+    if (detail::plain_prefix(std::string_view(text, n), separator) == n) {
+        out.resize(at + n);
+        return;
+    }
+    char copy[EC_MESSAGE_ID_TEXT_MAX];
+    std::memcpy(copy, text, n);
+    out.resize(at);
+    append_escaped(out, std::string_view(copy, n), separator);
 }
 
 std::string_view message_id_text(const FormatContext &ctx, const message_id &id,

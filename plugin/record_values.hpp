@@ -20,6 +20,10 @@ void put_int(Buffer &out, long long v);
 std::string_view message_id_text(const FormatContext &ctx, const message_id &id,
                                  char (&buf)[EC_MESSAGE_ID_TEXT_MAX + 1]);
 
+// The core's text for a message id, escaped for a field ended by `separator`
+// (0: none); nothing for the all-zero id.
+void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, char separator);
+
 struct BindingNames {
     const char *group = nullptr; // NULL when the slot is unknown to the core
     const char *name = nullptr;

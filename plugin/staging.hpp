@@ -27,9 +27,14 @@ namespace mtalog {
 
 class Staging {
 public:
-    // A batch is handed off when it reaches either limit.
-    static constexpr std::size_t kBatchRecords = 64;
-    static constexpr std::size_t kBatchBytes = 16 * 1024;
+    // A batch is handed off when it reaches either limit. Hand-offs take
+    // spdlog's queue mutex and copy the batch; at 1,024 records they are
+    // under 0.1% of hook calls, so they stay out of the p99.9 latency.
+    static constexpr std::size_t kBatchRecords = 1024;
+    static constexpr std::size_t kBatchBytes = 256 * 1024;
+    // The flusher frees a stage buffer that grew past this, so a thread
+    // holds at most this much between bursts.
+    static constexpr std::size_t kKeptBytes = 16 * 1024;
 
     struct Stage {
         std::mutex mutex;

@@ -160,7 +160,6 @@ void local_time(Buffer &out, const timeval &now, const std::string &format)
 void CompiledTemplate::format(const Record &r, const FormatContext &ctx, Buffer &out) const
 {
     const ec_message *m = r.kind == RecordKind::connection_failure ? nullptr : r.msg;
-    char id[EC_MESSAGE_ID_TEXT_MAX + 1];
     for (const Item &item : items_) {
         switch (item.macro) {
         case -1: put(out, item.text); break;
@@ -175,8 +174,8 @@ void CompiledTemplate::format(const Record &r, const FormatContext &ctx, Buffer 
         case m_us:
             append_seconds(out, static_cast<long long>(r.now.tv_sec) * 1000000LL + r.now.tv_usec, item.number);
             break;
-        case m_BI: if (m) append_escaped(out, message_id_text(ctx, m->batch_id, id), 0); break;
-        case m_CI: if (m) append_escaped(out, message_id_text(ctx, m->conn_id, id), 0); break;
+        case m_BI: if (m) append_message_id(out, ctx, m->batch_id, 0); break;
+        case m_CI: if (m) append_message_id(out, ctx, m->conn_id, 0); break;
         case m_t:
             if (item.text.empty())
                 put_int(out, static_cast<long long>(r.now.tv_sec));
@@ -184,7 +183,7 @@ void CompiledTemplate::format(const Record &r, const FormatContext &ctx, Buffer 
                 local_time(out, r.now, item.text);
             break;
         case m_T: if (const auto q = queue_micros(r)) append_seconds(out, *q, item.number); break;
-        case m_i: if (m) append_escaped(out, message_id_text(ctx, m->id, id), 0); break;
+        case m_i: if (m) append_message_id(out, ctx, m->id, 0); break;
         case m_r: if (m) text_or_nothing(out, m->rcptto_local); break;
         case m_R: if (m) text_or_nothing(out, m->rcptto_domain); break;
         case m_m: if (m) text_or_nothing(out, m->mailfrom_local); break;

@@ -440,3 +440,37 @@ TEST_CASE("escaping agrees with a byte-at-a-time reference for every byte value 
         }
     }
 }
+
+TEST_CASE("escape: the vector scanner finds the same first special byte as the portable one and a byte loop",
+          "[format]")
+{
+    auto reference = [](std::string_view text, char separator) {
+        std::size_t i = 0;
+        for (; i < text.size(); ++i) {
+            const auto c = static_cast<unsigned char>(text[i]);
+            if (c < 0x20 || c >= 0x7F || c == '\\' || (separator != 0 && c == static_cast<unsigned char>(separator)))
+                break;
+        }
+        return i;
+    };
+    std::mt19937 rng(20261122);
+    const std::string specials = std::string("\x01\x1f\x7f\x80\xff\\@,", 8) + std::string(1, '\0');
+    std::size_t checked = 0;
+    for (std::size_t length = 0; length <= 80; ++length) {
+        for (int round = 0; round < 200; ++round) {
+            std::string text(length, 'a');
+            for (char &c : text)
+                c = static_cast<char>(0x20 + rng() % 0x5F); // printable ASCII
+            if (length > 0 && rng() % 4 != 0) // one special byte at a random place, or none
+                text[rng() % length] = specials[rng() % specials.size()];
+            for (char separator : {'\0', '@', ','}) {
+                const std::size_t want = reference(text, separator);
+                INFO("length " << length << " separator " << int(separator));
+                REQUIRE(mtalog::detail::plain_prefix(text, separator) == want);
+                REQUIRE(mtalog::detail::plain_prefix_portable(text, separator) == want);
+                ++checked;
+            }
+        }
+    }
+    CHECK(checked == 81u * 200u * 3u);
+}

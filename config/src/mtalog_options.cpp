@@ -261,7 +261,7 @@ std::vector<OptionSpec> build_table()
          "Cap on the escaped note/DSN text of a record; longer text ends in `...[truncated]`.",
          set_bounded<&Settings::max_note_bytes, 64, 1u << 20, true>},
         {"queue_size", "integer", "8192",
-         "Records the asynchronous queue holds (in batches of up to 64) before the overflow policy applies.",
+         "Records the asynchronous queue holds (in batches of up to 1,024) before the overflow policy applies.",
          set_bounded<&Settings::queue_size, 64, 1u << 24, false>},
         {"flush_interval", "duration", "100ms",
          "How often staged and buffered records are pushed to the file: a record reaches it within two intervals.",

@@ -84,7 +84,7 @@ struct ec_core {
     void (*paniclog)(ec_core *core, int level, const char *module, const char *message);
 
     /* Resolves a binding slot. Returns 0 and sets *name and *group (strings
-     * owned by the core, valid until the module is unloaded) when the slot is
+     * owned by the core, valid and unchanged until the module is unloaded) when the slot is
      * known; returns -1 and sets both to NULL otherwise. Thread-safe. */
     int (*binding_lookup)(ec_core *core, int slot, const char **name, const char **group);
 
