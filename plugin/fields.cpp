@@ -3,11 +3,11 @@
 namespace mtalog {
 
 // clang-format off
-const std::array<FieldInfo, 24> kFields{{
+const std::array<FieldInfo, 26> kFields{{
     {Field::type,          "type",          FieldType::string,  kAllKinds,     "`attempt`, `connection_failure` or `permanent_failure`"},
     {Field::timestamp,     "timestamp",     FieldType::decimal, kAllKinds,     "unix time of the event, with microseconds"},
     {Field::event_time,    "event_time",    FieldType::string,  kAllKinds,     "the same time in RFC 3339, UTC, with microseconds"},
-    {Field::message_id,    "message_id",    FieldType::string,  kMessageKinds, "the message id, as the core prints it"},
+    {Field::message_id,    "message_id",    FieldType::string,  kAllKinds,     "the message id, as the core prints it (connection failures: from the Exim adapter only)"},
     {Field::batch_id,      "batch_id",      FieldType::string,  kMessageKinds, "the batch id"},
     {Field::connection_id, "connection_id", FieldType::string,  kMessageKinds, "the connection id"},
     {Field::mail_from,     "mail_from",     FieldType::string,  kMessageKinds, "envelope sender (local part @ domain)"},
@@ -22,11 +22,13 @@ const std::array<FieldInfo, 24> kFields{{
     {Field::retries,       "retries",       FieldType::integer, kMessageKinds, "delivery attempts so far"},
     {Field::elapsed,       "elapsed",       FieldType::integer, kMessageKinds, "whole seconds since the message was created"},
     {Field::remote_ip,     "remote_ip",     FieldType::string,  kMessageKinds, "remote IP of the delivery attempt"},
-    {Field::peer_address,  "peer_address",  FieldType::string,  kConnFail,     "peer IP (JSON: `peer.address`)"},
-    {Field::peer_port,     "peer_port",     FieldType::integer, kConnFail,     "peer port (JSON: `peer.port`)"},
-    {Field::peer_family,   "peer_family",   FieldType::string,  kConnFail,     "`ipv4`, `ipv6`, `unix`, or `af<N>` for another family (JSON: `peer.family`)"},
+    {Field::peer_address,  "peer_address",  FieldType::string,  kAllKinds,     "peer IP (JSON: `peer.address`); other kinds than connection failures: from the Exim adapter only"},
+    {Field::peer_port,     "peer_port",     FieldType::integer, kAllKinds,     "peer port (JSON: `peer.port`)"},
+    {Field::peer_family,   "peer_family",   FieldType::string,  kAllKinds,     "`ipv4`, `ipv6`, `unix`, or `af<N>` for another family (JSON: `peer.family`)"},
+    {Field::peer_host,     "peer_host",     FieldType::string,  kAllKinds,     "peer host name (JSON: `peer.host`; Exim adapter only)"},
     {Field::error_code,    "error_code",    FieldType::integer, kConnFail,     "the `err` bitmask (JSON: `error.code`)"},
     {Field::error_flags,   "error_flags",   FieldType::string_list, kConnFail, "`CONN_*` names of its bits, `0x...` for the rest (JSON: `error.flags`; CSV: joined by `|`)"},
+    {Field::os_errno,      "os_errno",      FieldType::integer, kConnFail,     "the system errno behind `err` (JSON: `error.errno`; Exim adapter only)"},
     {Field::note,          "note",          FieldType::string,  kMessageKinds, "note (attempt) or DSN (permanent failure), capped at `max_note_bytes`"},
 }};
 // clang-format on
@@ -72,11 +74,12 @@ bool address(Buffer &out, const char *local, const char *domain)
 bool append_field(Field field, const Record &r, const FormatContext &ctx, Buffer &out, char list_separator)
 {
     const ec_message *m = r.kind == RecordKind::connection_failure ? nullptr : r.msg;
+    const sockaddr *peer = r.addr; // set for other kinds than connection failures only by an adapter
     switch (field) {
     case Field::type: put(out, mtacfg::record_name(r.kind)); return true;
     case Field::timestamp: append_time(out, r.now, mtacfg::TimePrecision::microseconds); return true;
     case Field::event_time: append_rfc3339(out, r.now); return true;
-    case Field::message_id: return id_text(out, ctx, m, &ec_message::id);
+    case Field::message_id: return id_text(out, ctx, r.msg, &ec_message::id);
     case Field::batch_id: return id_text(out, ctx, m, &ec_message::batch_id);
     case Field::connection_id: return id_text(out, ctx, m, &ec_message::conn_id);
     case Field::mail_from: return m && address(out, m->mailfrom_local, m->mailfrom_domain);
@@ -114,20 +117,26 @@ bool append_field(Field field, const Record &r, const FormatContext &ctx, Buffer
         return false;
     case Field::remote_ip: return m && text(out, m->remote_ip);
     case Field::peer_address: {
-        const Peer p = peer_of(r.kind == RecordKind::connection_failure ? r.addr : nullptr);
+        const Peer p = peer_of(peer);
         return p.known && text(out, p.ip);
     }
     case Field::peer_port: {
-        const Peer p = peer_of(r.kind == RecordKind::connection_failure ? r.addr : nullptr);
+        const Peer p = peer_of(peer);
         if (!p.known)
             return false;
         put_int(out, p.port);
         return true;
     }
     case Field::peer_family: {
-        const Peer p = peer_of(r.kind == RecordKind::connection_failure ? r.addr : nullptr);
+        const Peer p = peer_of(peer);
         return text(out, p.family);
     }
+    case Field::peer_host: return text(out, r.peer_host);
+    case Field::os_errno:
+        if (r.kind != RecordKind::connection_failure || !r.has_os_errno)
+            return false;
+        put_int(out, r.os_errno);
+        return true;
     case Field::error_code:
         if (r.kind != RecordKind::connection_failure)
             return false;

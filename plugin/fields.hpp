@@ -14,7 +14,7 @@ namespace mtalog {
 enum class Field {
     type, timestamp, event_time, message_id, batch_id, connection_id, mail_from, rcpt_to, domain, size,
     binding_group, binding, binding_slot, stage, stage_name, retries, elapsed, remote_ip, peer_address,
-    peer_port, peer_family, error_code, error_flags, note,
+    peer_port, peer_family, peer_host, error_code, error_flags, os_errno, note,
 };
 
 enum class FieldType { string, integer, decimal, string_list };
@@ -33,7 +33,7 @@ struct FieldInfo {
     std::string_view meaning;
 };
 
-extern const std::array<FieldInfo, 24> kFields;
+extern const std::array<FieldInfo, 26> kFields;
 
 // Appends the field's value to `out` and returns true, or returns false when
 // the record has no such value (absent values are omitted, not invented).

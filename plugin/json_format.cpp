@@ -43,8 +43,10 @@ Group group_of(Field f)
     case Field::peer_address: return {"peer", "address"};
     case Field::peer_port: return {"peer", "port"};
     case Field::peer_family: return {"peer", "family"};
+    case Field::peer_host: return {"peer", "host"};
     case Field::error_code: return {"error", "code"};
     case Field::error_flags: return {"error", "flags"};
+    case Field::os_errno: return {"error", "errno"};
     default: return {"", ""};
     }
 }

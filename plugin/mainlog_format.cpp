@@ -31,12 +31,12 @@ void put_binding(Buffer &out, const FormatContext &ctx, int slot)
     put_binding_names(out, binding_names(ctx, slot));
 }
 
-void format_message_record(const Record &r, const FormatContext &ctx, char letter, Buffer &out)
+// time@id@batch@conn@ (empty ids without a message)
+void put_time_and_ids(Buffer &out, const FormatContext &ctx, const Record &r)
 {
-    const ec_message *m = r.msg;
     append_time(out, r.now, ctx.precision);
     out.push_back(kSep);
-    if (m) {
+    if (const ec_message *m = r.msg) {
         put_message_id(out, ctx, m->id);
         out.push_back(kSep);
         put_message_id(out, ctx, m->batch_id);
@@ -46,6 +46,12 @@ void format_message_record(const Record &r, const FormatContext &ctx, char lette
         put(out, "@@");
     }
     out.push_back(kSep);
+}
+
+void format_message_record(const Record &r, const FormatContext &ctx, char letter, Buffer &out)
+{
+    const ec_message *m = r.msg;
+    put_time_and_ids(out, ctx, r);
     out.push_back(letter);
     out.push_back(kSep);
     put_field(out, r.dr ? r.dr->domain : nullptr);
@@ -73,8 +79,8 @@ void format_message_record(const Record &r, const FormatContext &ctx, char lette
 
 void format_connection_failure(const Record &r, const FormatContext &ctx, Buffer &out)
 {
-    append_time(out, r.now, ctx.precision);
-    put(out, "@@@@C@");
+    put_time_and_ids(out, ctx, r); // ids only from an adapter: Momentum's hook has no message
+    put(out, "C@");
     put_field(out, r.dr ? r.dr->domain : nullptr);
     out.push_back(kSep);
     append_peer_address(out, r.addr);

@@ -18,13 +18,18 @@ using mtacfg::RecordKind;
 struct Record {
     RecordKind kind = RecordKind::attempt;
     timeval now{};                        // already defaulted when the hook got NULL
-    const ec_message *msg = nullptr;      // attempt, permanent_failure; may be NULL
+    const ec_message *msg = nullptr;      // attempt, permanent_failure (and connection_failure from
+                                          // an adapter, for its message id); may be NULL
     const domain_record *dr = nullptr;    // may be NULL
     std::string_view note;                // attempt, permanent_failure
     bool has_note = false;                // false: the hook passed no note
-    const sockaddr *addr = nullptr;       // connection_failure; may be NULL
+    const sockaddr *addr = nullptr;       // connection_failure (any kind from an adapter); may be NULL
     int err = 0;                          // connection_failure
     int binding_slot = 0;                 // connection_failure
+    // Only from an adapter (Exim): what Momentum's hooks do not carry.
+    const char *peer_host = nullptr;      // the remote host's name
+    bool has_os_errno = false;            // connection_failure: the system errno behind `err`
+    int os_errno = 0;
 };
 
 } // namespace mtalog

@@ -10,7 +10,7 @@ namespace {
 
 // Macro indices, in the order of the table below.
 enum M : int {
-    m_vctx_mess, m_vctx_conn, m_binding_slot, m_err_names, m_err, m_peer_port, m_peer_ip, m_peer, m_us, m_BI,
+    m_vctx_mess, m_vctx_conn, m_binding_slot, m_err_names, m_err, m_peer_port, m_peer_ip, m_peer_host, m_peer, m_errno, m_us, m_BI,
     m_CI, m_t, m_T, m_i, m_r, m_R, m_m, m_M, m_d, m_b, m_g, m_n, m_N, m_B, m_H, m_s, m_S,
 };
 
@@ -25,15 +25,17 @@ const std::vector<MacroInfo> &template_macros()
         {"binding_slot", MacroArg::none,              kAllKinds,     "binding slot number (mtalog)"},
         {"err_names",    MacroArg::none,              kConnFail,     "`CONN_*` names of `err`, joined by `|` (mtalog)"},
         {"err",          MacroArg::none,              kConnFail,     "`err` in decimal (mtalog)"},
-        {"peer_port",    MacroArg::none,              kConnFail,     "peer port (mtalog)"},
-        {"peer_ip",      MacroArg::none,              kConnFail,     "peer IP address (mtalog)"},
-        {"peer",         MacroArg::none,              kConnFail,     "peer as `a.b.c.d:port` or `[v6]:port` (mtalog)"},
+        {"peer_port",    MacroArg::none,              kAllKinds,     "peer port (mtalog; other kinds than connection failures: Exim adapter only)"},
+        {"peer_ip",      MacroArg::none,              kAllKinds,     "peer IP address (mtalog; ditto)"},
+        {"peer_host",    MacroArg::none,              kAllKinds,     "peer host name (mtalog; Exim adapter only)"},
+        {"peer",         MacroArg::none,              kAllKinds,     "peer as `a.b.c.d:port` or `[v6]:port` (mtalog; ditto)"},
+        {"errno",        MacroArg::none,              kConnFail,     "the system errno behind `err` (mtalog; Exim adapter only)"},
         {"us",           MacroArg::decimals_required, kAllKinds,     "`%us{N}`: unix time with N decimals, 1-6"},
         {"BI",           MacroArg::none,              kMessageKinds, "batch id"},
         {"CI",           MacroArg::none,              kMessageKinds, "connection id"},
         {"t",            MacroArg::optional_braces,   kAllKinds,     "unix time in seconds; `%t{strftime}`: local time formatted by strftime(3)"},
         {"T",            MacroArg::decimals_optional, kMessageKinds, "time in queue in whole seconds; `%T{N}`: with N decimals, 0-6"},
-        {"i",            MacroArg::none,              kMessageKinds, "message id"},
+        {"i",            MacroArg::none,              kAllKinds,     "message id (connection failures: Exim adapter only)"},
         {"r",            MacroArg::none,              kMessageKinds, "recipient local part"},
         {"R",            MacroArg::none,              kMessageKinds, "recipient domain"},
         {"m",            MacroArg::none,              kMessageKinds, "sender local part"},
@@ -171,6 +173,8 @@ void CompiledTemplate::format(const Record &r, const FormatContext &ctx, Buffer 
         case m_peer_port: if (const Peer p = peer_of(r.addr); p.known) put_int(out, p.port); break;
         case m_peer_ip: if (const Peer p = peer_of(r.addr); p.known) put(out, p.ip); break;
         case m_peer: append_peer_address(out, r.addr); break;
+        case m_peer_host: text_or_nothing(out, r.peer_host); break;
+        case m_errno: if (r.has_os_errno) put_int(out, r.os_errno); break;
         case m_us:
             append_seconds(out, static_cast<long long>(r.now.tv_sec) * 1000000LL + r.now.tv_usec, item.number);
             break;
@@ -183,7 +187,7 @@ void CompiledTemplate::format(const Record &r, const FormatContext &ctx, Buffer 
                 local_time(out, r.now, item.text);
             break;
         case m_T: if (const auto q = queue_micros(r)) append_seconds(out, *q, item.number); break;
-        case m_i: if (m) append_message_id(out, ctx, m->id, 0); break;
+        case m_i: if (r.msg) append_message_id(out, ctx, r.msg->id, 0); break;
         case m_r: if (m) text_or_nothing(out, m->rcptto_local); break;
         case m_R: if (m) text_or_nothing(out, m->rcptto_domain); break;
         case m_m: if (m) text_or_nothing(out, m->mailfrom_local); break;

@@ -312,18 +312,18 @@ TEST_CASE("csv: one header, the same columns for every kind, RFC 4180 quoting", 
 {
     CHECK(csv_header() == "type,timestamp,event_time,message_id,batch_id,connection_id,mail_from,rcpt_to,domain,"
                           "size,binding_group,binding,binding_slot,stage,stage_name,retries,elapsed,remote_ip,"
-                          "peer_address,peer_port,peer_family,error_code,error_flags,note");
+                          "peer_address,peer_port,peer_family,peer_host,error_code,error_flags,os_errno,note");
     Fixture f;
     CHECK(render(format_csv, attempt_of(f, "550 \"no\", thanks "), f.ctx) ==
           "attempt,1700000000.250000,2023-11-14T22:13:20.250000Z,00/00-25004-31B987F3,00/00-25004-31B987F0,"
-          "0A/0B-25004-31B987F1,,,example.com,2048,pool-a,mta2,2,4,rcpt_to,3,999,192.0.2.55,,,,,,"
+          "0A/0B-25004-31B987F1,,,example.com,2048,pool-a,mta2,2,4,rcpt_to,3,999,192.0.2.55,,,,,,,,"
           "\"550 \"\"no\"\", thanks \"");
     Record c;
     c.kind = RecordKind::connection_failure;
     c.now = timeval{1700000000, 0};
     c.err = CONN_ERROR_CONNECT | CONN_ACTION_REQUEUE1;
     CHECK(render(format_csv, c, f.ctx) == "connection_failure,1700000000.000000,2023-11-14T22:13:20.000000Z,,,,,,,,"
-                                          "default,default,0,,,,,,,,,8193,CONN_ACTION_REQUEUE1|CONN_ERROR_CONNECT,");
+                                          "default,default,0,,,,,,,,,,8193,CONN_ACTION_REQUEUE1|CONN_ERROR_CONNECT,,");
 }
 
 TEST_CASE("templates: every message macro", "[template]")
@@ -372,10 +372,10 @@ TEST_CASE("template errors name the macro and its offset", "[template]")
           "3: unknown macro '%x' (see docs/formats.md; write %% for a literal %)");
     CHECK(template_error("100%", RecordKind::attempt) ==
           "3: unknown macro '%' (see docs/formats.md; write %% for a literal %)");
-    CHECK(template_error("%t %i", RecordKind::connection_failure) ==
-          "3: macro '%i' means nothing for connection_failure records");
-    CHECK(template_error("%peer", RecordKind::permanent_failure) ==
-          "0: macro '%peer' means nothing for permanent_failure records");
+    CHECK(template_error("%t %n", RecordKind::connection_failure) ==
+          "3: macro '%n' means nothing for connection_failure records");
+    CHECK(template_error("%err", RecordKind::permanent_failure) ==
+          "0: macro '%err' means nothing for permanent_failure records");
     CHECK(template_error("a %vctx_mess{key", RecordKind::attempt) == "12: unclosed '{' after '%vctx_mess'");
     CHECK(template_error("%vctx_conn", RecordKind::attempt) ==
           "0: macro '%vctx_conn' needs an argument in braces, e.g. %vctx_conn{key}");

@@ -12,13 +12,13 @@ TEST_CASE("a bad template is a config error at the macro's line and column", "[f
 {
     testing::TempDir dir;
     testing::Harness h(dir, "  mainlog = \"" + dir / "m.log" + "\"\n"
-                            "  connection_failure_format = \"%t %d %i\"\n"
-                            "  attempt_format = \"%t %d %i\"\n"
-                            "  permanent_failure_format = \"%t %d %i\"");
+                            "  connection_failure_format = \"%t %d %n\"\n"
+                            "  attempt_format = \"%t %d %n\"\n"
+                            "  permanent_failure_format = \"%t %d %n\"");
     // Line 4 is the connection_failure_format line; the value starts at
-    // column 32, so %i (offset 6) is at column 38.
+    // column 32, so %n (offset 6) is at column 38.
     CHECK(h.error() == dir / "mtacore.conf" +
-                           ":4:38: connection_failure_format: macro '%i' means nothing for connection_failure records");
+                           ":4:38: connection_failure_format: macro '%n' means nothing for connection_failure records");
     CHECK_FALSE(std::filesystem::exists(dir / "m.log"));
 }
 
@@ -54,7 +54,7 @@ TEST_CASE("csv files get a header when new or empty, also after a reopen, never 
     testing::write_file(dir / "existing.csv", "type,timestamp\nold,row\n");
     const std::string header = "type,timestamp,event_time,message_id,batch_id,connection_id,mail_from,rcpt_to,domain,"
                                "size,binding_group,binding,binding_slot,stage,stage_name,retries,elapsed,remote_ip,"
-                               "peer_address,peer_port,peer_family,error_code,error_flags,note";
+                               "peer_address,peer_port,peer_family,peer_host,error_code,error_flags,os_errno,note";
     {
         testing::Harness h(dir, "connection_failure_logfile = \"" + path + "\"\nconnection_failure_format = csv\n"
                                 "attempt_logfile = \"" + dir / "existing.csv" + "\"\nattempt_format = csv");
@@ -66,8 +66,8 @@ TEST_CASE("csv files get a header when new or empty, also after a reopen, never 
         h.core().log_connection_failure(nullptr, 0, nullptr, 1, &now);
         h.stop();
     }
-    const std::string row0 = "connection_failure,1700000000.000000,2023-11-14T22:13:20.000000Z,,,,,,,,default,default,0,,,,,,,,,0,,";
-    const std::string row1 = "connection_failure,1700000000.000000,2023-11-14T22:13:20.000000Z,,,,,,,,,,1,,,,,,,,,0,,";
+    const std::string row0 = "connection_failure,1700000000.000000,2023-11-14T22:13:20.000000Z,,,,,,,,default,default,0,,,,,,,,,,0,,,";
+    const std::string row1 = "connection_failure,1700000000.000000,2023-11-14T22:13:20.000000Z,,,,,,,,,,1,,,,,,,,,,0,,,";
     CHECK(testing::read_lines(path + ".1") == std::vector<std::string>{header, row0});
     CHECK(testing::read_lines(path) == std::vector<std::string>{header, row1});
     CHECK(testing::read_lines(dir / "existing.csv") == std::vector<std::string>{"type,timestamp", "old,row"});
