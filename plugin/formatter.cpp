@@ -57,4 +57,25 @@ std::variant<std::unique_ptr<Formatter>, FormatterError> make_formatter(const mt
     return formatter;
 }
 
+std::variant<std::vector<std::unique_ptr<Formatter>>, std::string> make_formatters(const mtacfg::Settings &settings)
+{
+    std::vector<std::unique_ptr<Formatter>> formatters;
+    for (std::size_t index = 0; index < settings.files.size(); ++index) {
+        KindMask kinds = 0;
+        for (mtacfg::RecordKind kind : mtacfg::kAllRecordKinds)
+            if (settings.file_of[static_cast<std::size_t>(kind)] == index)
+                kinds |= kind_bit(kind);
+        auto made = make_formatter(settings.files[index].format, kinds);
+        if (auto *failure = std::get_if<FormatterError>(&made)) {
+            // Point at the offending spot inside the <kind>_format value.
+            const mtacfg::Location &at = settings.records[static_cast<std::size_t>(failure->kind)].format_where;
+            return at.file + ":" + std::to_string(at.line) + ":" +
+                   std::to_string(at.column + static_cast<int>(failure->error.offset)) + ": " +
+                   std::string(mtacfg::record_name(failure->kind)) + "_format: " + failure->error.message;
+        }
+        formatters.push_back(std::move(std::get<std::unique_ptr<Formatter>>(made)));
+    }
+    return formatters;
+}
+
 } // namespace mtalog

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "template_format.hpp"
 
@@ -29,5 +30,10 @@ struct FormatterError {
 // template is compiled for each of them).
 std::variant<std::unique_ptr<Formatter>, FormatterError> make_formatter(const mtacfg::FormatSpec &spec,
                                                                         KindMask kinds);
+
+// One formatter per settings.files entry, each compiled for the record kinds
+// routed to it; "file:line:column: ..." at the offending macro when a
+// template does not compile.
+std::variant<std::vector<std::unique_ptr<Formatter>>, std::string> make_formatters(const mtacfg::Settings &settings);
 
 } // namespace mtalog

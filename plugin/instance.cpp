@@ -56,21 +56,10 @@ std::variant<std::unique_ptr<Instance>, std::string> Instance::create(ec_core *c
 
 std::optional<std::string> Instance::compile_formats()
 {
-    for (std::size_t index = 0; index < settings_.files.size(); ++index) {
-        KindMask kinds = 0;
-        for (mtacfg::RecordKind kind : mtacfg::kAllRecordKinds)
-            if (settings_.file_of[static_cast<std::size_t>(kind)] == index)
-                kinds |= kind_bit(kind);
-        auto made = make_formatter(settings_.files[index].format, kinds);
-        if (auto *failure = std::get_if<FormatterError>(&made)) {
-            // Point at the offending spot inside the <kind>_format value.
-            const mtacfg::Location &at = settings_.records[static_cast<std::size_t>(failure->kind)].format_where;
-            return at.file + ":" + std::to_string(at.line) + ":" +
-                   std::to_string(at.column + static_cast<int>(failure->error.offset)) + ": " +
-                   std::string(mtacfg::record_name(failure->kind)) + "_format: " + failure->error.message;
-        }
-        formatters_.push_back(std::move(std::get<std::unique_ptr<Formatter>>(made)));
-    }
+    auto made = make_formatters(settings_);
+    if (auto *error = std::get_if<std::string>(&made))
+        return *error;
+    formatters_ = std::move(std::get<std::vector<std::unique_ptr<Formatter>>>(made));
     return std::nullopt;
 }
 

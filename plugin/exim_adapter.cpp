@@ -1,0 +1,466 @@
+#include "exim_adapter.hpp"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fcntl.h>
+#include <map>
+#include <mutex>
+#include <netinet/in.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "mainlog_format.hpp"
+#include "parser.hpp"
+#include "record.hpp"
+
+namespace mtalog::exim {
+
+namespace {
+
+// Exim's own negative errno values (its macros.h), for the ones that say
+// something about reaching the host.
+constexpr int kEximUnknownHost = -32;
+constexpr int kEximDnsDefer = -36;
+constexpr int kEximConnectTimeout = -43;
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+template <typename T> std::optional<T> number(std::string_view text)
+{
+    T value{};
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
+        return std::nullopt;
+    return value;
+}
+
+// "$host_address $host_port $host": the name may be empty (or, in theory,
+// hold spaces), so the address and port are the first two words.
+struct Host {
+    std::string address;
+    std::optional<unsigned> port;
+    std::string name;
+};
+
+Host split_host(std::string_view text)
+{
+    Host h;
+    const auto first = text.find(' ');
+    h.address = std::string(text.substr(0, first));
+    if (first == std::string_view::npos)
+        return h;
+    text.remove_prefix(first + 1);
+    const auto second = text.find(' ');
+    h.port = number<unsigned>(text.substr(0, second));
+    if (second != std::string_view::npos)
+        h.name = std::string(text.substr(second + 1));
+    return h;
+}
+
+// The peer as a sockaddr, when the address is an IP and the port a port
+// (Exim has reset $host_port to 0 by msg:fail:delivery: the address then
+// stays in remote_ip only).
+bool peer_sockaddr(const Host &h, sockaddr_storage &out)
+{
+    std::memset(&out, 0, sizeof out);
+    const unsigned port = h.port.value_or(0);
+    if (port == 0 || port > 65535)
+        return false;
+    auto *v4 = reinterpret_cast<sockaddr_in *>(&out);
+    if (::inet_pton(AF_INET, h.address.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(static_cast<std::uint16_t>(port));
+        return true;
+    }
+    auto *v6 = reinterpret_cast<sockaddr_in6 *>(&out);
+    if (::inet_pton(AF_INET6, h.address.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(static_cast<std::uint16_t>(port));
+        return true;
+    }
+    return false;
+}
+
+// Options that need a long-lived writer (rotation, compression); Exim
+// processes live for one delivery.
+std::optional<std::string> refuse_unsupported(const mtacfg::Block &block, const mtacfg::Settings &s)
+{
+    auto where = [&](std::string_view name) {
+        for (const auto &o : block.options)
+            if (mtacfg::iequals(o.name, name))
+                return o.where;
+        return block.where;
+    };
+    auto refuse = [&](std::string_view name) {
+        const mtacfg::Location at = where(name);
+        return at.file + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " + std::string(name) +
+               " is not available with Exim (each delivery is its own short-lived process): rotate with "
+               "logrotate instead; mtalog reopens a file when the inode at its path changes";
+    };
+    if (s.rotate_size != 0)
+        return refuse("rotate_size");
+    if (s.rotate_interval != mtacfg::RotateInterval::none)
+        return refuse("rotate_interval");
+    if (s.compress != mtacfg::Compression::none)
+        return refuse("compress");
+    return std::nullopt;
+}
+
+} // namespace
+
+int conn_flags_for_errno(int err) noexcept
+{
+    int flags = CONN_ACTION_REQUEUE1;
+    switch (err) {
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case ECONNABORTED: flags |= CONN_ERROR_CONNECT; break;
+    case ETIMEDOUT:
+    case kEximConnectTimeout: flags |= CONN_ERROR_CONNECT_TIMEOUT; break;
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+    case ENETDOWN:
+    case EHOSTDOWN: flags |= CONN_ERROR_CONNECT_NETWORK; break;
+    case EADDRNOTAVAIL:
+    case EADDRINUSE: flags |= CONN_ERROR_BIND; break;
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case EAFNOSUPPORT: flags |= CONN_ERROR_SOCKET; break;
+    case kEximUnknownHost:
+    case kEximDnsDefer: flags |= CONN_ERROR_MX_LOOKUP_FAILED; break;
+    default: break; // an SMTP-level defer (4xx, TLS, ...): requeued, no connection error
+    }
+    return flags;
+}
+
+int stage_of_smtp_error(std::string_view text) noexcept
+{
+    static constexpr std::pair<std::string_view, int> kAfter[] = {
+        {"after RCPT TO", EC_STAGE_AFTER_RCPT_TO},
+        {"after MAIL FROM", EC_STAGE_AFTER_MAIL_FROM},
+        {"after pipelined RCPT TO", EC_STAGE_AFTER_RCPT_TO},
+        {"after pipelined MAIL FROM", EC_STAGE_AFTER_MAIL_FROM},
+        {"after end of data", EC_STAGE_READING_CONFIRMATION},
+        {"after pipelined end of data", EC_STAGE_READING_CONFIRMATION},
+        {"after DATA", EC_STAGE_AFTER_DATA},
+        {"after pipelined DATA", EC_STAGE_AFTER_DATA},
+        {"after initial connection", EC_STAGE_BANNER},
+        {"after EHLO", EC_STAGE_AFTER_EHLO},
+        {"after HELO", EC_STAGE_AFTER_EHLO},
+        {"after STARTTLS", EC_STAGE_AFTER_STARTTLS},
+    };
+    for (const auto &[phrase, stage] : kAfter)
+        if (text.find(phrase) != std::string_view::npos)
+            return stage;
+    return EC_STAGE_UNKNOWN;
+}
+
+// --- SyncFile ---------------------------------------------------------------
+
+SyncFile::SyncFile(std::string path, unsigned mode, bool follow_symlinks, std::string header)
+    : path_(std::move(path)), mode_(mode), follow_symlinks_(follow_symlinks),
+      header_(header.empty() ? std::string() : header + "\n")
+{
+}
+
+SyncFile::~SyncFile()
+{
+    if (fd_ >= 0)
+        ::close(fd_);
+}
+
+std::optional<std::string> SyncFile::ensure_open()
+{
+    struct stat st {};
+    if (fd_ >= 0 && ::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_)
+        return std::nullopt;
+    // First use, or the file was moved or removed (logrotate): open the path anew.
+    if (fd_ >= 0)
+        ::close(fd_);
+    const int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | (follow_symlinks_ ? 0 : O_NOFOLLOW);
+    fd_ = ::open(path_.c_str(), flags, mode_);
+    if (fd_ < 0)
+        return "cannot open " + path_ + ": " + errno_text(errno);
+    if (::fstat(fd_, &st) != 0) {
+        const int e = errno;
+        ::close(fd_);
+        fd_ = -1;
+        return "cannot stat " + path_ + ": " + errno_text(e);
+    }
+    dev_ = st.st_dev;
+    ino_ = st.st_ino;
+    ++opens_;
+    if (!header_.empty()) {
+        // Several Exim processes may find the same new file: the lock makes
+        // exactly one of them write the header, before any record.
+        if (::flock(fd_, LOCK_EX) == 0) {
+            if (::fstat(fd_, &st) == 0 && st.st_size == 0 &&
+                ::write(fd_, header_.data(), header_.size()) != static_cast<ssize_t>(header_.size()))
+                ::ftruncate(fd_, 0);
+            ::flock(fd_, LOCK_UN);
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> SyncFile::append(std::string_view line)
+{
+    if (auto error = ensure_open())
+        return error;
+    ssize_t n;
+    do
+        n = ::write(fd_, line.data(), line.size());
+    while (n < 0 && errno == EINTR);
+    if (n == static_cast<ssize_t>(line.size()))
+        return std::nullopt;
+    const int e = n < 0 ? errno : ENOSPC;
+    if (n > 0) {
+        // Part of the line went in (a full disk): take it back off if no
+        // other process has appended since, so the file keeps whole lines.
+        const off_t end = ::lseek(fd_, 0, SEEK_CUR);
+        struct stat st {};
+        if (end >= n && ::fstat(fd_, &st) == 0 && st.st_size == end && ::ftruncate(fd_, end - n) == 0)
+            return "cannot write " + path_ + ": " + errno_text(e) + " (record not written)";
+        return "cannot write " + path_ + ": " + errno_text(e) + " (" + std::to_string(n) + " of " +
+               std::to_string(line.size()) + " bytes written)";
+    }
+    return "cannot write " + path_ + ": " + errno_text(e) + " (record not written)";
+}
+
+// --- Adapter ----------------------------------------------------------------
+
+struct Adapter::Instance {
+    mtacfg::Settings settings;
+    std::vector<std::unique_ptr<Formatter>> formatters; // per settings.files entry
+    std::vector<std::unique_ptr<SyncFile>> files;       // ditto
+};
+
+Adapter::Adapter()
+{
+    core_.abi_version = EC_ABI_VERSION;
+    core_.size = sizeof(ec_core);
+    core_.core_private = this;
+    core_.core_name = "exim";
+    core_.message_id_text = &Adapter::message_id_text;
+    core_.binding_lookup = &Adapter::binding_lookup;
+    ctx_.core = &core_;
+}
+
+Adapter::~Adapter() = default;
+
+std::size_t Adapter::message_id_text(ec_core *core, const message_id *id, char *buf, std::size_t buflen)
+{
+    const auto *self = static_cast<const Adapter *>(core->core_private);
+    const bool set = id != nullptr && (id->slot != 0 || id->pid != 0 || id->counter != 0);
+    const std::string_view text = set ? std::string_view(self->current_id_) : std::string_view();
+    if (buf != nullptr && buflen > 0) {
+        const std::size_t n = std::min(text.size(), buflen - 1);
+        std::memcpy(buf, text.data(), n);
+        buf[n] = '\0';
+    }
+    return text.size();
+}
+
+int Adapter::binding_lookup(ec_core *, int, const char **name, const char **group)
+{
+    // Exim has no bindings: every slot is unknown.
+    *name = nullptr;
+    *group = nullptr;
+    return -1;
+}
+
+std::variant<std::unique_ptr<Adapter>, std::string> Adapter::load(const std::string &config_path)
+{
+    auto parsed = mtacfg::parse_file(config_path);
+    if (auto *error = std::get_if<mtacfg::ConfigError>(&parsed))
+        return error->render();
+    const auto &doc = std::get<mtacfg::Document>(parsed);
+    if (!doc.options.empty()) {
+        const auto &o = doc.options.front();
+        return mtacfg::ConfigError{o.where, "'" + o.name + "' outside an mtalog stanza"}.render();
+    }
+    std::unique_ptr<Adapter> self(new Adapter());
+    for (const auto &block : doc.blocks) {
+        if (!mtacfg::iequals(block.kind, "mtalog"))
+            return mtacfg::ConfigError{block.where, "'" + block.kind +
+                                                        "' stanza in an mtalog config for Exim (only mtalog stanzas belong here)"}
+                .render();
+        auto validated = mtacfg::validate_mtalog(block.options, block.instance.value_or(""), block.where);
+        if (auto *error = std::get_if<mtacfg::ConfigError>(&validated))
+            return error->render();
+        auto instance = std::make_unique<Instance>();
+        instance->settings = std::get<mtacfg::Settings>(std::move(validated));
+        if (!instance->settings.enabled)
+            continue;
+        if (auto error = refuse_unsupported(block, instance->settings))
+            return *error;
+        auto made = make_formatters(instance->settings);
+        if (auto *error = std::get_if<std::string>(&made))
+            return *error;
+        instance->formatters = std::move(std::get<std::vector<std::unique_ptr<Formatter>>>(made));
+        for (std::size_t i = 0; i < instance->settings.files.size(); ++i) {
+            const auto &spec = instance->settings.files[i];
+            instance->files.push_back(std::make_unique<SyncFile>(spec.path, spec.mode, spec.follow_symlinks,
+                                                                 instance->formatters[i]->header()));
+        }
+        self->instances_.push_back(std::move(instance));
+    }
+    if (doc.blocks.empty())
+        return config_path + ": no mtalog stanza";
+    return self;
+}
+
+std::optional<std::string> Adapter::handle(const Event &event)
+{
+    RecordKind kind;
+    if (event.name == "tcp:connect")
+        kind = RecordKind::attempt;
+    else if (event.name == "msg:host:defer")
+        kind = RecordKind::connection_failure;
+    else if (event.name == "msg:fail:delivery")
+        kind = RecordKind::permanent_failure;
+    else
+        return std::nullopt; // an event mtalog has no record for
+
+    current_id_.assign(event.message_id.substr(0, EC_MESSAGE_ID_TEXT_MAX));
+    const Host host = split_host(event.host);
+    const std::string recipient(event.recipient);
+    const auto at = recipient.rfind('@');
+    const std::string local = at == std::string::npos ? std::string() : recipient.substr(0, at);
+    std::string domain = at == std::string::npos ? recipient : recipient.substr(at + 1);
+
+    ec_message m{};
+    if (!current_id_.empty())
+        m.id = message_id{1, 0, 0}; // its text is current_id_ (message_id_text above)
+    m.rcptto_local = local.empty() ? nullptr : local.c_str();
+    m.rcptto_domain = domain.empty() ? nullptr : domain.c_str();
+    m.size = number<std::uint64_t>(event.size).value_or(0);
+    m.remote_ip = host.address.empty() ? nullptr : host.address.c_str();
+    m.stage = kind == RecordKind::attempt ? EC_STAGE_NOT_CONNECTED : stage_of_smtp_error(event.data);
+    domain_record dr{domain.empty() ? nullptr : domain.data(), 0, 0};
+    sockaddr_storage peer{};
+
+    Record r;
+    r.kind = kind;
+    ::gettimeofday(&r.now, nullptr);
+    r.msg = &m;
+    r.dr = &dr;
+    r.addr = peer_sockaddr(host, peer) ? reinterpret_cast<const sockaddr *>(&peer) : nullptr;
+    r.peer_host = host.name.empty() ? nullptr : host.name.c_str();
+    if (kind == RecordKind::permanent_failure) {
+        r.note = event.data;
+        r.has_note = true;
+    }
+    if (kind == RecordKind::connection_failure) {
+        const auto err = number<int>(event.defer_errno);
+        r.has_os_errno = err.has_value();
+        r.os_errno = err.value_or(0);
+        r.err = conn_flags_for_errno(r.os_errno);
+    }
+
+    std::optional<std::string> first_error;
+    Buffer line;
+    for (auto &instance : instances_) {
+        const auto index = instance->settings.file_of[static_cast<std::size_t>(kind)];
+        if (!index)
+            continue;
+        line.clear();
+        ctx_.precision = instance->settings.timestamp_precision;
+        ctx_.max_note_bytes = instance->settings.max_note_bytes;
+        instance->formatters[*index]->format(r, ctx_, line);
+        line.push_back('\n');
+        if (auto error = instance->files[*index]->append(std::string_view(line.data(), line.size())); error && !first_error)
+            first_error = std::move(error);
+    }
+    return first_error;
+}
+
+std::variant<Adapter *, std::string> Adapter::for_path(const std::string &config_path)
+{
+    // Exim is single-threaded; the lock only keeps a threaded caller safe.
+    static std::mutex mutex;
+    static std::map<std::string, std::variant<std::unique_ptr<Adapter>, std::string>> loaded;
+    std::lock_guard lock(mutex);
+    auto it = loaded.find(config_path);
+    if (it == loaded.end())
+        it = loaded.emplace(config_path, load(config_path)).first;
+    if (auto *error = std::get_if<std::string>(&it->second))
+        return *error;
+    return std::get<std::unique_ptr<Adapter>>(it->second).get();
+}
+
+// --- the dlfunc entry -------------------------------------------------------
+
+namespace {
+
+// Exim's return codes for a dlfunc (local_scan.h).
+constexpr int kEximOk = 0;
+constexpr int kEximError = 3; // the expansion fails; Exim writes *yield to its main and panic logs
+
+// *yield must point at a writable string; Exim copies it before the next call.
+char g_empty[1] = "";
+char g_message[1024];
+
+int answer(unsigned char **yield, int code, const std::string &message = {})
+{
+    if (code == kEximOk) {
+        g_empty[0] = '\0';
+        *yield = reinterpret_cast<unsigned char *>(g_empty);
+        return code;
+    }
+    const std::string text = "mtalog: " + message;
+    const std::size_t n = std::min(text.size(), sizeof g_message - 1);
+    std::memcpy(g_message, text.data(), n);
+    g_message[n] = '\0';
+    *yield = reinterpret_cast<unsigned char *>(g_message);
+    return code;
+}
+
+std::string_view arg(int argc, unsigned char *argv[], int i)
+{
+    if (i >= argc || argv == nullptr || argv[i] == nullptr)
+        return {};
+    return reinterpret_cast<const char *>(argv[i]);
+}
+
+} // namespace
+
+} // namespace mtalog::exim
+
+// ${dlfunc{/path/mtalog.so}{mtalog_exim_event}{CONFIG}{$event_name}{$event_data}
+//   {$message_exim_id}{$local_part@$domain}{$host_address $host_port $host}
+//   {${if match{$event_name}{defer}{$event_defer_errno}{}}}{$message_size}}
+extern "C" __attribute__((visibility("default"))) int mtalog_exim_event(unsigned char **yield, int argc,
+                                                                       unsigned char *argv[])
+{
+    using namespace mtalog::exim;
+    if (yield == nullptr)
+        return kEximError;
+    try {
+        static std::mutex mutex; // Exim is single-threaded; this only keeps a threaded caller safe
+        std::lock_guard lock(mutex);
+        if (argc < 2)
+            return answer(yield, kEximError, "usage: mtalog_exim_event CONFIG $event_name [$event_data "
+                                             "$message_exim_id $local_part@$domain \"$host_address $host_port "
+                                             "$host\" errno $message_size]");
+        const std::string config(arg(argc, argv, 0));
+        const Event event{arg(argc, argv, 1), arg(argc, argv, 2), arg(argc, argv, 3), arg(argc, argv, 4),
+                          arg(argc, argv, 5), arg(argc, argv, 6), arg(argc, argv, 7)};
+        auto adapter = Adapter::for_path(config);
+        if (auto *error = std::get_if<std::string>(&adapter))
+            return answer(yield, kEximError, *error);
+        if (auto error = std::get<Adapter *>(adapter)->handle(event))
+            return answer(yield, kEximError, *error);
+        return answer(yield, kEximOk);
+    } catch (const std::exception &e) {
+        return answer(yield, kEximError, e.what());
+    } catch (...) {
+        return answer(yield, kEximError, "unexpected error");
+    }
+}
+

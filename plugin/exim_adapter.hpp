@@ -1,0 +1,110 @@
+// The Exim adapter: Exim's event_action calls mtalog.so through ${dlfunc}
+// (exported as mtalog_exim_event) in whichever process is delivering, and
+// this maps the events onto mtalog's three records, written with the same
+// formatters as the hook path:
+//
+//   tcp:connect        -> attempt
+//   msg:host:defer     -> connection failure (errno -> CONN_* flags, the
+//                         errno itself kept as os_errno)
+//   msg:fail:delivery  -> permanent failure ($event_data is the DSN text)
+//
+// Exim forks a process per delivery and often leaves with _exit(), so this
+// mode keeps nothing in memory: each record is one write(2) on an O_APPEND
+// file (atomic between processes), a file is reopened when the inode at its
+// path changes (Exim's own approach, so logrotate needs no signal), and no
+// thread is ever started. The config is an mtalog config file, parsed once
+// per process.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <mtahooks/ec_hooks.h>
+
+#include "format_context.hpp"
+#include "formatter.hpp"
+
+namespace mtalog::exim {
+
+// One dlfunc call's arguments after the config path, as Exim expanded them.
+struct Event {
+    std::string_view name;        // $event_name
+    std::string_view data;        // $event_data
+    std::string_view message_id;  // $message_exim_id
+    std::string_view recipient;   // $local_part@$domain
+    std::string_view host;        // "$host_address $host_port $host"
+    std::string_view defer_errno; // $event_defer_errno (defer events only)
+    std::string_view size;        // $message_size
+};
+
+// CONN_* flags for the errno of a host defer: system errnos and Exim's own
+// negative codes (connect timeout, unknown host, DNS defer). Always includes
+// CONN_ACTION_REQUEUE1: Exim retries a deferred host.
+[[nodiscard]] int conn_flags_for_errno(int err) noexcept;
+
+// The connection stage an SMTP error text names ("... after RCPT TO:<...>").
+[[nodiscard]] int stage_of_smtp_error(std::string_view text) noexcept;
+
+// A log file written synchronously: one write(2) per record on O_APPEND.
+class SyncFile {
+public:
+    SyncFile(std::string path, unsigned mode, bool follow_symlinks, std::string header);
+    SyncFile(const SyncFile &) = delete;
+    SyncFile &operator=(const SyncFile &) = delete;
+    ~SyncFile();
+
+    // Appends `line` (ending in '\n') whole, or not at all; the error text
+    // when it could not.
+    std::optional<std::string> append(std::string_view line);
+
+    // Reopens happened so far (the inode at the path changed, or the first open).
+    [[nodiscard]] unsigned opens() const noexcept { return opens_; }
+
+private:
+    std::optional<std::string> ensure_open();
+
+    std::string path_;
+    unsigned mode_;
+    bool follow_symlinks_;
+    std::string header_; // with its '\n'; "" for none
+    int fd_ = -1;
+    dev_t dev_ = 0;
+    ino_t ino_ = 0;
+    unsigned opens_ = 0;
+};
+
+class Adapter {
+public:
+    // Parses `config_path` (mtalog stanzas in Momentum syntax) and compiles
+    // the formats; "file:line:column: ..." when it cannot.
+    static std::variant<std::unique_ptr<Adapter>, std::string> load(const std::string &config_path);
+
+    ~Adapter();
+    Adapter(const Adapter &) = delete;
+    Adapter &operator=(const Adapter &) = delete;
+
+    // Writes the record the event maps to (other events are ignored); the
+    // error text when a record could not be written.
+    std::optional<std::string> handle(const Event &event);
+
+    // The process-wide adapter for a config path, loaded on first use; an
+    // error is kept too, so a broken config is not re-read for every event.
+    static std::variant<Adapter *, std::string> for_path(const std::string &config_path);
+
+private:
+    struct Instance;
+    Adapter();
+    static std::size_t message_id_text(ec_core *core, const message_id *id, char *buf, std::size_t buflen);
+    static int binding_lookup(ec_core *core, int slot, const char **name, const char **group);
+
+    ec_core core_{};
+    FormatContext ctx_;
+    std::vector<std::unique_ptr<Instance>> instances_;
+    std::string current_id_; // the Exim message id of the event being written
+};
+
+} // namespace mtalog::exim

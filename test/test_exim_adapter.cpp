@@ -1,0 +1,211 @@
+// The Exim adapter without Exim: its dlfunc entry point loaded from the real
+// mtalog.so, the errno and stage mappings, config errors with file:line, the
+// synchronous writer's reopen on an inode change, whole lines and a single
+// CSV header from several processes at once, and no thread started.
+#include <catch2/catch.hpp>
+
+#include <boost/dll/shared_library.hpp>
+#include <cerrno>
+#include <filesystem>
+#include <set>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "exim_adapter.hpp"
+#include "test_support.hpp"
+
+namespace fs = std::filesystem;
+using mtalog::exim::conn_flags_for_errno;
+using mtalog::exim::stage_of_smtp_error;
+
+namespace {
+
+using EximFunction = int(unsigned char **, int, unsigned char **);
+
+// The real module, loaded the way Exim's ${dlfunc} finds the function.
+struct EximEntry {
+    boost::dll::shared_library so{testing::modules_dir() + "/mtalog.so", boost::dll::load_mode::rtld_now};
+    EximFunction *function = so.get<EximFunction>("mtalog_exim_event");
+
+    // Returns Exim's status code; `yield` gets the text.
+    int call(const std::vector<std::string> &args, std::string *yield = nullptr) const
+    {
+        std::vector<std::string> copies = args; // Exim hands writable strings
+        std::vector<unsigned char *> argv;
+        for (auto &a : copies)
+            argv.push_back(reinterpret_cast<unsigned char *>(a.data()));
+        unsigned char *out = nullptr;
+        const int rc = function(&out, static_cast<int>(argv.size()), argv.data());
+        if (yield)
+            *yield = out ? reinterpret_cast<const char *>(out) : "(null)";
+        return rc;
+    }
+};
+
+std::vector<std::string> event(const std::string &config, const std::string &name, const std::string &id,
+                               const std::string &data = "", const std::string &err = "")
+{
+    return {config, name, data, id, "user@example.com", "192.0.2.25 25 mx.example.com", err, "1234"};
+}
+
+} // namespace
+
+TEST_CASE("exim: errno of a host defer to CONN_* flags, raw errno kept apart", "[exim]")
+{
+    CHECK(conn_flags_for_errno(ECONNREFUSED) == (CONN_ACTION_REQUEUE1 | CONN_ERROR_CONNECT));
+    CHECK(conn_flags_for_errno(ETIMEDOUT) == (CONN_ACTION_REQUEUE1 | CONN_ERROR_CONNECT_TIMEOUT));
+    CHECK(conn_flags_for_errno(-43) == (CONN_ACTION_REQUEUE1 | CONN_ERROR_CONNECT_TIMEOUT)); // Exim's connect timeout
+    CHECK(conn_flags_for_errno(EHOSTUNREACH) == (CONN_ACTION_REQUEUE1 | CONN_ERROR_CONNECT_NETWORK));
+    CHECK(conn_flags_for_errno(ENETUNREACH) == (CONN_ACTION_REQUEUE1 | CONN_ERROR_CONNECT_NETWORK));
+    CHECK(conn_flags_for_errno(EADDRNOTAVAIL) == (CONN_ACTION_REQUEUE1 | CONN_ERROR_BIND));
+    CHECK(conn_flags_for_errno(EMFILE) == (CONN_ACTION_REQUEUE1 | CONN_ERROR_SOCKET));
+    CHECK(conn_flags_for_errno(-32) == (CONN_ACTION_REQUEUE1 | CONN_ERROR_MX_LOOKUP_FAILED)); // unknown host
+    CHECK(conn_flags_for_errno(-44) == CONN_ACTION_REQUEUE1); // RCPT 4xx: requeued, no connection error
+    CHECK(conn_flags_for_errno(0) == CONN_ACTION_REQUEUE1);
+}
+
+TEST_CASE("exim: the stage an SMTP error names", "[exim]")
+{
+    CHECK(stage_of_smtp_error("SMTP error from remote mail server after RCPT TO:<a@b>: 550 no") == EC_STAGE_AFTER_RCPT_TO);
+    CHECK(stage_of_smtp_error("SMTP error from remote mail server after MAIL FROM:<> SIZE=1: 553 no") ==
+          EC_STAGE_AFTER_MAIL_FROM);
+    CHECK(stage_of_smtp_error("SMTP error from remote mail server after end of data: 554 spam") ==
+          EC_STAGE_READING_CONFIRMATION);
+    CHECK(stage_of_smtp_error("SMTP error from remote mail server after initial connection: 554 go away") ==
+          EC_STAGE_BANNER);
+    CHECK(stage_of_smtp_error("Unrouteable address") == EC_STAGE_UNKNOWN);
+}
+
+TEST_CASE("exim: the dlfunc writes one mainlog line per mapped event and ignores the rest", "[exim]")
+{
+    testing::TempDir dir;
+    const std::string config = dir / "mtalog.conf";
+    testing::write_file(config, "mtalog {\n  mainlog = \"" + dir / "m.ec" + "\"\n}\n");
+    const std::size_t threads = testing::thread_count();
+    EximEntry exim;
+    std::string yield;
+    CHECK(exim.call(event(config, "tcp:connect", "1xUx4h-0002Mt-2o"), &yield) == 0);
+    CHECK(yield.empty());
+    CHECK(exim.call(event(config, "msg:host:defer", "1xUx4h-0002Mt-2o", "Connection refused", "111")) == 0);
+    CHECK(exim.call(event(config, "msg:fail:delivery", "1xUx4h-0002Mt-2p",
+                          "SMTP error from remote mail server after RCPT TO:<user@example.com>: 550 5.1.1 no @ such\tuser")) == 0);
+    for (const char *ignored : {"tcp:close", "msg:delivery", "msg:defer", "smtp:connect", "tls:cert", ""})
+        CHECK(exim.call(event(config, ignored, "1xUx4h-0002Mt-2o")) == 0);
+    CHECK(testing::thread_count() == threads); // nothing a fork could break
+
+    const auto lines = testing::read_lines(dir / "m.ec");
+    REQUIRE(lines.size() == 3);
+    // time@id@batch@conn@A@domain@size@group@binding@stage@retries@elapsed@remote_ip@note
+    CHECK(lines[0].substr(lines[0].find('@')) == "@1xUx4h-0002Mt-2o@@@A@example.com@1234@@@0@0@@192.0.2.25@");
+    CHECK(lines[1].substr(lines[1].find('@')) ==
+          "@1xUx4h-0002Mt-2o@@@C@example.com@192.0.2.25:25@@@0@8193@CONN_ACTION_REQUEUE1|CONN_ERROR_CONNECT");
+    CHECK(lines[2].substr(lines[2].find('@')) ==
+          "@1xUx4h-0002Mt-2p@@@P@example.com@1234@@@5@0@@192.0.2.25@SMTP error from remote mail server after RCPT "
+          "TO:<user@example.com>: 550 5.1.1 no @ such\\x09user");
+}
+
+TEST_CASE("exim: config errors reach Exim's panic log through the yield, with file:line:column", "[exim]")
+{
+    testing::TempDir dir;
+    EximEntry exim;
+    std::string yield;
+    const std::string missing = dir / "missing.conf";
+    CHECK(exim.call(event(missing, "tcp:connect", "x"), &yield) == 3);
+    CHECK(yield.rfind("mtalog: " + missing + ": ", 0) == 0);
+
+    const std::string rotating = dir / "rotating.conf";
+    testing::write_file(rotating, "mtalog {\n  mainlog = \"" + dir / "m.ec" + "\"\n  rotate_size = 10M\n}\n");
+    CHECK(exim.call(event(rotating, "tcp:connect", "x"), &yield) == 3);
+    CHECK(yield.rfind("mtalog: " + rotating + ":3:3: rotate_size is not available with Exim", 0) == 0);
+
+    const std::string typo = dir / "typo.conf";
+    testing::write_file(typo, "mtalog {\n  mainlgo = \"" + dir / "m.ec" + "\"\n}\n");
+    CHECK(exim.call(event(typo, "tcp:connect", "x"), &yield) == 3);
+    CHECK(yield.find(typo + ":2:3: ") != std::string::npos);
+    CHECK(yield.find("mainlog") != std::string::npos); // the suggestion
+
+    const std::string other = dir / "other.conf";
+    testing::write_file(other, "Binding_Group \"a\" { }\n");
+    CHECK(exim.call(event(other, "tcp:connect", "x"), &yield) == 3);
+    CHECK(yield == "mtalog: " + other + ":1:1: 'Binding_Group' stanza in an mtalog config for Exim (only mtalog "
+                                        "stanzas belong here)");
+
+    CHECK(exim.call({}, &yield) == 3);
+    CHECK(yield.rfind("mtalog: usage: mtalog_exim_event CONFIG", 0) == 0);
+    CHECK_FALSE(fs::exists(dir / "m.ec"));
+}
+
+TEST_CASE("exim: a moved or removed file is reopened at its path; a write error is reported", "[exim]")
+{
+    testing::TempDir dir;
+    mtalog::exim::SyncFile file(dir / "a.log", 0640, false, "header");
+    REQUIRE_FALSE(file.append("one\n"));
+    fs::rename(dir / "a.log", dir / "a.log.1");
+    REQUIRE_FALSE(file.append("two\n"));
+    fs::remove(dir / "a.log");
+    REQUIRE_FALSE(file.append("three\n"));
+    CHECK(file.opens() == 3);
+    CHECK(testing::read_lines(dir / "a.log.1") == std::vector<std::string>{"header", "one"});
+    CHECK(testing::read_lines(dir / "a.log") == std::vector<std::string>{"header", "three"});
+
+    mtalog::exim::SyncFile nowhere(dir / "no/such/dir/a.log", 0640, false, "");
+    const auto error = nowhere.append("x\n");
+    REQUIRE(error);
+    CHECK(*error == "cannot open " + dir / "no/such/dir/a.log" + ": No such file or directory");
+}
+
+TEST_CASE("exim: delivery processes writing at once give whole lines and one CSV header", "[exim]")
+{
+    testing::TempDir dir;
+    const std::string config = dir / "mtalog.conf";
+    testing::write_file(config, "mtalog {\n  attempt_logfile = \"" + dir / "a.csv" + "\"\n  attempt_format = csv\n}\n");
+    constexpr int kProcesses = 4, kRecords = 2000;
+    std::vector<pid_t> children;
+    for (int p = 0; p < kProcesses; ++p) {
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            // Like an Exim delivery process: load, log, leave with _exit.
+            EximEntry exim;
+            int bad = 0;
+            for (int i = 0; i < kRecords; ++i)
+                bad += exim.call(event(config, "tcp:connect", "p" + std::to_string(p) + "-" + std::to_string(i),
+                                       std::string(static_cast<std::size_t>(i % 300), 'x'))) != 0;
+            ::_exit(bad == 0 ? 0 : 1);
+        }
+        children.push_back(pid);
+    }
+    for (pid_t pid : children) {
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    const auto lines = testing::read_lines(dir / "a.csv");
+    REQUIRE(lines.size() == 1 + kProcesses * kRecords);
+    CHECK(lines[0].rfind("type,timestamp,", 0) == 0);
+    std::set<std::string> ids;
+    for (std::size_t i = 1; i < lines.size(); ++i) {
+        CHECK(lines[i].rfind("attempt,", 0) == 0);
+        const auto start = lines[i].find('Z') + 2;
+        ids.insert(lines[i].substr(start, lines[i].find(',', start) - start));
+    }
+    CHECK(ids.size() == static_cast<std::size_t>(kProcesses * kRecords));
+}
+
+TEST_CASE("exim: the README's mtalog config line works as it stands", "[exim]")
+{
+    std::string conf = testing::generated_section("README.md", "exim-mtalog-conf");
+    const std::string readme_path = "/var/log/exim4/mtalog.ec";
+    REQUIRE(conf.rfind("```\n", 0) == 0);
+    conf = conf.substr(4, conf.rfind("```") - 4);
+    REQUIRE(conf.find(readme_path) != std::string::npos);
+    testing::TempDir dir;
+    conf.replace(conf.find(readme_path), readme_path.size(), dir / "mtalog.ec");
+    testing::write_file(dir / "mtalog.conf", conf);
+    EximEntry exim;
+    std::string yield;
+    CHECK(exim.call(event(dir / "mtalog.conf", "tcp:connect", "1xUx4h-0002Mt-2o"), &yield) == 0);
+    CHECK(yield.empty());
+    CHECK(testing::read_lines(dir / "mtalog.ec").size() == 1);
+}
