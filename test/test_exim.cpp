@@ -22,7 +22,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
-#include <regex>
 #include <sstream>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -173,12 +172,15 @@ struct EximDelivery {
 
 std::vector<EximDelivery> exim_deliveries(const std::string &mainlog)
 {
-    static const std::regex line(R"(^\S+ \S+ (\S{16}) (=>|==|\*\*) (\S+) .*)");
+    // "date time id flag address ..." (no std::regex: GCC 12 warns falsely
+    // inside it under -fsanitize=address, GCC bug 105562)
     std::vector<EximDelivery> out;
     for (const auto &l : testing::read_lines(mainlog)) {
-        std::smatch m;
-        if (std::regex_match(l, m, line))
-            out.push_back({m[1], m[2], m[3]});
+        std::istringstream words(l);
+        std::string date, time, id, flag, address;
+        if (words >> date >> time >> id >> flag >> address && id.size() == 16 &&
+            (flag == "=>" || flag == "==" || flag == "**"))
+            out.push_back({id, flag, address});
     }
     return out;
 }
