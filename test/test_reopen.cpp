@@ -25,12 +25,19 @@ TEST_CASE("reopen under 4 logging threads loses, duplicates, splits and reorders
     constexpr int kReopens = 10;
     std::atomic<long> done{0};
     std::array<std::atomic<int>, kThreads> progress{}; // records each thread has finished logging
+    // Writers may run at most one part ahead of the reopens (part r: the
+    // records meant for between reopens r and r + 1), so the records spread
+    // over the files however the scheduler treats the reopening thread, and
+    // writers still have work while a reopen runs.
+    std::atomic<int> reopens_begun{0};
     std::vector<std::thread> writers;
     for (int t = 0; t < kThreads; ++t) {
         writers.emplace_back([&, t] {
             char domain[] = "example.com";
             domain_record dr{domain, 0, 0};
             for (int i = 0; i < kPerThread; ++i) {
+                while (i * (kReopens + 1) / kPerThread > reopens_begun.load() + 1)
+                    std::this_thread::yield();
                 ec_message msg{};
                 msg.id = message_id{0x5F000000u + static_cast<uint32_t>(t), 1, static_cast<uint16_t>(i)};
                 const std::string note = "t" + std::to_string(t) + "-" + std::to_string(i);
@@ -54,6 +61,7 @@ TEST_CASE("reopen under 4 logging threads loses, duplicates, splits and reorders
         rotated.push_back(old);
         for (int t = 0; t < kThreads; ++t)
             before[r][t] = progress[t].load();
+        reopens_begun.store(r);
         h.core().log_reopen();
         for (int t = 0; t < kThreads; ++t)
             after[r][t] = progress[t].load();
