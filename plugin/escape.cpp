@@ -112,22 +112,44 @@ std::size_t plain_prefix_portable(std::string_view text, char separator) noexcep
 #if defined(__SSE2__)
 // The same test sixteen bytes at a time (SSE2 is part of x86-64): a signed
 // compare against 0x20 catches both the control bytes and every byte >= 0x80;
-// the first special byte's index comes straight from the mask. Text shorter
-// than sixteen bytes goes the SWAR way, which never reads past its end.
+// the first special byte's index comes straight from the mask. Nothing is
+// read outside the text.
 std::size_t plain_prefix(std::string_view text, char separator) noexcept
 {
     const std::size_t n = text.size();
-    if (n < 16)
-        return plain_prefix_portable(text, separator);
     const char *p = text.data();
     const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7F), backslash = _mm_set1_epi8('\\');
     const __m128i sep = _mm_set1_epi8(separator != 0 ? separator : '\\');
-    auto special = [&](const char *at) {
-        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i *>(at));
+    auto mask_of = [&](__m128i x) {
         const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(x, space), _mm_cmpeq_epi8(x, del)),
                                          _mm_or_si128(_mm_cmpeq_epi8(x, backslash), _mm_cmpeq_epi8(x, sep)));
         return static_cast<unsigned>(_mm_movemask_epi8(hit));
     };
+    if (n < 16) {
+        // Short text (domains, addresses): its first and last 8 (or 4) bytes,
+        // overlapping, in one register; nothing is read past the end.
+        unsigned m, half;
+        if (n >= 8) {
+            std::uint64_t a, b;
+            std::memcpy(&a, p, 8);
+            std::memcpy(&b, p + n - 8, 8);
+            m = mask_of(_mm_set_epi64x(static_cast<long long>(b), static_cast<long long>(a)));
+            half = 8;
+        } else if (n >= 4) {
+            std::uint32_t a, b;
+            std::memcpy(&a, p, 4);
+            std::memcpy(&b, p + n - 4, 4);
+            m = mask_of(_mm_set_epi32(0x61616161, 0x61616161, static_cast<int>(b), static_cast<int>(a))); // 'a': plain
+            half = 4;
+        } else {
+            return plain_prefix_portable(text, separator);
+        }
+        const unsigned low = m & ((1u << half) - 1), high = (m >> half) & ((1u << half) - 1);
+        if (low != 0)
+            return static_cast<std::size_t>(__builtin_ctz(low));
+        return high != 0 ? n - half + static_cast<std::size_t>(__builtin_ctz(high)) : n;
+    }
+    auto special = [&](const char *at) { return mask_of(_mm_loadu_si128(reinterpret_cast<const __m128i *>(at))); };
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16)
         if (const unsigned m = special(p + i); m != 0)
@@ -186,34 +208,26 @@ void append_field_text(Buffer &out, const char *text, char separator)
 {
     if (text == nullptr)
         return;
-    // Most fields (domains, binding names, addresses) are short and plain:
-    // copy them in one pass that stops at the NUL or at the first byte that
-    // needs escaping; anything else takes the general path from the start.
+    // Most fields (domains, addresses) are short and plain: measure, copy,
+    // and check the copy; anything else takes the general path.
     constexpr std::size_t kShort = 64;
     static_assert(kShort <= kMaxFieldBytes);
-    const std::size_t at = out.size();
-    out.resize(at + kShort);
-    char *dst = out.data() + at;
-    for (std::size_t i = 0; i < kShort; ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c == 0) {
-            out.resize(at + i);
+    const std::size_t n = ::strnlen(text, kShort + 1);
+    if (n <= kShort) {
+        const std::size_t at = out.size();
+        append_raw(out, text, n);
+        if (detail::plain_prefix(std::string_view(out.data() + at, n), separator) == n)
             return;
-        }
-        if (c < 0x20 || c >= 0x7F || c == '\\' || c == static_cast<unsigned char>(separator))
-            break;
-        dst[i] = static_cast<char>(c);
+        out.resize(at);
     }
-    out.resize(at);
     append_escaped_capped(out, bounded_field(text), separator, kMaxFieldBytes);
 }
-
 void append_escaped(Buffer &out, std::string_view text, char separator)
 {
     std::size_t i = 0;
     while (i < text.size()) {
         const std::size_t plain = plain_prefix(text.substr(i), separator);
-        out.append(text.data() + i, text.data() + i + plain);
+        append_raw(out, text.data() + i, plain);
         i += plain;
         if (i >= text.size())
             break;
@@ -227,7 +241,7 @@ void append_escaped_capped(Buffer &out, std::string_view text, char separator, s
 {
     // Fast path: the raw text already fits and needs nothing.
     if (text.size() <= cap && plain_prefix(text, separator) == text.size()) {
-        out.append(text.data(), text.data() + text.size());
+        append_raw(out, text.data(), text.size());
         return;
     }
     const std::size_t budget = cap > kTruncationMarker.size() ? cap - kTruncationMarker.size() : 0;

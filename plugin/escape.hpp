@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -17,6 +18,15 @@ namespace mtalog {
 using Buffer = fmt::memory_buffer;
 
 inline constexpr std::string_view kTruncationMarker = "...[truncated]";
+
+// Appends n bytes: one size check and one copy, without the chunked loop of
+// fmt's generic append (the hot path appends many short pieces per record).
+inline void append_raw(Buffer &out, const char *data, std::size_t n)
+{
+    const std::size_t at = out.size();
+    out.resize(at + n);
+    std::memcpy(out.data() + at, data, n);
+}
 
 // Cap on the escaped output of every text field but the note (domains,
 // addresses, binding names, context values): a record stays one bounded line.

@@ -43,16 +43,15 @@ bool text(Buffer &out, const char *value)
     return true;
 }
 
-bool id_text(Buffer &out, const FormatContext &ctx, const ec_message *m, message_id ec_message::*member)
+// `cache`: the thread's, for batch and connection ids (see FormatCache).
+bool id_text(Buffer &out, const FormatContext &ctx, const ec_message *m, message_id ec_message::*member,
+             FormatCache *cache = nullptr)
 {
     if (m == nullptr)
         return false;
-    char buf[EC_MESSAGE_ID_TEXT_MAX + 1];
-    const std::string_view id = message_id_text(ctx, m->*member, buf);
-    if (id.empty())
-        return false;
-    append_escaped(out, id, 0);
-    return true;
+    const std::size_t before = out.size();
+    append_message_id(out, ctx, m->*member, 0, cache);
+    return out.size() != before;
 }
 
 bool address(Buffer &out, const char *local, const char *domain)
@@ -77,11 +76,11 @@ bool append_field(Field field, const Record &r, const FormatContext &ctx, Buffer
     const sockaddr *peer = r.addr; // set for other kinds than connection failures only by an adapter
     switch (field) {
     case Field::type: put(out, mtacfg::record_name(r.kind)); return true;
-    case Field::timestamp: append_time(out, r.now, mtacfg::TimePrecision::microseconds); return true;
+    case Field::timestamp: append_time(out, r.now, mtacfg::TimePrecision::microseconds, r.cache); return true;
     case Field::event_time: append_rfc3339(out, r.now); return true;
     case Field::message_id: return id_text(out, ctx, r.msg, &ec_message::id);
-    case Field::batch_id: return id_text(out, ctx, m, &ec_message::batch_id);
-    case Field::connection_id: return id_text(out, ctx, m, &ec_message::conn_id);
+    case Field::batch_id: return id_text(out, ctx, m, &ec_message::batch_id, r.cache);
+    case Field::connection_id: return id_text(out, ctx, m, &ec_message::conn_id, r.cache);
     case Field::mail_from: return m && address(out, m->mailfrom_local, m->mailfrom_domain);
     case Field::rcpt_to: return m && address(out, m->rcptto_local, m->rcptto_domain);
     case Field::domain: return text(out, r.dr ? r.dr->domain : nullptr);

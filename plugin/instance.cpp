@@ -248,13 +248,14 @@ void Instance::flusher_loop()
     }
 }
 
-void Instance::emit(const Record &record)
+void Instance::emit(Record &record)
 {
     File *file = route_[static_cast<std::size_t>(record.kind)];
     if (file == nullptr)
         return;
     Staging::Stage &stage = staging_->local();
     std::lock_guard lock(stage.mutex);
+    record.cache = &stage.cache;
     Buffer &lines = stage.lines[file->index];
     const std::size_t before = lines.size();
     try {

@@ -70,7 +70,7 @@ private:
 
     Instance(ec_core *core, mtacfg::Settings settings);
     std::optional<std::string> compile_formats(); // "file:line:column: ..." on a bad template
-    void emit(const Record &record);
+    void emit(Record &record); // sets record.cache to the calling thread's
     void hand_off(Staging::Stage &stage, File &file); // stage mutex held
     void hand_off_all(bool trim = false); // trim: free stage buffers grown past Staging::kKeptBytes
     [[nodiscard]] std::size_t admission_capacity() const

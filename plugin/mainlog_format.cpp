@@ -8,9 +8,10 @@ constexpr char kSep = '@';
 
 void put_field(Buffer &out, const char *text) { append_field_text(out, text, kSep); }
 
-void put_message_id(Buffer &out, const FormatContext &ctx, const message_id &id)
+// `cache`: the thread's, for batch and connection ids (see FormatCache).
+void put_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, FormatCache *cache = nullptr)
 {
-    append_message_id(out, ctx, id, kSep);
+    append_message_id(out, ctx, id, kSep, cache);
 }
 
 void put_binding_names(Buffer &out, const BindingNames &names)
@@ -34,14 +35,14 @@ void put_binding(Buffer &out, const FormatContext &ctx, int slot)
 // time@id@batch@conn@ (empty ids without a message)
 void put_time_and_ids(Buffer &out, const FormatContext &ctx, const Record &r)
 {
-    append_time(out, r.now, ctx.precision);
+    append_time(out, r.now, ctx.precision, r.cache);
     out.push_back(kSep);
     if (const ec_message *m = r.msg) {
         put_message_id(out, ctx, m->id);
         out.push_back(kSep);
-        put_message_id(out, ctx, m->batch_id);
+        put_message_id(out, ctx, m->batch_id, r.cache);
         out.push_back(kSep);
-        put_message_id(out, ctx, m->conn_id);
+        put_message_id(out, ctx, m->conn_id, r.cache);
     } else {
         put(out, "@@");
     }

@@ -15,6 +15,25 @@ namespace mtalog {
 
 using mtacfg::RecordKind;
 
+// What consecutive records of one calling thread share, kept in that
+// thread's stage and used only under the stage's mutex: the text of the last
+// second logged and of the last two batch or connection ids (a delivery
+// thread logs a connection's batch in a row, so those ids repeat).
+struct FormatCache {
+    long long second = -1; // -1: none yet
+    std::uint8_t second_len = 0;
+    char second_text[24] = {};
+    struct Id {
+        bool valid = false;
+        bool plain = false;    // needs no escaping (none of the separators either)
+        std::uint8_t len = 0;
+        message_id id{};
+        char text[EC_MESSAGE_ID_TEXT_MAX] = {};
+    };
+    Id ids[2];
+    unsigned next = 0; // the entry to replace
+};
+
 struct Record {
     RecordKind kind = RecordKind::attempt;
     timeval now{};                        // already defaulted when the hook got NULL
@@ -30,6 +49,7 @@ struct Record {
     const char *peer_host = nullptr;      // the remote host's name
     bool has_os_errno = false;            // connection_failure: the system errno behind `err`
     int os_errno = 0;
+    FormatCache *cache = nullptr;         // the calling thread's, when it has one
 };
 
 } // namespace mtalog

@@ -10,17 +10,46 @@
 
 namespace mtalog {
 
-void put(Buffer &out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
+void put(Buffer &out, std::string_view s) { append_raw(out, s.data(), s.size()); }
 
 void put_int(Buffer &out, long long v)
 {
     static constexpr char kPairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                                      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                      "8081828384858687888990919293949596979899";
-    char text[24];
-    char *const end = text + sizeof text;
-    char *p = end;
+    static constexpr unsigned long long kPow10[] = {1ULL,
+                                                    10ULL,
+                                                    100ULL,
+                                                    1000ULL,
+                                                    10000ULL,
+                                                    100000ULL,
+                                                    1000000ULL,
+                                                    10000000ULL,
+                                                    100000000ULL,
+                                                    1000000000ULL,
+                                                    10000000000ULL,
+                                                    100000000000ULL,
+                                                    1000000000000ULL,
+                                                    10000000000000ULL,
+                                                    100000000000000ULL,
+                                                    1000000000000000ULL,
+                                                    10000000000000000ULL,
+                                                    100000000000000000ULL,
+                                                    1000000000000000000ULL,
+                                                    10000000000000000000ULL};
+    if (v >= 0 && v < 10) { // stages, retries, slots: most numbers in a record
+        out.push_back(static_cast<char>('0' + v));
+        return;
+    }
     unsigned long long u = v < 0 ? 0ULL - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
+    // The number of digits from the bit width (log10(2) ~ 1233 / 4096),
+    // corrected by one comparison; then the digits go straight into the line.
+    const int bits = 64 - __builtin_clzll(u | 1);
+    const int t = (bits * 1233) >> 12;
+    const std::size_t digits = static_cast<std::size_t>(t + 1 - (u < kPow10[t] ? 1 : 0));
+    const std::size_t at = out.size(), n = digits + (v < 0 ? 1 : 0);
+    out.resize(at + n);
+    char *p = out.data() + at + n;
     while (u >= 100) { // two digits per step
         p -= 2;
         std::memcpy(p, kPairs + 2 * (u % 100), 2);
@@ -34,14 +63,36 @@ void put_int(Buffer &out, long long v)
     }
     if (v < 0)
         *--p = '-';
-    const std::size_t n = static_cast<std::size_t>(end - p);
-    const std::size_t at = out.size();
-    out.resize(at + n);
-    std::memcpy(out.data() + at, p, n);
 }
 
-void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, char separator)
+namespace {
+
+bool same_id(const message_id &a, const message_id &b) noexcept
 {
+    return a.slot == b.slot && a.pid == b.pid && a.counter == b.counter;
+}
+
+// The separators a cached id is checked against once: mainlog's '@', CSV's
+// ',' and JSON's '"' (which the escaper does not change, but JSON quotes).
+bool plain_everywhere(std::string_view text) noexcept
+{
+    return detail::plain_prefix(text, '@') == text.size() && detail::plain_prefix(text, ',') == text.size() &&
+           std::memchr(text.data(), '"', text.size()) == nullptr;
+}
+
+} // namespace
+
+void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, char separator,
+                       FormatCache *cache)
+{
+    if (cache != nullptr && (separator == 0 || separator == '@' || separator == ',')) {
+        for (const FormatCache::Id &e : cache->ids) {
+            if (e.valid && e.plain && same_id(e.id, id)) {
+                append_raw(out, e.text, e.len);
+                return;
+            }
+        }
+    }
     // The core writes straight into the line; its text is escaped like any
     // other only when it holds something that needs it.
     const std::size_t at = out.size();
@@ -49,6 +100,15 @@ void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &
     char *text = out.data() + at;
     const std::size_t n = std::min<std::size_t>(ctx.core->message_id_text(ctx.core, &id, text, EC_MESSAGE_ID_TEXT_MAX + 1),
                                                 EC_MESSAGE_ID_TEXT_MAX);
+    if (cache != nullptr) {
+        FormatCache::Id &e = cache->ids[cache->next];
+        cache->next ^= 1u;
+        e.valid = true;
+        e.id = id;
+        e.len = static_cast<std::uint8_t>(n);
+        std::memcpy(e.text, text, n);
+        e.plain = plain_everywhere(std::string_view(text, n));
+    }
     if (detail::plain_prefix(std::string_view(text, n), separator) == n) {
         out.resize(at + n);
         return;
@@ -57,13 +117,6 @@ void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &
     std::memcpy(copy, text, n);
     out.resize(at);
     append_escaped(out, std::string_view(copy, n), separator);
-}
-
-std::string_view message_id_text(const FormatContext &ctx, const message_id &id,
-                                 char (&buf)[EC_MESSAGE_ID_TEXT_MAX + 1])
-{
-    const size_t n = ctx.core->message_id_text(ctx.core, &id, buf, sizeof buf);
-    return std::string_view(buf, std::min(n, sizeof buf - 1));
 }
 
 BindingNames binding_names(const FormatContext &ctx, int slot)
@@ -97,6 +150,29 @@ std::optional<long long> queue_micros(const Record &r)
            (static_cast<long long>(r.now.tv_usec) - r.msg->creation_time.tv_usec);
 }
 
+namespace {
+
+// Dotted quad by hand: glibc's inet_ntop goes through sprintf, many times
+// the cost of the rest of a connection-failure record.
+void write_ipv4(const in_addr &a, char *out)
+{
+    const auto *b = reinterpret_cast<const unsigned char *>(&a.s_addr);
+    for (int k = 0; k < 4; ++k) {
+        unsigned v = b[k];
+        if (v >= 100) {
+            *out++ = static_cast<char>('0' + v / 100);
+            v %= 100;
+            *out++ = static_cast<char>('0' + v / 10);
+        } else if (v >= 10) {
+            *out++ = static_cast<char>('0' + v / 10);
+        }
+        *out++ = static_cast<char>('0' + v % 10);
+        *out++ = k < 3 ? '.' : '\0';
+    }
+}
+
+} // namespace
+
 Peer peer_of(const sockaddr *addr)
 {
     Peer p;
@@ -104,16 +180,17 @@ Peer peer_of(const sockaddr *addr)
         return p;
     if (addr->sa_family == AF_INET) {
         const auto *in = reinterpret_cast<const sockaddr_in *>(addr);
-        p.known = inet_ntop(AF_INET, &in->sin_addr, p.ip, sizeof p.ip) != nullptr;
+        write_ipv4(in->sin_addr, p.ip);
+        p.known = true;
         p.port = ntohs(in->sin_port);
-        std::snprintf(p.family, sizeof p.family, "ipv4");
+        std::memcpy(p.family, "ipv4", 5);
     } else if (addr->sa_family == AF_INET6) {
         const auto *in6 = reinterpret_cast<const sockaddr_in6 *>(addr);
         p.known = inet_ntop(AF_INET6, &in6->sin6_addr, p.ip, sizeof p.ip) != nullptr;
         p.port = ntohs(in6->sin6_port);
-        std::snprintf(p.family, sizeof p.family, "ipv6");
+        std::memcpy(p.family, "ipv6", 5);
     } else if (addr->sa_family == AF_UNIX) {
-        std::snprintf(p.family, sizeof p.family, "unix");
+        std::memcpy(p.family, "unix", 5);
     } else {
         std::snprintf(p.family, sizeof p.family, "af%u", static_cast<unsigned>(addr->sa_family));
     }
@@ -153,11 +230,32 @@ void append_seconds(Buffer &out, long long micros, int decimals)
     out.append(frac, frac + std::min(decimals, 6));
 }
 
-void append_time(Buffer &out, const timeval &t, mtacfg::TimePrecision precision)
+void append_time(Buffer &out, const timeval &t, mtacfg::TimePrecision precision, FormatCache *cache)
 {
     long usec = static_cast<long>(t.tv_usec);
     if (usec < 0 || usec > 999999)
         usec = 0;
+    if (cache != nullptr && t.tv_sec >= 0) {
+        // The whole seconds as last written by this thread, most records.
+        const long long second = t.tv_sec;
+        if (cache->second != second) {
+            const std::size_t at = out.size();
+            put_int(out, second);
+            cache->second = second;
+            cache->second_len = static_cast<std::uint8_t>(out.size() - at);
+            std::memcpy(cache->second_text, out.data() + at, cache->second_len);
+        } else {
+            append_raw(out, cache->second_text, cache->second_len);
+        }
+        if (precision == mtacfg::TimePrecision::microseconds) {
+            char frac[7] = {'.'};
+            long rest = usec;
+            for (int i = 6; i >= 1; --i, rest /= 10)
+                frac[i] = static_cast<char>('0' + rest % 10);
+            append_raw(out, frac, 7);
+        }
+        return;
+    }
     append_seconds(out, static_cast<long long>(t.tv_sec) * 1000000LL + usec,
                    precision == mtacfg::TimePrecision::microseconds ? 6 : 0);
 }

@@ -16,13 +16,13 @@ namespace mtalog {
 void put(Buffer &out, std::string_view s);
 void put_int(Buffer &out, long long v);
 
-// The core's text for a message id; empty for the all-zero id.
-std::string_view message_id_text(const FormatContext &ctx, const message_id &id,
-                                 char (&buf)[EC_MESSAGE_ID_TEXT_MAX + 1]);
-
 // The core's text for a message id, escaped for a field ended by `separator`
 // (0: none); nothing for the all-zero id.
-void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, char separator);
+// `cache`: the calling thread's, to reuse the text of a recent id; for batch
+// and connection ids, which repeat from record to record (a message's own id
+// mostly does not, and would only push them out).
+void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, char separator,
+                       FormatCache *cache = nullptr);
 
 struct BindingNames {
     const char *group = nullptr; // NULL when the slot is unknown to the core
@@ -55,7 +55,8 @@ Peer peer_of(const sockaddr *addr);
 const char *stage_name(int stage);
 
 // Unix seconds, or with six decimals.
-void append_time(Buffer &out, const timeval &t, mtacfg::TimePrecision precision);
+// `cache`: the calling thread's, to reuse the text of the last second.
+void append_time(Buffer &out, const timeval &t, mtacfg::TimePrecision precision, FormatCache *cache = nullptr);
 // RFC 3339 UTC with microseconds: 2023-11-14T22:13:20.250000Z
 void append_rfc3339(Buffer &out, const timeval &t);
 // a.b.c.d:port, [v6]:port, or nothing.

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "escape.hpp"
+#include "record.hpp"
 
 namespace mtalog {
 
@@ -40,6 +41,7 @@ public:
         std::mutex mutex;
         std::vector<Buffer> lines;          // per file: whole lines, each ending in '\n'
         std::vector<std::uint32_t> records; // per file: how many
+        FormatCache cache;                  // what this thread's records share
     };
 
     explicit Staging(std::size_t files);

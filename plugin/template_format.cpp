@@ -178,8 +178,8 @@ void CompiledTemplate::format(const Record &r, const FormatContext &ctx, Buffer 
         case m_us:
             append_seconds(out, static_cast<long long>(r.now.tv_sec) * 1000000LL + r.now.tv_usec, item.number);
             break;
-        case m_BI: if (m) append_message_id(out, ctx, m->batch_id, 0); break;
-        case m_CI: if (m) append_message_id(out, ctx, m->conn_id, 0); break;
+        case m_BI: if (m) append_message_id(out, ctx, m->batch_id, 0, r.cache); break;
+        case m_CI: if (m) append_message_id(out, ctx, m->conn_id, 0, r.cache); break;
         case m_t:
             if (item.text.empty())
                 put_int(out, static_cast<long long>(r.now.tv_sec));

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -473,4 +474,36 @@ TEST_CASE("escape: the vector scanner finds the same first special byte as the p
         }
     }
     CHECK(checked == 81u * 200u * 3u);
+}
+
+TEST_CASE("numbers and IPv4 peers written by hand match the C library", "[format]")
+{
+    std::vector<long long> values{0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, -1, -9, -10, -99, -100,
+                                  std::numeric_limits<long long>::max(), std::numeric_limits<long long>::min()};
+    for (long long p = 1; p <= 1000000000000000000LL; p *= 10)
+        for (long long d : {-1LL, 0LL, 1LL})
+            for (long long sign : {1LL, -1LL})
+                values.push_back(sign * (p + d));
+    std::mt19937_64 rng(7);
+    for (int i = 0; i < 2000; ++i)
+        values.push_back(static_cast<long long>(rng()) >> (rng() % 64));
+    for (long long v : values) {
+        mtalog::Buffer b;
+        b.append(std::string_view("x"));
+        mtalog::put_int(b, v);
+        CHECK(fmt::to_string(b) == "x" + std::to_string(v));
+    }
+    for (int i = 0; i < 2000; ++i) {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<std::uint16_t>(rng()));
+        a.sin_addr.s_addr = static_cast<std::uint32_t>(i < 4 ? (i == 0 ? 0u : i == 1 ? 0xFFFFFFFFu : i == 2 ? 0x0A00000Au : 0x64646464u) : rng());
+        char want[INET_ADDRSTRLEN];
+        REQUIRE(inet_ntop(AF_INET, &a.sin_addr, want, sizeof want) != nullptr);
+        const mtalog::Peer p = mtalog::peer_of(reinterpret_cast<const sockaddr *>(&a));
+        CHECK(p.known);
+        CHECK(std::string(p.ip) == want);
+        CHECK(p.port == ntohs(a.sin_port));
+        CHECK(std::string(p.family) == "ipv4");
+    }
 }

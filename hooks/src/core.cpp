@@ -78,6 +78,11 @@ int binding_lookup(ec_core *api, int slot, const char **name, const char **group
 
 size_t message_id_text(ec_core *, const message_id *id, char *buf, size_t buflen)
 {
+    if (id && buf && buflen > kMessageIdTextLength) { // room for the whole text: write it in place
+        const size_t n = write_message_id(*id, buf);
+        buf[n] = '\0';
+        return n;
+    }
     char text[kMessageIdTextLength];
     const size_t n = id ? write_message_id(*id, text) : 0;
     if (buf && buflen) {

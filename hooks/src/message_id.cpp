@@ -30,9 +30,20 @@ std::size_t write_message_id(const message_id &id, char *out) noexcept
     out[2] = '/';
     byte_at(out + 3, id.counter);
     out[5] = '-';
-    unsigned pid = id.pid;
-    for (int i = 10; i >= 6; --i, pid /= 10)
-        out[i] = static_cast<char>('0' + pid % 10);
+    // Five decimal digits of the pid (mod 100000), two at a time.
+    static constexpr auto decimal_pairs = [] {
+        std::array<char, 200> t{};
+        for (int v = 0; v < 100; ++v) {
+            t[static_cast<std::size_t>(2 * v)] = static_cast<char>('0' + v / 10);
+            t[static_cast<std::size_t>(2 * v + 1)] = static_cast<char>('0' + v % 10);
+        }
+        return t;
+    }();
+    unsigned pid = id.pid % 100000;
+    std::memcpy(out + 9, &decimal_pairs[2 * (pid % 100)], 2);
+    pid /= 100;
+    std::memcpy(out + 7, &decimal_pairs[2 * (pid % 100)], 2);
+    out[6] = static_cast<char>('0' + pid / 100);
     out[11] = '-';
     byte_at(out + 12, id.slot >> 24);
     byte_at(out + 14, id.slot >> 16);

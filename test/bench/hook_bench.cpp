@@ -11,6 +11,7 @@
 //   write_mutex   one write(2) per record under a mutex (Exim, Halon)
 //   raw_write     the same bytes in 64 KiB writes from one thread: the limit
 #include <algorithm>
+#include <arpa/inet.h>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -20,6 +21,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <mutex>
+#include <netinet/in.h>
 #include <string>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -198,6 +200,10 @@ Histogram drive(unsigned threads, std::uint64_t count, Call &&call)
     return all;
 }
 
+// The hook the mtalog case calls: attempts (the default, and all that the
+// timed runs use), or for --callgrind the other two record kinds.
+std::string g_kind = "attempt";
+
 Result run_case(const std::string &name, unsigned threads, std::uint64_t count, const std::string &dir,
                 const std::string &modules, std::size_t queue)
 {
@@ -208,8 +214,8 @@ Result run_case(const std::string &name, unsigned threads, std::uint64_t count, 
     const auto start = Clock::now();
     if (name == "mtalog") {
         const std::string conf = dir + "/bench.conf";
-        std::ofstream(conf) << "mtalog \"bench\" {\n  attempt_logfile = \"" << path << "\"\n  queue_size = " << queue
-                            << "\n}\n";
+        std::ofstream(conf) << "mtalog \"bench\" {\n  " << (g_kind == "attempt" ? "attempt_logfile" : "mainlog")
+                            << " = \"" << path << "\"\n  queue_size = " << queue << "\n}\n";
         w.core.set_panic_sink([](int, std::string_view, std::string_view) {});
         auto configured = mtacore::Host::configure(w.core, conf, modules);
         if (!std::holds_alternative<std::unique_ptr<mtacore::Host>>(configured)) {
@@ -221,12 +227,25 @@ Result run_case(const std::string &name, unsigned threads, std::uint64_t count, 
             std::fprintf(stderr, "bench: %s\n", e.c_str());
             std::exit(2);
         }
+        const int kind = g_kind == "connection_failure" ? 1 : g_kind == "permanent_failure" ? 2 : 0;
         h = drive(threads, count, [&](unsigned t, std::uint64_t i) {
             ec_message msg = Workload::message(i * threads + t);
             domain_record dr{w.domains[i % w.domains.size()].data(), 0, 0};
             timeval now{1700000000, 0};
             const std::string &note = w.notes[i % w.notes.size()];
-            w.core.log_attempt(&msg, &dr, &now, note.data(), static_cast<int>(note.size()));
+            if (kind == 0) {
+                w.core.log_attempt(&msg, &dr, &now, note.data(), static_cast<int>(note.size()));
+            } else if (kind == 1) {
+                sockaddr_in peer{};
+                peer.sin_family = AF_INET;
+                peer.sin_port = htons(25);
+                peer.sin_addr.s_addr = htonl(0xC0000200u + static_cast<std::uint32_t>(i % 200)); // 192.0.2.x
+                w.core.log_connection_failure(reinterpret_cast<sockaddr *>(&peer), CONN_ERROR_CONNECT | CONN_ACTION_REQUEUE1,
+                                              &dr, static_cast<int>(i % 4), &now);
+            } else {
+                string dsn{static_cast<int>(note.size()), static_cast<int>(note.size()), const_cast<char *>(note.data())};
+                w.core.log_permanent_failure(&msg, &dr, &now, &dsn);
+            }
         });
         host->stop(); // every accepted record is on disk after this
     } else if (name == "spdlog_async") {
@@ -359,11 +378,18 @@ int main(int argc, char **argv)
             only = next();
         else if (a == "--in-process")
             in_process = true;
+        else if (a == "--kind")
+            g_kind = next();
         else {
             std::fprintf(stderr, "usage: hook_bench [--records N] [--threads T] [--only NAME] [--json FILE] "
-                                 "[--dir DIR] [--modules DIR] [--queue N] [--in-process]\n");
+                                 "[--dir DIR] [--modules DIR] [--queue N] [--in-process [--kind attempt|connection_failure|"
+                                 "permanent_failure]]\n");
             return 64;
         }
+    }
+    if (g_kind != "attempt" && g_kind != "connection_failure" && g_kind != "permanent_failure") {
+        std::fprintf(stderr, "hook_bench: unknown --kind %s\n", g_kind.c_str());
+        return 64;
     }
     std::vector<Result> results;
     std::printf("%-13s %3s %14s %10s %9s %9s %9s %10s %6s %8s\n", "impl", "T", "records/s", "MB/s", "p50 ns",
