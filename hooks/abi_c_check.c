@@ -18,5 +18,5 @@ int mtahooks_abi_c_check(void)
     (void)info;
     (void)msg;
     (void)dr;
-    return (int)(sizeof conn_flags / sizeof conn_flags[0]) + (int)EC_ABI_VERSION;
+    return (int)(sizeof conn_flags / sizeof conn_flags[0]) + conn_flags[0].value + (int)EC_ABI_VERSION;
 }

@@ -162,7 +162,7 @@ int stage_of_smtp_error(std::string_view text) noexcept
 
 // --- SyncFile ---------------------------------------------------------------
 
-SyncFile::SyncFile(std::string path, unsigned mode, bool follow_symlinks, std::string header)
+SyncFile::SyncFile(std::string path, unsigned mode, bool follow_symlinks, const std::string &header)
     : path_(std::move(path)), mode_(mode), follow_symlinks_(follow_symlinks),
       header_(header.empty() ? std::string() : header + "\n")
 {
@@ -260,7 +260,8 @@ std::size_t Adapter::message_id_text(ec_core *core, const message_id *id, char *
     const std::string_view text = set ? std::string_view(self->current_id_) : std::string_view();
     if (buf != nullptr && buflen > 0) {
         const std::size_t n = std::min(text.size(), buflen - 1);
-        std::memcpy(buf, text.data(), n);
+        if (n > 0) // an empty view's data() may be NULL
+            std::memcpy(buf, text.data(), n);
         buf[n] = '\0';
     }
     return text.size();

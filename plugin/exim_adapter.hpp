@@ -52,7 +52,7 @@ struct Event {
 // A log file written synchronously: one write(2) per record on O_APPEND.
 class SyncFile {
 public:
-    SyncFile(std::string path, unsigned mode, bool follow_symlinks, std::string header);
+    SyncFile(std::string path, unsigned mode, bool follow_symlinks, const std::string &header);
     SyncFile(const SyncFile &) = delete;
     SyncFile &operator=(const SyncFile &) = delete;
     ~SyncFile();
