@@ -199,9 +199,14 @@ std::optional<std::string> SyncFile::ensure_open()
         // Several Exim processes may find the same new file: the lock makes
         // exactly one of them write the header, before any record.
         if (::flock(fd_, LOCK_EX) == 0) {
-            if (::fstat(fd_, &st) == 0 && st.st_size == 0 &&
-                ::write(fd_, header_.data(), header_.size()) != static_cast<ssize_t>(header_.size()))
-                ::ftruncate(fd_, 0);
+            if (::fstat(fd_, &st) == 0 && st.st_size == 0) {
+                const ssize_t n = ::write(fd_, header_.data(), header_.size());
+                // A header cut short by a full disk goes again, unless a
+                // record has been appended after it meanwhile.
+                if (n > 0 && n != static_cast<ssize_t>(header_.size()) && ::fstat(fd_, &st) == 0 && st.st_size == n &&
+                    ::ftruncate(fd_, 0) != 0) {
+                }
+            }
             ::flock(fd_, LOCK_UN);
         }
     }
