@@ -308,11 +308,13 @@ void Instance::hand_off_all(bool trim)
     staging_->for_each([this, trim](Staging::Stage &stage) {
         std::lock_guard lock(stage.mutex);
         for (const auto &file : files_) {
+            const bool quiet = stage.records[file->index] == 0; // nothing staged since the last hand-off
             hand_off(stage, *file);
-            // A stage that grew for a burst gives its memory back, so many
-            // threads that once logged hold no more than the inline buffer.
+            // A thread that went quiet after a burst gives its stage's memory
+            // back, so many threads that once logged hold no more than the
+            // inline buffer; a busy thread keeps its buffer.
             Buffer &lines = stage.lines[file->index];
-            if (trim && lines.capacity() > Staging::kKeptBytes)
+            if (trim && quiet && lines.capacity() > Staging::kKeptBytes)
                 lines = Buffer();
         }
     });

@@ -33,8 +33,8 @@ public:
     // under 0.1% of hook calls, so they stay out of the p99.9 latency.
     static constexpr std::size_t kBatchRecords = 1024;
     static constexpr std::size_t kBatchBytes = 256 * 1024;
-    // The flusher frees a stage buffer that grew past this, so a thread
-    // holds at most this much between bursts.
+    // The flusher frees a quiet thread's stage buffer that grew past this,
+    // so a thread holds at most this much between bursts.
     static constexpr std::size_t kKeptBytes = 16 * 1024;
 
     struct Stage {
