@@ -2,6 +2,7 @@
 //   P: time@msgid@batchid@connid@P@domain@bytes@bindinggroup@binding@stage@retries@elapsed@remoteip@errortext
 //   A: the same 14 columns with A in field 5 and the note last
 //   C: time@@@@C@domain@remoteaddr@bindinggroup@binding@bindingslot@err@errnames
+//      (the id fields filled only when an adapter gives the record a message)
 // Fields before the last never contain `@` (escaped as \x40); the last field
 // is free text. `elapsed` is empty when the message has no creation time
 // (zero). No field ever holds a control byte or invalid UTF-8.
