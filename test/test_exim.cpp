@@ -261,7 +261,12 @@ TEST_CASE("Exim delivers over loopback; every event is one record in every forma
     event_action = event_action.substr(0, event_action.find('\n'));
     REQUIRE(event_action.find(readme_so) != std::string::npos);
     REQUIRE(event_action.find(readme_conf) != std::string::npos);
-    event_action.replace(event_action.find(readme_so), readme_so.size(), testing::modules_dir() + "/mtalog.so");
+    // Exim's delivery processes run as its user, who may not reach the build
+    // tree (a clone in a 0700 directory): they load a copy from the test's.
+    fs::copy_file(testing::modules_dir() + "/mtalog.so", dir / "mtalog.so");
+    fs::permissions(dir / "mtalog.so", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                           fs::perms::others_read | fs::perms::others_exec);
+    event_action.replace(event_action.find(readme_so), readme_so.size(), dir / "mtalog.so");
     event_action.replace(event_action.find(readme_conf), readme_conf.size(), dir / "mtalog.conf");
     testing::write_file(dir / "exim.conf",
                         "primary_hostname = mtalog.test\n"
