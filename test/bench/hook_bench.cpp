@@ -20,6 +20,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <netinet/in.h>
 #include <string>
@@ -395,13 +396,34 @@ int main(int argc, char **argv)
     std::printf("%-13s %3s %14s %10s %9s %9s %9s %10s %6s %8s\n", "impl", "T", "records/s", "MB/s", "p50 ns",
                 "p99 ns", "p99.9 ns", "max ns", "lost", "RSS MB");
     for (unsigned t : thread_counts) {
+        // At T = 4, where the targets are judged, each case runs three times,
+        // interleaved, and the run with the median rate stands for it (its
+        // `lost` is the sum over all three): one noisy run of either side
+        // does not decide a ratio.
+        const int repeats = (t == 4 && !in_process) ? 3 : 1;
+        std::map<std::string, std::vector<Result>> runs;
+        for (int k = 0; k < repeats; ++k) {
+            for (const char *name : {"mtalog", "spdlog_async", "write_mutex", "raw_write"}) {
+                if (!only.empty() && only != name)
+                    continue;
+                if (std::string(name) == "raw_write" && t != thread_counts.front())
+                    continue; // one thread by definition: measured once
+                runs[name].push_back(in_process ? run_case(name, t, count, dir, modules, queue)
+                                                : isolated(name, t, count, dir, modules, queue));
+            }
+        }
         for (const char *name : {"mtalog", "spdlog_async", "write_mutex", "raw_write"}) {
-            if (!only.empty() && only != name)
+            auto it = runs.find(name);
+            if (it == runs.end())
                 continue;
-            if (std::string(name) == "raw_write" && t != thread_counts.front())
-                continue; // one thread by definition: measured once
-            const Result r = in_process ? run_case(name, t, count, dir, modules, queue)
-                                        : isolated(name, t, count, dir, modules, queue);
+            std::vector<Result> &all = it->second;
+            long long lost = 0;
+            for (const auto &one : all)
+                lost += one.lost;
+            std::sort(all.begin(), all.end(),
+                      [](const Result &a, const Result &b) { return a.records_per_s < b.records_per_s; });
+            Result r = all[all.size() / 2];
+            r.lost = lost;
             std::printf("%-13s %3u %14.0f %10.1f %9llu %9llu %9llu %10llu %6lld %8.1f\n", r.name.c_str(), r.threads,
                         r.records_per_s, r.bytes_per_s / 1e6, static_cast<unsigned long long>(r.p50),
                         static_cast<unsigned long long>(r.p99), static_cast<unsigned long long>(r.p999),
@@ -409,6 +431,8 @@ int main(int argc, char **argv)
             std::fflush(stdout);
             results.push_back(r);
         }
+        if (repeats > 1)
+            std::printf("    (T = %u: the median-rate run of %d for each case)\n", t, repeats);
     }
     if (!json_path.empty()) {
         std::ofstream out(json_path);
