@@ -291,6 +291,7 @@ std::variant<std::unique_ptr<Adapter>, std::string> Adapter::load(const std::str
         return mtacfg::ConfigError{o.where, "'" + o.name + "' outside an mtalog stanza"}.render();
     }
     std::unique_ptr<Adapter> self(new Adapter());
+    std::map<std::string, std::string> writers; // normalized path -> the stanza that writes it
     for (const auto &block : doc.blocks) {
         if (!mtacfg::iequals(block.kind, "mtalog"))
             return mtacfg::ConfigError{block.where, "'" + block.kind +
@@ -311,6 +312,12 @@ std::variant<std::unique_ptr<Adapter>, std::string> Adapter::load(const std::str
         instance->formatters = std::move(std::get<std::vector<std::unique_ptr<Formatter>>>(made));
         for (std::size_t i = 0; i < instance->settings.files.size(); ++i) {
             const auto &spec = instance->settings.files[i];
+            const std::string label = mtacfg::stanza_label(instance->settings.instance);
+            const auto [other, fresh] = writers.emplace(mtacfg::normalize_path(spec.path), label);
+            if (!fresh)
+                return mtacfg::ConfigError{block.where, "log file \"" + spec.path + "\" is already written by " +
+                                                            other->second + " (one stanza per file)"}
+                    .render();
             instance->files.push_back(std::make_unique<SyncFile>(spec.path, spec.mode, spec.follow_symlinks,
                                                                  instance->formatters[i]->header()));
         }

@@ -130,6 +130,13 @@ TEST_CASE("exim: config errors reach Exim's panic log through the yield, with fi
     CHECK(yield == "mtalog: " + other + ":1:1: 'Binding_Group' stanza in an mtalog config for Exim (only mtalog "
                                         "stanzas belong here)");
 
+    const std::string twice = dir / "twice.conf";
+    testing::write_file(twice, "mtalog \"a\" { mainlog = \"" + dir / "m.ec" + "\" }\nmtalog \"b\" {\n  attempt_logfile = \"" +
+                                   dir / "./m.ec" + "\"\n}\n");
+    CHECK(exim.call(event(twice, "tcp:connect", "x"), &yield) == 3);
+    CHECK(yield == "mtalog: " + twice + ":2:1: log file \"" + dir / "./m.ec" +
+                       "\" is already written by mtalog \"a\" (one stanza per file)");
+
     CHECK(exim.call({}, &yield) == 3);
     CHECK(yield.rfind("mtalog: usage: mtalog_exim_event CONFIG", 0) == 0);
     CHECK_FALSE(fs::exists(dir / "m.ec"));
