@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fcntl.h>
 #include <map>
 #include <mutex>
 #include <netinet/in.h>
@@ -13,7 +12,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "mainlog_format.hpp"
+#include "log_file_sink.hpp"
 #include "parser.hpp"
 #include "record.hpp"
 
@@ -96,10 +95,11 @@ std::optional<std::string> refuse_unsupported(const mtacfg::Block &block, const 
         return block.where;
     };
     auto refuse = [&](std::string_view name) {
-        const mtacfg::Location at = where(name);
-        return at.file + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " + std::string(name) +
-               " is not available with Exim (each delivery is its own short-lived process): rotate with "
-               "logrotate instead; mtalog reopens a file when the inode at its path changes";
+        return mtacfg::ConfigError{where(name), std::string(name) +
+                                                    " is not available with Exim (each delivery is its own short-lived "
+                                                    "process): rotate with logrotate instead; mtalog reopens a file "
+                                                    "when the inode at its path changes"}
+            .render();
     };
     if (s.rotate_size != 0)
         return refuse("rotate_size");
@@ -182,8 +182,7 @@ std::optional<std::string> SyncFile::ensure_open()
     // First use, or the file was moved or removed (logrotate): open the path anew.
     if (fd_ >= 0)
         ::close(fd_);
-    const int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | (follow_symlinks_ ? 0 : O_NOFOLLOW);
-    fd_ = ::open(path_.c_str(), flags, mode_);
+    fd_ = open_log_file(path_, mode_, follow_symlinks_);
     if (fd_ < 0)
         return "cannot open " + path_ + ": " + errno_text(errno);
     if (::fstat(fd_, &st) != 0) {
@@ -370,10 +369,8 @@ std::optional<std::string> Adapter::handle(const Event &event)
         r.has_note = true;
     }
     if (kind == RecordKind::connection_failure) {
-        const auto err = number<int>(event.defer_errno);
-        r.has_os_errno = err.has_value();
-        r.os_errno = err.value_or(0);
-        r.err = conn_flags_for_errno(r.os_errno);
+        r.os_errno = number<int>(event.defer_errno);
+        r.err = conn_flags_for_errno(r.os_errno.value_or(0));
     }
 
     std::optional<std::string> first_error;
@@ -395,10 +392,7 @@ std::optional<std::string> Adapter::handle(const Event &event)
 
 std::variant<Adapter *, std::string> Adapter::for_path(const std::string &config_path)
 {
-    // Exim is single-threaded; the lock only keeps a threaded caller safe.
-    static std::mutex mutex;
     static std::map<std::string, std::variant<std::unique_ptr<Adapter>, std::string>> loaded;
-    std::lock_guard lock(mutex);
     auto it = loaded.find(config_path);
     if (it == loaded.end())
         it = loaded.emplace(config_path, load(config_path)).first;

@@ -93,6 +93,7 @@ public:
 
     // The process-wide adapter for a config path, loaded on first use; an
     // error is kept too, so a broken config is not re-read for every event.
+    // Not thread-safe: the dlfunc entry point serializes its callers.
     static std::variant<Adapter *, std::string> for_path(const std::string &config_path);
 
 private:

@@ -132,9 +132,9 @@ bool append_field(Field field, const Record &r, const FormatContext &ctx, Buffer
     }
     case Field::peer_host: return text(out, r.peer_host);
     case Field::os_errno:
-        if (r.kind != RecordKind::connection_failure || !r.has_os_errno)
+        if (r.kind != RecordKind::connection_failure || !r.os_errno)
             return false;
-        put_int(out, r.os_errno);
+        put_int(out, *r.os_errno);
         return true;
     case Field::error_code:
         if (r.kind != RecordKind::connection_failure)

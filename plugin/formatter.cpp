@@ -68,10 +68,11 @@ std::variant<std::vector<std::unique_ptr<Formatter>>, std::string> make_formatte
         auto made = make_formatter(settings.files[index].format, kinds);
         if (auto *failure = std::get_if<FormatterError>(&made)) {
             // Point at the offending spot inside the <kind>_format value.
-            const mtacfg::Location &at = settings.records[static_cast<std::size_t>(failure->kind)].format_where;
-            return at.file + ":" + std::to_string(at.line) + ":" +
-                   std::to_string(at.column + static_cast<int>(failure->error.offset)) + ": " +
-                   std::string(mtacfg::record_name(failure->kind)) + "_format: " + failure->error.message;
+            mtacfg::Location at = settings.records[static_cast<std::size_t>(failure->kind)].format_where;
+            at.column += static_cast<int>(failure->error.offset);
+            return mtacfg::ConfigError{at, std::string(mtacfg::record_name(failure->kind)) + "_format: " +
+                                               failure->error.message}
+                .render();
         }
         formatters.push_back(std::move(std::get<std::unique_ptr<Formatter>>(made)));
     }

@@ -48,8 +48,7 @@ std::variant<std::unique_ptr<Instance>, std::string> Instance::create(ec_core *c
         return *error;
     for (const auto &file : self->settings_.files) {
         if (auto conflict = PathRegistry::global().claim(file.path, file.format, self.get(), self->diag_.label()))
-            return where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
-                   *conflict;
+            return mtacfg::ConfigError{where, *conflict}.render();
     }
     return self;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -25,8 +26,7 @@ struct FormatCache {
     char second_text[24] = {};
     struct Id {
         bool valid = false;
-        bool plain = false;    // needs no escaping (none of the separators either)
-        std::uint8_t len = 0;
+        std::uint8_t len = 0;  // the text needs no escaping, '@' included
         message_id id{};
         char text[EC_MESSAGE_ID_TEXT_MAX] = {};
     };
@@ -47,8 +47,7 @@ struct Record {
     int binding_slot = 0;                 // connection_failure
     // Only from an adapter (Exim): what Momentum's hooks do not carry.
     const char *peer_host = nullptr;      // the remote host's name
-    bool has_os_errno = false;            // connection_failure: the system errno behind `err`
-    int os_errno = 0;
+    std::optional<int> os_errno;          // connection_failure: the system errno behind `err`
     FormatCache *cache = nullptr;         // the calling thread's, when it has one
 };
 

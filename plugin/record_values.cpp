@@ -72,22 +72,17 @@ bool same_id(const message_id &a, const message_id &b) noexcept
     return a.slot == b.slot && a.pid == b.pid && a.counter == b.counter;
 }
 
-// The separators a cached id is checked against once: mainlog's '@', CSV's
-// ',' and JSON's '"' (which the escaper does not change, but JSON quotes).
-bool plain_everywhere(std::string_view text) noexcept
-{
-    return detail::plain_prefix(text, '@') == text.size() && detail::plain_prefix(text, ',') == text.size() &&
-           std::memchr(text.data(), '"', text.size()) == nullptr;
-}
-
 } // namespace
 
 void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, char separator,
                        FormatCache *cache)
 {
-    if (cache != nullptr && (separator == 0 || separator == '@' || separator == ',')) {
+    // Cached texts are kept only when they hold no byte to escape, '@' (the
+    // only separator a field is written with here) included.
+    const bool cacheable = cache != nullptr && (separator == 0 || separator == '@');
+    if (cacheable) {
         for (const FormatCache::Id &e : cache->ids) {
-            if (e.valid && e.plain && same_id(e.id, id)) {
+            if (e.valid && same_id(e.id, id)) {
                 append_raw(out, e.text, e.len);
                 return;
             }
@@ -100,16 +95,15 @@ void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &
     char *text = out.data() + at;
     const std::size_t n = std::min<std::size_t>(ctx.core->message_id_text(ctx.core, &id, text, EC_MESSAGE_ID_TEXT_MAX + 1),
                                                 EC_MESSAGE_ID_TEXT_MAX);
-    if (cache != nullptr) {
-        FormatCache::Id &e = cache->ids[cache->next];
-        cache->next ^= 1u;
-        e.valid = true;
-        e.id = id;
-        e.len = static_cast<std::uint8_t>(n);
-        std::memcpy(e.text, text, n);
-        e.plain = plain_everywhere(std::string_view(text, n));
-    }
     if (detail::plain_prefix(std::string_view(text, n), separator) == n) {
+        if (cacheable && (separator == '@' || std::memchr(text, '@', n) == nullptr)) {
+            FormatCache::Id &e = cache->ids[cache->next];
+            cache->next ^= 1u;
+            e.valid = true;
+            e.id = id;
+            e.len = static_cast<std::uint8_t>(n);
+            std::memcpy(e.text, text, n);
+        }
         out.resize(at + n);
         return;
     }

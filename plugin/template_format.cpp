@@ -174,7 +174,7 @@ void CompiledTemplate::format(const Record &r, const FormatContext &ctx, Buffer 
         case m_peer_ip: if (const Peer p = peer_of(r.addr); p.known) put(out, p.ip); break;
         case m_peer: append_peer_address(out, r.addr); break;
         case m_peer_host: text_or_nothing(out, r.peer_host); break;
-        case m_errno: if (r.has_os_errno) put_int(out, r.os_errno); break;
+        case m_errno: if (r.os_errno) put_int(out, *r.os_errno); break;
         case m_us:
             append_seconds(out, static_cast<long long>(r.now.tv_sec) * 1000000LL + r.now.tv_usec, item.number);
             break;
