@@ -65,6 +65,19 @@ struct Fixture {
         format_mainlog(r, ctx, b);
         return fmt::to_string(b);
     }
+
+    // An attempt or permanent failure for this fixture's message and domain.
+    Record message_record(RecordKind kind, timeval now, std::string_view note)
+    {
+        Record r;
+        r.kind = kind;
+        r.now = now;
+        r.msg = &msg;
+        r.dr = &dr;
+        r.note = note;
+        r.has_note = true;
+        return r;
+    }
 };
 
 } // namespace
@@ -118,13 +131,8 @@ TEST_CASE("the note cap never splits a character or an escape and marks the cut"
 TEST_CASE("P record: Momentum's 14 columns", "[mainlog]")
 {
     Fixture f;
-    Record r;
-    r.kind = RecordKind::permanent_failure;
-    r.now = timeval{1700000000, 250000};
-    r.msg = &f.msg;
-    r.dr = &f.dr;
-    r.note = "550 5.1.1 <bob@example.com>: User unknown";
-    r.has_note = true;
+    const Record r = f.message_record(RecordKind::permanent_failure, timeval{1700000000, 250000},
+                                      "550 5.1.1 <bob@example.com>: User unknown");
     CHECK(f.line(r) == "1700000000@00/00-25004-31B987F3@00/00-25004-31B987F0@0A/0B-25004-31B987F1@P@example.com@"
                        "2048@pool-a@mta2@4@3@999@192.0.2.55@550 5.1.1 <bob@example.com>: User unknown");
 }
@@ -133,13 +141,7 @@ TEST_CASE("A record: same columns, A in field 5, note last; microsecond time", "
 {
     Fixture f;
     f.ctx.precision = mtacfg::TimePrecision::microseconds;
-    Record r;
-    r.kind = RecordKind::attempt;
-    r.now = timeval{1700000000, 123456};
-    r.msg = &f.msg;
-    r.dr = &f.dr;
-    r.note = "250 ok";
-    r.has_note = true;
+    const Record r = f.message_record(RecordKind::attempt, timeval{1700000000, 123456}, "250 ok");
     CHECK(f.line(r) == "1700000000.123456@00/00-25004-31B987F3@00/00-25004-31B987F0@0A/0B-25004-31B987F1@A@"
                        "example.com@2048@pool-a@mta2@4@3@999@192.0.2.55@250 ok");
 }
@@ -228,14 +230,7 @@ std::string render(void (*format)(const Record &, const FormatContext &, Buffer 
 
 Record attempt_of(Fixture &f, std::string_view note)
 {
-    Record r;
-    r.kind = RecordKind::attempt;
-    r.now = timeval{1700000000, 250000};
-    r.msg = &f.msg;
-    r.dr = &f.dr;
-    r.note = note;
-    r.has_note = true;
-    return r;
+    return f.message_record(RecordKind::attempt, timeval{1700000000, 250000}, note);
 }
 
 std::string template_error(std::string_view text, RecordKind kind)
