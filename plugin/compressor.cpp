@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <memory>
+#include <utility>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -19,6 +20,11 @@ namespace {
 // RAII for a plain fd.
 struct Fd {
     int fd = -1;
+    explicit Fd(int f) : fd(f) {}
+    Fd(Fd &&other) noexcept : fd(std::exchange(other.fd, -1)) {}
+    Fd(const Fd &) = delete;
+    Fd &operator=(const Fd &) = delete;
+    Fd &operator=(Fd &&) = delete;
     ~Fd()
     {
         if (fd >= 0)
@@ -28,11 +34,13 @@ struct Fd {
 
 std::string errno_text(const std::string &what) { return what + ": " + std::strerror(errno); }
 
-std::string gzip_into(int in, int out_fd)
+// Takes `out_fd`: it is closed whatever happens.
+std::string gzip_into(int in, Fd out_fd)
 {
-    gzFile out = gzdopen(out_fd, "wb6");
+    gzFile out = gzdopen(out_fd.fd, "wb6");
     if (out == nullptr)
-        return "gzdopen failed";
+        return "gzdopen failed"; // out_fd still owns the descriptor and closes it
+    out_fd.fd = -1;              // gzclose closes it from here on
     std::vector<char> buf(1 << 16);
     for (;;) {
         const ssize_t n = ::read(in, buf.data(), buf.size());
@@ -109,24 +117,31 @@ const char *Compressor::extension(mtacfg::Compression kind)
     return "";
 }
 
-std::string Compressor::compress_file(const std::string &path, mtacfg::Compression kind, unsigned mode)
+std::string Compressor::compress_file(const std::string &path, mtacfg::Compression kind)
 {
     const std::string final_name = path + extension(kind);
     const std::string temp = final_name + ".tmp";
     Fd in{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
     if (in.fd < 0)
         return errno_text("cannot read " + path);
+    // The compressed file gets the mode of the file it came from (a file's
+    // own <record>_log_mode, not the instance's log_mode).
+    struct stat st {};
+    if (::fstat(in.fd, &st) != 0)
+        return errno_text("cannot stat " + path);
+    const mode_t mode = st.st_mode & 07777;
     ::unlink(temp.c_str()); // a leftover of an earlier crash
-    const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (out < 0)
+    Fd out{::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)};
+    if (out.fd < 0)
         return errno_text("cannot create " + temp);
-    (void)::fchmod(out, mode);
+    (void)::fchmod(out.fd, mode); // whatever the umask
     std::string error;
     if (kind == mtacfg::Compression::gzip) {
-        error = gzip_into(in.fd, out); // gzclose closes `out`
+        error = gzip_into(in.fd, std::move(out));
     } else {
-        error = zstd_into(in.fd, out);
-        if (::close(out) != 0 && error.empty())
+        error = zstd_into(in.fd, out.fd);
+        const int fd = std::exchange(out.fd, -1);
+        if (::close(fd) != 0 && error.empty())
             error = errno_text("close " + temp);
     }
     if (!error.empty()) {
@@ -142,8 +157,8 @@ std::string Compressor::compress_file(const std::string &path, mtacfg::Compressi
     return {};
 }
 
-Compressor::Compressor(mtacfg::Compression kind, unsigned mode, const Diagnostics &diag)
-    : kind_(kind), mode_(mode), diag_(diag), thread_([this] { run(); })
+Compressor::Compressor(mtacfg::Compression kind, const Diagnostics &diag)
+    : kind_(kind), diag_(diag), thread_([this] { run(); })
 {
 }
 
@@ -179,7 +194,7 @@ void Compressor::run()
         Job job = std::move(jobs_.front());
         jobs_.pop_front();
         lock.unlock();
-        const std::string error = compress_file(job.path, kind_, mode_);
+        const std::string error = compress_file(job.path, kind_);
         if (!error.empty()) {
             job.counters->compress_errors.fetch_add(1, std::memory_order_relaxed);
             diag_.report(EC_LOG_ERROR, "cannot compress " + job.path + ": " + error + "; left uncompressed");

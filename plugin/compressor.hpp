@@ -1,7 +1,8 @@
 // Compresses rotated files on its own thread, never the writer's: X is
 // compressed into X.gz.tmp (or .zst.tmp), renamed to X.gz, then X is
 // removed, so a crash never leaves a half-compressed file under the final
-// name. stop() finishes the queue and joins.
+// name. The compressed file gets the mode of the file it came from.
+// stop() finishes the queue and joins.
 #pragma once
 
 #include <condition_variable>
@@ -18,7 +19,7 @@ namespace mtalog {
 
 class Compressor {
 public:
-    Compressor(mtacfg::Compression kind, unsigned mode, const Diagnostics &diag);
+    Compressor(mtacfg::Compression kind, const Diagnostics &diag);
     ~Compressor();
     Compressor(const Compressor &) = delete;
     Compressor &operator=(const Compressor &) = delete;
@@ -28,7 +29,7 @@ public:
     void stop() noexcept;
 
     // Compresses one file in the calling thread: "" or the error.
-    static std::string compress_file(const std::string &path, mtacfg::Compression kind, unsigned mode);
+    static std::string compress_file(const std::string &path, mtacfg::Compression kind);
     static const char *extension(mtacfg::Compression kind);
 
 private:
@@ -39,7 +40,6 @@ private:
     void run();
 
     mtacfg::Compression kind_;
-    unsigned mode_;
     const Diagnostics &diag_;
     std::mutex mutex_;
     std::condition_variable wake_;

@@ -1,5 +1,7 @@
-// The module's only exported symbol: ec_module_entry(). Everything that
-// crosses the C ABI passes through here, and no exception gets past it.
+// The core's entry point, ec_module_entry(): one of the module's two exported
+// symbols (the other, mtalog_exim_event(), is Exim's: exim_adapter.cpp; see
+// mtalog.map). Everything that crosses the core's C ABI passes through
+// here, and no exception gets past it.
 #include <cstdio>
 #include <cstring>
 #include <new>

@@ -194,27 +194,42 @@ std::optional<std::string> SyncFile::ensure_open()
     dev_ = st.st_dev;
     ino_ = st.st_ino;
     ++opens_;
-    if (!header_.empty()) {
-        // Several Exim processes may find the same new file: the lock makes
-        // exactly one of them write the header, before any record.
-        if (::flock(fd_, LOCK_EX) == 0) {
-            if (::fstat(fd_, &st) == 0 && st.st_size == 0) {
-                const ssize_t n = ::write(fd_, header_.data(), header_.size());
-                // A header cut short by a full disk goes again, unless a
-                // record has been appended after it meanwhile.
-                if (n > 0 && n != static_cast<ssize_t>(header_.size()) && ::fstat(fd_, &st) == 0 && st.st_size == n &&
-                    ::ftruncate(fd_, 0) != 0) {
-                }
-            }
-            ::flock(fd_, LOCK_UN);
+    header_pending_ = !header_.empty();
+    return std::nullopt;
+}
+
+std::optional<std::string> SyncFile::ensure_header()
+{
+    if (!header_pending_)
+        return std::nullopt;
+    // Several Exim processes may find the same new file: the lock makes
+    // exactly one of them write the header, before any record. One the disk
+    // refused (or cut short, then taken back) is tried again before the
+    // next record, which is not written until it is.
+    if (::flock(fd_, LOCK_EX) != 0)
+        return "cannot lock " + path_ + ": " + errno_text(errno) + " (record not written)";
+    std::optional<std::string> error;
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0 && st.st_size == 0) {
+        const ssize_t n = ::write(fd_, header_.data(), header_.size());
+        if (n != static_cast<ssize_t>(header_.size())) {
+            const int e = n < 0 ? errno : ENOSPC;
+            if (n > 0 && ::fstat(fd_, &st) == 0 && st.st_size == n)
+                (void)::ftruncate(fd_, 0);
+            error = "cannot write the header line of " + path_ + ": " + errno_text(e) + " (record not written)";
         }
     }
-    return std::nullopt;
+    ::flock(fd_, LOCK_UN);
+    if (!error)
+        header_pending_ = false;
+    return error;
 }
 
 std::optional<std::string> SyncFile::append(std::string_view line)
 {
     if (auto error = ensure_open())
+        return error;
+    if (auto error = ensure_header())
         return error;
     ssize_t n;
     do

@@ -66,6 +66,7 @@ public:
 
 private:
     std::optional<std::string> ensure_open();
+    std::optional<std::string> ensure_header(); // the header first, into an empty file only
 
     std::string path_;
     unsigned mode_;
@@ -75,6 +76,7 @@ private:
     dev_t dev_ = 0;
     ino_t ino_ = 0;
     unsigned opens_ = 0;
+    bool header_pending_ = false; // this file may still need its header
 };
 
 class Adapter {

@@ -3,6 +3,7 @@
 #include "csv_format.hpp"
 #include "json_format.hpp"
 #include "mainlog_format.hpp"
+#include "parser.hpp"
 
 namespace mtalog {
 
@@ -68,8 +69,8 @@ std::variant<std::vector<std::unique_ptr<Formatter>>, std::string> make_formatte
         auto made = make_formatter(settings.files[index].format, kinds);
         if (auto *failure = std::get_if<FormatterError>(&made)) {
             // Point at the offending spot inside the <kind>_format value.
-            mtacfg::Location at = settings.records[static_cast<std::size_t>(failure->kind)].format_where;
-            at.column += static_cast<int>(failure->error.offset);
+            const mtacfg::Location at = mtacfg::value_location(
+                settings.records[static_cast<std::size_t>(failure->kind)].format_where, failure->error.offset);
             return mtacfg::ConfigError{at, std::string(mtacfg::record_name(failure->kind)) + "_format: " +
                                                failure->error.message}
                 .render();

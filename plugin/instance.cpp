@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <shared_mutex>
 
 #include <spdlog/details/thread_pool.h>
 
@@ -47,8 +48,8 @@ std::variant<std::unique_ptr<Instance>, std::string> Instance::create(ec_core *c
     if (auto error = self->compile_formats())
         return *error;
     for (const auto &file : self->settings_.files) {
-        if (auto conflict = PathRegistry::global().claim(file.path, file.format, self.get(), self->diag_.label()))
-            return mtacfg::ConfigError{where, *conflict}.render();
+        if (auto conflict = PathRegistry::global().claim(file.path, file.where, self.get(), self->diag_.label()))
+            return mtacfg::ConfigError{file.where, *conflict}.render();
     }
     return self;
 }
@@ -82,15 +83,22 @@ std::optional<std::string> Instance::start()
     }
     try {
         format_ctx_.mainlog_bindings = mainlog_binding_texts(format_ctx_, kCachedBindingSlots);
-        // The queue carries batches of up to kBatchRecords records: queue_size
-        // records make this many batches in flight.
-        admission_ = std::make_unique<Admission>(admission_capacity());
+        // queue_size bounds what waits in the queue, in admission units
+        // (records, or 256 bytes); a smaller queue gets smaller batches so
+        // that it still holds several.
+        admission_ = std::make_unique<Admission>(settings_.queue_size);
+        batch_records_ = std::min<std::size_t>(Staging::kBatchRecords, settings_.queue_size);
+        batch_bytes_ = batch_records_ * Admission::kBytesPerUnit;
         staging_ = std::make_unique<Staging>(settings_.files.size());
-        // Admission keeps records within queue_size; the rest of spdlog's
-        // queue is room for flush and reopen messages, so posting never blocks.
-        pool_ = std::make_shared<spdlog::details::thread_pool>(admission_capacity() + kControlHeadroom, 1);
+        // A calling thread's batch weighs at least batch_records_ units and is
+        // admitted only while fewer than queue_size units wait, so at most
+        // this many are queued; collected batches, flushes and reopen markers
+        // have their own slots. Posting never blocks.
+        const std::size_t batch_slots = (settings_.queue_size + batch_records_ - 1) / batch_records_ + 1;
+        pool_ = std::make_shared<spdlog::details::thread_pool>(
+            batch_slots + kControlSlotsPerFile * (settings_.files.size() + 1), 1);
         if (settings_.compress != mtacfg::Compression::none)
-            compressor_ = std::make_unique<Compressor>(settings_.compress, settings_.log_mode, diag_);
+            compressor_ = std::make_unique<Compressor>(settings_.compress, diag_);
         for (std::size_t index = 0; index < settings_.files.size(); ++index) {
             const auto &spec = settings_.files[index];
             auto file = std::make_unique<File>();
@@ -121,9 +129,11 @@ std::optional<std::string> Instance::start()
                                                                   spdlog::async_overflow_policy::block);
             file->logger->set_level(spdlog::level::info);
             file->logger->flush_on(spdlog::level::off);
-            file->logger->set_error_handler([this, counters = &file->counters](const std::string &message) {
-                counters->dropped_internal.fetch_add(1, std::memory_order_relaxed);
-                diag_.limited(log_error_limit_, EC_LOG_ERROR, [&] { return "record dropped: " + message; });
+            // Every batch is posted to the pool directly and the sink catches
+            // its own errors, both counting record by record; this handler
+            // only reports anything else spdlog might catch.
+            file->logger->set_error_handler([this](const std::string &message) {
+                diag_.limited(log_error_limit_, EC_LOG_ERROR, [&] { return "spdlog: " + message; });
             });
             files_.push_back(std::move(file));
         }
@@ -174,6 +184,11 @@ std::optional<std::string> Instance::register_hooks()
     return std::nullopt;
 }
 
+Instance::Deadline Instance::overflow_deadline() const
+{
+    return std::chrono::steady_clock::now() + settings_.overflow_timeout;
+}
+
 void Instance::stop() noexcept
 {
     if (!started_)
@@ -181,9 +196,11 @@ void Instance::stop() noexcept
     started_ = false;
     // No hook call is running or can start once this returns.
     core_->unregister_closure(core_, this);
-    // A writer retrying a failing file gives up after overflow_timeout from now.
+    // One deadline for all that unload may wait for: queue room for the
+    // staged records, and a writer retrying a failing file.
+    const Deadline deadline = overflow_deadline();
     for (const auto &file : files_)
-        file->sink->begin_shutdown();
+        file->sink->begin_shutdown(deadline);
     {
         std::lock_guard lock(flusher_mutex_);
         flusher_stop_ = true;
@@ -191,10 +208,16 @@ void Instance::stop() noexcept
     flusher_wake_.notify_all();
     if (flusher_.joinable())
         flusher_.join();
-    try {
-        hand_off_all(); // no hook call runs any more: every staged record goes to the queue
-    } catch (const std::exception &e) {
-        diag_.report(EC_LOG_ERROR, std::string("error while handing off staged records: ") + e.what());
+    // No hook call runs any more: every staged record goes to the queue.
+    for (const auto &file : files_) {
+        try {
+            std::unique_lock lock(file->handoff);
+            if (const std::size_t records = collect(*file, false);
+                records > 0 && !post(*file, file->collected, records, LogFileSink::kFinalLevel, deadline))
+                count_refused(*file, records);
+        } catch (const std::exception &e) {
+            diag_.report(EC_LOG_ERROR, std::string("error while handing off staged records: ") + e.what());
+        }
     }
     shut_down_writers();
 }
@@ -204,7 +227,7 @@ void Instance::shut_down_writers() noexcept
     try {
         for (const auto &file : files_)
             if (file->logger)
-                file->logger->flush(); // queued behind every accepted record
+                post_marker(*file, spdlog::level::off); // a flush, queued behind every accepted record
         // The pool's destructor processes everything queued, then joins its
         // thread. Our logger references outlive it, so the last reference is
         // always dropped here, after the join, never on the worker thread.
@@ -221,6 +244,8 @@ void Instance::shut_down_writers() noexcept
             if (started_before_)
                 diag_.report(EC_LOG_NOTICE, "closed \"" + file->spec.path + "\": " + file->counters.render());
         }
+        if (started_before_)
+            report_totals();
         files_.clear();
         route_ = {};
     } catch (const std::exception &e) {
@@ -228,18 +253,45 @@ void Instance::shut_down_writers() noexcept
     }
 }
 
+void Instance::report_totals()
+{
+    FileCounters total;
+    for (const auto &file : files_)
+        total.add(file->counters);
+    const std::uint64_t overflow = total.dropped_overflow.load(), write_error = total.dropped_write_error.load(),
+                        internal = total.dropped_internal.load();
+    std::string text = "stopped: " + std::to_string(total.written.load()) + " records written, ";
+    if (overflow + write_error + internal == 0) {
+        diag_.report(EC_LOG_NOTICE, text + "none dropped");
+        return;
+    }
+    std::string why;
+    for (const auto &[name, count] : {std::pair{"dropped_overflow", overflow}, std::pair{"dropped_write_error", write_error},
+                                      std::pair{"dropped_internal", internal}})
+        if (count > 0)
+            why += (why.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(count);
+    diag_.report(EC_LOG_ERROR, text + std::to_string(overflow + write_error + internal) + " dropped (" + why + ")");
+}
+
 void Instance::flusher_loop()
 {
     std::unique_lock lock(flusher_mutex_);
     while (!flusher_wake_.wait_for(lock, settings_.flush_interval, [this] { return flusher_stop_; })) {
         lock.unlock();
-        try {
-            hand_off_all(true); // records staged by threads that went quiet
-        } catch (...) {
-        }
         for (const auto &file : files_) {
             try {
-                file->logger->flush();
+                // Records staged by threads that went quiet: one batch per
+                // file, and only once the previous one left the queue, so
+                // the flusher never fills the queue with small batches. A
+                // thread busy handing off its own batch is left alone.
+                std::unique_lock handoff(file->handoff, std::try_to_lock);
+                if (handoff.owns_lock() && file->sink->collected_done() >= file->collected_posted)
+                    collect_and_post(*file, LogFileSink::kCollectedLevel, true);
+                handoff.unlock();
+                if (file->sink->flushes_done() >= file->flushes_posted) {
+                    ++file->flushes_posted;
+                    post_marker(*file, spdlog::level::off);
+                }
             } catch (...) {
             }
         }
@@ -253,7 +305,7 @@ void Instance::emit(Record &record)
     if (file == nullptr)
         return;
     Staging::Stage &stage = staging_->local();
-    std::lock_guard lock(stage.mutex);
+    std::unique_lock lock(stage.mutex);
     record.cache = &stage.cache;
     Buffer &lines = stage.lines[file->index];
     const std::size_t before = lines.size();
@@ -262,60 +314,133 @@ void Instance::emit(Record &record)
         lines.push_back('\n');
     } catch (const std::exception &e) {
         lines.resize(before); // keep the batch whole lines only
+        // Taken in and lost: accepted = written + dropped_* still holds.
+        file->counters.accepted.fetch_add(1, std::memory_order_relaxed);
         file->counters.dropped_internal.fetch_add(1, std::memory_order_relaxed);
         diag_.limited(log_error_limit_, EC_LOG_ERROR, [&] { return std::string("record dropped: ") + e.what(); });
         return;
     }
-    if (++stage.records[file->index] >= Staging::kBatchRecords || lines.size() >= Staging::kBatchBytes)
-        hand_off(stage, *file);
+    if (++stage.records[file->index] >= batch_records_ || lines.size() >= batch_bytes_)
+        hand_off_own(lock, stage, *file, settings_.overflow == mtacfg::Overflow::block ? overflow_deadline() : Deadline{});
 }
 
-void Instance::hand_off(Staging::Stage &stage, File &file)
+void Instance::hand_off_own(std::unique_lock<std::mutex> &stage_lock, Staging::Stage &stage, File &file,
+                            Deadline deadline)
 {
-    const std::uint32_t records = stage.records[file.index];
-    if (records == 0)
-        return;
+    std::shared_lock handoff(file.handoff, std::try_to_lock);
+    if (!handoff.owns_lock()) {
+        // A collector holds the file. It may take this stage's records, so
+        // never wait for it holding the stage; what it leaves, post after.
+        // Collectors hold it only to move records, never waiting, so with
+        // overflow = drop this waits that long and no longer.
+        stage_lock.unlock();
+        bool got = true;
+        if (settings_.overflow == mtacfg::Overflow::block)
+            got = handoff.try_lock_until(deadline);
+        else
+            handoff.lock();
+        stage_lock.lock();
+        if (!got) {
+            const std::uint32_t refused = std::exchange(stage.records[file.index], 0);
+            stage.lines[file.index].clear();
+            count_refused(file, refused);
+            return;
+        }
+    }
+    const std::uint32_t records = std::exchange(stage.records[file.index], 0);
     Buffer &lines = stage.lines[file.index];
-    stage.records[file.index] = 0;
-    const bool wait = settings_.overflow == mtacfg::Overflow::block;
-    if (!admission_->admit(wait ? settings_.overflow_timeout : std::chrono::microseconds(0))) {
-        file.counters.dropped_overflow.fetch_add(records, std::memory_order_relaxed);
-        lines.clear();
-        diag_.limited(overflow_limit_, EC_LOG_WARNING, [&] {
-            return "queue full (" + std::to_string(settings_.queue_size) + " records): dropping records (overflow = " +
-                   (wait ? "block, waited " + std::to_string(settings_.overflow_timeout.count() / 1000) + " ms"
-                         : std::string("drop")) +
-                   ")";
-        });
-        return;
-    }
-    file.counters.accepted.fetch_add(records, std::memory_order_relaxed);
-    try {
-        // spdlog copies the batch into its queue; the time is only spdlog's.
-        file.logger->log(spdlog::source_loc{}, spdlog::level::info, spdlog::string_view_t(lines.data(), lines.size()));
-    } catch (const std::exception &e) {
-        admission_->release(); // it never reached the queue
-        file.counters.accepted.fetch_sub(records, std::memory_order_relaxed);
-        file.counters.dropped_internal.fetch_add(records, std::memory_order_relaxed);
-        diag_.limited(log_error_limit_, EC_LOG_ERROR, [&] { return std::string("records dropped: ") + e.what(); });
-    }
+    if (records > 0 && !post(file, lines, records, LogFileSink::kBatchLevel, deadline))
+        count_refused(file, records);
     lines.clear();
 }
 
-void Instance::hand_off_all(bool trim)
+std::size_t Instance::collect(File &file, bool trim)
 {
-    staging_->for_each([this, trim](Staging::Stage &stage) {
+    file.collected.clear();
+    std::size_t records = 0;
+    staging_->for_each([&](Staging::Stage &stage) {
         std::lock_guard lock(stage.mutex);
-        for (const auto &file : files_) {
-            const bool quiet = stage.records[file->index] == 0; // nothing staged since the last hand-off
-            hand_off(stage, *file);
-            // A thread that went quiet after a burst gives its stage's memory
-            // back, so many threads that once logged hold no more than the
-            // inline buffer; a busy thread keeps its buffer.
-            Buffer &lines = stage.lines[file->index];
-            if (trim && quiet && lines.capacity() > Staging::kKeptBytes)
-                lines = Buffer();
+        Buffer &lines = stage.lines[file.index];
+        const std::uint32_t staged = stage.records[file.index];
+        if (staged > 0) {
+            try {
+                file.collected.append(lines.data(), lines.data() + lines.size());
+            } catch (const std::bad_alloc &) {
+                return; // they stay staged, for the next collection
+            }
+            records += staged;
+            stage.records[file.index] = 0;
+            lines.clear();
+        } else if (trim && lines.capacity() > Staging::kKeptBytes) {
+            // A thread that went quiet after a burst gives its stage's
+            // memory back; a busy thread keeps its buffer.
+            lines = Buffer();
         }
+    });
+    return records;
+}
+
+void Instance::collect_and_post(File &file, spdlog::level::level_enum level, bool trim)
+{
+    // No room: the records stay staged (nothing is refused here; the threads
+    // that staged them meet the overflow policy with their own full batch).
+    if (admission_->waiting() >= admission_->capacity())
+        return;
+    const std::size_t records = collect(file, trim);
+    if (records == 0)
+        return;
+    post(file, file.collected, records, level, Deadline{}, true);
+    if (level == LogFileSink::kCollectedLevel)
+        ++file.collected_posted;
+}
+
+bool Instance::post(File &file, const Buffer &lines, std::size_t records, spdlog::level::level_enum level,
+                    Deadline deadline, bool forced)
+{
+    const std::size_t units = Admission::weight(records, lines.size());
+    if (!forced && !admission_->admit(units, deadline))
+        return false;
+    if (forced)
+        admission_->force(units);
+    file.counters.accepted.fetch_add(records, std::memory_order_relaxed);
+    try {
+        // spdlog copies the batch into its queue; the time is only spdlog's.
+        // Posted to the pool directly, so a failure reaches this catch (and
+        // is counted per record), not spdlog's per-message error handler.
+        const spdlog::details::log_msg msg(spdlog::log_clock::time_point{}, spdlog::source_loc{}, file.logger->name(),
+                                           level, spdlog::string_view_t(lines.data(), lines.size()));
+        pool_->post_log(std::shared_ptr<spdlog::async_logger>(file.logger), msg, spdlog::async_overflow_policy::block);
+    } catch (const std::exception &e) {
+        admission_->release(units); // it never reached the queue
+        file.counters.dropped_internal.fetch_add(records, std::memory_order_relaxed);
+        diag_.limited(log_error_limit_, EC_LOG_ERROR, [&] {
+            return std::to_string(records) + " records dropped: " + e.what();
+        });
+    }
+    return true;
+}
+
+void Instance::post_marker(File &file, spdlog::level::level_enum level)
+{
+    auto logger = std::shared_ptr<spdlog::async_logger>(file.logger);
+    if (level == spdlog::level::off) {
+        pool_->post_flush(std::move(logger), spdlog::async_overflow_policy::block);
+        return;
+    }
+    const spdlog::details::log_msg msg(spdlog::log_clock::time_point{}, spdlog::source_loc{}, file.logger->name(),
+                                       level, spdlog::string_view_t());
+    pool_->post_log(std::move(logger), msg, spdlog::async_overflow_policy::block);
+}
+
+void Instance::count_refused(File &file, std::size_t records)
+{
+    file.counters.dropped_overflow.fetch_add(records, std::memory_order_relaxed);
+    const bool wait = settings_.overflow == mtacfg::Overflow::block;
+    diag_.limited(overflow_limit_, EC_LOG_WARNING, [&] {
+        return "queue full (" + std::to_string(settings_.queue_size) + " records): dropping records (overflow = " +
+               (wait ? "block, waited " + std::to_string(settings_.overflow_timeout.count() / 1000) + " ms"
+                     : std::string("drop")) +
+               ")";
     });
 }
 
@@ -324,7 +449,7 @@ void Instance::log_message_record(RecordKind kind, const ec_message *msg, const 
 {
     Record r;
     r.kind = kind;
-    r.now = now ? *now : current_time();
+    r.now = now ? record_time(*now) : current_time();
     r.msg = msg;
     r.dr = dr;
     if (note != nullptr && note_len >= 0) {
@@ -339,7 +464,7 @@ void Instance::log_connection_failure(const sockaddr *addr, int err, const domai
 {
     Record r;
     r.kind = RecordKind::connection_failure;
-    r.now = now ? *now : current_time();
+    r.now = now ? record_time(*now) : current_time();
     r.addr = addr;
     r.err = err;
     r.dr = dr;
@@ -349,20 +474,37 @@ void Instance::log_connection_failure(const sockaddr *addr, int err, const domai
 
 void Instance::reopen()
 {
-    // Queue a reopen behind every record accepted so far, for every file,
-    // then wait (bounded) until the writer has done them, so that the new
-    // files exist when the hook returns.
-    hand_off_all(); // records staged before the reopen belong before it in the queue
-    std::vector<std::uint64_t> seen;
-    for (const auto &file : files_) {
-        seen.push_back(file->sink->reopens_done());
-        file->logger->log(spdlog::source_loc{}, LogFileSink::kReopenLevel, spdlog::string_view_t());
+    // Queue, for every file, the records staged so far and then a reopen,
+    // behind every record accepted so far; then wait until the writer has
+    // done them, so that the new files exist when the hook returns. All of it
+    // within overflow_timeout: on a stuck disk the reopen stays queued and
+    // happens in order later. A reopen while an earlier one is still queued
+    // joins it (it will open the path after every record queued so far).
+    const Deadline deadline = overflow_deadline();
+    std::vector<std::uint64_t> targets(files_.size(), 0);
+    for (std::size_t i = 0; i < files_.size(); ++i) {
+        File &file = *files_[i];
+        std::unique_lock handoff(file.handoff, std::defer_lock);
+        (void)handoff.try_lock_until(deadline); // if not in time, staged records go to the new file
+        std::lock_guard marker(file.marker_mutex);
+        if (file.reopens_posted > file.sink->reopens_done()) {
+            targets[i] = file.reopens_posted;
+            continue;
+        }
+        // Staged records were logged before this reopen: they go before its
+        // marker even when the queue is full (they are in memory already).
+        if (handoff.owns_lock())
+            if (const std::size_t records = collect(file, false); records > 0)
+                post(file, file.collected, records, LogFileSink::kFinalLevel, Deadline{}, true);
+        post_marker(file, LogFileSink::kReopenLevel);
+        targets[i] = ++file.reopens_posted;
     }
     for (std::size_t i = 0; i < files_.size(); ++i) {
         const auto &file = files_[i];
-        if (!file->sink->wait_for_reopen(seen[i], kReopenWait)) {
+        if (!file->sink->wait_for_reopen(targets[i] - 1, deadline)) {
             diag_.report(EC_LOG_WARNING, "reopen of \"" + file->spec.path + "\" still queued after " +
-                                             std::to_string(kReopenWait.count()) + " ms; it will happen in order");
+                                             std::to_string(settings_.overflow_timeout.count() / 1000) +
+                                             " ms (overflow_timeout); it will happen in order");
             continue;
         }
         if (settings_.debug_level >= 1)
@@ -375,7 +517,12 @@ std::optional<std::string> Instance::control(std::string_view command)
     if (command == "stats") {
         if (files_.empty())
             return std::string("no files open\n");
-        hand_off_all(); // count every record logged so far as accepted
+        // Count the records staged so far as accepted, as the flusher would.
+        for (const auto &file : files_) {
+            std::unique_lock handoff(file->handoff, std::defer_lock);
+            if (handoff.try_lock_until(overflow_deadline()) && file->sink->collected_done() >= file->collected_posted)
+                collect_and_post(*file, LogFileSink::kCollectedLevel, false);
+        }
         std::string out;
         FileCounters total;
         for (const auto &file : files_) {

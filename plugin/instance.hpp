@@ -29,6 +29,7 @@
 #include "staging.hpp"
 #include "admission.hpp"
 #include "compressor.hpp"
+#include "handoff_lock.hpp"
 #include "log_file_sink.hpp"
 
 namespace mtalog {
@@ -55,9 +56,14 @@ public:
     void reopen();
 
 private:
-    static constexpr std::chrono::milliseconds kReopenWait{2000};
-    static constexpr std::size_t kControlHeadroom = 256; // queue room for flush and reopen messages
     static constexpr int kCachedBindingSlots = 256; // mainlog binding text kept for slots below this
+    // spdlog's queue has a slot for every batch admission lets in, plus these
+    // per file, so posting never blocks: a flusher batch and a flush, a
+    // reopen's batch and its marker, unload's batch and its flush (each at
+    // most one queued at a time), and spare ones.
+    static constexpr std::size_t kControlSlotsPerFile = 8;
+
+    using Deadline = std::chrono::steady_clock::time_point;
 
     struct File {
         std::size_t index = 0; // in files_ and in each stage
@@ -66,18 +72,39 @@ private:
         std::shared_ptr<LogFileSink> sink;
         std::shared_ptr<spdlog::async_logger> logger;
         const Formatter *formatter = nullptr;
+        // Shared by a thread handing off its own batch; exclusive while a
+        // flusher, reopen or unload collects every thread's staged records
+        // into one batch, so no thread's later batch overtakes its records
+        // in that one, and a reopen's marker comes after every batch that
+        // was being posted when the reopen began.
+        HandoffLock handoff;
+        Buffer collected;                   // the collected batch (handoff exclusive)
+        std::uint64_t collected_posted = 0; // kCollectedLevel batches queued (handoff exclusive)
+        std::uint64_t flushes_posted = 0;   // flusher thread only
+        std::mutex marker_mutex;
+        std::uint64_t reopens_posted = 0;   // under marker_mutex
     };
 
     Instance(ec_core *core, mtacfg::Settings settings);
     std::optional<std::string> compile_formats(); // "file:line:column: ..." on a bad template
     void emit(Record &record); // sets record.cache to the calling thread's
-    void hand_off(Staging::Stage &stage, File &file); // stage mutex held
-    void hand_off_all(bool trim = false); // trim: free stage buffers grown past Staging::kKeptBytes
-    [[nodiscard]] std::size_t admission_capacity() const
-    {
-        return std::max<std::size_t>(2, (settings_.queue_size + Staging::kBatchRecords - 1) / Staging::kBatchRecords);
-    }
+    // The calling thread's batch for `file` is full: hand it to the queue,
+    // waiting for room until `deadline`, or count it refused.
+    void hand_off_own(std::unique_lock<std::mutex> &stage_lock, Staging::Stage &stage, File &file, Deadline deadline);
+    // Every thread's staged records for `file`, moved into file.collected
+    // (handoff held exclusive). trim: free stage buffers of quiet threads.
+    std::size_t collect(File &file, bool trim);
+    // Collects and queues one batch at `level` if the queue has room;
+    // records stay staged otherwise. handoff held exclusive.
+    void collect_and_post(File &file, spdlog::level::level_enum level, bool trim);
+    // Queues `records` lines; false: admission refused them before `deadline`.
+    bool post(File &file, const Buffer &lines, std::size_t records, spdlog::level::level_enum level,
+              Deadline deadline, bool forced = false);
+    void post_marker(File &file, spdlog::level::level_enum level);
+    void count_refused(File &file, std::size_t records);
+    [[nodiscard]] Deadline overflow_deadline() const;
     void flusher_loop();
+    void report_totals();
     void shut_down_writers() noexcept;
     std::optional<std::string> register_hooks();
 
@@ -94,6 +121,8 @@ private:
     std::array<File *, mtacfg::kRecordKinds> route_{};
     RateLimit log_error_limit_;
     RateLimit overflow_limit_;
+    std::size_t batch_records_ = Staging::kBatchRecords;
+    std::size_t batch_bytes_ = Staging::kBatchBytes;
 
     std::thread flusher_;
     std::mutex flusher_mutex_;

@@ -76,7 +76,6 @@ std::optional<std::string> LogFileSink::open()
 
 void LogFileSink::install(int fd)
 {
-    write_header(fd);
     struct stat st {};
     if (::fstat(fd, &st) == 0) {
         dev_ = st.st_dev;
@@ -88,43 +87,81 @@ void LogFileSink::install(int fd)
     if (old >= 0)
         ::close(old);
     written_since_check_ = 0;
+    header_pending_ = !options_.header.empty();
+    (void)write_header(); // if the disk refuses it, it goes before the next record
 }
 
-void LogFileSink::write_header(int fd)
+bool LogFileSink::write_header()
 {
+    if (!header_pending_)
+        return true;
     struct stat st {};
-    if (options_.header.empty() || ::fstat(fd, &st) != 0 || st.st_size != 0)
-        return;
+    if (::fstat(fd_, &st) != 0)
+        return false;
+    if (st.st_size != 0) {
+        header_pending_ = false; // someone else's file, or ours with records: no header now
+        return true;
+    }
     const std::string line = options_.header + "\n";
-    if (::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()))
+    const ssize_t n = ::write(fd_, line.data(), line.size());
+    if (n == static_cast<ssize_t>(line.size())) {
         counters_.bytes.fetch_add(line.size(), std::memory_order_relaxed);
-    else
-        diag_.limited(write_error_limit_, EC_LOG_ERROR,
-                      [&] { return "cannot write the header line of \"" + options_.path + "\""; });
+        size_ += line.size();
+        header_pending_ = false;
+        return true;
+    }
+    const int error = n < 0 ? errno : ENOSPC;
+    if (n > 0 && ::fstat(fd_, &st) == 0 && st.st_size == n)
+        (void)::ftruncate(fd_, 0); // no partial header stays
+    diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] {
+        return "cannot write the header line of \"" + options_.path + "\": " + std::strerror(error) +
+               "; it will be written before the first record";
+    });
+    return false;
 }
 
-bool LogFileSink::wait_for_reopen(std::uint64_t seen, std::chrono::milliseconds timeout)
+void LogFileSink::begin_shutdown(std::chrono::steady_clock::time_point deadline) noexcept
+{
+    shutdown_deadline_.store(deadline.time_since_epoch().count());
+    shutting_down_.store(true);
+}
+
+bool LogFileSink::wait_for_reopen(std::uint64_t seen, std::chrono::steady_clock::time_point deadline)
 {
     std::unique_lock lock(reopen_wait_mutex_);
-    return reopen_done_cv_.wait_for(lock, timeout, [&] { return reopens_done_.load() > seen; });
+    return reopen_done_cv_.wait_until(lock, deadline, [&] { return reopens_done_.load() > seen; });
 }
 
 void LogFileSink::sink_it_(const spdlog::details::log_msg &msg)
 {
+    // Nothing may escape to spdlog: its error handler cannot know how many
+    // records a message held. Every record is counted here instead.
+    try {
+        if (msg.level == kReopenLevel)
+            reopen();
+        else
+            take_batch(msg);
+    } catch (const std::exception &e) {
+        diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] { return "writer: " + std::string(e.what()); });
+    }
     if (msg.level == kReopenLevel) {
-        reopen();
         {
             std::lock_guard lock(reopen_wait_mutex_);
             reopens_done_.fetch_add(1);
         }
         reopen_done_cv_.notify_all();
-        return;
+    } else if (msg.level == kCollectedLevel) {
+        collected_done_.fetch_add(1);
     }
-    if (admission_ != nullptr)
-        admission_->release();
+}
+
+void LogFileSink::take_batch(const spdlog::details::log_msg &msg)
+{
     // A message is a batch of whole lines, each ending in '\n'.
     const char *begin = msg.payload.data(), *end = begin + msg.payload.size();
     const std::size_t records = count_newlines(begin, end);
+    if (admission_ != nullptr)
+        admission_->release(Admission::weight(records, msg.payload.size()));
     if (failing_ && options_.overflow == mtacfg::Overflow::drop &&
         std::chrono::steady_clock::now() - last_retry_ < kDropRetry) {
         counters_.dropped_write_error.fetch_add(records, std::memory_order_relaxed);
@@ -132,7 +169,15 @@ void LogFileSink::sink_it_(const spdlog::details::log_msg &msg)
     }
     if (next_rotation_ != 0 && clock_() >= next_rotation_)
         rotate(); // records after the boundary start the new file
-    buffer_.append(begin, end);
+    try {
+        buffer_.append(begin, end); // all or nothing
+    } catch (const std::bad_alloc &) {
+        counters_.dropped_internal.fetch_add(records, std::memory_order_relaxed);
+        diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] {
+            return "out of memory: " + std::to_string(records) + " records for \"" + options_.path + "\" dropped";
+        });
+        return;
+    }
     buffered_records_ += records;
     if (buffer_.size() >= kBufferLimit)
         write_or_wait();
@@ -140,15 +185,26 @@ void LogFileSink::sink_it_(const spdlog::details::log_msg &msg)
 
 void LogFileSink::flush_()
 {
-    housekeeping();
-    if (buffer_.size() > 0)
-        write_or_wait();
+    try {
+        housekeeping();
+        if (buffer_.size() > 0)
+            write_or_wait();
+    } catch (const std::exception &e) {
+        diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] { return "writer: " + std::string(e.what()); });
+    }
+    flushes_done_.fetch_add(1);
 }
 
 void LogFileSink::housekeeping()
 {
     const auto now = std::chrono::steady_clock::now();
-    if (options_.reopen_check_interval.count() > 0 && now - last_check_ >= options_.reopen_check_interval) {
+    if (!rotated_to_.empty()) {
+        // A rotation is waiting to create the file again; the path is
+        // missing on purpose, so the identity check has nothing to say.
+        rotate();
+        last_check_ = now;
+        written_since_check_ = 0;
+    } else if (options_.reopen_check_interval.count() > 0 && now - last_check_ >= options_.reopen_check_interval) {
         last_check_ = now;
         struct stat st {};
         const bool gone = ::stat(options_.path.c_str(), &st) != 0;
@@ -171,6 +227,12 @@ bool LogFileSink::write_out()
 {
     if (buffer_.size() == 0)
         return true;
+    if (!write_header()) {
+        counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
+        failing_ = true;
+        last_retry_ = std::chrono::steady_clock::now();
+        return false;
+    }
     const char *data = buffer_.data();
     const std::size_t size = buffer_.size();
     std::size_t done = 0;
@@ -229,9 +291,9 @@ bool LogFileSink::write_out()
             partial_written_ += cut;
         }
     }
-    fmt::memory_buffer rest;
-    rest.append(data + keep_from, data + size);
-    buffer_ = std::move(rest);
+    // Keep the rest in place: no allocation, so nothing can fail here.
+    std::memmove(buffer_.data(), data + keep_from, size - keep_from);
+    buffer_.resize(size - keep_from);
     counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
     failing_ = true;
     last_retry_ = std::chrono::steady_clock::now();
@@ -253,19 +315,22 @@ void LogFileSink::write_or_wait()
     }
     // overflow = block: hold the queue until the write works. Hook calls wait
     // for queue space up to overflow_timeout and then drop, counted. At
-    // shutdown, give up after overflow_timeout.
-    auto given_up_at = std::chrono::steady_clock::time_point::max();
+    // shutdown, give up at the one deadline begin_shutdown() set.
     for (;;) {
-        std::this_thread::sleep_for(kRetryPause);
+        auto pause = std::chrono::duration_cast<std::chrono::steady_clock::duration>(kRetryPause);
+        if (shutting_down_.load()) {
+            const auto deadline = std::chrono::steady_clock::time_point(
+                std::chrono::steady_clock::duration(shutdown_deadline_.load()));
+            const auto now = std::chrono::steady_clock::now();
+            if (now >= deadline) {
+                drop_buffered();
+                return;
+            }
+            pause = std::min(pause, deadline - now);
+        }
+        std::this_thread::sleep_for(pause);
         if (write_out())
             return;
-        const auto now = std::chrono::steady_clock::now();
-        if (shutting_down_.load() && given_up_at == std::chrono::steady_clock::time_point::max())
-            given_up_at = now + options_.overflow_timeout;
-        if (now >= given_up_at) {
-            drop_buffered();
-            return;
-        }
     }
 }
 
@@ -304,12 +369,22 @@ void LogFileSink::reopen()
         switch_pending_ = true;
         return;
     }
-    install(fd);
+    if (!rotated_to_.empty())
+        finish_rotation(fd); // the path a rotation could not create exists again
+    else
+        install(fd);
     counters_.reopens.fetch_add(1, std::memory_order_relaxed);
 }
 
 void LogFileSink::rotate()
 {
+    if (!rotated_to_.empty()) {
+        // Renamed already; only the new file is missing.
+        const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
+        if (fd >= 0)
+            finish_rotation(fd);
+        return;
+    }
     if (!write_out() && partial_written_ > 0)
         return; // a record is half in the file: rotate once it is complete
     const std::time_t now = clock_();
@@ -330,17 +405,24 @@ void LogFileSink::rotate()
         });
         return;
     }
+    rotated_to_ = target;
     const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
     if (fd < 0) {
         const int error = errno;
         counters_.rotation_errors.fetch_add(1, std::memory_order_relaxed);
         diag_.limited(reopen_error_limit_, EC_LOG_ERROR, [&] {
             return "rotated \"" + options_.path + "\" but cannot create it again: " + std::strerror(error) +
-                   "; still writing to \"" + target + "\"";
+                   "; still writing to \"" + target + "\" and trying again every flush_interval";
         });
-        // The fd still names the renamed file: keep the identity check quiet.
-        return;
+        return; // the fd still names the renamed file
     }
+    finish_rotation(fd);
+}
+
+void LogFileSink::finish_rotation(int fd)
+{
+    const std::string target = std::move(rotated_to_);
+    rotated_to_.clear();
     install(fd);
     counters_.rotations.fetch_add(1, std::memory_order_relaxed);
     if (compressor_ != nullptr)

@@ -4,7 +4,11 @@
 //
 // - Messages are batches of whole lines (from per-thread staging); they are
 //   buffered and written with as few write(2) calls as possible (a full
-//   64 KiB buffer, or a flush every flush_interval).
+//   64 KiB buffer, or a flush every flush_interval). Taking a batch off the
+//   queue gives its admission units back. The level tells who posted it:
+//   kBatchLevel a calling thread, kCollectedLevel the flusher (counted in
+//   collected_done(), so the flusher keeps at most one queued), kFinalLevel
+//   a reopen or unload; kReopenLevel is a reopen marker.
 // - Reopen (log_reopen) travels through the queue as a message at
 //   kReopenLevel: records accepted before it go to the old file, later ones
 //   to the new. The new file is opened before the old one is closed; if it
@@ -13,14 +17,21 @@
 //   its file; if the file was moved or deleted without a reopen, it reopens
 //   and counts the records that went to the detached file.
 // - Built-in rotation by size and by time, retention, and compression
-//   handed to the Compressor thread.
+//   handed to the Compressor thread. If the rotated file's path cannot be
+//   created again, the rename is kept and the creation retried at each
+//   housekeeping; that is a rotation error, never a missed reopen.
+// - A header line (CSV) goes first into every new or empty file; one the disk
+//   refused is written before the next record.
 // - A failed write (ENOSPC, EIO) never leaves a partial line: a record the
 //   failure cut is truncated back off the file and kept whole in memory (or,
 //   if that fails, completed in place before the file is switched). With overflow=block
 //   the writer retries (stalling the queue, so hook calls wait up to
 //   overflow_timeout and then drop, counted); with overflow=drop it drops
-//   the buffered records (counted) and goes on. At shutdown a record that
-//   still cannot be completed is cut back off the file.
+//   the buffered records (counted) and goes on. From begin_shutdown() on,
+//   retrying ends at one deadline for all batches, so unloading takes
+//   overflow_timeout once, whatever the queue holds; what it drops is
+//   counted record by record, and a record that still cannot be completed is
+//   cut back off the file.
 #pragma once
 
 #include <atomic>
@@ -65,6 +76,9 @@ using WallClock = std::function<std::time_t()>;
 class LogFileSink final : public spdlog::sinks::base_sink<std::mutex> {
 public:
     static constexpr std::size_t kBufferLimit = 64 * 1024;
+    static constexpr spdlog::level::level_enum kBatchLevel = spdlog::level::info;
+    static constexpr spdlog::level::level_enum kCollectedLevel = spdlog::level::warn;
+    static constexpr spdlog::level::level_enum kFinalLevel = spdlog::level::err;
     static constexpr spdlog::level::level_enum kReopenLevel = spdlog::level::critical;
 
     // `admission` (may be NULL) is released for every record taken off the
@@ -78,10 +92,13 @@ public:
     std::optional<std::string> open();
 
     [[nodiscard]] std::uint64_t reopens_done() const noexcept { return reopens_done_.load(); }
-    bool wait_for_reopen(std::uint64_t seen, std::chrono::milliseconds timeout);
+    // Waits until more than `seen` reopens are done, or `deadline`.
+    bool wait_for_reopen(std::uint64_t seen, std::chrono::steady_clock::time_point deadline);
+    [[nodiscard]] std::uint64_t collected_done() const noexcept { return collected_done_.load(); }
+    [[nodiscard]] std::uint64_t flushes_done() const noexcept { return flushes_done_.load(); }
 
-    // From here on, a write retry gives up after overflow_timeout.
-    void begin_shutdown() noexcept { shutting_down_.store(true); }
+    // From here on, write retries end at `deadline`, for every batch.
+    void begin_shutdown(std::chrono::steady_clock::time_point deadline) noexcept;
     // After the writer thread is gone: last write attempt, then close. What
     // cannot be written is counted as dropped and no partial line remains.
     void finish();
@@ -96,12 +113,14 @@ private:
     // All below run with the sink mutex held.
     bool write_out();           // false when bytes remain unwritten
     void write_or_wait();       // write_out, then the overflow policy on failure
+    void take_batch(const spdlog::details::log_msg &msg);
     void drop_buffered();       // drops every buffered record but a partly written one
     void housekeeping();        // identity check and time rotation, when due
     void reopen();
     void rotate();
+    void finish_rotation(int fd); // the rotated path exists again as `fd`
     void install(int fd);       // makes fd the current file (header, size, identity)
-    void write_header(int fd);
+    bool write_header();        // into the current file if it is empty; false if the disk refused it
 
     SinkOptions options_;
     FileCounters &counters_;
@@ -120,13 +139,18 @@ private:
                                           // (only when cutting them back failed)
     bool switch_pending_ = false;         // a reopen waits for that record to be completed
     bool failing_ = false;                // the last write failed
+    bool header_pending_ = false;         // the file is empty and still needs its header
+    std::string rotated_to_;              // a rotation renamed the file but could not create it again
     std::chrono::steady_clock::time_point last_retry_{};
     std::chrono::steady_clock::time_point last_check_{};
     std::uint64_t written_since_check_ = 0;
     std::time_t next_rotation_ = 0;
 
     std::atomic<bool> shutting_down_{false};
+    std::atomic<std::chrono::steady_clock::rep> shutdown_deadline_{0};
     std::atomic<std::uint64_t> reopens_done_{0};
+    std::atomic<std::uint64_t> collected_done_{0};
+    std::atomic<std::uint64_t> flushes_done_{0};
     std::mutex reopen_wait_mutex_;
     std::condition_variable reopen_done_cv_;
     RateLimit write_error_limit_;

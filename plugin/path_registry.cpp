@@ -8,19 +8,18 @@ PathRegistry &PathRegistry::global()
     return registry;
 }
 
-std::optional<std::string> PathRegistry::claim(const std::string &path, const mtacfg::FormatSpec &format, const void *owner,
-                                               const std::string &owner_label)
+std::optional<std::string> PathRegistry::claim(const std::string &path, const mtacfg::Location &where,
+                                               const void *owner, const std::string &owner_label)
 {
     const std::string key = mtacfg::normalize_path(path);
     std::lock_guard lock(mutex_);
     auto [begin, end] = claims_.equal_range(key);
     for (auto it = begin; it != end; ++it) {
-        if (it->second.owner != owner && it->second.format != format)
-            return "log file \"" + path + "\" is written by " + it->second.owner_label + " in format " +
-                   mtacfg::format_name(it->second.format) + "; " + owner_label +
-                   " cannot write it in format " + mtacfg::format_name(format);
+        const Claim &other = it->second;
+        if (other.owner != owner)
+            return "log file \"" + path + "\" is already written by " + other.owner_label + " (" + other.where.render() + "); one file has one writer: give each instance its own files";
     }
-    claims_.emplace(key, Claim{format, owner, owner_label});
+    claims_.emplace(key, Claim{where, owner, owner_label});
     return std::nullopt;
 }
 

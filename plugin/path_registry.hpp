@@ -1,5 +1,6 @@
-// Which instance in this process writes which file, so that two instances
-// cannot write one file in different formats.
+// Which instance in this process writes which file: one file has one
+// writer. Two instances writing one file would each rotate it, apply
+// retention to it and write its CSV header on their own.
 #pragma once
 
 #include <map>
@@ -15,15 +16,15 @@ class PathRegistry {
 public:
     static PathRegistry &global();
 
-    // Records that `owner` writes `path` in `format`. Returns an error text if
-    // another owner writes it in another format.
-    std::optional<std::string> claim(const std::string &path, const mtacfg::FormatSpec &format, const void *owner,
+    // Records that `owner` writes `path`, named at `where`. Returns an error
+    // text naming the other owner and its position if another owner does.
+    std::optional<std::string> claim(const std::string &path, const mtacfg::Location &where, const void *owner,
                                      const std::string &owner_label);
     void release(const void *owner);
 
 private:
     struct Claim {
-        mtacfg::FormatSpec format;
+        mtacfg::Location where;
         const void *owner;
         std::string owner_label;
     };

@@ -34,9 +34,19 @@ struct FormatCache {
     unsigned next = 0; // the entry to replace
 };
 
+// The time a record carries: microseconds outside 0..999,999 (a caller's
+// bad timeval) become 0 here, once, where the record is built, so every
+// format and macro shows the same time.
+inline timeval record_time(timeval t) noexcept
+{
+    if (t.tv_usec < 0 || t.tv_usec > 999999)
+        t.tv_usec = 0;
+    return t;
+}
+
 struct Record {
     RecordKind kind = RecordKind::attempt;
-    timeval now{};                        // already defaulted when the hook got NULL
+    timeval now{};                        // through record_time(); defaulted when the hook got NULL
     const ec_message *msg = nullptr;      // attempt, permanent_failure (and connection_failure from
                                           // an adapter, for its message id); may be NULL
     const domain_record *dr = nullptr;    // may be NULL

@@ -36,9 +36,11 @@ Staging::Stage &Staging::lookup_slow(std::uintptr_t self)
     auto &owned = stages_[self];
     if (owned)
         return *owned; // the table is full and this thread lives in the map only
+    all_.reserve(all_.size() + 1); // so that the push_back below cannot fail
     owned = std::make_unique<Stage>();
     owned->lines.resize(files_);
     owned->records.resize(files_, 0);
+    all_.push_back(owned.get());
     // Publish in the table: only here, under the mutex, are keys written.
     for (std::size_t i = home_slot(self, kSlots), n = 0; n < kSlots; ++n, i = (i + 1) & (kSlots - 1)) {
         if (slots_[i].key.load(std::memory_order_relaxed) == 0) {
@@ -52,8 +54,12 @@ Staging::Stage &Staging::lookup_slow(std::uintptr_t self)
 
 void Staging::for_each(const std::function<void(Stage &)> &visit)
 {
-    std::lock_guard lock(registry_mutex_);
-    for (auto &[id, stage] : stages_)
+    std::vector<Stage *> stages;
+    {
+        std::lock_guard lock(registry_mutex_);
+        stages = all_;
+    }
+    for (Stage *stage : stages)
         visit(*stage);
 }
 

@@ -28,11 +28,14 @@ namespace mtalog {
 
 class Staging {
 public:
-    // A batch is handed off when it reaches either limit. Hand-offs take
-    // spdlog's queue mutex and copy the batch; at 1,024 records they are
-    // under 0.1% of hook calls, so they stay out of the p99.9 latency.
+    // A batch is handed off when it reaches either limit (lower for a
+    // queue_size under 1,024: see Instance::start). Hand-offs take spdlog's
+    // queue mutex and copy the batch; at 1,024 records they are under 0.1% of
+    // hook calls, so they stay out of the p99.9 latency. The byte limit is
+    // 256 bytes a record, so a full batch always weighs at least its record
+    // limit in admission units.
     static constexpr std::size_t kBatchRecords = 1024;
-    static constexpr std::size_t kBatchBytes = 256 * 1024;
+    static constexpr std::size_t kBatchBytes = kBatchRecords * 256;
     // The flusher frees a quiet thread's stage buffer that grew past this,
     // so a thread holds at most this much between bursts.
     static constexpr std::size_t kKeptBytes = 16 * 1024;
@@ -50,14 +53,19 @@ public:
 
     // The calling thread's stage, made on its first record.
     Stage &local();
-    // Calls `visit` on every stage (under the registry lock, not the stages').
+    // Calls `visit` on every stage made so far. The registry lock is held
+    // only to copy the list, never during `visit`, so a thread making its
+    // first hook call never waits for a visit (which may hand records off).
     void for_each(const std::function<void(Stage &)> &visit);
 
 private:
     Stage &lookup_slow(std::uintptr_t self);
 
-    // Open addressing on the thread's id; an entry is written once (stage
-    // first, then key with release) and never removed while the instance lives.
+    // Open addressing on the thread's id. An entry is written once, under
+    // the registry mutex: the stage pointer first, then the key with release
+    // ordering; a reader loads the key with acquire ordering before it reads
+    // the pointer, so whoever sees a key sees a fully built stage. Entries
+    // (and stages) are never removed while the instance lives.
     struct Slot {
         std::atomic<std::uintptr_t> key{0};
         Stage *stage = nullptr;
@@ -68,6 +76,7 @@ private:
     std::array<Slot, kSlots> slots_;
     std::mutex registry_mutex_;
     std::unordered_map<std::uintptr_t, std::unique_ptr<Stage>> stages_;
+    std::vector<Stage *> all_; // every stage, in creation order
 };
 
 } // namespace mtalog

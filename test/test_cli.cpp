@@ -7,11 +7,14 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <set>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
 #include "test_support.hpp"
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -196,4 +199,42 @@ TEST_CASE("a syntax error exits 2 from --check with its position", "[cli]")
     const auto r = run_mtacore({"--config", conf, "--check"});
     CHECK(r.status == 2);
     CHECK(r.err == "mtacore: " + conf + ":3:13: unterminated string: missing closing \"\n");
+}
+
+TEST_CASE("the end of a run says how many records were written and how many dropped, and why", "[cli]")
+{
+    testing::TempDir dir;
+    SECTION("nothing dropped")
+    {
+        const auto conf = config_for(dir, "mainlog = \"" + dir / "m.log" + "\"");
+        const auto r = run_mtacore({"--config", conf, "--generate", "3000", "--threads", "2", "--quiet"});
+        REQUIRE(r.status == 0);
+        CHECK(r.err.find("mtalog \"main\": stopped: 3000 records written, none dropped") != std::string::npos);
+        CHECK(r.out.find("modules unloaded (drain took ") != std::string::npos);
+    }
+    SECTION("a full disk")
+    {
+        fs::create_directory(dir / "small");
+        if (::geteuid() != 0 || ::mount("tmpfs", (dir / "small").c_str(), "tmpfs", 0, "size=64k") != 0) {
+            WARN("skipped: mounting a small tmpfs needs root");
+            return;
+        }
+        const int fd = ::open((dir / "small/filler").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        char block[4096] = {};
+        while (fd >= 0 && ::write(fd, block, sizeof block) > 0) {
+        }
+        while (fd >= 0 && ::write(fd, block, 1) > 0) {
+        }
+        if (fd >= 0)
+            ::close(fd);
+        const auto conf = config_for(dir, "mainlog = \"" + dir / "small/m.log" + "\"\noverflow = drop");
+        const auto r = run_mtacore({"--config", conf, "--generate", "3000", "--threads", "2", "--quiet"});
+        ::umount2((dir / "small").c_str(), MNT_DETACH);
+        REQUIRE(r.status == 0);
+        INFO(r.err);
+        CHECK(r.out.find("every accepted record written") == std::string::npos);
+        const auto at = r.err.find("mtalog \"main\": stopped: 0 records written, 3000 dropped (");
+        REQUIRE(at != std::string::npos);
+        CHECK(r.err.substr(at, r.err.find('\n', at) - at).find("dropped_write_error ") != std::string::npos);
+    }
 }

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "exim_adapter.hpp"
-#include "test_support.hpp"
+#include "file_checks.hpp"
 
 namespace fs = std::filesystem;
 using mtalog::exim::conn_flags_for_errno;
@@ -215,4 +215,21 @@ TEST_CASE("exim: the README's mtalog config line works as it stands", "[exim]")
     CHECK(exim.call(event(dir / "mtalog.conf", "tcp:connect", "1xUx4h-0002Mt-2o"), &yield) == 0);
     CHECK(yield.empty());
     CHECK(testing::read_lines(dir / "mtalog.ec").size() == 1);
+}
+
+TEST_CASE("exim: a CSV header the full disk refused is written before the first record once space returns",
+          "[exim]")
+{
+    testing::TempDir dir;
+    testing::SmallFilesystem small(dir, "size=256k");
+    if (!small.mounted()) {
+        WARN("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    testing::SmallFilesystem::fill(small / "filler");
+    mtalog::exim::SyncFile file(small / "a.csv", 0640, false, "type,timestamp");
+    CHECK(file.append("one\n").has_value()); // the disk is full: neither header nor record
+    fs::remove(small / "filler");
+    CHECK_FALSE(file.append("two\n").has_value());
+    CHECK(testing::read_lines(small / "a.csv") == std::vector<std::string>{"type,timestamp", "two"});
 }

@@ -1,6 +1,8 @@
 // The files through the real module: a missed reopen (mv, rm) noticed and
 // repaired, a full disk on a real small filesystem under both overflow
-// policies, and unload while threads keep calling hooks.
+// policies, unload while threads keep calling hooks, the modes of rotated
+// files, a header the full disk refused, and a rotation that cannot create
+// its new file.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -10,133 +12,22 @@
 #include <functional>
 #include <filesystem>
 #include <map>
+#include <numeric>
 #include <sys/mount.h>
 #include <thread>
 #include <unistd.h>
 
-#include "test_support.hpp"
+#include "file_checks.hpp"
 
 namespace fs = std::filesystem;
 
-namespace {
+using testing::check_whole_lines;
+using testing::closing_counters;
+using testing::SmallFilesystem;
+using testing::wait_until;
 
-bool wait_until(const std::function<bool()> &condition, std::chrono::milliseconds limit = std::chrono::seconds(10))
-{
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > end)
-            return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return true;
-}
-
-void log_batch(testing::Harness &h, int first, int count)
-{
-    for (int i = first; i < first + count; ++i) {
-        timeval now{1700000000, 0};
-        h.core().log_connection_failure(nullptr, 0, nullptr, i, &now);
-    }
-}
-
-// The slots (record numbers) of the C records in a file.
-std::vector<int> slots_in(const std::string &path)
-{
-    std::vector<int> slots;
-    for (const auto &line : testing::read_lines(path)) {
-        // 1700000000@@@@C@@@@@<slot>@0@
-        const auto end = line.rfind("@0@");
-        const auto start = line.rfind('@', end - 1);
-        slots.push_back(std::stoi(line.substr(start + 1, end - start - 1)));
-    }
-    return slots;
-}
-
-// The counters the module reported for `path` when it closed it.
-std::map<std::string, long long> closing_counters(const testing::Harness &h, const std::string &path)
-{
-    std::map<std::string, long long> counters;
-    for (const auto &p : h.panics()) {
-        const std::string key = "closed \"" + path + "\": ";
-        const auto at = p.find(key);
-        if (at == std::string::npos)
-            continue;
-        std::string rest = p.substr(at + key.size());
-        std::size_t pos = 0;
-        while (pos < rest.size()) {
-            auto space = rest.find(' ', pos);
-            if (space == std::string::npos)
-                space = rest.size();
-            const std::string item = rest.substr(pos, space - pos);
-            const auto eq = item.find('=');
-            counters[item.substr(0, eq)] = std::stoll(item.substr(eq + 1));
-            pos = space + 1;
-        }
-    }
-    return counters;
-}
-
-// A small tmpfs mounted at <parent>/small for the test's lifetime, or
-// nothing without root.
-class SmallFilesystem {
-public:
-    SmallFilesystem(const testing::TempDir &parent, const char *size)
-    {
-        const std::string dir = parent / "small";
-        fs::create_directory(dir);
-        if (::geteuid() == 0)
-            mounted_ = ::mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
-                               (std::string("size=") + size + ",mode=0755").c_str()) == 0;
-        if (mounted_)
-            dir_ = dir;
-    }
-    ~SmallFilesystem()
-    {
-        if (mounted_)
-            ::umount2(dir_.c_str(), MNT_DETACH);
-    }
-    [[nodiscard]] bool mounted() const { return mounted_; }
-    [[nodiscard]] std::string operator/(const std::string &name) const { return dir_ + "/" + name; }
-
-    // Fills the filesystem with `name` until a write fails with ENOSPC.
-    static void fill(const std::string &name)
-    {
-        const int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        REQUIRE(fd >= 0);
-        char block[4096] = {};
-        ssize_t n;
-        while ((n = ::write(fd, block, sizeof block)) > 0) {
-        }
-        while ((n = ::write(fd, block, 1)) > 0) {
-        }
-        CHECK(errno == ENOSPC);
-        ::close(fd);
-    }
-
-private:
-    bool mounted_ = false;
-    std::string dir_;
-};
-
-// Every line of the file is a whole C record, and the file ends with a newline.
-void check_whole_lines(const std::string &path)
-{
-    const std::string text = testing::read_file(path);
-    if (!text.empty())
-        CHECK(text.back() == '\n');
-    std::size_t broken = 0;
-    std::string first_broken;
-    for (const auto &line : testing::read_lines(path)) {
-        if (!line.starts_with("1700000000@@@@C@@@") || !line.ends_with("@0@")) {
-            if (broken++ == 0)
-                first_broken = line;
-        }
-    }
-    INFO("first broken line: " << first_broken);
-    CHECK(broken == 0);
-}
-
-} // namespace
+using testing::log_numbered;
+using testing::numbers_in;
 
 TEST_CASE("a log file moved away without a reopen is noticed and reopened within the interval", "[files]")
 {
@@ -144,15 +35,15 @@ TEST_CASE("a log file moved away without a reopen is noticed and reopened within
     const std::string path = dir / "m.log";
     testing::Harness h(dir, "mainlog = \"" + path + "\"\nreopen_check_interval = 50ms\nflush_interval = 5ms");
     REQUIRE(h.error().empty());
-    log_batch(h, 0, 10);
-    REQUIRE(wait_until([&] { return slots_in(path).size() == 10; }));
+    log_numbered(h, 0, 10);
+    REQUIRE(wait_until([&] { return numbers_in(path).size() == 10; }));
     fs::rename(path, path + ".moved"); // an operator's mv, no reopen
-    log_batch(h, 10, 10);
+    log_numbered(h, 10, 10);
     REQUIRE(wait_until([&] { return fs::exists(path); })); // recreated by the module itself
-    log_batch(h, 20, 10);
+    log_numbered(h, 20, 10);
     h.stop();
-    const auto moved = slots_in(path + ".moved");
-    const auto fresh = slots_in(path);
+    const auto moved = numbers_in(path + ".moved");
+    const auto fresh = numbers_in(path);
     CHECK(moved.size() + fresh.size() == 30);
     for (int i = 20; i < 30; ++i) // everything after the recovery is in the new file
         CHECK(std::find(fresh.begin(), fresh.end(), i) != fresh.end());
@@ -168,14 +59,14 @@ TEST_CASE("a log file deleted without a reopen is recreated; the gap is counted"
     const std::string path = dir / "m.log";
     testing::Harness h(dir, "mainlog = \"" + path + "\"\nreopen_check_interval = 50ms\nflush_interval = 5ms");
     REQUIRE(h.error().empty());
-    log_batch(h, 0, 10);
-    REQUIRE(wait_until([&] { return slots_in(path).size() == 10; }));
+    log_numbered(h, 0, 10);
+    REQUIRE(wait_until([&] { return numbers_in(path).size() == 10; }));
     fs::remove(path); // an operator's rm
-    log_batch(h, 10, 10);
+    log_numbered(h, 10, 10);
     REQUIRE(wait_until([&] { return fs::exists(path); }));
-    log_batch(h, 20, 10);
+    log_numbered(h, 20, 10);
     h.stop();
-    const auto fresh = slots_in(path);
+    const auto fresh = numbers_in(path);
     const auto counters = closing_counters(h, path);
     CHECK(counters.at("missed_reopens") == 1);
     long long middle_in_new = 0;
@@ -189,7 +80,7 @@ TEST_CASE("a log file deleted without a reopen is recreated; the gap is counted"
 TEST_CASE("full disk, overflow = drop: no partial line, nothing uncounted, logging resumes", "[files][disk]")
 {
     testing::TempDir dir;
-    SmallFilesystem small(dir, "256k");
+    SmallFilesystem small(dir, "size=256k");
     if (!small.mounted()) {
         WARN("skipped: mounting a small tmpfs needs root");
         return;
@@ -197,24 +88,24 @@ TEST_CASE("full disk, overflow = drop: no partial line, nothing uncounted, loggi
     const std::string path = small / "m.log";
     testing::Harness h(dir, "mainlog = \"" + path + "\"\noverflow = drop\nflush_interval = 5ms\nqueue_size = 4096");
     REQUIRE(h.error().empty());
-    log_batch(h, 0, 100);
-    REQUIRE(wait_until([&] { return slots_in(path).size() == 100; }));
+    log_numbered(h, 0, 100);
+    REQUIRE(wait_until([&] { return numbers_in(path).size() == 100; }));
     SmallFilesystem::fill(small / "filler");
-    log_batch(h, 100, 2000); // the disk is full: these fail
+    log_numbered(h, 100, 2000); // the disk is full: these fail
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     fs::remove(small / "filler");
     std::this_thread::sleep_for(std::chrono::milliseconds(1200)); // past the drop-mode retry pause
-    log_batch(h, 2100, 100);
+    log_numbered(h, 2100, 100);
     h.stop();
     check_whole_lines(path);
     const auto c = closing_counters(h, path);
-    const auto lines = static_cast<long long>(slots_in(path).size());
+    const auto lines = static_cast<long long>(numbers_in(path).size());
     CHECK(c.at("accepted") + c.at("dropped_overflow") == 2200);
     CHECK(c.at("accepted") == c.at("written") + c.at("dropped_write_error"));
     CHECK(c.at("written") == lines);
     CHECK(c.at("dropped_write_error") > 0);
     CHECK(c.at("write_errors") > 0);
-    const auto slots = slots_in(path);
+    const auto slots = numbers_in(path);
     for (int i = 2100; i < 2200; ++i) // logging resumed by itself
         CHECK(std::find(slots.begin(), slots.end(), i) != slots.end());
     WARN("full disk, drop: accepted " << c.at("accepted") << ", written " << c.at("written")
@@ -225,7 +116,7 @@ TEST_CASE("full disk, overflow = drop: no partial line, nothing uncounted, loggi
 TEST_CASE("full disk, overflow = block: accepted records all reach the file once space returns", "[files][disk]")
 {
     testing::TempDir dir;
-    SmallFilesystem small(dir, "256k");
+    SmallFilesystem small(dir, "size=256k");
     if (!small.mounted()) {
         WARN("skipped: mounting a small tmpfs needs root");
         return;
@@ -239,7 +130,7 @@ TEST_CASE("full disk, overflow = block: accepted records all reach the file once
     std::thread mta([&] { // an MTA thread: waits up to 20 ms a call once the queue is full
         for (int i = 0; i < 200; ++i) {
             const auto start = std::chrono::steady_clock::now();
-            log_batch(h, i, 1);
+            log_numbered(h, i, 1);
             const long long ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                      std::chrono::steady_clock::now() - start)
                                      .count();
@@ -250,14 +141,14 @@ TEST_CASE("full disk, overflow = block: accepted records all reach the file once
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     fs::remove(small / "filler");
     mta.join();
-    log_batch(h, 200, 50);
+    log_numbered(h, 200, 50);
     h.stop();
     check_whole_lines(path);
     const auto c = closing_counters(h, path);
     CHECK(c.at("accepted") + c.at("dropped_overflow") == 250);
     CHECK(c.at("dropped_write_error") == 0); // nothing accepted was lost
     CHECK(c.at("accepted") == c.at("written"));
-    CHECK(c.at("written") == static_cast<long long>(slots_in(path).size()));
+    CHECK(c.at("written") == static_cast<long long>(numbers_in(path).size()));
     CHECK(c.at("write_errors") > 0);
     CHECK(c.at("dropped_overflow") > 0); // the queue really filled and calls really waited
     WARN("full disk, block: accepted " << c.at("accepted") << ", written " << c.at("written")
@@ -317,7 +208,114 @@ TEST_CASE("a lone record reaches its file within the flush interval, without mor
     const std::string path = dir / "m.log";
     testing::Harness h(dir, "mainlog = \"" + path + "\"\nflush_interval = 20ms");
     REQUIRE(h.error().empty());
-    log_batch(h, 0, 1); // one record: far below a batch, so only the flusher can move it
+    log_numbered(h, 0, 1); // one record: far below a batch, so only the flusher can move it
     // Generous bound (two intervals are promised): this checks that it arrives at all.
-    CHECK(wait_until([&] { return slots_in(path).size() == 1; }, std::chrono::seconds(5)));
+    CHECK(wait_until([&] { return numbers_in(path).size() == 1; }, std::chrono::seconds(5)));
+}
+
+TEST_CASE("rotated and compressed files keep the mode of the file they came from", "[files][rotation][compress]")
+{
+    const std::string compress = GENERATE(std::string("gzip"), std::string("zstd"));
+    const std::string extension = compress == "gzip" ? ".gz" : ".zst";
+    testing::TempDir dir;
+    const std::string own = dir / "c.log", shared = dir / "m.log";
+    // The instance's log_mode (0640) is not the connection-failure file's.
+    testing::Harness h(dir, "mainlog = \"" + shared + "\"\nconnection_failure_logfile = \"" + own +
+                                "\"\nconnection_failure_log_mode = 0600\nrotate_size = 2k\nrotate_keep = 100\n"
+                                "compress = " + compress + "\nflush_interval = 5ms");
+    REQUIRE(h.error().empty());
+    for (int i = 0; i < 8; ++i) { // several rotations, one batch at a time
+        log_numbered(h, i * 100, 100);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    h.stop(); // waits for the compressions already queued
+    int compressed = 0;
+    for (const auto &entry : fs::directory_iterator(dir.path())) {
+        const std::string name = entry.path().filename().string();
+        if (!name.starts_with("c.log."))
+            continue;
+        INFO(name);
+        CHECK(name.ends_with(extension));
+        CHECK((entry.status().permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+        ++compressed;
+    }
+    CHECK(compressed >= 3);
+    CHECK((fs::status(own).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+}
+
+TEST_CASE("a header line the full disk refused is written before the first record once space returns",
+          "[files][disk]")
+{
+    testing::TempDir dir;
+    SmallFilesystem small(dir, "size=256k");
+    if (!small.mounted()) {
+        WARN("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    const std::string path = small / "c.csv";
+    SmallFilesystem::fill(small / "filler"); // the file can be created, its header cannot be written
+    testing::Harness h(dir, "connection_failure_logfile = \"" + path +
+                                "\"\nconnection_failure_format = csv\nlog_attempts = off\nlog_permanent_failures = off\n"
+                                "flush_interval = 5ms\noverflow = drop");
+    REQUIRE(h.error().empty());
+    REQUIRE(fs::exists(path));
+    CHECK(fs::file_size(path) == 0);
+    fs::remove(small / "filler");
+    log_numbered(h, 0, 3);
+    h.stop();
+    const auto lines = testing::read_lines(path);
+    REQUIRE(lines.size() == 4);
+    CHECK(lines[0].rfind("type,timestamp,", 0) == 0);
+    for (std::size_t i = 1; i < lines.size(); ++i)
+        CHECK(lines[i].rfind("connection_failure,", 0) == 0);
+}
+
+TEST_CASE("a rotation that cannot create the new file retries it, and is not reported as a deleted file",
+          "[files][rotation]")
+{
+    testing::TempDir dir;
+    SmallFilesystem small(dir, "size=4m,nr_inodes=16");
+    if (!small.mounted()) {
+        WARN("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    const std::string path = small / "m.log";
+    testing::Harness h(dir, "mainlog = \"" + path +
+                                "\"\nrotate_size = 1k\nrotate_keep = 100\nreopen_check_interval = 20ms\nflush_interval = 5ms");
+    REQUIRE(h.error().empty());
+    std::vector<std::string> fillers; // every free inode taken: renaming works, creating does not
+    for (int i = 0; i < 64; ++i) {
+        const std::string name = small / ("filler" + std::to_string(i));
+        const int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+            break;
+        ::close(fd);
+        fillers.push_back(name);
+    }
+    REQUIRE(!fillers.empty());
+    log_numbered(h, 0, 100); // > 1k: rotates; the new file cannot be created
+    REQUIRE(wait_until([&] { return !fs::exists(path); }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200)); // ten identity checks
+    fs::remove(fillers.back()); // an inode is free again
+    REQUIRE(wait_until([&] { return fs::exists(path); }));
+    log_numbered(h, 100, 10);
+    h.stop();
+
+    std::vector<int> all;
+    for (const auto &entry : fs::directory_iterator(small / "")) {
+        const std::string name = entry.path().filename().string();
+        if (name.starts_with("m.log"))
+            for (int n : numbers_in(entry.path().string()))
+                all.push_back(n);
+    }
+    std::sort(all.begin(), all.end());
+    std::vector<int> expected(110);
+    std::iota(expected.begin(), expected.end(), 0);
+    CHECK(all == expected);
+    const auto c = closing_counters(h, path);
+    CHECK(c.at("missed_reopens") == 0);
+    CHECK(c.at("rotation_errors") >= 1);
+    CHECK(c.at("rotations") >= 1);
+    for (const auto &p : h.panics())
+        CHECK(p.find("without a reopen") == std::string::npos);
 }

@@ -22,6 +22,37 @@ TEST_CASE("a bad template is a config error at the macro's line and column", "[f
     CHECK_FALSE(std::filesystem::exists(dir / "m.log"));
 }
 
+TEST_CASE("a template error after escaped quotes and backslashes points at the macro in the source line",
+          "[formats][module]")
+{
+    testing::TempDir dir;
+    // The value starts at column 32 and %n is its 8th byte; \" and \\ take
+    // two columns in the source but one byte in the value, so three of them
+    // put %n at column 32 + 7 + 3 = 42.
+    testing::Harness h(dir, "  mainlog = \"" + dir / "m.log" + "\"\n"
+                            "  connection_failure_format = \"\\\"%t\\\" \\\\ %n\"\n"
+                            "  log_attempts = off\n  log_permanent_failures = off");
+    CHECK(h.error() == dir / "mtacore.conf" +
+                           ":4:42: connection_failure_format: macro '%n' means nothing for connection_failure records");
+}
+
+TEST_CASE("%us writes a microsecond count out of range as zero, like every other time", "[formats][module]")
+{
+    testing::TempDir dir;
+    testing::Harness h(dir, "  mainlog = \"" + dir / "m.log" + "\"\n"
+                            "  connection_failure_format = \"%us{6}|%t{%S}|%t\"\n"
+                            "  log_attempts = off\n  log_permanent_failures = off");
+    REQUIRE(h.error().empty());
+    for (const suseconds_t usec : {1500000L, -5L, 999999L}) {
+        timeval now{1700000000, usec};
+        h.core().log_connection_failure(nullptr, 0, nullptr, 0, &now);
+    }
+    h.stop();
+    CHECK(testing::read_lines(dir / "m.log") ==
+          std::vector<std::string>{"1700000000.000000|20|1700000000", "1700000000.000000|20|1700000000",
+                                   "1700000000.999999|20|1700000000"});
+}
+
 TEST_CASE("record kinds sharing a file in different formats are refused, naming both", "[formats][module]")
 {
     testing::TempDir dir;
@@ -29,22 +60,6 @@ TEST_CASE("record kinds sharing a file in different formats are refused, naming 
     CHECK(h.error() == dir / "mtacore.conf" + ":3:12: log file \"" + dir / "m.log" +
                            "\" gets connection_failure records in format mainlog but attempt records in format json; "
                            "records sharing a file must share a format");
-}
-
-TEST_CASE("two instances writing one file in different formats are refused, naming both", "[formats][module]")
-{
-    testing::TempDir dir;
-    const std::string conf = dir / "two.conf";
-    testing::write_file(conf, "modules_path = \"" + testing::modules_dir() + "\"\n"
-                              "mtalog \"a\" { mainlog = \"" + dir / "m.log" + "\" }\n"
-                              "mtalog \"b\" {\n  mainlog = \"" + dir / "m.log" +
-                              "\"\n  attempt_format = csv connection_failure_format = csv permanent_failure_format = csv\n}\n");
-    mtacore::Core core;
-    auto result = mtacore::Host::configure(core, conf, testing::modules_dir());
-    REQUIRE(std::holds_alternative<std::string>(result));
-    CHECK(std::get<std::string>(result) == conf + ":3:1: log file \"" + dir / "m.log" +
-                                               "\" is written by mtalog \"a\" in format mainlog; mtalog \"b\" cannot "
-                                               "write it in format csv");
 }
 
 TEST_CASE("csv files get a header when new or empty, also after a reopen, never twice", "[formats][module]")

@@ -12,11 +12,28 @@
 #include <thread>
 #include <unistd.h>
 
-#include "test_support.hpp"
+#include "file_checks.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
+
+// The shipped snippet, pointed at `dir`'s files and pid file.
+std::string shipped_snippet(const testing::TempDir &dir, const std::vector<std::pair<std::string, std::string>> &edits)
+{
+    std::string snippet = testing::read_file(testing::source_dir() + "/config/logrotate.mtalog");
+    auto replace_all = [&](const std::string &from, const std::string &to) {
+        for (auto p = snippet.find(from); p != std::string::npos; p = snippet.find(from, p + to.size()))
+            snippet.replace(p, from.size(), to);
+    };
+    replace_all("/var/log/mtalog", dir.path());
+    replace_all("/run/mtacore.pid", dir / "mtacore.pid");
+    for (const auto &[from, to] : edits)
+        replace_all(from, to);
+    return snippet;
+}
+
+fs::perms mode_of(const std::string &path) { return fs::status(path).permissions() & fs::perms::all; }
 
 long long summary_number(const std::string &out, const std::string &label)
 {
@@ -43,19 +60,10 @@ TEST_CASE("logrotate create + postrotate SIGHUP during 4-thread traffic loses an
                               "  log_connection_failures = off\n"
                               "  flush_interval = 10ms\n"
                               "}\n");
-    // The shipped snippet, pointed at this test's files and pid file.
-    std::string snippet = testing::read_file(testing::source_dir() + "/config/logrotate.mtalog");
-    auto replace_all = [&](const std::string &from, const std::string &to) {
-        for (auto p = snippet.find(from); p != std::string::npos; p = snippet.find(from, p + to.size()))
-            snippet.replace(p, from.size(), to);
-    };
-    replace_all("/var/log/mtalog", dir.path());
-    replace_all("/run/mtacore.pid", dir / "mtacore.pid");
-    replace_all("rotate 7", "rotate 10000");
-    replace_all("    compress\n", "");
-    replace_all("    delaycompress\n", "");
-    replace_all("    daily\n", "");
-    replace_all("create 0640 root adm", "create 0640 root root");
+    const std::string snippet = shipped_snippet(dir, {{"rotate 7", "rotate 10000"},
+                                                      {"    compress\n", ""},
+                                                      {"    delaycompress\n", ""},
+                                                      {"    daily\n", ""}});
     testing::write_file(dir / "logrotate.conf", snippet);
 
     int out_pipe[2];
@@ -122,4 +130,43 @@ TEST_CASE("logrotate create + postrotate SIGHUP during 4-thread traffic loses an
     const auto latency_at = out.find("hook-call latency");
     WARN("logrotate storm: " << rotations << " rotations, " << files << " files; " << first_line << "; "
                              << out.substr(latency_at, out.find('\n', latency_at) - latency_at));
+}
+
+TEST_CASE("logrotate keeps each file's own mode on the rotated, compressed and new files", "[logrotate]")
+{
+    const std::string logrotate = "/usr/sbin/logrotate";
+    if (!fs::exists(logrotate)) {
+        WARN("skipped: logrotate is not installed (scripts/install-deps installs it)");
+        return;
+    }
+    testing::TempDir dir;
+    const std::string attempts = dir / "attempt.log", bounces = dir / "mainlog.ec";
+    testing::Harness h(dir, "attempt_logfile = \"" + attempts + "\"\nattempt_log_mode = 0600\n"
+                            "permanent_failure_logfile = \"" + bounces + "\"\nlog_connection_failures = off\n"
+                            "flush_interval = 5ms");
+    REQUIRE(h.error().empty());
+    auto log_both = [&] {
+        timeval now{1700000000, 0};
+        h.core().log_attempt(nullptr, nullptr, &now, "250 ok", 6);
+        h.core().log_permanent_failure(nullptr, nullptr, &now, nullptr);
+    };
+    log_both();
+    REQUIRE(testing::wait_until([&] { return fs::file_size(attempts) > 0 && fs::file_size(bounces) > 0; }));
+    // As shipped, but compressing at once (no delaycompress) and no SIGHUP:
+    // this test fires the reopen hook itself.
+    testing::write_file(dir / "logrotate.conf", shipped_snippet(dir, {{"    delaycompress\n", ""}}));
+    const auto r = testing::run_command({logrotate, "-f", "-s", dir / "logrotate.state", dir / "logrotate.conf"});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    h.core().log_reopen();
+    log_both();
+    h.stop();
+    const auto owner_only = fs::perms::owner_read | fs::perms::owner_write;
+    const auto group_read = owner_only | fs::perms::group_read;
+    CHECK(mode_of(attempts + ".1.gz") == owner_only);
+    CHECK(mode_of(bounces + ".1.gz") == group_read);
+    CHECK(mode_of(attempts) == owner_only);
+    CHECK(mode_of(bounces) == group_read);
+    CHECK(testing::read_lines(attempts).size() == 1);
+    CHECK(testing::read_lines(bounces).size() == 1);
 }

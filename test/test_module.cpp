@@ -116,17 +116,23 @@ TEST_CASE("a stanza the module refuses stops the whole configuration, before any
     CHECK_FALSE(std::filesystem::exists(dir / "m.log"));
 }
 
-TEST_CASE("two instances may write one file in the same format", "[module]")
+TEST_CASE("two instances naming one file are refused, with both positions", "[module]")
 {
     testing::TempDir dir;
     const std::string conf = dir / "two.conf";
-    // Same file, same format: allowed (each instance appends whole batches).
+    // Same file, same format: still one writer per file, or both would
+    // rotate it, apply retention and write its header on their own.
     testing::write_file(conf, "modules_path = \"" + testing::modules_dir() + "\"\n"
                               "mtalog \"a\" { mainlog = \"" + dir / "m.log" + "\" }\n"
-                              "mtalog \"b\" { mainlog = \"" + dir / "m.log" + "\" }\n");
+                              "mtalog \"b\" {\n  attempt_logfile = \"" + dir / "m.log" + "\"\n  log_connection_failures = off\n"
+                              "  log_permanent_failures = off\n}\n");
     mtacore::Core core;
-    auto ok = mtacore::Host::configure(core, conf, testing::modules_dir());
-    CHECK(std::holds_alternative<std::unique_ptr<mtacore::Host>>(ok));
+    auto result = mtacore::Host::configure(core, conf, testing::modules_dir());
+    REQUIRE(std::holds_alternative<std::string>(result));
+    CHECK(std::get<std::string>(result) == conf + ":4:22: log file \"" + dir / "m.log" +
+                                               "\" is already written by mtalog \"a\" (" + conf +
+                                               ":2:25); one file has one writer: give each instance its own files");
+    CHECK_FALSE(std::filesystem::exists(dir / "m.log"));
 }
 
 TEST_CASE("the stats control command reports per-file counters", "[module]")

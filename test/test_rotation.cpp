@@ -27,7 +27,7 @@ struct SinkHarness {
     {
         core.set_panic_sink([](int, std::string_view, std::string_view) {});
         if (options.compress != mtacfg::Compression::none)
-            compressor = std::make_unique<Compressor>(options.compress, options.mode, diag);
+            compressor = std::make_unique<Compressor>(options.compress, diag);
         sink = std::make_shared<LogFileSink>(std::move(options), counters, diag, nullptr, compressor.get(),
                                              [this] { return now; });
         REQUIRE_FALSE(sink->open().has_value());

@@ -8,12 +8,14 @@ namespace {
 char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 } // namespace
 
-std::string ConfigError::render() const
+std::string Location::render() const
 {
-    if (where.line <= 0)
-        return where.file + ": " + message;
-    return where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " + message;
+    if (line <= 0)
+        return file;
+    return file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
+
+std::string ConfigError::render() const { return where.render() + ": " + message; }
 
 bool iequals(std::string_view a, std::string_view b) noexcept
 {

@@ -12,6 +12,8 @@ struct Location {
     std::string file;
     int line = 0;
     int column = 0;
+    // "file:line:column", or "file" when the line is not known
+    [[nodiscard]] std::string render() const;
 };
 
 struct ConfigError {

@@ -359,7 +359,7 @@ std::optional<ConfigError> route(Settings &s, const Location &stanza_where)
         if (it == claims.end()) {
             if (auto problem = check_path(path, s.follow_symlinks))
                 return ConfigError{where, "log file \"" + path + "\": " + *problem};
-            s.files.push_back(FileSpec{path, r.format, mode, s.follow_symlinks});
+            s.files.push_back(FileSpec{path, r.format, mode, s.follow_symlinks, where});
             it = claims.emplace(key, Claim{s.files.size() - 1, kind, r.mode.has_value()}).first;
         } else {
             const FileSpec &file = s.files[it->second.file];

@@ -57,6 +57,7 @@ struct FileSpec {
     FormatSpec format;
     unsigned mode = 0640;
     bool follow_symlinks = false;
+    Location where; // the value that first named the file
 };
 
 struct Settings {

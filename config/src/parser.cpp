@@ -305,4 +305,24 @@ ParseResult parse_file(const std::string &path)
     return run(text.str(), path, {fs::weakly_canonical(path, ec).string()});
 }
 
+Location value_location(const Location &value_at, std::size_t offset)
+{
+    Location at = value_at;
+    at.column += static_cast<int>(offset);
+    std::ifstream in(value_at.file);
+    std::string line;
+    for (int n = 0; n < value_at.line && std::getline(in, line); ++n) {
+    }
+    if (!in || value_at.column < 2 || static_cast<std::size_t>(value_at.column - 1) > line.size() ||
+        line[static_cast<std::size_t>(value_at.column - 2)] != '"')
+        return at; // not read back, or not a double-quoted value: no escapes
+    std::size_t source = static_cast<std::size_t>(value_at.column - 1);
+    for (std::size_t byte = 0; byte < offset && source < line.size() && line[source] != '"'; ++byte)
+        source += line[source] == '\\' && source + 1 < line.size() && (line[source + 1] == '"' || line[source + 1] == '\\')
+                      ? 2
+                      : 1;
+    at.column = static_cast<int>(source) + 1;
+    return at;
+}
+
 } // namespace mtacfg

@@ -18,4 +18,10 @@ using ParseResult = std::variant<Document, ConfigError>;
 // `name` is used as the file name in locations.
 [[nodiscard]] ParseResult parse_text(const std::string &text, const std::string &name);
 
+// Where byte `offset` of a value read at `value_at` stands in the source:
+// in a double-quoted value each \" and \\ takes two columns for one byte.
+// The line is read back from value_at.file; if it cannot be (a config that
+// came from memory), one column a byte is assumed.
+[[nodiscard]] Location value_location(const Location &value_at, std::size_t offset);
+
 } // namespace mtacfg

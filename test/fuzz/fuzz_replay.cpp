@@ -50,7 +50,7 @@ void on_message(mtalog::RecordKind kind, ec_message *msg, domain_record *dr, tim
 {
     mtalog::Record r;
     r.kind = kind;
-    r.now = now ? *now : timeval{1700000000, 0};
+    r.now = now ? mtalog::record_time(*now) : timeval{1700000000, 0};
     r.msg = msg;
     r.dr = dr;
     if (note && len >= 0) {
@@ -72,7 +72,7 @@ void connfail(void *, sockaddr *addr, int err, domain_record *d, int slot, timev
 {
     mtalog::Record r;
     r.kind = mtalog::RecordKind::connection_failure;
-    r.now = t ? *t : timeval{1700000000, 0};
+    r.now = t ? mtalog::record_time(*t) : timeval{1700000000, 0};
     r.addr = addr;
     r.err = err;
     r.dr = d;

@@ -1,0 +1,67 @@
+// A reader-writer lock that prefers writers, with deadlines, for File's
+// hand-off lock: many calling threads post their own batches under it
+// (shared); a reopen, the flusher or unload collect every thread's staged
+// records under it (exclusive). Preferring the writer matters for reopen:
+// once it waits, no new batch gets in ahead of it, so it gets the lock as soon
+// as the batches already being posted are done, within their deadlines,
+// which end no later than its own. std::shared_timed_mutex on glibc prefers
+// readers and cannot be told otherwise.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <pthread.h>
+
+namespace mtalog {
+
+class HandoffLock {
+public:
+    using Deadline = std::chrono::steady_clock::time_point;
+
+    HandoffLock() noexcept
+    {
+        pthread_rwlockattr_t attr;
+        pthread_rwlockattr_init(&attr);
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&lock_, &attr);
+        pthread_rwlockattr_destroy(&attr);
+    }
+    ~HandoffLock() { pthread_rwlock_destroy(&lock_); }
+    HandoffLock(const HandoffLock &) = delete;
+    HandoffLock &operator=(const HandoffLock &) = delete;
+
+    void lock() noexcept { pthread_rwlock_wrlock(&lock_); }
+    bool try_lock() noexcept { return pthread_rwlock_trywrlock(&lock_) == 0; }
+    bool try_lock_until(Deadline deadline) noexcept
+    {
+        const timespec at = wall_clock(deadline);
+        return pthread_rwlock_timedwrlock(&lock_, &at) == 0;
+    }
+    void unlock() noexcept { pthread_rwlock_unlock(&lock_); }
+
+    void lock_shared() noexcept { pthread_rwlock_rdlock(&lock_); }
+    bool try_lock_shared() noexcept { return pthread_rwlock_tryrdlock(&lock_) == 0; }
+    bool try_lock_shared_until(Deadline deadline) noexcept
+    {
+        const timespec at = wall_clock(deadline);
+        return pthread_rwlock_timedrdlock(&lock_, &at) == 0;
+    }
+    void unlock_shared() noexcept { pthread_rwlock_unlock(&lock_); }
+
+private:
+    // The timed calls take CLOCK_REALTIME (the ones that take a clock are
+    // not seen by ThreadSanitizer): the steady deadline as a wall-clock time.
+    static timespec wall_clock(Deadline deadline) noexcept
+    {
+        const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Deadline::clock::now());
+        timespec now{};
+        clock_gettime(CLOCK_REALTIME, &now);
+        const long long ns = static_cast<long long>(now.tv_nsec) + std::max<long long>(0, left.count());
+        return timespec{now.tv_sec + static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    }
+
+    pthread_rwlock_t lock_;
+};
+
+} // namespace mtalog

@@ -1,0 +1,123 @@
+// Exact accounting when memory runs out: this program replaces operator new
+// (the module's and spdlog's allocations resolve to it) and fails one chosen
+// allocation, on the calling thread or on the writer thread. Whatever fails,
+// accepted = written + dropped_write_error + dropped_internal, and hook calls
+// = accepted + dropped_overflow, counted per record, not per batch.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <pthread.h>
+
+#include "file_checks.hpp"
+
+namespace {
+
+enum class FailOn { nothing, this_thread, other_threads };
+
+std::atomic<FailOn> g_fail_on{FailOn::nothing};
+std::atomic<std::size_t> g_min_size{0};
+std::atomic<pthread_t> g_thread{};
+std::atomic<int> g_failed{0};
+
+// Fails the first allocation of at least g_min_size bytes on the chosen
+// threads, once.
+bool fail_this(std::size_t size) noexcept
+{
+    FailOn mode = g_fail_on.load(std::memory_order_relaxed);
+    if (mode == FailOn::nothing || size < g_min_size.load(std::memory_order_relaxed))
+        return false;
+    const bool mine = pthread_equal(pthread_self(), g_thread.load(std::memory_order_relaxed)) != 0;
+    if ((mode == FailOn::this_thread) != mine)
+        return false;
+    if (!g_fail_on.compare_exchange_strong(mode, FailOn::nothing))
+        return false;
+    g_failed.fetch_add(1);
+    return true;
+}
+
+void *allocate(std::size_t size)
+{
+    if (fail_this(size))
+        throw std::bad_alloc();
+    if (void *p = std::malloc(size == 0 ? 1 : size))
+        return p;
+    throw std::bad_alloc();
+}
+
+void arm(FailOn where, std::size_t min_size)
+{
+    g_failed.store(0);
+    g_thread.store(pthread_self());
+    g_min_size.store(min_size);
+    g_fail_on.store(where);
+}
+
+} // namespace
+
+void *operator new(std::size_t size) { return allocate(size); }
+void *operator new[](std::size_t size) { return allocate(size); }
+void operator delete(void *p) noexcept { std::free(p); }
+void operator delete[](void *p) noexcept { std::free(p); }
+void operator delete(void *p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void *p, std::size_t) noexcept { std::free(p); }
+
+TEST_CASE("a batch that cannot be copied into the queue counts each of its records as dropped_internal",
+          "[accounting]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log";
+    testing::Harness h(dir, "mainlog = \"" + path + "\"\nflush_interval = 60s");
+    REQUIRE(h.error().empty());
+    testing::log_numbered(h, 0, 1024); // one whole batch: the stage buffer has grown to hold one
+    testing::log_numbered(h, 1024, 1023);
+    arm(FailOn::this_thread, 16 * 1024); // the hand-off's copy of the batch into spdlog's queue
+    testing::log_numbered(h, 2047, 1);
+    g_fail_on.store(FailOn::nothing);
+    CHECK(g_failed.load() == 1);
+    testing::log_numbered(h, 2048, 10);
+    h.stop();
+    const auto c = testing::closing_counters(h, path);
+    testing::check_accounting(c, 2058);
+    CHECK(c.at("dropped_internal") == 1024);
+    CHECK(c.at("written") == 1034);
+    CHECK(c.at("written") == static_cast<long long>(testing::read_lines(path).size()));
+}
+
+TEST_CASE("a batch the writer cannot buffer counts each of its records as dropped_internal", "[accounting]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log";
+    testing::Harness h(dir, "mainlog = \"" + path + "\"\nflush_interval = 60s");
+    REQUIRE(h.error().empty());
+    arm(FailOn::other_threads, 16 * 1024); // the writer's buffer growing to take the batch
+    testing::log_numbered(h, 0, 1024);
+    REQUIRE(testing::wait_until([] { return g_failed.load() == 1; }));
+    testing::log_numbered(h, 1024, 10);
+    h.stop();
+    const auto c = testing::closing_counters(h, path);
+    testing::check_accounting(c, 1034);
+    CHECK(c.at("dropped_internal") == 1024);
+    CHECK(c.at("written") == 10);
+    CHECK(c.at("written") == static_cast<long long>(testing::read_lines(path).size()));
+}
+
+TEST_CASE("a record that cannot be formatted is dropped alone and counted", "[accounting]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log";
+    testing::Harness h(dir, "mainlog = \"" + path + "\"\nflush_interval = 60s");
+    REQUIRE(h.error().empty());
+    testing::log_numbered(h, 0, 1); // the calling thread's stage exists
+    arm(FailOn::this_thread, 600); // the stage buffer growing past its inline 500 bytes
+    testing::log_numbered(h, 1, 40);
+    g_fail_on.store(FailOn::nothing);
+    CHECK(g_failed.load() == 1);
+    h.stop();
+    const auto c = testing::closing_counters(h, path);
+    testing::check_accounting(c, 41);
+    CHECK(c.at("dropped_internal") == 1);
+    CHECK(c.at("written") == 40);
+    testing::check_whole_lines(path);
+}
