@@ -1,5 +1,6 @@
-// Per-file counters. Hook calls = accepted + dropped_overflow; accepted =
-// written + dropped_write_error + dropped_internal + (still queued).
+// Per-file counters. Hook calls = accepted + dropped_overflow + (still
+// staged); accepted = written + dropped_write_error + dropped_internal +
+// (still queued or buffered).
 #pragma once
 
 #include <atomic>
@@ -10,7 +11,7 @@ namespace mtalog {
 
 // name, meaning (the README's counter table is checked against this list)
 #define MTALOG_FILE_COUNTERS(X)                                                                         \
-    X(accepted, "records admitted to the queue")                                                        \
+    X(accepted, "records taken in, not refused by the overflow policy (each then written or dropped below)") \
     X(written, "records written whole to the file")                                                     \
     X(dropped_overflow, "records refused because the queue stayed full (overflow policy)")               \
     X(dropped_write_error, "accepted records dropped because the file could not be written")             \

@@ -261,7 +261,8 @@ std::vector<OptionSpec> build_table()
          "Cap on the escaped note/DSN text of a record; longer text ends in `...[truncated]`.",
          set_bounded<&Settings::max_note_bytes, 64, 1u << 20, true>},
         {"queue_size", "integer", "8192",
-         "Records the asynchronous queue holds (in batches of up to 1,024) before the overflow policy applies.",
+         "Records that may wait in the asynchronous queue before the overflow policy applies (a record over 256 "
+         "bytes counts once per 256 bytes); threads hand records over in batches of up to 1,024.",
          set_bounded<&Settings::queue_size, 64, 1u << 24, false>},
         {"flush_interval", "duration", "100ms",
          "How often staged and buffered records are pushed to the file: a record reaches it within two intervals.",
@@ -270,7 +271,9 @@ std::vector<OptionSpec> build_table()
          "When the queue is full (a slow or full disk): `block` makes the hook wait up to `overflow_timeout`, "
          "then drop; `drop` never waits. Every dropped record is counted.",
          set_overflow},
-        {"overflow_timeout", "duration", "1s", "Longest a hook call waits for queue space with `overflow = block`.",
+        {"overflow_timeout", "duration", "1s",
+         "Longest a hook call waits for queue space with `overflow = block`; also the longest a `log_reopen` "
+         "waits, and what unloading waits for a failing disk.",
          set_duration<&Settings::overflow_timeout, 1, 60000, false>},
         {"reopen_check_interval", "duration", "5s",
          "How often the writer checks that each path still names its open file, reopening it if it was moved "
