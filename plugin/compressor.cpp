@@ -37,11 +37,11 @@ std::string errno_text(const std::string &what) { return what + ": " + std::stre
 // Takes `out_fd`: it is closed whatever happens.
 std::string gzip_into(int in, Fd out_fd)
 {
+    std::vector<char> buf(1 << 16); // before gzdopen: nothing to leak if it throws
     gzFile out = gzdopen(out_fd.fd, "wb6");
     if (out == nullptr)
         return "gzdopen failed"; // out_fd still owns the descriptor and closes it
     out_fd.fd = -1;              // gzclose closes it from here on
-    std::vector<char> buf(1 << 16);
     for (;;) {
         const ssize_t n = ::read(in, buf.data(), buf.size());
         if (n < 0 && errno == EINTR)
@@ -134,7 +134,8 @@ std::string Compressor::compress_file(const std::string &path, mtacfg::Compressi
     Fd out{::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)};
     if (out.fd < 0)
         return errno_text("cannot create " + temp);
-    (void)::fchmod(out.fd, mode); // whatever the umask
+    (void)::fchmod(out.fd, mode);               // whatever the umask
+    (void)::fchown(out.fd, st.st_uid, st.st_gid); // the owner too, where we may (as root)
     std::string error;
     if (kind == mtacfg::Compression::gzip) {
         error = gzip_into(in.fd, std::move(out));

@@ -110,7 +110,6 @@ std::optional<std::string> Instance::start()
             options.mode = spec.mode;
             options.header = file->formatter->header();
             options.overflow = settings_.overflow;
-            options.overflow_timeout = settings_.overflow_timeout;
             options.reopen_check_interval = settings_.reopen_check_interval;
             options.rotate_size = settings_.rotate_size;
             options.rotate_interval = settings_.rotate_interval;
@@ -196,8 +195,7 @@ void Instance::stop() noexcept
     started_ = false;
     // No hook call is running or can start once this returns.
     core_->unregister_closure(core_, this);
-    // One deadline for all that unload may wait for: queue room for the
-    // staged records, and a writer retrying a failing file.
+    // One deadline for a writer retrying a failing file, for all batches.
     const Deadline deadline = overflow_deadline();
     for (const auto &file : files_)
         file->sink->begin_shutdown(deadline);
@@ -208,16 +206,23 @@ void Instance::stop() noexcept
     flusher_wake_.notify_all();
     if (flusher_.joinable())
         flusher_.join();
-    // No hook call runs any more: every staged record goes to the queue.
+    // No hook call runs any more: every staged record goes to the queue,
+    // room or not (it is in memory already; the writer's deadline bounds the
+    // wait, and what it cannot write it counts).
     for (const auto &file : files_) {
         try {
             std::unique_lock lock(file->handoff);
-            if (const std::size_t records = collect(*file, false);
-                records > 0 && !post(*file, file->collected, records, LogFileSink::kFinalLevel, deadline))
-                count_refused(*file, records);
+            collect_and_queue(*file, LogFileSink::kFinalLevel, false);
         } catch (const std::exception &e) {
             diag_.report(EC_LOG_ERROR, std::string("error while handing off staged records: ") + e.what());
         }
+        // What could not be collected (out of memory) is lost: count it.
+        staging_->for_each([&](Staging::Stage &stage) {
+            std::lock_guard lock(stage.mutex);
+            const std::uint32_t left = std::exchange(stage.records[file->index], 0);
+            file->counters.accepted.fetch_add(left, std::memory_order_relaxed);
+            file->counters.dropped_internal.fetch_add(left, std::memory_order_relaxed);
+        });
     }
     shut_down_writers();
 }
@@ -280,17 +285,12 @@ void Instance::flusher_loop()
         lock.unlock();
         for (const auto &file : files_) {
             try {
-                // Records staged by threads that went quiet: one batch per
-                // file, and only once the previous one left the queue, so
-                // the flusher never fills the queue with small batches. A
-                // thread busy handing off its own batch is left alone.
-                std::unique_lock handoff(file->handoff, std::try_to_lock);
-                if (handoff.owns_lock() && file->sink->collected_done() >= file->collected_posted)
-                    collect_and_post(*file, LogFileSink::kCollectedLevel, true);
-                handoff.unlock();
+                // A thread busy handing off its own batch is left alone.
+                if (std::unique_lock handoff(file->handoff, std::try_to_lock); handoff.owns_lock())
+                    collect_quiet_records(*file, true);
                 if (file->sink->flushes_done() >= file->flushes_posted) {
-                    ++file->flushes_posted;
                     post_marker(*file, spdlog::level::off);
+                    ++file->flushes_posted;
                 }
             } catch (...) {
             }
@@ -327,31 +327,41 @@ void Instance::emit(Record &record)
 void Instance::hand_off_own(std::unique_lock<std::mutex> &stage_lock, Staging::Stage &stage, File &file,
                             Deadline deadline)
 {
+    const std::size_t index = file.index;
     std::shared_lock handoff(file.handoff, std::try_to_lock);
     if (!handoff.owns_lock()) {
-        // A collector holds the file. It may take this stage's records, so
-        // never wait for it holding the stage; what it leaves, post after.
-        // Collectors hold it only to move records, never waiting, so with
-        // overflow = drop this waits that long and no longer.
+        // A collector holds the file (or waits for it) and may take this
+        // stage's records: never wait for it holding the stage. Collectors
+        // only move records while they hold it, so with overflow = drop this
+        // waits for a memory copy.
         stage_lock.unlock();
-        bool got = true;
-        if (settings_.overflow == mtacfg::Overflow::block)
-            got = handoff.try_lock_until(deadline);
-        else
+        const bool got = settings_.overflow == mtacfg::Overflow::drop || handoff.try_lock_until(deadline);
+        if (settings_.overflow == mtacfg::Overflow::drop)
             handoff.lock();
         stage_lock.lock();
         if (!got) {
-            const std::uint32_t refused = std::exchange(stage.records[file.index], 0);
-            stage.lines[file.index].clear();
+            const std::uint32_t refused = std::exchange(stage.records[index], 0);
+            stage.lines[index].clear();
             count_refused(file, refused);
             return;
         }
     }
-    const std::uint32_t records = std::exchange(stage.records[file.index], 0);
-    Buffer &lines = stage.lines[file.index];
-    if (records > 0 && !post(file, lines, records, LogFileSink::kBatchLevel, deadline))
+    const std::uint32_t records = stage.records[index];
+    if (records == 0)
+        return; // a collector took them
+    // Wait for room without the stage: collectors of other files may visit
+    // it meanwhile. This file's records stay put: only this thread adds to
+    // them, and no collector of this file gets past the shared lock.
+    const std::size_t units = Admission::weight(records, stage.lines[index].size());
+    stage_lock.unlock();
+    const bool admitted = admission_->admit(units, deadline);
+    stage_lock.lock();
+    stage.records[index] = 0;
+    if (admitted)
+        queue(file, stage.lines[index], records, units, LogFileSink::kBatchLevel);
+    else
         count_refused(file, records);
-    lines.clear();
+    stage.lines[index].clear();
 }
 
 std::size_t Instance::collect(File &file, bool trim)
@@ -380,44 +390,58 @@ std::size_t Instance::collect(File &file, bool trim)
     return records;
 }
 
-void Instance::collect_and_post(File &file, spdlog::level::level_enum level, bool trim)
+bool Instance::collect_and_queue(File &file, spdlog::level::level_enum level, bool trim)
 {
-    // No room: the records stay staged (nothing is refused here; the threads
-    // that staged them meet the overflow policy with their own full batch).
-    if (admission_->waiting() >= admission_->capacity())
-        return;
     const std::size_t records = collect(file, trim);
-    if (records == 0)
+    bool queued = false;
+    if (records > 0) {
+        const std::size_t units = Admission::weight(records, file.collected.size());
+        admission_->force(units);
+        queued = queue(file, file.collected, records, units, level);
+    }
+    if (file.collected.capacity() > Staging::kKeptBytes)
+        file.collected = Buffer(); // a burst's batch is not kept for the instance's lifetime
+    return queued;
+}
+
+void Instance::collect_quiet_records(File &file, bool trim)
+{
+    // One collected batch per file, and only once the previous one left the
+    // queue, so collecting never fills the queue with small batches. While
+    // the queue is full the records wait in their stages (nothing is refused
+    // here: busy threads meet the overflow policy with their own batches),
+    // but not for more than two flush intervals: then they go anyway.
+    if (file.sink->collected_done() < file.collected_posted)
         return;
-    post(file, file.collected, records, level, Deadline{}, true);
-    if (level == LogFileSink::kCollectedLevel)
+    if (admission_->waiting() >= admission_->capacity() && ++file.collect_skips < 2)
+        return;
+    file.collect_skips = 0;
+    if (collect_and_queue(file, LogFileSink::kCollectedLevel, trim))
         ++file.collected_posted;
 }
 
-bool Instance::post(File &file, const Buffer &lines, std::size_t records, spdlog::level::level_enum level,
-                    Deadline deadline, bool forced)
+bool Instance::queue(File &file, const Buffer &lines, std::size_t records, std::size_t units,
+                     spdlog::level::level_enum level)
 {
-    const std::size_t units = Admission::weight(records, lines.size());
-    if (!forced && !admission_->admit(units, deadline))
-        return false;
-    if (forced)
-        admission_->force(units);
     file.counters.accepted.fetch_add(records, std::memory_order_relaxed);
     try {
-        // spdlog copies the batch into its queue; the time is only spdlog's.
-        // Posted to the pool directly, so a failure reaches this catch (and
-        // is counted per record), not spdlog's per-message error handler.
-        const spdlog::details::log_msg msg(spdlog::log_clock::time_point{}, spdlog::source_loc{}, file.logger->name(),
-                                           level, spdlog::string_view_t(lines.data(), lines.size()));
+        // spdlog copies the batch into its queue; the time is only spdlog's,
+        // and the source line field carries the admission units back to the
+        // writer. Posted to the pool directly, so a failure reaches this
+        // catch (and is counted per record), not spdlog's error handler.
+        const spdlog::details::log_msg msg(spdlog::log_clock::time_point{},
+                                           spdlog::source_loc{nullptr, static_cast<int>(units), nullptr},
+                                           file.logger->name(), level, spdlog::string_view_t(lines.data(), lines.size()));
         pool_->post_log(std::shared_ptr<spdlog::async_logger>(file.logger), msg, spdlog::async_overflow_policy::block);
+        return true;
     } catch (const std::exception &e) {
         admission_->release(units); // it never reached the queue
         file.counters.dropped_internal.fetch_add(records, std::memory_order_relaxed);
         diag_.limited(log_error_limit_, EC_LOG_ERROR, [&] {
             return std::to_string(records) + " records dropped: " + e.what();
         });
+        return false;
     }
-    return true;
 }
 
 void Instance::post_marker(File &file, spdlog::level::level_enum level)
@@ -434,6 +458,8 @@ void Instance::post_marker(File &file, spdlog::level::level_enum level)
 
 void Instance::count_refused(File &file, std::size_t records)
 {
+    if (records == 0)
+        return;
     file.counters.dropped_overflow.fetch_add(records, std::memory_order_relaxed);
     const bool wait = settings_.overflow == mtacfg::Overflow::block;
     diag_.limited(overflow_limit_, EC_LOG_WARNING, [&] {
@@ -478,24 +504,27 @@ void Instance::reopen()
     // behind every record accepted so far; then wait until the writer has
     // done them, so that the new files exist when the hook returns. All of it
     // within overflow_timeout: on a stuck disk the reopen stays queued and
-    // happens in order later. A reopen while an earlier one is still queued
-    // joins it (it will open the path after every record queued so far).
+    // happens in order later. A reopen called while an earlier one is queued
+    // and not yet begun joins it (that one opens the path after this call).
     const Deadline deadline = overflow_deadline();
     std::vector<std::uint64_t> targets(files_.size(), 0);
     for (std::size_t i = 0; i < files_.size(); ++i) {
         File &file = *files_[i];
+        // The hand-off lock prefers writers: once this waits, no new batch
+        // gets ahead, and batches being posted finish by their own deadlines,
+        // which end before this one. Only a scheduler stall past the
+        // deadline lets staged records through to the new file.
         std::unique_lock handoff(file.handoff, std::defer_lock);
-        (void)handoff.try_lock_until(deadline); // if not in time, staged records go to the new file
+        (void)handoff.try_lock_until(deadline);
         std::lock_guard marker(file.marker_mutex);
-        if (file.reopens_posted > file.sink->reopens_done()) {
+        if (file.reopens_posted > file.sink->reopens_started()) {
             targets[i] = file.reopens_posted;
             continue;
         }
         // Staged records were logged before this reopen: they go before its
         // marker even when the queue is full (they are in memory already).
         if (handoff.owns_lock())
-            if (const std::size_t records = collect(file, false); records > 0)
-                post(file, file.collected, records, LogFileSink::kFinalLevel, Deadline{}, true);
+            collect_and_queue(file, LogFileSink::kFinalLevel, false);
         post_marker(file, LogFileSink::kReopenLevel);
         targets[i] = ++file.reopens_posted;
     }
@@ -520,8 +549,8 @@ std::optional<std::string> Instance::control(std::string_view command)
         // Count the records staged so far as accepted, as the flusher would.
         for (const auto &file : files_) {
             std::unique_lock handoff(file->handoff, std::defer_lock);
-            if (handoff.try_lock_until(overflow_deadline()) && file->sink->collected_done() >= file->collected_posted)
-                collect_and_post(*file, LogFileSink::kCollectedLevel, false);
+            if (handoff.try_lock_until(overflow_deadline()))
+                collect_quiet_records(*file, false);
         }
         std::string out;
         FileCounters total;

@@ -80,6 +80,7 @@ private:
         HandoffLock handoff;
         Buffer collected;                   // the collected batch (handoff exclusive)
         std::uint64_t collected_posted = 0; // kCollectedLevel batches queued (handoff exclusive)
+        unsigned collect_skips = 0;         // flusher ticks the queue had no room (handoff exclusive)
         std::uint64_t flushes_posted = 0;   // flusher thread only
         std::mutex marker_mutex;
         std::uint64_t reopens_posted = 0;   // under marker_mutex
@@ -94,12 +95,14 @@ private:
     // Every thread's staged records for `file`, moved into file.collected
     // (handoff held exclusive). trim: free stage buffers of quiet threads.
     std::size_t collect(File &file, bool trim);
-    // Collects and queues one batch at `level` if the queue has room;
-    // records stay staged otherwise. handoff held exclusive.
-    void collect_and_post(File &file, spdlog::level::level_enum level, bool trim);
-    // Queues `records` lines; false: admission refused them before `deadline`.
-    bool post(File &file, const Buffer &lines, std::size_t records, spdlog::level::level_enum level,
-              Deadline deadline, bool forced = false);
+    // Collects and queues one batch at `level`, room or not; true if queued.
+    bool collect_and_queue(File &file, spdlog::level::level_enum level, bool trim);
+    // The flusher's (and stats') collection: see instance.cpp. handoff held exclusive.
+    void collect_quiet_records(File &file, bool trim);
+    // Queues `records` lines already admitted as `units`; false (counted as
+    // dropped_internal) if spdlog could not take them.
+    bool queue(File &file, const Buffer &lines, std::size_t records, std::size_t units,
+               spdlog::level::level_enum level);
     void post_marker(File &file, spdlog::level::level_enum level);
     void count_refused(File &file, std::size_t records);
     [[nodiscard]] Deadline overflow_deadline() const;

@@ -137,8 +137,10 @@ void LogFileSink::sink_it_(const spdlog::details::log_msg &msg)
     // Nothing may escape to spdlog: its error handler cannot know how many
     // records a message held. Every record is counted here instead.
     try {
-        if (msg.level == kReopenLevel)
+        if (msg.level == kReopenLevel) {
+            reopens_started_.fetch_add(1);
             reopen();
+        }
         else
             take_batch(msg);
     } catch (const std::exception &e) {
@@ -161,7 +163,7 @@ void LogFileSink::take_batch(const spdlog::details::log_msg &msg)
     const char *begin = msg.payload.data(), *end = begin + msg.payload.size();
     const std::size_t records = count_newlines(begin, end);
     if (admission_ != nullptr)
-        admission_->release(Admission::weight(records, msg.payload.size()));
+        admission_->release(static_cast<std::size_t>(msg.source.line));
     if (failing_ && options_.overflow == mtacfg::Overflow::drop &&
         std::chrono::steady_clock::now() - last_retry_ < kDropRetry) {
         counters_.dropped_write_error.fetch_add(records, std::memory_order_relaxed);

@@ -5,7 +5,8 @@
 // - Messages are batches of whole lines (from per-thread staging); they are
 //   buffered and written with as few write(2) calls as possible (a full
 //   64 KiB buffer, or a flush every flush_interval). Taking a batch off the
-//   queue gives its admission units back. The level tells who posted it:
+//   queue gives its admission units back (the poster's count, carried in
+//   the message's source line field). The level tells who posted it:
 //   kBatchLevel a calling thread, kCollectedLevel the flusher (counted in
 //   collected_done(), so the flusher keeps at most one queued), kFinalLevel
 //   a reopen or unload; kReopenLevel is a reopen marker.
@@ -60,7 +61,6 @@ struct SinkOptions {
     unsigned mode = 0640;
     std::string header; // written first in every new or empty file ("" for none)
     mtacfg::Overflow overflow = mtacfg::Overflow::block;
-    std::chrono::microseconds overflow_timeout{1000000};
     std::chrono::microseconds reopen_check_interval{5000000};
     std::uint64_t rotate_size = 0;
     mtacfg::RotateInterval rotate_interval = mtacfg::RotateInterval::none;
@@ -92,6 +92,8 @@ public:
     std::optional<std::string> open();
 
     [[nodiscard]] std::uint64_t reopens_done() const noexcept { return reopens_done_.load(); }
+    // Reopen markers the writer has begun (taken off the queue).
+    [[nodiscard]] std::uint64_t reopens_started() const noexcept { return reopens_started_.load(); }
     // Waits until more than `seen` reopens are done, or `deadline`.
     bool wait_for_reopen(std::uint64_t seen, std::chrono::steady_clock::time_point deadline);
     [[nodiscard]] std::uint64_t collected_done() const noexcept { return collected_done_.load(); }
@@ -148,6 +150,7 @@ private:
 
     std::atomic<bool> shutting_down_{false};
     std::atomic<std::chrono::steady_clock::rep> shutdown_deadline_{0};
+    std::atomic<std::uint64_t> reopens_started_{0};
     std::atomic<std::uint64_t> reopens_done_{0};
     std::atomic<std::uint64_t> collected_done_{0};
     std::atomic<std::uint64_t> flushes_done_{0};

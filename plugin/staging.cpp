@@ -36,7 +36,8 @@ Staging::Stage &Staging::lookup_slow(std::uintptr_t self)
     auto &owned = stages_[self];
     if (owned)
         return *owned; // the table is full and this thread lives in the map only
-    all_.reserve(all_.size() + 1); // so that the push_back below cannot fail
+    if (all_.size() == all_.capacity())
+        all_.reserve(2 * all_.size() + 16); // so that the push_back below cannot fail
     owned = std::make_unique<Stage>();
     owned->lines.resize(files_);
     owned->records.resize(files_, 0);

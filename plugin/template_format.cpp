@@ -74,6 +74,12 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
     std::size_t i = 0;
     while (i < text.size()) {
         if (text[i] != '%') {
+            // A record is one line without control bytes, whatever the template.
+            if (const auto byte = static_cast<unsigned char>(text[i]); byte < 0x20 || byte == 0x7f) {
+                static constexpr char kHex[] = "0123456789ABCDEF";
+                return TemplateError{i, std::string("control character \\x") + kHex[byte >> 4] + kHex[byte & 15] +
+                                            " in the template: a record is one line of text"};
+            }
             literal += text[i++];
             continue;
         }

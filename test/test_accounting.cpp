@@ -5,6 +5,7 @@
 // = accepted + dropped_overflow, counted per record, not per batch.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -62,6 +63,11 @@ void operator delete(void *p) noexcept { std::free(p); }
 void operator delete[](void *p) noexcept { std::free(p); }
 void operator delete(void *p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void *p, std::size_t) noexcept { std::free(p); }
+// Every unaligned form, so that none pairs a sanitizer's allocator with free().
+void *operator new(std::size_t size, const std::nothrow_t &) noexcept { return std::malloc(size == 0 ? 1 : size); }
+void *operator new[](std::size_t size, const std::nothrow_t &) noexcept { return std::malloc(size == 0 ? 1 : size); }
+void operator delete(void *p, const std::nothrow_t &) noexcept { std::free(p); }
+void operator delete[](void *p, const std::nothrow_t &) noexcept { std::free(p); }
 
 TEST_CASE("a batch that cannot be copied into the queue counts each of its records as dropped_internal",
           "[accounting]")
@@ -101,6 +107,28 @@ TEST_CASE("a batch the writer cannot buffer counts each of its records as droppe
     CHECK(c.at("dropped_internal") == 1024);
     CHECK(c.at("written") == 10);
     CHECK(c.at("written") == static_cast<long long>(testing::read_lines(path).size()));
+}
+
+TEST_CASE("a batch the flusher cannot collect or queue is counted, and the flusher goes on", "[accounting]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log";
+    testing::Harness h(dir, "mainlog = \"" + path + "\"\nflush_interval = 5ms");
+    REQUIRE(h.error().empty());
+    arm(FailOn::other_threads, 8 * 1024); // the flusher's collected batch, its copy, or the writer's buffer
+    testing::log_numbered(h, 0, 500);     // staged only: the flusher moves them
+    REQUIRE(testing::wait_until([] { return g_failed.load() == 1; }));
+    testing::log_numbered(h, 500, 10);
+    // The flusher still collects: later records arrive without more traffic.
+    CHECK(testing::wait_until([&] {
+        const auto numbers = testing::numbers_in(path);
+        return std::count_if(numbers.begin(), numbers.end(), [](int n) { return n >= 500; }) == 10;
+    }));
+    h.stop();
+    const auto c = testing::closing_counters(h, path);
+    testing::check_accounting(c, 510);
+    CHECK(c.at("written") == static_cast<long long>(testing::read_lines(path).size()));
+    CHECK(c.at("written") >= 10);
 }
 
 TEST_CASE("a record that cannot be formatted is dropped alone and counted", "[accounting]")

@@ -151,6 +151,7 @@ TEST_CASE("full disk, overflow = block: accepted records all reach the file once
     CHECK(c.at("written") == static_cast<long long>(numbers_in(path).size()));
     CHECK(c.at("write_errors") > 0);
     CHECK(c.at("dropped_overflow") > 0); // the queue really filled and calls really waited
+    CHECK(slowest_ns.load() / 1000000 <= 20 + 250); // overflow_timeout, and scheduling slack for sanitizer builds
     WARN("full disk, block: accepted " << c.at("accepted") << ", written " << c.at("written")
                                        << ", dropped_overflow " << c.at("dropped_overflow") << ", slowest hook call "
                                        << slowest_ns.load() / 1000 << " us");

@@ -377,6 +377,10 @@ TEST_CASE("template errors name the macro and its offset", "[template]")
           "0: macro '%vctx_conn' needs an argument in braces, e.g. %vctx_conn{key}");
     CHECK(template_error("%us", RecordKind::attempt) == "0: macro '%us' needs an argument in braces, e.g. %us{3}");
     CHECK(template_error("%us{7}", RecordKind::attempt) == "4: '%us{7}' needs a number of decimals from 1 to 6");
+    CHECK(template_error("%t\n%i", RecordKind::attempt) ==
+          "2: control character \\x0A in the template: a record is one line of text");
+    CHECK(template_error(std::string_view("a\x7f", 2), RecordKind::attempt) ==
+          "1: control character \\x7F in the template: a record is one line of text");
     CHECK(template_error("%T{x}", RecordKind::attempt) == "3: '%T{x}' needs a number of decimals from 0 to 6");
     CHECK(template_error("%t{}", RecordKind::attempt) == "2: empty argument for '%t'");
 }
