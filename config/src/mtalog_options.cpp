@@ -261,8 +261,9 @@ std::vector<OptionSpec> build_table()
          "Cap on the escaped note/DSN text of a record; longer text ends in `...[truncated]`.",
          set_bounded<&Settings::max_note_bytes, 64, 1u << 20, true>},
         {"queue_size", "integer", "8192",
-         "Records that may wait in the asynchronous queue before the overflow policy applies (a record over 256 "
-         "bytes counts once per 256 bytes); threads hand records over in batches of up to 1,024.",
+         "Records that may wait in the asynchronous queue before the overflow policy applies (a batch counts "
+         "its records, or one per 256 bytes when that is more); threads hand records over in batches of up to "
+         "1,024.",
          set_bounded<&Settings::queue_size, 64, 1u << 24, false>},
         {"flush_interval", "duration", "100ms",
          "How often staged and buffered records are pushed to the file: a record reaches it within two intervals.",
