@@ -9,7 +9,7 @@
 
 namespace mtalog {
 
-// name, meaning (the README's counter table is checked against this list)
+// name, meaning (docs/operations.md's counter table is checked against this list)
 #define MTALOG_FILE_COUNTERS(X)                                                                         \
     X(accepted, "records taken in, not refused by the overflow policy (each then written or dropped below)") \
     X(written, "records written whole to the file")                                                     \

@@ -112,7 +112,7 @@ struct OptionSpec {
 // The key under which two spellings of one path compare equal.
 [[nodiscard]] std::string normalize_path(const std::string &path);
 
-// The option table as the Markdown table the README carries.
+// The option table as the Markdown table docs/configuration.md carries.
 [[nodiscard]] std::string render_options_markdown();
 
 } // namespace mtacfg

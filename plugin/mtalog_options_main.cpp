@@ -1,5 +1,5 @@
-// Prints the mtalog option table as the Markdown the README carries:
-//   build/config/mtalog-options > table.md
+// Prints the mtalog option table as the Markdown docs/configuration.md carries:
+//   build/plugin/mtalog-options > table.md
 #include <cstdio>
 
 #include "mtalog_options.hpp"

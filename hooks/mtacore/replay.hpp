@@ -1,4 +1,4 @@
-// Replays hook events from JSON lines (one object per line; see README):
+// Replays hook events from JSON lines (one object per line; see docs/mtacore.md):
 // each line becomes one real hook call through the core, in order.
 #pragma once
 

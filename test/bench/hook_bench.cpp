@@ -446,7 +446,7 @@ int main(int argc, char **argv)
         }
         out << "]}\n";
     }
-    // The targets, at T = 4 (see README "Performance").
+    // The targets, at T = 4 (see docs/performance.md).
     auto find = [&](const std::string &name, unsigned t) -> const Result * {
         for (const auto &r : results)
             if (r.name == name && r.threads == t)

@@ -252,8 +252,8 @@ TEST_CASE("Exim delivers over loopback; every event is one record in every forma
                         "  connection_failure_format = \"C %i %peer %errno %err_names\"\n"
                         "  permanent_failure_logfile = \"" + logs + "/permfail.txt\"\n"
                         "  permanent_failure_format = \"P %i %s %n\"\n}\n");
-    // The README's event_action line, with this test's paths.
-    std::string event_action = testing::generated_section("README.md", "exim-event-action");
+    // docs/exim.md's event_action line, with this test's paths.
+    std::string event_action = testing::generated_section("docs/exim.md", "exim-event-action");
     const std::string readme_so = "/usr/local/lib/x86_64-linux-gnu/mtacore/modules/mtalog.so";
     const std::string readme_conf = "/etc/exim4/mtalog.conf";
     REQUIRE(event_action.rfind("```\n  event_action = ", 0) == 0);

@@ -200,9 +200,9 @@ TEST_CASE("exim: delivery processes writing at once give whole lines and one CSV
     CHECK(ids.size() == static_cast<std::size_t>(kProcesses * kRecords));
 }
 
-TEST_CASE("exim: the README's mtalog config line works as it stands", "[exim]")
+TEST_CASE("exim: the documented mtalog config line works as it stands", "[exim]")
 {
-    std::string conf = testing::generated_section("README.md", "exim-mtalog-conf");
+    std::string conf = testing::generated_section("docs/exim.md", "exim-mtalog-conf");
     const std::string readme_path = "/var/log/exim4/mtalog.ec";
     REQUIRE(conf.rfind("```\n", 0) == 0);
     conf = conf.substr(4, conf.rfind("```") - 4);

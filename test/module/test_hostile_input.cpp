@@ -1,5 +1,5 @@
 // Every odd thing an MTA may pass a hook, through the real module, with the
-// outcome the README's table promises. Buffers here are exactly as large as
+// outcome docs/hostile-input.md's table promises. Buffers here are exactly as large as
 // stated, so under AddressSanitizer any read past them fails the test.
 #include <catch2/catch.hpp>
 

@@ -154,9 +154,9 @@ TEST_CASE("the stats control command reports per-file counters", "[module]")
     CHECK(closed_reported);
 }
 
-TEST_CASE("the README's C example compiles against the ABI headers as strict C11", "[module][docs]")
+TEST_CASE("the documented C example compiles against the ABI headers as strict C11", "[module][docs]")
 {
-    const std::string readme = testing::read_file(testing::source_dir() + "/README.md");
+    const std::string readme = testing::read_file(testing::source_dir() + "/docs/mtacore.md");
     const auto begin = readme.find("```c\n");
     REQUIRE(begin != std::string::npos);
     const auto end = readme.find("```", begin + 5);
@@ -188,14 +188,14 @@ TEST_CASE("debug_level 1 reports each file opened and reopened; 0 does not", "[m
     }
 }
 
-TEST_CASE("the README's counter table and logrotate snippet are the real ones", "[module][docs]")
+TEST_CASE("the documented counter table and logrotate snippet are the real ones", "[module][docs]")
 {
     std::string rows = "| counter | meaning |\n| --- | --- |\n";
 #define MTALOG_COUNTER_ROW(name, meaning) rows += "| `" #name "` | " meaning " |\n";
     MTALOG_FILE_COUNTERS(MTALOG_COUNTER_ROW)
 #undef MTALOG_COUNTER_ROW
-    CHECK(testing::generated_section("README.md", "counters") == rows);
-    CHECK(testing::generated_section("README.md", "logrotate") ==
+    CHECK(testing::generated_section("docs/operations.md", "counters") == rows);
+    CHECK(testing::generated_section("docs/operations.md", "logrotate") ==
           "```\n" + testing::read_file(testing::source_dir() + "/config/logrotate.mtalog") + "```\n");
 }
 

@@ -265,11 +265,11 @@ TEST_CASE("enabled = off validates without routing anything", "[options]")
     CHECK(s.files.empty());
 }
 
-TEST_CASE("the README's option table is the option table", "[options][docs]")
+TEST_CASE("the documented option table is the option table", "[options][docs]")
 {
-    const std::string documented = testing::generated_section("README.md", "options");
+    const std::string documented = testing::generated_section("docs/configuration.md", "options");
     REQUIRE_FALSE(documented.empty());
-    INFO("README.md between the options markers should read:\n" << render_options_markdown());
+    INFO("docs/configuration.md between the options markers should read:\n" << render_options_markdown());
     CHECK(documented == render_options_markdown());
 }
 
