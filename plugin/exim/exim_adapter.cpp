@@ -208,21 +208,12 @@ std::optional<std::string> SyncFile::ensure_header()
     // next record, which is not written until it is.
     if (::flock(fd_, LOCK_EX) != 0)
         return "cannot lock " + path_ + ": " + errno_text(errno) + " (record not written)";
-    std::optional<std::string> error;
-    struct stat st {};
-    if (::fstat(fd_, &st) == 0 && st.st_size == 0) {
-        const ssize_t n = ::write(fd_, header_.data(), header_.size());
-        if (n != static_cast<ssize_t>(header_.size())) {
-            const int e = n < 0 ? errno : ENOSPC;
-            if (n > 0 && ::fstat(fd_, &st) == 0 && st.st_size == n)
-                (void)::ftruncate(fd_, 0);
-            error = "cannot write the header line of " + path_ + ": " + errno_text(e) + " (record not written)";
-        }
-    }
+    const HeaderWrite done = write_header_if_empty(fd_, header_);
     ::flock(fd_, LOCK_UN);
-    if (!error)
-        header_pending_ = false;
-    return error;
+    if (done.error != 0)
+        return "cannot write the header line of " + path_ + ": " + errno_text(done.error) + " (record not written)";
+    header_pending_ = false;
+    return std::nullopt;
 }
 
 std::optional<std::string> SyncFile::append(std::string_view line)

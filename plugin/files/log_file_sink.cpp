@@ -25,29 +25,11 @@ std::size_t count_newlines(const char *begin, const char *end)
 
 } // namespace
 
-int open_log_file(const std::string &path, unsigned mode, bool follow_symlinks) noexcept
-{
-    const int nofollow = follow_symlinks ? 0 : O_NOFOLLOW;
-    for (int attempt = 0; attempt < 8; ++attempt) {
-        int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | nofollow, mode);
-        if (fd >= 0) {
-            (void)::fchmod(fd, mode); // the umask must not change the configured mode
-            return fd;
-        }
-        if (errno != EEXIST)
-            return -1;
-        fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | nofollow);
-        if (fd >= 0 || errno != ENOENT)
-            return fd;
-        // Removed between the two opens: try creating it again.
-    }
-    return -1;
-}
-
 LogFileSink::LogFileSink(SinkOptions options, FileCounters &counters, const Diagnostics &diag, Admission *admission,
                          Compressor *compressor, WallClock clock)
     : options_(std::move(options)), counters_(counters), diag_(diag), admission_(admission), compressor_(compressor),
-      clock_(clock ? std::move(clock) : WallClock([] { return std::time(nullptr); }))
+      clock_(clock ? std::move(clock) : WallClock([] { return std::time(nullptr); })),
+      header_line_(options_.header.empty() ? std::string() : options_.header + "\n")
 {
 }
 
@@ -87,7 +69,7 @@ void LogFileSink::install(int fd)
     if (old >= 0)
         ::close(old);
     written_since_check_ = 0;
-    header_pending_ = !options_.header.empty();
+    header_pending_ = !header_line_.empty();
     (void)write_header(); // if the disk refuses it, it goes before the next record
 }
 
@@ -95,24 +77,15 @@ bool LogFileSink::write_header()
 {
     if (!header_pending_)
         return true;
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0)
-        return false;
-    if (st.st_size != 0) {
-        header_pending_ = false; // someone else's file, or ours with records: no header now
-        return true;
-    }
-    const std::string line = options_.header + "\n";
-    const ssize_t n = ::write(fd_, line.data(), line.size());
-    if (n == static_cast<ssize_t>(line.size())) {
-        counters_.bytes.fetch_add(line.size(), std::memory_order_relaxed);
-        size_ += line.size();
+    // A file with records in it (someone else's, or ours) gets no header.
+    const HeaderWrite done = write_header_if_empty(fd_, header_line_);
+    if (done.error == 0) {
+        counters_.bytes.fetch_add(done.written, std::memory_order_relaxed);
+        size_ += done.written;
         header_pending_ = false;
         return true;
     }
-    const int error = n < 0 ? errno : ENOSPC;
-    if (n > 0 && ::fstat(fd_, &st) == 0 && st.st_size == n)
-        (void)::ftruncate(fd_, 0); // no partial header stays
+    const int error = done.error;
     diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] {
         return "cannot write the header line of \"" + options_.path + "\": " + std::strerror(error) +
                "; it will be written before the first record";

@@ -52,6 +52,7 @@
 #include "compressor.hpp"
 #include "counters.hpp"
 #include "diagnostics.hpp"
+#include "log_file.hpp"
 #include "mtalog_options.hpp"
 
 namespace mtalog {
@@ -130,6 +131,7 @@ private:
     Admission *admission_;
     Compressor *compressor_;
     WallClock clock_;
+    const std::string header_line_; // the header with its '\n'; "" for none
 
     int fd_ = -1;
     dev_t dev_ = 0;
@@ -159,10 +161,5 @@ private:
     RateLimit write_error_limit_;
     RateLimit reopen_error_limit_;
 };
-
-// Opens `path` for appending; a file it creates gets exactly `mode` whatever
-// the umask. Unless `follow_symlinks`, a symbolic link is refused (ELOOP).
-// Returns the fd, or -1 with errno set.
-int open_log_file(const std::string &path, unsigned mode, bool follow_symlinks) noexcept;
 
 } // namespace mtalog

@@ -121,6 +121,13 @@ SmallFilesystem::SmallFilesystem(const TempDir &parent, const std::string &optio
         dir_ = dir;
 }
 
+bool SmallFilesystem::usable() const
+{
+    if (!mounted_)
+        WARN("skipped: mounting a small tmpfs needs root");
+    return mounted_;
+}
+
 SmallFilesystem::~SmallFilesystem()
 {
     if (mounted_)

@@ -39,6 +39,8 @@ public:
     SmallFilesystem(const SmallFilesystem &) = delete;
     SmallFilesystem &operator=(const SmallFilesystem &) = delete;
     [[nodiscard]] bool mounted() const { return mounted_; }
+    // mounted(), or false with a warning that says why the test is skipped.
+    [[nodiscard]] bool usable() const;
     [[nodiscard]] std::string operator/(const std::string &name) const { return dir_ + "/" + name; }
 
     // Fills the filesystem with `name` until a write fails with ENOSPC.

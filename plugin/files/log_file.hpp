@@ -1,0 +1,28 @@
+// What both writers of log files share: mtalog's sink (behind the async
+// queue) and the Exim adapter's synchronous SyncFile. Opening a log file
+// safely, and writing the header line of an empty file without leaving part
+// of it behind.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace mtalog {
+
+// Opens `path` for appending; a file it creates gets exactly `mode` whatever
+// the umask. Unless `follow_symlinks`, a symbolic link is refused (ELOOP).
+// Returns the fd, or -1 with errno set.
+int open_log_file(const std::string &path, unsigned mode, bool follow_symlinks) noexcept;
+
+struct HeaderWrite {
+    std::size_t written = 0; // bytes written: the whole line, or 0
+    int error = 0;           // errno when the line could not be written (nothing of it is left)
+};
+
+// Writes `line` (ending in '\n') into the file open as `fd` if the file is
+// empty; a file with anything in it gets nothing. A line cut short by a full
+// disk is taken back off the file.
+HeaderWrite write_header_if_empty(int fd, std::string_view line) noexcept;
+
+} // namespace mtalog
