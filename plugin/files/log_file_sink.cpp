@@ -324,14 +324,20 @@ void LogFileSink::drop_buffered()
     buffer_.resize(keep);
 }
 
+template <typename MakeMessage>
+void LogFileSink::file_error(std::atomic<std::uint64_t> &counter, MakeMessage &&make_message)
+{
+    counter.fetch_add(1, std::memory_order_relaxed);
+    diag_.limited(reopen_error_limit_, EC_LOG_ERROR, std::forward<MakeMessage>(make_message));
+}
+
 void LogFileSink::reopen()
 {
     write_out(); // what is buffered belongs to the old file
     const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
     if (fd < 0) {
         const int error = errno;
-        counters_.reopen_errors.fetch_add(1, std::memory_order_relaxed);
-        diag_.limited(reopen_error_limit_, EC_LOG_ERROR, [&] {
+        file_error(counters_.reopen_errors, [&] {
             return "cannot reopen log file \"" + options_.path + "\": " + std::strerror(error) +
                    "; still writing to the file opened before";
         });
@@ -374,8 +380,7 @@ void LogFileSink::rotate()
     }
     if (::rename(options_.path.c_str(), target.c_str()) != 0) {
         const int error = errno;
-        counters_.rotation_errors.fetch_add(1, std::memory_order_relaxed);
-        diag_.limited(reopen_error_limit_, EC_LOG_ERROR, [&] {
+        file_error(counters_.rotation_errors, [&] {
             return "cannot rotate \"" + options_.path + "\" to \"" + target + "\": " + std::strerror(error);
         });
         return;
@@ -384,8 +389,7 @@ void LogFileSink::rotate()
     const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
     if (fd < 0) {
         const int error = errno;
-        counters_.rotation_errors.fetch_add(1, std::memory_order_relaxed);
-        diag_.limited(reopen_error_limit_, EC_LOG_ERROR, [&] {
+        file_error(counters_.rotation_errors, [&] {
             return "rotated \"" + options_.path + "\" but cannot create it again: " + std::strerror(error) +
                    "; still writing to \"" + target + "\" and trying again every flush_interval";
         });

@@ -122,6 +122,9 @@ private:
     void reopen();
     void rotate();
     void finish_rotation(int fd); // the rotated path exists again as `fd`
+    // Counts a failed reopen or rotation and reports it (rate-limited).
+    template <typename MakeMessage>
+    void file_error(std::atomic<std::uint64_t> &counter, MakeMessage &&make_message);
     void install(int fd);       // makes fd the current file (header, size, identity)
     bool write_header();        // into the current file if it is empty; false if the disk refused it
 
