@@ -12,7 +12,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "log_file_sink.hpp"
+#include "log_file.hpp"
 #include "parser.hpp"
 #include "record.hpp"
 
@@ -211,7 +211,8 @@ std::optional<std::string> SyncFile::ensure_header()
     const HeaderWrite done = write_header_if_empty(fd_, header_);
     ::flock(fd_, LOCK_UN);
     if (done.error != 0)
-        return "cannot write the header line of " + path_ + ": " + errno_text(done.error) + " (record not written)";
+        return "cannot check or write the header line of " + path_ + ": " + errno_text(done.error) +
+               " (record not written)";
     header_pending_ = false;
     return std::nullopt;
 }

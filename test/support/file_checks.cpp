@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <sstream>
@@ -115,16 +116,19 @@ SmallFilesystem::SmallFilesystem(const TempDir &parent, const std::string &optio
 {
     const std::string dir = parent / "small";
     std::filesystem::create_directory(dir);
-    if (::geteuid() == 0)
+    if (::geteuid() == 0) {
         mounted_ = ::mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, (options + ",mode=0755").c_str()) == 0;
+        mount_errno_ = mounted_ ? 0 : errno;
+    }
     if (mounted_)
         dir_ = dir;
 }
 
-bool SmallFilesystem::usable() const
+bool SmallFilesystem::usable(std::source_location where) const
 {
     if (!mounted_)
-        WARN("skipped: mounting a small tmpfs needs root");
+        WARN("skipped at " << where.file_name() << ":" << where.line() << ": cannot mount a small tmpfs ("
+                           << (::geteuid() != 0 ? std::string("needs root") : std::strerror(mount_errno_)) << ")");
     return mounted_;
 }
 

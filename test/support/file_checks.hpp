@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <source_location>
 #include <string>
 #include <vector>
 
@@ -38,9 +39,9 @@ public:
     ~SmallFilesystem();
     SmallFilesystem(const SmallFilesystem &) = delete;
     SmallFilesystem &operator=(const SmallFilesystem &) = delete;
-    [[nodiscard]] bool mounted() const { return mounted_; }
-    // mounted(), or false with a warning that says why the test is skipped.
-    [[nodiscard]] bool usable() const;
+    // True when mounted; otherwise false with a warning naming the calling
+    // test's line and the mount's error.
+    [[nodiscard]] bool usable(std::source_location where = std::source_location::current()) const;
     [[nodiscard]] std::string operator/(const std::string &name) const { return dir_ + "/" + name; }
 
     // Fills the filesystem with `name` until a write fails with ENOSPC.
@@ -48,6 +49,7 @@ public:
 
 private:
     bool mounted_ = false;
+    int mount_errno_ = 0;
     std::string dir_;
 };
 
