@@ -1,5 +1,5 @@
 // The core's entry point, ec_module_entry(): one of the module's two exported
-// symbols (the other, mtalog_exim_event(), is Exim's: exim_adapter.cpp; see
+// symbols (the other, mtalog_exim_event(), is Exim's: exim/exim_entry.cpp; see
 // mtalog.map). Everything that crosses the core's C ABI passes through
 // here, and no exception gets past it.
 #include <cstdio>

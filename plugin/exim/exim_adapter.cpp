@@ -5,14 +5,11 @@
 #include <charconv>
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <netinet/in.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "log_file.hpp"
 #include "parser.hpp"
 #include "record.hpp"
 
@@ -25,8 +22,6 @@ namespace {
 constexpr int kEximUnknownHost = -32;
 constexpr int kEximDnsDefer = -36;
 constexpr int kEximConnectTimeout = -43;
-
-std::string errno_text(int e) { return std::strerror(e); }
 
 template <typename T> std::optional<T> number(std::string_view text)
 {
@@ -158,89 +153,6 @@ int stage_of_smtp_error(std::string_view text) noexcept
         if (text.find(phrase) != std::string_view::npos)
             return stage;
     return EC_STAGE_UNKNOWN;
-}
-
-// --- SyncFile ---------------------------------------------------------------
-
-SyncFile::SyncFile(std::string path, unsigned mode, bool follow_symlinks, const std::string &header)
-    : path_(std::move(path)), mode_(mode), follow_symlinks_(follow_symlinks),
-      header_(header.empty() ? std::string() : header + "\n")
-{
-}
-
-SyncFile::~SyncFile()
-{
-    if (fd_ >= 0)
-        ::close(fd_);
-}
-
-std::optional<std::string> SyncFile::ensure_open()
-{
-    struct stat st {};
-    if (fd_ >= 0 && ::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_)
-        return std::nullopt;
-    // First use, or the file was moved or removed (logrotate): open the path anew.
-    if (fd_ >= 0)
-        ::close(fd_);
-    fd_ = open_log_file(path_, mode_, follow_symlinks_);
-    if (fd_ < 0)
-        return "cannot open " + path_ + ": " + errno_text(errno);
-    if (::fstat(fd_, &st) != 0) {
-        const int e = errno;
-        ::close(fd_);
-        fd_ = -1;
-        return "cannot stat " + path_ + ": " + errno_text(e);
-    }
-    dev_ = st.st_dev;
-    ino_ = st.st_ino;
-    ++opens_;
-    header_pending_ = !header_.empty();
-    return std::nullopt;
-}
-
-std::optional<std::string> SyncFile::ensure_header()
-{
-    if (!header_pending_)
-        return std::nullopt;
-    // Several Exim processes may find the same new file: the lock makes
-    // exactly one of them write the header, before any record. One the disk
-    // refused (or cut short, then taken back) is tried again before the
-    // next record, which is not written until it is.
-    if (::flock(fd_, LOCK_EX) != 0)
-        return "cannot lock " + path_ + ": " + errno_text(errno) + " (record not written)";
-    const HeaderWrite done = write_header_if_empty(fd_, header_);
-    ::flock(fd_, LOCK_UN);
-    if (done.error != 0)
-        return "cannot check or write the header line of " + path_ + ": " + errno_text(done.error) +
-               " (record not written)";
-    header_pending_ = false;
-    return std::nullopt;
-}
-
-std::optional<std::string> SyncFile::append(std::string_view line)
-{
-    if (auto error = ensure_open())
-        return error;
-    if (auto error = ensure_header())
-        return error;
-    ssize_t n;
-    do
-        n = ::write(fd_, line.data(), line.size());
-    while (n < 0 && errno == EINTR);
-    if (n == static_cast<ssize_t>(line.size()))
-        return std::nullopt;
-    const int e = n < 0 ? errno : ENOSPC;
-    if (n > 0) {
-        // Part of the line went in (a full disk): take it back off if no
-        // other process has appended since, so the file keeps whole lines.
-        const off_t end = ::lseek(fd_, 0, SEEK_CUR);
-        struct stat st {};
-        if (end >= n && ::fstat(fd_, &st) == 0 && st.st_size == end && ::ftruncate(fd_, end - n) == 0)
-            return "cannot write " + path_ + ": " + errno_text(e) + " (record not written)";
-        return "cannot write " + path_ + ": " + errno_text(e) + " (" + std::to_string(n) + " of " +
-               std::to_string(line.size()) + " bytes written)";
-    }
-    return "cannot write " + path_ + ": " + errno_text(e) + " (record not written)";
 }
 
 // --- Adapter ----------------------------------------------------------------
@@ -408,73 +320,4 @@ std::variant<Adapter *, std::string> Adapter::for_path(const std::string &config
     return std::get<std::unique_ptr<Adapter>>(it->second).get();
 }
 
-// --- the dlfunc entry -------------------------------------------------------
-
-namespace {
-
-// Exim's return codes for a dlfunc (local_scan.h).
-constexpr int kEximOk = 0;
-constexpr int kEximError = 3; // the expansion fails; Exim writes *yield to its main and panic logs
-
-// *yield must point at a writable string; Exim copies it before the next call.
-char g_empty[1] = "";
-char g_message[1024];
-
-int answer(unsigned char **yield, int code, const std::string &message = {})
-{
-    if (code == kEximOk) {
-        g_empty[0] = '\0';
-        *yield = reinterpret_cast<unsigned char *>(g_empty);
-        return code;
-    }
-    const std::string text = "mtalog: " + message;
-    const std::size_t n = std::min(text.size(), sizeof g_message - 1);
-    std::memcpy(g_message, text.data(), n);
-    g_message[n] = '\0';
-    *yield = reinterpret_cast<unsigned char *>(g_message);
-    return code;
-}
-
-std::string_view arg(int argc, unsigned char *argv[], int i)
-{
-    if (i >= argc || argv == nullptr || argv[i] == nullptr)
-        return {};
-    return reinterpret_cast<const char *>(argv[i]);
-}
-
-} // namespace
-
 } // namespace mtalog::exim
-
-// ${dlfunc{/path/mtalog.so}{mtalog_exim_event}{CONFIG}{$event_name}{$event_data}
-//   {$message_exim_id}{$local_part@$domain}{$host_address $host_port $host}
-//   {${if match{$event_name}{defer}{$event_defer_errno}{}}}{$message_size}}
-extern "C" __attribute__((visibility("default"))) int mtalog_exim_event(unsigned char **yield, int argc,
-                                                                       unsigned char *argv[])
-{
-    using namespace mtalog::exim;
-    if (yield == nullptr)
-        return kEximError;
-    try {
-        static std::mutex mutex; // Exim is single-threaded; this only keeps a threaded caller safe
-        std::lock_guard lock(mutex);
-        if (argc < 2)
-            return answer(yield, kEximError, "usage: mtalog_exim_event CONFIG $event_name [$event_data "
-                                             "$message_exim_id $local_part@$domain \"$host_address $host_port "
-                                             "$host\" errno $message_size]");
-        const std::string config(arg(argc, argv, 0));
-        const Event event{arg(argc, argv, 1), arg(argc, argv, 2), arg(argc, argv, 3), arg(argc, argv, 4),
-                          arg(argc, argv, 5), arg(argc, argv, 6), arg(argc, argv, 7)};
-        auto adapter = Adapter::for_path(config);
-        if (auto *error = std::get_if<std::string>(&adapter))
-            return answer(yield, kEximError, *error);
-        if (auto error = std::get<Adapter *>(adapter)->handle(event))
-            return answer(yield, kEximError, *error);
-        return answer(yield, kEximOk);
-    } catch (const std::exception &e) {
-        return answer(yield, kEximError, e.what());
-    } catch (...) {
-        return answer(yield, kEximError, "unexpected error");
-    }
-}
-

@@ -27,6 +27,7 @@
 
 #include "format_context.hpp"
 #include "formatter.hpp"
+#include "sync_file.hpp"
 
 namespace mtalog::exim {
 
@@ -48,36 +49,6 @@ struct Event {
 
 // The connection stage an SMTP error text names ("... after RCPT TO:<...>").
 [[nodiscard]] int stage_of_smtp_error(std::string_view text) noexcept;
-
-// A log file written synchronously: one write(2) per record on O_APPEND.
-class SyncFile {
-public:
-    SyncFile(std::string path, unsigned mode, bool follow_symlinks, const std::string &header);
-    SyncFile(const SyncFile &) = delete;
-    SyncFile &operator=(const SyncFile &) = delete;
-    ~SyncFile();
-
-    // Appends `line` (ending in '\n') whole, or not at all; the error text
-    // when it could not.
-    std::optional<std::string> append(std::string_view line);
-
-    // Reopens happened so far (the inode at the path changed, or the first open).
-    [[nodiscard]] unsigned opens() const noexcept { return opens_; }
-
-private:
-    std::optional<std::string> ensure_open();
-    std::optional<std::string> ensure_header(); // the header first, into an empty file only
-
-    std::string path_;
-    unsigned mode_;
-    bool follow_symlinks_;
-    std::string header_; // with its '\n'; "" for none
-    int fd_ = -1;
-    dev_t dev_ = 0;
-    ino_t ino_ = 0;
-    unsigned opens_ = 0;
-    bool header_pending_ = false; // this file may still need its header
-};
 
 class Adapter {
 public:
