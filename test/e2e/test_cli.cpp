@@ -7,12 +7,11 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <set>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
-#include "test_support.hpp"
+#include "file_checks.hpp"
 
 namespace fs = std::filesystem;
 
@@ -214,22 +213,12 @@ TEST_CASE("the end of a run says how many records were written and how many drop
     }
     SECTION("a full disk")
     {
-        fs::create_directory(dir / "small");
-        if (::geteuid() != 0 || ::mount("tmpfs", (dir / "small").c_str(), "tmpfs", 0, "size=64k") != 0) {
-            WARN("skipped: mounting a small tmpfs needs root");
+        testing::SmallFilesystem small(dir, "size=64k");
+        if (!small.usable())
             return;
-        }
-        const int fd = ::open((dir / "small/filler").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        char block[4096] = {};
-        while (fd >= 0 && ::write(fd, block, sizeof block) > 0) {
-        }
-        while (fd >= 0 && ::write(fd, block, 1) > 0) {
-        }
-        if (fd >= 0)
-            ::close(fd);
-        const auto conf = config_for(dir, "mainlog = \"" + dir / "small/m.log" + "\"\noverflow = drop");
+        testing::SmallFilesystem::fill(small / "filler");
+        const auto conf = config_for(dir, "mainlog = \"" + small / "m.log" + "\"\noverflow = drop");
         const auto r = run_mtacore({"--config", conf, "--generate", "3000", "--threads", "2", "--quiet"});
-        ::umount2((dir / "small").c_str(), MNT_DETACH);
         REQUIRE(r.status == 0);
         INFO(r.err);
         CHECK(r.out.find("every accepted record written") == std::string::npos);

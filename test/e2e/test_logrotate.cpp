@@ -33,6 +33,13 @@ std::string shipped_snippet(const testing::TempDir &dir, const std::vector<std::
     return snippet;
 }
 
+bool logrotate_installed(const std::string &path)
+{
+    if (!fs::exists(path))
+        WARN("skipped: logrotate is not installed (scripts/install-deps installs it)");
+    return fs::exists(path);
+}
+
 fs::perms mode_of(const std::string &path) { return fs::status(path).permissions() & fs::perms::all; }
 
 long long summary_number(const std::string &out, const std::string &label)
@@ -47,10 +54,8 @@ long long summary_number(const std::string &out, const std::string &label)
 TEST_CASE("logrotate create + postrotate SIGHUP during 4-thread traffic loses and duplicates nothing", "[logrotate]")
 {
     const std::string logrotate = "/usr/sbin/logrotate";
-    if (!fs::exists(logrotate)) {
-        WARN("skipped: logrotate is not installed (scripts/install-deps installs it)");
+    if (!logrotate_installed(logrotate))
         return;
-    }
     testing::TempDir dir;
     const std::string conf = dir / "mtacore.conf";
     testing::write_file(conf, "modules_path = \"" + testing::modules_dir() + "\"\n"
@@ -135,10 +140,8 @@ TEST_CASE("logrotate create + postrotate SIGHUP during 4-thread traffic loses an
 TEST_CASE("logrotate keeps each file's own mode on the rotated, compressed and new files", "[logrotate]")
 {
     const std::string logrotate = "/usr/sbin/logrotate";
-    if (!fs::exists(logrotate)) {
-        WARN("skipped: logrotate is not installed (scripts/install-deps installs it)");
+    if (!logrotate_installed(logrotate))
         return;
-    }
     testing::TempDir dir;
     const std::string attempts = dir / "attempt.log", bounces = dir / "mainlog.ec";
     testing::Harness h(dir, "attempt_logfile = \"" + attempts + "\"\nattempt_log_mode = 0600\n"
