@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <shared_mutex>
 
 #include <spdlog/details/thread_pool.h>
 
@@ -83,20 +82,9 @@ std::optional<std::string> Instance::start()
     }
     try {
         format_ctx_.mainlog_bindings = mainlog_binding_texts(format_ctx_, kCachedBindingSlots);
-        // queue_size bounds what waits in the queue, in admission units
-        // (records, or 256 bytes); a smaller queue gets smaller batches so
-        // that it still holds several.
-        admission_ = std::make_unique<Admission>(settings_.queue_size);
-        batch_records_ = std::min<std::size_t>(Staging::kBatchRecords, settings_.queue_size);
-        batch_bytes_ = batch_records_ * Admission::kBytesPerUnit;
-        staging_ = std::make_unique<Staging>(settings_.files.size());
-        // A calling thread's batch weighs at least batch_records_ units and is
-        // admitted only while fewer than queue_size units wait, so at most
-        // this many are queued; collected batches, flushes and reopen markers
-        // have their own slots. Posting never blocks.
-        const std::size_t batch_slots = (settings_.queue_size + batch_records_ - 1) / batch_records_ + 1;
-        pool_ = std::make_shared<spdlog::details::thread_pool>(
-            batch_slots + kControlSlotsPerFile * (settings_.files.size() + 1), 1);
+        batcher_ = std::make_unique<Batcher>(settings_, diag_);
+        pool_ = std::make_shared<spdlog::details::thread_pool>(batcher_->queue_slots(settings_.files.size()), 1);
+        batcher_->attach(pool_);
         if (settings_.compress != mtacfg::Compression::none)
             compressor_ = std::make_unique<Compressor>(settings_.compress, diag_);
         for (std::size_t index = 0; index < settings_.files.size(); ++index) {
@@ -117,7 +105,7 @@ std::optional<std::string> Instance::start()
             options.rotate_keep = settings_.rotate_keep;
             options.compress = settings_.compress;
             options.follow_symlinks = spec.follow_symlinks;
-            file->sink = std::make_shared<LogFileSink>(std::move(options), file->counters, diag_, admission_.get(),
+            file->sink = std::make_shared<LogFileSink>(std::move(options), file->counters, diag_, batcher_->admission(),
                                                        compressor_.get());
             if (auto error = file->sink->open()) {
                 files_.push_back(std::move(file));
@@ -134,6 +122,10 @@ std::optional<std::string> Instance::start()
             file->logger->set_error_handler([this](const std::string &message) {
                 diag_.limited(log_error_limit_, EC_LOG_ERROR, [&] { return "spdlog: " + message; });
             });
+            file->lane.index = index;
+            file->lane.counters = &file->counters;
+            file->lane.logger = file->logger.get();
+            file->lane.sink = file->sink.get();
             files_.push_back(std::move(file));
         }
         for (mtacfg::RecordKind kind : mtacfg::kAllRecordKinds) {
@@ -211,18 +203,10 @@ void Instance::stop() noexcept
     // wait, and what it cannot write it counts).
     for (const auto &file : files_) {
         try {
-            std::unique_lock lock(file->handoff);
-            collect_and_queue(*file, LogFileSink::kFinalLevel, false);
+            batcher_->drain_for_unload(file->lane);
         } catch (const std::exception &e) {
             diag_.report(EC_LOG_ERROR, std::string("error while handing off staged records: ") + e.what());
         }
-        // What could not be collected (out of memory) is lost: count it.
-        staging_->for_each([&](Staging::Stage &stage) {
-            std::lock_guard lock(stage.mutex);
-            const std::uint32_t left = std::exchange(stage.records[file->index], 0);
-            file->counters.accepted.fetch_add(left, std::memory_order_relaxed);
-            file->counters.dropped_internal.fetch_add(left, std::memory_order_relaxed);
-        });
     }
     shut_down_writers();
 }
@@ -232,10 +216,12 @@ void Instance::shut_down_writers() noexcept
     try {
         for (const auto &file : files_)
             if (file->logger)
-                post_marker(*file, spdlog::level::off); // a flush, queued behind every accepted record
+                batcher_->post_marker(file->lane, spdlog::level::off); // a flush, behind every accepted record
         // The pool's destructor processes everything queued, then joins its
         // thread. Our logger references outlive it, so the last reference is
         // always dropped here, after the join, never on the worker thread.
+        if (batcher_)
+            batcher_->detach();
         pool_.reset();
         for (const auto &file : files_)
             file->logger.reset();
@@ -285,13 +271,7 @@ void Instance::flusher_loop()
         lock.unlock();
         for (const auto &file : files_) {
             try {
-                // A thread busy handing off its own batch is left alone.
-                if (std::unique_lock handoff(file->handoff, std::try_to_lock); handoff.owns_lock())
-                    collect_quiet_records(*file, true);
-                if (file->sink->flushes_done() >= file->flushes_posted) {
-                    post_marker(*file, spdlog::level::off);
-                    ++file->flushes_posted;
-                }
+                batcher_->flusher_tick(file->lane);
             } catch (...) {
             }
         }
@@ -304,169 +284,9 @@ void Instance::emit(Record &record)
     File *file = route_[static_cast<std::size_t>(record.kind)];
     if (file == nullptr)
         return;
-    Staging::Stage &stage = staging_->local();
-    std::unique_lock lock(stage.mutex);
-    record.cache = &stage.cache;
-    Buffer &lines = stage.lines[file->index];
-    const std::size_t before = lines.size();
-    try {
+    batcher_->add(file->lane, [&](Buffer &lines, FormatCache &cache) {
+        record.cache = &cache;
         file->formatter->format(record, format_ctx_, lines);
-        lines.push_back('\n');
-    } catch (const std::exception &e) {
-        lines.resize(before); // keep the batch whole lines only
-        // Taken in and lost: accepted = written + dropped_* still holds.
-        file->counters.accepted.fetch_add(1, std::memory_order_relaxed);
-        file->counters.dropped_internal.fetch_add(1, std::memory_order_relaxed);
-        diag_.limited(log_error_limit_, EC_LOG_ERROR, [&] { return std::string("record dropped: ") + e.what(); });
-        return;
-    }
-    if (++stage.records[file->index] >= batch_records_ || lines.size() >= batch_bytes_)
-        hand_off_own(lock, stage, *file, settings_.overflow == mtacfg::Overflow::block ? overflow_deadline() : Deadline{});
-}
-
-void Instance::hand_off_own(std::unique_lock<std::mutex> &stage_lock, Staging::Stage &stage, File &file,
-                            Deadline deadline)
-{
-    const std::size_t index = file.index;
-    std::shared_lock handoff(file.handoff, std::try_to_lock);
-    if (!handoff.owns_lock()) {
-        // A collector holds the file (or waits for it) and may take this
-        // stage's records: never wait for it holding the stage. Collectors
-        // only move records while they hold it, so with overflow = drop this
-        // waits for a memory copy.
-        stage_lock.unlock();
-        const bool got = settings_.overflow == mtacfg::Overflow::drop || handoff.try_lock_until(deadline);
-        if (settings_.overflow == mtacfg::Overflow::drop)
-            handoff.lock();
-        stage_lock.lock();
-        if (!got) {
-            const std::uint32_t refused = std::exchange(stage.records[index], 0);
-            stage.lines[index].clear();
-            count_refused(file, refused);
-            return;
-        }
-    }
-    const std::uint32_t records = stage.records[index];
-    if (records == 0)
-        return; // a collector took them
-    // Wait for room without the stage: collectors of other files may visit
-    // it meanwhile. This file's records stay put: only this thread adds to
-    // them, and no collector of this file gets past the shared lock.
-    const std::size_t units = Admission::weight(records, stage.lines[index].size());
-    stage_lock.unlock();
-    const bool admitted = admission_->admit(units, deadline);
-    stage_lock.lock();
-    stage.records[index] = 0;
-    if (admitted)
-        queue(file, stage.lines[index], records, units, LogFileSink::kBatchLevel);
-    else
-        count_refused(file, records);
-    stage.lines[index].clear();
-}
-
-std::size_t Instance::collect(File &file, bool trim)
-{
-    file.collected.clear();
-    std::size_t records = 0;
-    staging_->for_each([&](Staging::Stage &stage) {
-        std::lock_guard lock(stage.mutex);
-        Buffer &lines = stage.lines[file.index];
-        const std::uint32_t staged = stage.records[file.index];
-        if (staged > 0) {
-            try {
-                file.collected.append(lines.data(), lines.data() + lines.size());
-            } catch (const std::bad_alloc &) {
-                return; // they stay staged, for the next collection
-            }
-            records += staged;
-            stage.records[file.index] = 0;
-            lines.clear();
-        } else if (trim && lines.capacity() > Staging::kKeptBytes) {
-            // A thread that went quiet after a burst gives its stage's
-            // memory back; a busy thread keeps its buffer.
-            lines = Buffer();
-        }
-    });
-    return records;
-}
-
-bool Instance::collect_and_queue(File &file, spdlog::level::level_enum level, bool trim)
-{
-    const std::size_t records = collect(file, trim);
-    bool queued = false;
-    if (records > 0) {
-        const std::size_t units = Admission::weight(records, file.collected.size());
-        admission_->force(units);
-        queued = queue(file, file.collected, records, units, level);
-    }
-    if (file.collected.capacity() > Staging::kKeptBytes)
-        file.collected = Buffer(); // a burst's batch is not kept for the instance's lifetime
-    return queued;
-}
-
-void Instance::collect_quiet_records(File &file, bool trim)
-{
-    // One collected batch per file, and only once the previous one left the
-    // queue, so collecting never fills the queue with small batches. While
-    // the queue is full the records wait in their stages (nothing is refused
-    // here: busy threads meet the overflow policy with their own batches),
-    // but not for more than two flush intervals: then they go anyway.
-    if (file.sink->collected_done() < file.collected_posted)
-        return;
-    if (admission_->waiting() >= admission_->capacity() && ++file.collect_skips < 2)
-        return;
-    file.collect_skips = 0;
-    if (collect_and_queue(file, LogFileSink::kCollectedLevel, trim))
-        ++file.collected_posted;
-}
-
-bool Instance::queue(File &file, const Buffer &lines, std::size_t records, std::size_t units,
-                     spdlog::level::level_enum level)
-{
-    file.counters.accepted.fetch_add(records, std::memory_order_relaxed);
-    try {
-        // spdlog copies the batch into its queue; the time is only spdlog's,
-        // and the source line field carries the admission units back to the
-        // writer. Posted to the pool directly, so a failure reaches this
-        // catch (and is counted per record), not spdlog's error handler.
-        const spdlog::details::log_msg msg(spdlog::log_clock::time_point{},
-                                           spdlog::source_loc{nullptr, static_cast<int>(units), nullptr},
-                                           file.logger->name(), level, spdlog::string_view_t(lines.data(), lines.size()));
-        pool_->post_log(std::shared_ptr<spdlog::async_logger>(file.logger), msg, spdlog::async_overflow_policy::block);
-        return true;
-    } catch (const std::exception &e) {
-        admission_->release(units); // it never reached the queue
-        file.counters.dropped_internal.fetch_add(records, std::memory_order_relaxed);
-        diag_.limited(log_error_limit_, EC_LOG_ERROR, [&] {
-            return std::to_string(records) + " records dropped: " + e.what();
-        });
-        return false;
-    }
-}
-
-void Instance::post_marker(File &file, spdlog::level::level_enum level)
-{
-    auto logger = std::shared_ptr<spdlog::async_logger>(file.logger);
-    if (level == spdlog::level::off) {
-        pool_->post_flush(std::move(logger), spdlog::async_overflow_policy::block);
-        return;
-    }
-    const spdlog::details::log_msg msg(spdlog::log_clock::time_point{}, spdlog::source_loc{}, file.logger->name(),
-                                       level, spdlog::string_view_t());
-    pool_->post_log(std::move(logger), msg, spdlog::async_overflow_policy::block);
-}
-
-void Instance::count_refused(File &file, std::size_t records)
-{
-    if (records == 0)
-        return;
-    file.counters.dropped_overflow.fetch_add(records, std::memory_order_relaxed);
-    const bool wait = settings_.overflow == mtacfg::Overflow::block;
-    diag_.limited(overflow_limit_, EC_LOG_WARNING, [&] {
-        return "queue full (" + std::to_string(settings_.queue_size) + " records): dropping records (overflow = " +
-               (wait ? "block, waited " + std::to_string(settings_.overflow_timeout.count() / 1000) + " ms"
-                     : std::string("drop")) +
-               ")";
     });
 }
 
@@ -514,7 +334,7 @@ void Instance::reopen()
         // gets ahead, and batches being posted finish by their own deadlines,
         // which end before this one. Only a scheduler stall past the
         // deadline lets staged records through to the new file.
-        std::unique_lock handoff(file.handoff, std::defer_lock);
+        std::unique_lock handoff(file.lane.handoff, std::defer_lock);
         (void)handoff.try_lock_until(deadline);
         std::lock_guard marker(file.marker_mutex);
         if (file.reopens_posted > file.sink->reopens_started()) {
@@ -524,8 +344,8 @@ void Instance::reopen()
         // Staged records were logged before this reopen: they go before its
         // marker even when the queue is full (they are in memory already).
         if (handoff.owns_lock())
-            collect_and_queue(file, LogFileSink::kFinalLevel, false);
-        post_marker(file, LogFileSink::kReopenLevel);
+            batcher_->collect_all(file.lane);
+        batcher_->post_marker(file.lane, LogFileSink::kReopenLevel);
         targets[i] = ++file.reopens_posted;
     }
     for (std::size_t i = 0; i < files_.size(); ++i) {
@@ -547,11 +367,8 @@ std::optional<std::string> Instance::control(std::string_view command)
         if (files_.empty())
             return std::string("no files open\n");
         // Count the records staged so far as accepted, as the flusher would.
-        for (const auto &file : files_) {
-            std::unique_lock handoff(file->handoff, std::defer_lock);
-            if (handoff.try_lock_until(overflow_deadline()))
-                collect_quiet_records(*file, false);
-        }
+        for (const auto &file : files_)
+            batcher_->collect_for_stats(file->lane);
         std::string out;
         FileCounters total;
         for (const auto &file : files_) {

@@ -26,10 +26,8 @@
 #include "formatter.hpp"
 #include "mtalog_options.hpp"
 #include "record.hpp"
-#include "staging.hpp"
-#include "admission.hpp"
+#include "batcher.hpp"
 #include "compressor.hpp"
-#include "handoff_lock.hpp"
 #include "log_file_sink.hpp"
 
 namespace mtalog {
@@ -57,11 +55,6 @@ public:
 
 private:
     static constexpr int kCachedBindingSlots = 256; // mainlog binding text kept for slots below this
-    // spdlog's queue has a slot for every batch admission lets in, plus these
-    // per file, so posting never blocks: a flusher batch and a flush, a
-    // reopen's batch and its marker, unload's batch and its flush (each at
-    // most one queued at a time), and spare ones.
-    static constexpr std::size_t kControlSlotsPerFile = 8;
 
     using Deadline = std::chrono::steady_clock::time_point;
 
@@ -72,39 +65,14 @@ private:
         std::shared_ptr<LogFileSink> sink;
         std::shared_ptr<spdlog::async_logger> logger;
         const Formatter *formatter = nullptr;
-        // Shared by a thread handing off its own batch; exclusive while a
-        // flusher, reopen or unload collects every thread's staged records
-        // into one batch, so no thread's later batch overtakes its records
-        // in that one, and a reopen's marker comes after every batch that
-        // was being posted when the reopen began.
-        HandoffLock handoff;
-        Buffer collected;                   // the collected batch (handoff exclusive)
-        std::uint64_t collected_posted = 0; // kCollectedLevel batches queued (handoff exclusive)
-        unsigned collect_skips = 0;         // flusher ticks the queue had no room (handoff exclusive)
-        std::uint64_t flushes_posted = 0;   // flusher thread only
+        Batcher::Lane lane;               // how its records reach the queue
         std::mutex marker_mutex;
-        std::uint64_t reopens_posted = 0;   // under marker_mutex
+        std::uint64_t reopens_posted = 0; // under marker_mutex
     };
 
     Instance(ec_core *core, mtacfg::Settings settings);
     std::optional<std::string> compile_formats(); // "file:line:column: ..." on a bad template
     void emit(Record &record); // sets record.cache to the calling thread's
-    // The calling thread's batch for `file` is full: hand it to the queue,
-    // waiting for room until `deadline`, or count it refused.
-    void hand_off_own(std::unique_lock<std::mutex> &stage_lock, Staging::Stage &stage, File &file, Deadline deadline);
-    // Every thread's staged records for `file`, moved into file.collected
-    // (handoff held exclusive). trim: free stage buffers of quiet threads.
-    std::size_t collect(File &file, bool trim);
-    // Collects and queues one batch at `level`, room or not; true if queued.
-    bool collect_and_queue(File &file, spdlog::level::level_enum level, bool trim);
-    // The flusher's (and stats') collection: see instance.cpp. handoff held exclusive.
-    void collect_quiet_records(File &file, bool trim);
-    // Queues `records` lines already admitted as `units`; false (counted as
-    // dropped_internal) if spdlog could not take them.
-    bool queue(File &file, const Buffer &lines, std::size_t records, std::size_t units,
-               spdlog::level::level_enum level);
-    void post_marker(File &file, spdlog::level::level_enum level);
-    void count_refused(File &file, std::size_t records);
     [[nodiscard]] Deadline overflow_deadline() const;
     void flusher_loop();
     void report_totals();
@@ -116,16 +84,12 @@ private:
     Diagnostics diag_;
     FormatContext format_ctx_;
     std::vector<std::unique_ptr<Formatter>> formatters_; // one per settings_.files entry, compiled by create()
-    std::unique_ptr<Admission> admission_;
-    std::unique_ptr<Staging> staging_;
+    std::unique_ptr<Batcher> batcher_;
     std::unique_ptr<Compressor> compressor_;
     std::shared_ptr<spdlog::details::thread_pool> pool_;
     std::vector<std::unique_ptr<File>> files_;
     std::array<File *, mtacfg::kRecordKinds> route_{};
     RateLimit log_error_limit_;
-    RateLimit overflow_limit_;
-    std::size_t batch_records_ = Staging::kBatchRecords;
-    std::size_t batch_bytes_ = Staging::kBatchBytes;
 
     std::thread flusher_;
     std::mutex flusher_mutex_;
