@@ -1,6 +1,5 @@
 #include "instance.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -120,7 +119,7 @@ std::optional<std::string> Instance::start()
             // its own errors, both counting record by record; this handler
             // only reports anything else spdlog might catch.
             file->logger->set_error_handler([this](const std::string &message) {
-                diag_.limited(log_error_limit_, EC_LOG_ERROR, [&] { return "spdlog: " + message; });
+                diag_.limited(batcher_->error_limit(), EC_LOG_ERROR, [&] { return "spdlog: " + message; });
             });
             file->lane.index = index;
             file->lane.counters = &file->counters;
@@ -213,18 +212,26 @@ void Instance::stop() noexcept
 
 void Instance::shut_down_writers() noexcept
 {
-    try {
-        for (const auto &file : files_)
+    for (const auto &file : files_) {
+        try {
             if (file->logger)
                 batcher_->post_marker(file->lane, spdlog::level::off); // a flush, behind every accepted record
-        // The pool's destructor processes everything queued, then joins its
-        // thread. Our logger references outlive it, so the last reference is
-        // always dropped here, after the join, never on the worker thread.
-        if (batcher_)
-            batcher_->detach();
-        pool_.reset();
-        for (const auto &file : files_)
-            file->logger.reset();
+        } catch (const std::exception &e) {
+            diag_.report(EC_LOG_ERROR, std::string("error while flushing: ") + e.what());
+        }
+    }
+    // The pool's destructor processes everything queued, then joins its
+    // thread. Our logger references outlive it, so the last reference is
+    // always dropped here, after the join, never on the worker thread.
+    if (batcher_)
+        batcher_->detach();
+    pool_.reset();
+    for (const auto &file : files_) {
+        file->lane.logger = nullptr;
+        file->lane.sink = nullptr;
+        file->logger.reset();
+    }
+    try {
         for (const auto &file : files_)
             if (file->sink)
                 file->sink->finish(); // last write, then close
@@ -241,6 +248,8 @@ void Instance::shut_down_writers() noexcept
         route_ = {};
     } catch (const std::exception &e) {
         diag_.report(EC_LOG_ERROR, std::string("error while shutting down: ") + e.what());
+        files_.clear();
+        route_ = {};
     }
 }
 

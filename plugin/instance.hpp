@@ -59,7 +59,7 @@ private:
     using Deadline = std::chrono::steady_clock::time_point;
 
     struct File {
-        std::size_t index = 0; // in files_ and in each stage
+        std::size_t index = 0; // in files_
         mtacfg::FileSpec spec;
         FileCounters counters;
         std::shared_ptr<LogFileSink> sink;
@@ -89,7 +89,6 @@ private:
     std::shared_ptr<spdlog::details::thread_pool> pool_;
     std::vector<std::unique_ptr<File>> files_;
     std::array<File *, mtacfg::kRecordKinds> route_{};
-    RateLimit log_error_limit_;
 
     std::thread flusher_;
     std::mutex flusher_mutex_;

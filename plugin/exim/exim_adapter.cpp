@@ -1,17 +1,17 @@
 #include "exim_adapter.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <map>
 #include <netinet/in.h>
-#include <sys/stat.h>
 #include <sys/time.h>
-#include <unistd.h>
 
 #include "parser.hpp"
 #include "record.hpp"
+#include "sync_file.hpp"
 
 namespace mtalog::exim {
 

@@ -27,7 +27,6 @@
 
 #include "format_context.hpp"
 #include "formatter.hpp"
-#include "sync_file.hpp"
 
 namespace mtalog::exim {
 

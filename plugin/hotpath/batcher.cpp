@@ -148,9 +148,11 @@ void Batcher::collect_all(Lane &lane) { collect_and_queue(lane, LogFileSink::kFi
 
 void Batcher::drain_for_unload(Lane &lane)
 {
-    {
+    try {
         std::unique_lock handoff(lane.handoff);
         collect_and_queue(lane, LogFileSink::kFinalLevel, false);
+    } catch (const std::exception &e) {
+        diag_.report(EC_LOG_ERROR, std::string("error while handing off staged records: ") + e.what());
     }
     // What could not be collected (out of memory) is lost: count it.
     staging_.for_each([&](Staging::Stage &stage) {

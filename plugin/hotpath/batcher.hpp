@@ -67,8 +67,11 @@ public:
     // Slots spdlog's queue needs for `files` files, so that posting never blocks.
     [[nodiscard]] std::size_t queue_slots(std::size_t files) const noexcept;
     void attach(std::shared_ptr<spdlog::details::thread_pool> pool) noexcept { pool_ = std::move(pool); }
-    // Drops the pool (its destructor drains the queue and joins the writer).
+    // Drops the batcher's reference to the pool (the instance drops the
+    // last, which drains the queue and joins the writer).
     void detach() noexcept { pool_.reset(); }
+    // The rate limit of internal-error reports, shared with the instance.
+    [[nodiscard]] RateLimit &error_limit() noexcept { return error_limit_; }
 
     // The hook path: `format(lines, cache)` appends one record (without its
     // '\n') to the calling thread's stage; it may throw (counted).

@@ -1,5 +1,5 @@
-// A reader-writer lock that prefers writers, with deadlines, for File's
-// hand-off lock: many calling threads post their own batches under it
+// A reader-writer lock that prefers writers, with deadlines, for a
+// Batcher::Lane's hand-off lock: many calling threads post their own batches under it
 // (shared); a reopen, the flusher or unload collect every thread's staged
 // records under it (exclusive). Preferring the writer matters for reopen:
 // once it waits, no new batch gets in ahead of it, so it gets the lock as soon

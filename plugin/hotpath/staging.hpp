@@ -29,7 +29,7 @@ namespace mtalog {
 class Staging {
 public:
     // A batch is handed off when it reaches either limit (lower for a
-    // queue_size under 1,024: see Instance::start). Hand-offs take spdlog's
+    // queue_size under 1,024: see Batcher::Batcher). Hand-offs take spdlog's
     // queue mutex and copy the batch; at 1,024 records they are under 0.1% of
     // hook calls, so they stay out of the p99.9 latency. The byte limit is
     // 256 bytes a record, so a full batch always weighs at least its record

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "exim_adapter.hpp"
+#include "sync_file.hpp"
 #include "file_checks.hpp"
 
 namespace fs = std::filesystem;
