@@ -198,7 +198,7 @@ void Batcher::post_marker(Lane &lane, spdlog::level::level_enum level)
     pool_->post_log(std::move(logger), msg, spdlog::async_overflow_policy::block);
 }
 
-void Batcher::count_refused(Lane &lane, std::size_t records)
+void Batcher::count_refused(const Lane &lane, std::size_t records)
 {
     if (records == 0)
         return;
@@ -212,7 +212,7 @@ void Batcher::count_refused(Lane &lane, std::size_t records)
     });
 }
 
-void Batcher::count_format_error(Lane &lane, const std::exception &e)
+void Batcher::count_format_error(const Lane &lane, const std::exception &e)
 {
     // Taken in and lost: accepted = written + dropped_* still holds.
     lane.counters->accepted.fetch_add(1, std::memory_order_relaxed);

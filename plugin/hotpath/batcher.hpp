@@ -99,8 +99,8 @@ private:
     void collect_quiet_records(Lane &lane, bool trim);
     bool queue(Lane &lane, const Buffer &lines, std::size_t records, std::size_t units,
                spdlog::level::level_enum level);
-    void count_refused(Lane &lane, std::size_t records);
-    void count_format_error(Lane &lane, const std::exception &e);
+    void count_refused(const Lane &lane, std::size_t records);
+    void count_format_error(const Lane &lane, const std::exception &e);
     [[nodiscard]] Deadline deadline() const noexcept;
 
     const mtacfg::Settings &settings_;
