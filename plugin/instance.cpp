@@ -89,7 +89,6 @@ std::optional<std::string> Instance::start()
         for (std::size_t index = 0; index < settings_.files.size(); ++index) {
             const auto &spec = settings_.files[index];
             auto file = std::make_unique<File>();
-            file->index = index;
             file->spec = spec;
             file->formatter = formatters_[index].get();
             SinkOptions options;

@@ -59,7 +59,6 @@ private:
     using Deadline = std::chrono::steady_clock::time_point;
 
     struct File {
-        std::size_t index = 0; // in files_
         mtacfg::FileSpec spec;
         FileCounters counters;
         std::shared_ptr<LogFileSink> sink;

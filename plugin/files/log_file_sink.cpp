@@ -94,8 +94,7 @@ bool LogFileSink::write_header()
 
 void LogFileSink::begin_shutdown(std::chrono::steady_clock::time_point deadline) noexcept
 {
-    shutdown_deadline_.store(deadline.time_since_epoch().count());
-    shutting_down_.store(true);
+    shutdown_deadline_.store(std::max<std::chrono::steady_clock::rep>(1, deadline.time_since_epoch().count()));
 }
 
 bool LogFileSink::wait_for_reopen(std::uint64_t seen, std::chrono::steady_clock::time_point deadline)
@@ -112,9 +111,9 @@ void LogFileSink::sink_it_(const spdlog::details::log_msg &msg)
         if (msg.level == kReopenLevel) {
             reopens_started_.fetch_add(1);
             reopen();
-        }
-        else
+        } else {
             take_batch(msg);
+        }
     } catch (const std::exception &e) {
         diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] { return "writer: " + std::string(e.what()); });
     }
@@ -292,9 +291,8 @@ void LogFileSink::write_or_wait()
     // shutdown, give up at the one deadline begin_shutdown() set.
     for (;;) {
         auto pause = std::chrono::duration_cast<std::chrono::steady_clock::duration>(kRetryPause);
-        if (shutting_down_.load()) {
-            const auto deadline = std::chrono::steady_clock::time_point(
-                std::chrono::steady_clock::duration(shutdown_deadline_.load()));
+        if (const auto at = shutdown_deadline_.load(); at != 0) {
+            const auto deadline = std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(at));
             const auto now = std::chrono::steady_clock::now();
             if (now >= deadline) {
                 drop_buffered();

@@ -153,8 +153,7 @@ private:
     std::uint64_t written_since_check_ = 0;
     std::time_t next_rotation_ = 0;
 
-    std::atomic<bool> shutting_down_{false};
-    std::atomic<std::chrono::steady_clock::rep> shutdown_deadline_{0};
+    std::atomic<std::chrono::steady_clock::rep> shutdown_deadline_{0}; // 0: not shutting down
     std::atomic<std::uint64_t> reopens_started_{0};
     std::atomic<std::uint64_t> reopens_done_{0};
     std::atomic<std::uint64_t> collected_done_{0};
