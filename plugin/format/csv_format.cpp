@@ -35,7 +35,7 @@ void format_csv(const Record &record, const FormatContext &ctx, Buffer &out)
             out.push_back(',');
         first = false;
         value.clear();
-        if ((info.kinds & kind_bit(record.kind)) != 0 && append_field(info.field, record, ctx, value, '|'))
+        if ((info.kinds & kind_bit(record.kind)) != 0 && info.write(record, ctx, value, '|'))
             append_cell(out, std::string_view(value.data(), value.size()));
     }
 }

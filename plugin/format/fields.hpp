@@ -1,6 +1,7 @@
 // The named fields of a record: JSON keys and CSV columns, in this order.
-// One table documents each field (type, record kinds, meaning) and one
-// function reads it, so JSON, CSV and the docs cannot disagree.
+// One table holds everything about a field (name, type, record kinds, its
+// place in JSON, the function that writes it, its documentation): JSON, CSV,
+// the template macros that show a field and the docs all read that row.
 #pragma once
 
 #include <array>
@@ -11,6 +12,7 @@
 
 namespace mtalog {
 
+// Row numbers of kFields (fields.cpp checks at compile time that they agree).
 enum class Field {
     type, timestamp, event_time, message_id, batch_id, connection_id, mail_from, rcpt_to, domain, size,
     binding_group, binding, binding_slot, stage, stage_name, retries, elapsed, remote_ip, peer_address,
@@ -25,20 +27,27 @@ inline constexpr KindMask kAttempt = 1u << 0, kConnFail = 1u << 1, kPermFail = 1
 inline constexpr KindMask kMessageKinds = kAttempt | kPermFail, kAllKinds = kAttempt | kConnFail | kPermFail;
 [[nodiscard]] constexpr KindMask kind_bit(RecordKind k) { return 1u << static_cast<unsigned>(k); }
 
+// Appends the field's value to `out` and returns true, or returns false
+// having written nothing when the record has no such value (absent values
+// are omitted, not invented). Text is escaped by the shared text layer
+// (escape.hpp) for a field without separator; string lists are joined by
+// `list_separator`. Called only for records of the row's kinds.
+using FieldWriter = bool (*)(const Record &r, const FormatContext &ctx, Buffer &out, char list_separator);
+
 struct FieldInfo {
     Field field;
     std::string_view name;
     FieldType type;
     KindMask kinds;
+    // JSON groups connection-failure details: "peer": {...}, "error": {...}.
+    std::string_view json_object; // "" when the field stands alone
+    std::string_view json_key;    // its key inside json_object
+    FieldWriter write;
     std::string_view meaning;
 };
 
 extern const std::array<FieldInfo, 26> kFields;
 
-// Appends the field's value to `out` and returns true, or returns false when
-// the record has no such value (absent values are omitted, not invented).
-// Text is escaped by the shared text layer (escape.hpp); string lists are
-// joined by `list_separator`.
-bool append_field(Field field, const Record &r, const FormatContext &ctx, Buffer &out, char list_separator);
+[[nodiscard]] inline const FieldInfo &field_info(Field f) { return kFields[static_cast<std::size_t>(f)]; }
 
 } // namespace mtalog

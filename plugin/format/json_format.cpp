@@ -31,26 +31,6 @@ void append_json_string(Buffer &out, std::string_view text)
 
 namespace {
 
-// Connection-failure fields grouped into objects, and their keys there.
-struct Group {
-    std::string_view object; // "" when the field stands alone
-    std::string_view key;
-};
-
-Group group_of(Field f)
-{
-    switch (f) {
-    case Field::peer_address: return {"peer", "address"};
-    case Field::peer_port: return {"peer", "port"};
-    case Field::peer_family: return {"peer", "family"};
-    case Field::peer_host: return {"peer", "host"};
-    case Field::error_code: return {"error", "code"};
-    case Field::error_flags: return {"error", "flags"};
-    case Field::os_errno: return {"error", "errno"};
-    default: return {"", ""};
-    }
-}
-
 void append_value(Buffer &out, FieldType type, std::string_view value)
 {
     switch (type) {
@@ -87,23 +67,22 @@ void format_json(const Record &record, const FormatContext &ctx, Buffer &out)
         if ((info.kinds & kind_bit(record.kind)) == 0)
             continue;
         value.clear();
-        if (!append_field(info.field, record, ctx, value, ','))
+        if (!info.write(record, ctx, value, ','))
             continue;
-        const Group group = group_of(info.field);
-        if (group.object != open_object) {
+        if (info.json_object != open_object) {
             if (!open_object.empty())
                 out.push_back('}');
-            if (!group.object.empty()) {
+            if (!info.json_object.empty()) {
                 if (!first)
                     out.push_back(',');
-                append_json_string(out, group.object);
+                append_json_string(out, info.json_object);
                 put(out, ":{");
                 first = false;
                 first_in_object = true;
             }
-            open_object = group.object;
+            open_object = info.json_object;
         }
-        if (group.object.empty()) {
+        if (info.json_object.empty()) {
             if (!first)
                 out.push_back(',');
             append_json_string(out, info.name);
@@ -111,7 +90,7 @@ void format_json(const Record &record, const FormatContext &ctx, Buffer &out)
         } else {
             if (!first_in_object)
                 out.push_back(',');
-            append_json_string(out, group.key);
+            append_json_string(out, info.json_key);
             first_in_object = false;
         }
         out.push_back(':');

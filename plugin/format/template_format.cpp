@@ -8,11 +8,67 @@ namespace mtalog {
 
 namespace {
 
-// Macro indices, in the order of the table below.
-enum M : int {
-    m_vctx_mess, m_vctx_conn, m_binding_slot, m_err_names, m_err, m_peer_port, m_peer_ip, m_peer_host, m_peer, m_errno, m_us, m_BI,
-    m_CI, m_t, m_T, m_i, m_r, m_R, m_m, m_M, m_d, m_b, m_g, m_n, m_N, m_B, m_H, m_s, m_S,
-};
+void text_or_nothing(Buffer &out, const char *text) { append_field_text(out, text, 0); }
+
+const ec_message *message_of(const Record &r) { return r.kind == RecordKind::connection_failure ? nullptr : r.msg; }
+
+void dict_value(Buffer &out, const ec_message *m, const ec_dict ec_message::*member, const std::string &key)
+{
+    if (m == nullptr)
+        return;
+    const ec_dict &dict = m->*member;
+    if (dict.items == nullptr)
+        return;
+    for (std::size_t k = 0; k < dict.count; ++k) {
+        if (dict.items[k].key && key == dict.items[k].key) {
+            text_or_nothing(out, dict.items[k].value);
+            return;
+        }
+    }
+}
+
+// clang-format off
+void m_vctx_mess(const Record &r, const FormatContext &, Buffer &out, const std::string &key, int) { dict_value(out, message_of(r), &ec_message::vctx_mess, key); }
+void m_vctx_conn(const Record &r, const FormatContext &, Buffer &out, const std::string &key, int) { dict_value(out, message_of(r), &ec_message::vctx_conn, key); }
+void m_peer(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { append_peer_address(out, r.addr); }
+void m_us(const Record &r, const FormatContext &, Buffer &out, const std::string &, int decimals)
+{
+    append_seconds(out, static_cast<long long>(r.now.tv_sec) * 1000000LL + r.now.tv_usec, decimals);
+}
+void m_t(const Record &r, const FormatContext &, Buffer &out, const std::string &format, int)
+{
+    if (format.empty()) {
+        put_int(out, static_cast<long long>(r.now.tv_sec));
+        return;
+    }
+    std::tm tm{};
+    const std::time_t secs = r.now.tv_sec;
+    localtime_r(&secs, &tm);
+    char buf[256];
+    const std::size_t n = std::strftime(buf, sizeof buf, format.c_str(), &tm);
+    append_escaped(out, std::string_view(buf, n), 0);
+}
+void m_T(const Record &r, const FormatContext &, Buffer &out, const std::string &, int decimals)
+{
+    if (const auto q = queue_micros(r))
+        append_seconds(out, *q, decimals);
+}
+void m_r(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { if (const ec_message *m = message_of(r)) text_or_nothing(out, m->rcptto_local); }
+void m_R(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { if (const ec_message *m = message_of(r)) text_or_nothing(out, m->rcptto_domain); }
+void m_m(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { if (const ec_message *m = message_of(r)) text_or_nothing(out, m->mailfrom_local); }
+void m_M(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { if (const ec_message *m = message_of(r)) text_or_nothing(out, m->mailfrom_domain); }
+// clang-format on
+
+MacroInfo shows(std::string_view name, Field f, std::string_view meaning)
+{
+    const FieldInfo &info = field_info(f);
+    return MacroInfo{name, MacroArg::none, info.kinds, meaning, &info, nullptr};
+}
+
+MacroInfo own(std::string_view name, MacroArg arg, KindMask kinds, MacroWriter write, std::string_view meaning)
+{
+    return MacroInfo{name, arg, kinds, meaning, nullptr, write};
+}
 
 } // namespace
 
@@ -20,35 +76,35 @@ const std::vector<MacroInfo> &template_macros()
 {
     // clang-format off
     static const std::vector<MacroInfo> table{
-        {"vctx_mess",    MacroArg::required_braces,   kMessageKinds, "`%vctx_mess{key}`: value of `key` in the message's validation context"},
-        {"vctx_conn",    MacroArg::required_braces,   kMessageKinds, "`%vctx_conn{key}`: value of `key` in the connection's validation context"},
-        {"binding_slot", MacroArg::none,              kAllKinds,     "binding slot number (mtalog)"},
-        {"err_names",    MacroArg::none,              kConnFail,     "`CONN_*` names of `err`, joined by `|` (mtalog)"},
-        {"err",          MacroArg::none,              kConnFail,     "`err` in decimal (mtalog)"},
-        {"peer_port",    MacroArg::none,              kAllKinds,     "peer port (mtalog; other kinds than connection failures: Exim adapter only)"},
-        {"peer_ip",      MacroArg::none,              kAllKinds,     "peer IP address (mtalog; ditto)"},
-        {"peer_host",    MacroArg::none,              kAllKinds,     "peer host name (mtalog; Exim adapter only)"},
-        {"peer",         MacroArg::none,              kAllKinds,     "peer as `a.b.c.d:port` or `[v6]:port` (mtalog; ditto)"},
-        {"errno",        MacroArg::none,              kConnFail,     "the system errno behind `err` (mtalog; Exim adapter only)"},
-        {"us",           MacroArg::decimals_required, kAllKinds,     "`%us{N}`: unix time with N decimals, 1-6"},
-        {"BI",           MacroArg::none,              kMessageKinds, "batch id"},
-        {"CI",           MacroArg::none,              kMessageKinds, "connection id"},
-        {"t",            MacroArg::optional_braces,   kAllKinds,     "unix time in seconds; `%t{strftime}`: local time formatted by strftime(3)"},
-        {"T",            MacroArg::decimals_optional, kMessageKinds, "time in queue in whole seconds; `%T{N}`: with N decimals, 0-6"},
-        {"i",            MacroArg::none,              kAllKinds,     "message id (connection failures: Exim adapter only)"},
-        {"r",            MacroArg::none,              kMessageKinds, "recipient local part"},
-        {"R",            MacroArg::none,              kMessageKinds, "recipient domain"},
-        {"m",            MacroArg::none,              kMessageKinds, "sender local part"},
-        {"M",            MacroArg::none,              kMessageKinds, "sender domain"},
-        {"d",            MacroArg::none,              kAllKinds,     "routing domain"},
-        {"b",            MacroArg::none,              kAllKinds,     "binding name"},
-        {"g",            MacroArg::none,              kAllKinds,     "binding group name"},
-        {"n",            MacroArg::none,              kMessageKinds, "note / DSN text, capped at `max_note_bytes`"},
-        {"N",            MacroArg::none,              kMessageKinds, "number of delivery attempts"},
-        {"B",            MacroArg::none,              kMessageKinds, "message size in bytes"},
-        {"H",            MacroArg::none,              kMessageKinds, "remote IP of the delivery attempt"},
-        {"s",            MacroArg::none,              kMessageKinds, "connection stage name, e.g. `rcpt_to`"},
-        {"S",            MacroArg::none,              kMessageKinds, "connection stage number"},
+        own("vctx_mess",     MacroArg::required_braces,   kMessageKinds, m_vctx_mess, "`%vctx_mess{key}`: value of `key` in the message's validation context"),
+        own("vctx_conn",     MacroArg::required_braces,   kMessageKinds, m_vctx_conn, "`%vctx_conn{key}`: value of `key` in the connection's validation context"),
+        shows("binding_slot", Field::binding_slot, "binding slot number (mtalog)"),
+        shows("err_names",    Field::error_flags,  "`CONN_*` names of `err`, joined by `|` (mtalog)"),
+        shows("err",          Field::error_code,   "`err` in decimal (mtalog)"),
+        shows("peer_port",    Field::peer_port,    "peer port (mtalog; other kinds than connection failures: Exim adapter only)"),
+        shows("peer_ip",      Field::peer_address, "peer IP address (mtalog; ditto)"),
+        shows("peer_host",    Field::peer_host,    "peer host name (mtalog; Exim adapter only)"),
+        own("peer",          MacroArg::none,              kAllKinds,     m_peer,      "peer as `a.b.c.d:port` or `[v6]:port` (mtalog; ditto)"),
+        shows("errno",        Field::os_errno,     "the system errno behind `err` (mtalog; Exim adapter only)"),
+        own("us",            MacroArg::decimals_required, kAllKinds,     m_us,        "`%us{N}`: unix time with N decimals, 1-6"),
+        shows("BI",           Field::batch_id,     "batch id"),
+        shows("CI",           Field::connection_id, "connection id"),
+        own("t",             MacroArg::optional_braces,   kAllKinds,     m_t,         "unix time in seconds; `%t{strftime}`: local time formatted by strftime(3)"),
+        own("T",             MacroArg::decimals_optional, kMessageKinds, m_T,         "time in queue in whole seconds; `%T{N}`: with N decimals, 0-6"),
+        shows("i",            Field::message_id,   "message id (connection failures: Exim adapter only)"),
+        own("r",             MacroArg::none,              kMessageKinds, m_r,         "recipient local part"),
+        own("R",             MacroArg::none,              kMessageKinds, m_R,         "recipient domain"),
+        own("m",             MacroArg::none,              kMessageKinds, m_m,         "sender local part"),
+        own("M",             MacroArg::none,              kMessageKinds, m_M,         "sender domain"),
+        shows("d",            Field::domain,       "routing domain"),
+        shows("b",            Field::binding,      "binding name"),
+        shows("g",            Field::binding_group, "binding group name"),
+        shows("n",            Field::note,         "note / DSN text, capped at `max_note_bytes`"),
+        shows("N",            Field::retries,      "number of delivery attempts"),
+        shows("B",            Field::size,         "message size in bytes"),
+        shows("H",            Field::remote_ip,    "remote IP of the delivery attempt"),
+        shows("s",            Field::stage_name,   "connection stage name, e.g. `rcpt_to`"),
+        shows("S",            Field::stage,        "connection stage number"),
     };
     // clang-format on
     return table;
@@ -68,7 +124,7 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
     std::string literal;
     auto flush_literal = [&] {
         if (!literal.empty())
-            t.items_.push_back(Item{-1, std::move(literal), 0});
+            t.items_.push_back(Item{nullptr, std::move(literal), 0});
         literal.clear();
     };
     std::size_t i = 0;
@@ -106,7 +162,7 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
             return TemplateError{at, "macro '%" + std::string(info.name) + "' means nothing for " +
                                          std::string(mtacfg::record_name(kind)) + " records"};
         i += 1 + info.name.size();
-        Item item{found, {}, 0};
+        Item item{&info, {}, 0};
         const bool has_braces = i < text.size() && text[i] == '{';
         const bool wants_braces = info.arg != MacroArg::none;
         if ((info.arg == MacroArg::required_braces || info.arg == MacroArg::decimals_required) && !has_braces)
@@ -137,78 +193,15 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
     return t;
 }
 
-namespace {
-
-void text_or_nothing(Buffer &out, const char *text) { append_field_text(out, text, 0); }
-
-void dict_value(Buffer &out, const ec_dict &dict, const std::string &key)
-{
-    if (dict.items == nullptr)
-        return;
-    for (std::size_t k = 0; k < dict.count; ++k) {
-        if (dict.items[k].key && key == dict.items[k].key) {
-            text_or_nothing(out, dict.items[k].value);
-            return;
-        }
-    }
-}
-
-void local_time(Buffer &out, const timeval &now, const std::string &format)
-{
-    std::tm tm{};
-    const std::time_t secs = now.tv_sec;
-    localtime_r(&secs, &tm);
-    char buf[256];
-    const std::size_t n = std::strftime(buf, sizeof buf, format.c_str(), &tm);
-    append_escaped(out, std::string_view(buf, n), 0);
-}
-
-} // namespace
-
 void CompiledTemplate::format(const Record &r, const FormatContext &ctx, Buffer &out) const
 {
-    const ec_message *m = r.kind == RecordKind::connection_failure ? nullptr : r.msg;
     for (const Item &item : items_) {
-        switch (item.macro) {
-        case -1: put(out, item.text); break;
-        case m_vctx_mess: if (m) dict_value(out, m->vctx_mess, item.text); break;
-        case m_vctx_conn: if (m) dict_value(out, m->vctx_conn, item.text); break;
-        case m_binding_slot: if (const auto slot = binding_slot_of(r)) put_int(out, *slot); break;
-        case m_err_names: append_conn_flag_names(out, r.err, '|'); break;
-        case m_err: put_int(out, r.err); break;
-        case m_peer_port: if (const Peer p = peer_of(r.addr); p.known) put_int(out, p.port); break;
-        case m_peer_ip: if (const Peer p = peer_of(r.addr); p.known) put(out, p.ip); break;
-        case m_peer: append_peer_address(out, r.addr); break;
-        case m_peer_host: text_or_nothing(out, r.peer_host); break;
-        case m_errno: if (r.os_errno) put_int(out, *r.os_errno); break;
-        case m_us:
-            append_seconds(out, static_cast<long long>(r.now.tv_sec) * 1000000LL + r.now.tv_usec, item.number);
-            break;
-        case m_BI: if (m) append_message_id(out, ctx, m->batch_id, 0, r.cache); break;
-        case m_CI: if (m) append_message_id(out, ctx, m->conn_id, 0, r.cache); break;
-        case m_t:
-            if (item.text.empty())
-                put_int(out, static_cast<long long>(r.now.tv_sec));
-            else
-                local_time(out, r.now, item.text);
-            break;
-        case m_T: if (const auto q = queue_micros(r)) append_seconds(out, *q, item.number); break;
-        case m_i: if (r.msg) append_message_id(out, ctx, r.msg->id, 0); break;
-        case m_r: if (m) text_or_nothing(out, m->rcptto_local); break;
-        case m_R: if (m) text_or_nothing(out, m->rcptto_domain); break;
-        case m_m: if (m) text_or_nothing(out, m->mailfrom_local); break;
-        case m_M: if (m) text_or_nothing(out, m->mailfrom_domain); break;
-        case m_d: text_or_nothing(out, r.dr ? r.dr->domain : nullptr); break;
-        case m_b: text_or_nothing(out, binding_names_of(r, ctx).name); break;
-        case m_g: text_or_nothing(out, binding_names_of(r, ctx).group); break;
-        case m_n: if (r.has_note) append_escaped_capped(out, r.note, 0, ctx.max_note_bytes); break;
-        case m_N: if (m) put_int(out, m->num_retries); break;
-        case m_B: if (m) put_int(out, static_cast<long long>(m->size)); break;
-        case m_H: if (m) text_or_nothing(out, m->remote_ip); break;
-        case m_s: if (m) text_or_nothing(out, stage_name(m->stage)); break;
-        case m_S: if (m) put_int(out, m->stage); break;
-        default: break;
-        }
+        if (item.macro == nullptr)
+            put(out, item.text);
+        else if (item.macro->field != nullptr)
+            item.macro->field->write(r, ctx, out, '|');
+        else
+            item.macro->write(r, ctx, out, item.text, item.number);
     }
 }
 

@@ -22,11 +22,20 @@ struct TemplateError {
 
 enum class MacroArg { none, optional_braces, required_braces, decimals_required, decimals_optional };
 
+// A macro's own writer; `arg` is the text in braces ("" without), `decimals`
+// its number for the decimals kinds.
+using MacroWriter = void (*)(const Record &r, const FormatContext &ctx, Buffer &out, const std::string &arg,
+                             int decimals);
+
+// A macro either shows a field of kFields exactly as JSON and CSV do (its
+// kinds are the field's) or has its own writer.
 struct MacroInfo {
     std::string_view name;
     MacroArg arg;
     KindMask kinds;
     std::string_view meaning;
+    const FieldInfo *field = nullptr;
+    MacroWriter write = nullptr;
 };
 
 // Every macro, for documentation and for the compiler.
@@ -43,9 +52,9 @@ public:
 
 private:
     struct Item {
-        int macro = -1;    // index into template_macros(); -1: literal
-        std::string text;  // the literal, or the macro's argument
-        int number = 0;    // decimals, for %us{N} and %T{N}
+        const MacroInfo *macro = nullptr; // nullptr: literal
+        std::string text;                 // the literal, or the macro's argument
+        int number = 0;                   // decimals, for %us{N} and %T{N}
     };
     std::vector<Item> items_;
 };
