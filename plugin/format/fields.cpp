@@ -52,7 +52,7 @@ bool address(Buffer &out, const char *local, const char *domain)
 bool w_type(const Record &r, const FormatContext &, Buffer &out, char) { put(out, mtacfg::record_name(r.kind)); return true; }
 bool w_timestamp(const Record &r, const FormatContext &, Buffer &out, char)
 {
-    append_time(out, r.now, mtacfg::TimePrecision::microseconds, r.cache);
+    append_record_time(out, r, mtacfg::TimePrecision::microseconds);
     return true;
 }
 bool w_event_time(const Record &r, const FormatContext &, Buffer &out, char) { append_rfc3339(out, r.now); return true; }

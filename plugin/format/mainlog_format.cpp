@@ -35,7 +35,7 @@ void put_binding(Buffer &out, const FormatContext &ctx, int slot)
 // time@id@batch@conn@ (empty ids without a message)
 void put_time_and_ids(Buffer &out, const FormatContext &ctx, const Record &r)
 {
-    append_time(out, r.now, ctx.precision, r.cache);
+    append_record_time(out, r, ctx.precision);
     out.push_back(kSep);
     if (const ec_message *m = r.msg) {
         put_message_id(out, ctx, m->id);

@@ -11,6 +11,7 @@
 #include <mtahooks/ec_hooks.h>
 
 #include "mtalog_options.hpp"
+#include "numbers.hpp"
 
 namespace mtalog {
 
@@ -21,9 +22,7 @@ using mtacfg::RecordKind;
 // second logged and of the last two batch or connection ids (a delivery
 // thread logs a connection's batch in a row, so those ids repeat).
 struct FormatCache {
-    long long second = -1; // -1: none yet
-    std::uint8_t second_len = 0;
-    char second_text[24] = {};
+    SecondText second;
     struct Id {
         bool valid = false;
         std::uint8_t len = 0;  // the text needs no escaping, '@' included

@@ -3,67 +3,11 @@
 #include <arpa/inet.h>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <netinet/in.h>
 
 #include <mtahooks/conn_flags.hpp>
 
 namespace mtalog {
-
-void put(Buffer &out, std::string_view s) { append_raw(out, s.data(), s.size()); }
-
-void put_int(Buffer &out, long long v)
-{
-    static constexpr char kPairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                     "8081828384858687888990919293949596979899";
-    static constexpr unsigned long long kPow10[] = {1ULL,
-                                                    10ULL,
-                                                    100ULL,
-                                                    1000ULL,
-                                                    10000ULL,
-                                                    100000ULL,
-                                                    1000000ULL,
-                                                    10000000ULL,
-                                                    100000000ULL,
-                                                    1000000000ULL,
-                                                    10000000000ULL,
-                                                    100000000000ULL,
-                                                    1000000000000ULL,
-                                                    10000000000000ULL,
-                                                    100000000000000ULL,
-                                                    1000000000000000ULL,
-                                                    10000000000000000ULL,
-                                                    100000000000000000ULL,
-                                                    1000000000000000000ULL,
-                                                    10000000000000000000ULL};
-    if (v >= 0 && v < 10) { // stages, retries, slots: most numbers in a record
-        out.push_back(static_cast<char>('0' + v));
-        return;
-    }
-    unsigned long long u = v < 0 ? 0ULL - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
-    // The number of digits from the bit width (log10(2) ~ 1233 / 4096),
-    // corrected by one comparison; then the digits go straight into the line.
-    const int bits = 64 - __builtin_clzll(u | 1);
-    const int t = (bits * 1233) >> 12;
-    const std::size_t digits = static_cast<std::size_t>(t + 1 - (u < kPow10[t] ? 1 : 0));
-    const std::size_t at = out.size(), n = digits + (v < 0 ? 1 : 0);
-    out.resize(at + n);
-    char *p = out.data() + at + n;
-    while (u >= 100) { // two digits per step
-        p -= 2;
-        std::memcpy(p, kPairs + 2 * (u % 100), 2);
-        u /= 100;
-    }
-    if (u >= 10) {
-        p -= 2;
-        std::memcpy(p, kPairs + 2 * u, 2);
-    } else {
-        *--p = static_cast<char>('0' + u);
-    }
-    if (v < 0)
-        *--p = '-';
-}
 
 namespace {
 
@@ -202,104 +146,6 @@ const char *stage_name(int stage)
     if (stage < 0 || static_cast<std::size_t>(stage) >= std::size(names))
         return nullptr;
     return names[stage];
-}
-
-void append_seconds(Buffer &out, long long micros, int decimals)
-{
-    const bool negative = micros < 0;
-    const long long magnitude = negative ? -micros : micros;
-    if (decimals <= 0) {
-        // Whole seconds, rounded down (towards minus infinity).
-        put_int(out, negative ? -((magnitude + 999999) / 1000000) : magnitude / 1000000);
-        return;
-    }
-    if (negative)
-        out.push_back('-');
-    put_int(out, magnitude / 1000000);
-    out.push_back('.');
-    char frac[6];
-    long long rest = magnitude % 1000000;
-    for (int i = 5; i >= 0; --i, rest /= 10)
-        frac[i] = static_cast<char>('0' + rest % 10);
-    out.append(frac, frac + std::min(decimals, 6));
-}
-
-void append_time(Buffer &out, const timeval &t, mtacfg::TimePrecision precision, FormatCache *cache)
-{
-    long usec = static_cast<long>(t.tv_usec);
-    if (usec < 0 || usec > 999999)
-        usec = 0;
-    if (cache != nullptr && t.tv_sec >= 0) {
-        // The whole seconds as last written by this thread, most records.
-        const long long second = t.tv_sec;
-        if (cache->second != second) {
-            const std::size_t at = out.size();
-            put_int(out, second);
-            cache->second = second;
-            cache->second_len = static_cast<std::uint8_t>(out.size() - at);
-            std::memcpy(cache->second_text, out.data() + at, cache->second_len);
-        } else {
-            append_raw(out, cache->second_text, cache->second_len);
-        }
-        if (precision == mtacfg::TimePrecision::microseconds) {
-            char frac[7] = {'.'};
-            long rest = usec;
-            for (int i = 6; i >= 1; --i, rest /= 10)
-                frac[i] = static_cast<char>('0' + rest % 10);
-            append_raw(out, frac, 7);
-        }
-        return;
-    }
-    append_seconds(out, static_cast<long long>(t.tv_sec) * 1000000LL + usec,
-                   precision == mtacfg::TimePrecision::microseconds ? 6 : 0);
-}
-
-namespace {
-
-void put_digits(char *at, long long value, int width)
-{
-    for (int i = width - 1; i >= 0; --i, value /= 10)
-        at[i] = static_cast<char>('0' + value % 10);
-}
-
-} // namespace
-
-void append_rfc3339(Buffer &out, const timeval &t)
-{
-    // Days since 1970-01-01 to a proleptic Gregorian date (eras of 400
-    // years), without gmtime_r's locking or fmt's parsing.
-    const long long secs = t.tv_sec;
-    long long days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-    const long long second_of_day = secs - days * 86400;
-    days += 719468; // days from 0000-03-01 to 1970-01-01
-    const long long era = (days >= 0 ? days : days - 146096) / 146097;
-    const long long day_of_era = days - era * 146097;
-    const long long year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
-    const long long day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    const long long month_index = (5 * day_of_year + 2) / 153; // March = 0
-    const long long day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    const long long month = month_index < 10 ? month_index + 3 : month_index - 9;
-    const long long year = year_of_era + era * 400 + (month <= 2 ? 1 : 0);
-    long usec = static_cast<long>(t.tv_usec);
-    if (usec < 0 || usec > 999999)
-        usec = 0;
-    if (year < 0 || year > 9999) { // outside RFC 3339's four-digit years: fall back to the C library
-        std::tm tm{};
-        const std::time_t s = t.tv_sec;
-        gmtime_r(&s, &tm);
-        fmt::format_to(std::back_inserter(out), "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:06d}Z",
-                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
-        return;
-    }
-    char text[] = "0000-00-00T00:00:00.000000Z";
-    put_digits(text, year, 4);
-    put_digits(text + 5, month, 2);
-    put_digits(text + 8, day, 2);
-    put_digits(text + 11, second_of_day / 3600, 2);
-    put_digits(text + 14, second_of_day / 60 % 60, 2);
-    put_digits(text + 17, second_of_day % 60, 2);
-    put_digits(text + 20, usec, 6);
-    out.append(text, text + sizeof text - 1);
 }
 
 void append_peer_address(Buffer &out, const sockaddr *addr)

@@ -1,20 +1,18 @@
 // Reading a record's values the same way for every format: message ids as
-// the core prints them, binding names, elapsed time, the peer, stage names,
-// and the time and text writers. Formats differ only in how they lay these
-// out and quote them.
+// the core prints them, binding names, elapsed time, the peer, stage names
+// and connection-failure flags. Formats differ only in how they lay these
+// out and quote them; numbers and times are written by text/numbers.hpp.
 #pragma once
 
 #include <optional>
 #include <string_view>
 
 #include "escape.hpp"
+#include "numbers.hpp"
 #include "format_context.hpp"
 #include "record.hpp"
 
 namespace mtalog {
-
-void put(Buffer &out, std::string_view s);
-void put_int(Buffer &out, long long v);
 
 // The core's text for a message id, escaped for a field ended by `separator`
 // (0: none); nothing for the all-zero id.
@@ -54,16 +52,15 @@ Peer peer_of(const sockaddr *addr);
 // Momentum's connection-stage names ("rcpt_to", "data", ...); NULL if unknown.
 const char *stage_name(int stage);
 
-// Unix seconds, or with six decimals.
-// `cache`: the calling thread's, to reuse the text of the last second.
-void append_time(Buffer &out, const timeval &t, mtacfg::TimePrecision precision, FormatCache *cache = nullptr);
-// RFC 3339 UTC with microseconds: 2023-11-14T22:13:20.250000Z
-void append_rfc3339(Buffer &out, const timeval &t);
 // a.b.c.d:port, [v6]:port, or nothing.
 void append_peer_address(Buffer &out, const sockaddr *addr);
 // CONN_* names joined by `separator`, then leftover bits as 0x...
 void append_conn_flag_names(Buffer &out, int err, char separator);
-// Seconds with `decimals` digits after the point (0: whole seconds, rounded down).
-void append_seconds(Buffer &out, long long micros, int decimals);
 
+// The record's time as the instance's time_precision asks (mainlog), or
+// always with microseconds (JSON, CSV), through the thread's cache.
+inline void append_record_time(Buffer &out, const Record &r, mtacfg::TimePrecision precision)
+{
+    append_time(out, r.now, precision == mtacfg::TimePrecision::microseconds, r.cache ? &r.cache->second : nullptr);
+}
 } // namespace mtalog

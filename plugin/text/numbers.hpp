@@ -1,0 +1,33 @@
+// Numbers and times written straight into a line: no sprintf, no locale,
+// no allocation beyond the line's own growth.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <sys/time.h>
+
+#include "escape.hpp"
+
+namespace mtalog {
+
+inline void put(Buffer &out, std::string_view s) { append_raw(out, s.data(), s.size()); }
+void put_int(Buffer &out, long long v);
+
+// Seconds with `decimals` digits after the point (0: whole seconds, rounded down).
+void append_seconds(Buffer &out, long long micros, int decimals);
+
+// The text of the last whole second one thread wrote: consecutive records
+// mostly share it.
+struct SecondText {
+    long long second = -1; // -1: none yet
+    std::uint8_t len = 0;
+    char text[24] = {};
+};
+
+// Unix seconds, or with six decimals when `micros`.
+// `cache`: the calling thread's, to reuse the text of the last second.
+void append_time(Buffer &out, const timeval &t, bool micros, SecondText *cache = nullptr);
+// RFC 3339 UTC with microseconds: 2023-11-14T22:13:20.250000Z
+void append_rfc3339(Buffer &out, const timeval &t);
+
+} // namespace mtalog
