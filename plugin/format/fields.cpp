@@ -4,10 +4,6 @@ namespace mtalog {
 
 namespace {
 
-// The message of an attempt or permanent failure; connection failures have
-// none (an adapter's message there carries only the message id).
-const ec_message *message_of(const Record &r) { return r.kind == RecordKind::connection_failure ? nullptr : r.msg; }
-
 bool text(Buffer &out, const char *value)
 {
     if (value == nullptr || *value == '\0')
@@ -47,7 +43,9 @@ bool address(Buffer &out, const char *local, const char *domain)
     return true;
 }
 
-// One writer per field, in table order; `sep` is the list separator.
+// One writer per field, in table order; `sep` is the list separator. Rows of
+// message kinds only read r.msg freely: a connection failure's message (an
+// adapter's, for its id) never reaches them.
 // clang-format off
 bool w_type(const Record &r, const FormatContext &, Buffer &out, char) { put(out, mtacfg::record_name(r.kind)); return true; }
 bool w_timestamp(const Record &r, const FormatContext &, Buffer &out, char)
@@ -59,26 +57,26 @@ bool w_event_time(const Record &r, const FormatContext &, Buffer &out, char) { a
 bool w_message_id(const Record &r, const FormatContext &ctx, Buffer &out, char) { return id_text(out, ctx, r.msg, &ec_message::id); }
 bool w_batch_id(const Record &r, const FormatContext &ctx, Buffer &out, char)
 {
-    return id_text(out, ctx, message_of(r), &ec_message::batch_id, r.cache);
+    return id_text(out, ctx, r.msg, &ec_message::batch_id, r.cache);
 }
 bool w_connection_id(const Record &r, const FormatContext &ctx, Buffer &out, char)
 {
-    return id_text(out, ctx, message_of(r), &ec_message::conn_id, r.cache);
+    return id_text(out, ctx, r.msg, &ec_message::conn_id, r.cache);
 }
 bool w_mail_from(const Record &r, const FormatContext &, Buffer &out, char)
 {
-    const ec_message *m = message_of(r);
+    const ec_message *m = r.msg;
     return m && address(out, m->mailfrom_local, m->mailfrom_domain);
 }
 bool w_rcpt_to(const Record &r, const FormatContext &, Buffer &out, char)
 {
-    const ec_message *m = message_of(r);
+    const ec_message *m = r.msg;
     return m && address(out, m->rcptto_local, m->rcptto_domain);
 }
 bool w_domain(const Record &r, const FormatContext &, Buffer &out, char) { return text(out, r.dr ? r.dr->domain : nullptr); }
 bool w_size(const Record &r, const FormatContext &, Buffer &out, char)
 {
-    const ec_message *m = message_of(r);
+    const ec_message *m = r.msg;
     return m && integer(out, static_cast<long long>(m->size));
 }
 bool w_binding_group(const Record &r, const FormatContext &ctx, Buffer &out, char) { return text(out, binding_names_of(r, ctx).group); }
@@ -90,17 +88,17 @@ bool w_binding_slot(const Record &r, const FormatContext &, Buffer &out, char)
 }
 bool w_stage(const Record &r, const FormatContext &, Buffer &out, char)
 {
-    const ec_message *m = message_of(r);
+    const ec_message *m = r.msg;
     return m && integer(out, m->stage);
 }
 bool w_stage_name(const Record &r, const FormatContext &, Buffer &out, char)
 {
-    const ec_message *m = message_of(r);
+    const ec_message *m = r.msg;
     return m && text(out, stage_name(m->stage));
 }
 bool w_retries(const Record &r, const FormatContext &, Buffer &out, char)
 {
-    const ec_message *m = message_of(r);
+    const ec_message *m = r.msg;
     return m && integer(out, m->num_retries);
 }
 bool w_elapsed(const Record &r, const FormatContext &, Buffer &out, char)
@@ -112,7 +110,7 @@ bool w_elapsed(const Record &r, const FormatContext &, Buffer &out, char)
 }
 bool w_remote_ip(const Record &r, const FormatContext &, Buffer &out, char)
 {
-    const ec_message *m = message_of(r);
+    const ec_message *m = r.msg;
     return m && text(out, m->remote_ip);
 }
 // Other kinds than connection failures have an address only from an adapter.
@@ -189,6 +187,19 @@ constexpr bool rows_match_enum()
     return true;
 }
 static_assert(rows_match_enum(), "kFields rows must be in the order of enum Field");
+
+// JSON opens an object at the first row of a group and closes it after the
+// last: a group split in two would repeat its key.
+constexpr bool json_groups_contiguous()
+{
+    for (std::size_t i = 0; i < kFields.size(); ++i)
+        for (std::size_t j = i + 1; j < kFields.size(); ++j)
+            if (!kFields[i].json_object.empty() && kFields[j].json_object == kFields[i].json_object &&
+                kFields[j - 1].json_object != kFields[i].json_object)
+                return false;
+    return true;
+}
+static_assert(json_groups_contiguous(), "the rows of one JSON object must follow each other");
 
 } // namespace
 

@@ -61,6 +61,8 @@ void append_conn_flag_names(Buffer &out, int err, char separator);
 // always with microseconds (JSON, CSV), through the thread's cache.
 inline void append_record_time(Buffer &out, const Record &r, mtacfg::TimePrecision precision)
 {
-    append_time(out, r.now, precision == mtacfg::TimePrecision::microseconds, r.cache ? &r.cache->second : nullptr);
+    append_time(out, r.now,
+                precision == mtacfg::TimePrecision::microseconds ? TimeDecimals::micro : TimeDecimals::none,
+                r.cache ? &r.cache->second : nullptr);
 }
 } // namespace mtalog

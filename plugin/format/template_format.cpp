@@ -1,7 +1,6 @@
 #include "template_format.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <ctime>
 
 namespace mtalog {
@@ -9,8 +8,6 @@ namespace mtalog {
 namespace {
 
 void text_or_nothing(Buffer &out, const char *text) { append_field_text(out, text, 0); }
-
-const ec_message *message_of(const Record &r) { return r.kind == RecordKind::connection_failure ? nullptr : r.msg; }
 
 void dict_value(Buffer &out, const ec_message *m, const ec_dict ec_message::*member, const std::string &key)
 {
@@ -28,8 +25,8 @@ void dict_value(Buffer &out, const ec_message *m, const ec_dict ec_message::*mem
 }
 
 // clang-format off
-void m_vctx_mess(const Record &r, const FormatContext &, Buffer &out, const std::string &key, int) { dict_value(out, message_of(r), &ec_message::vctx_mess, key); }
-void m_vctx_conn(const Record &r, const FormatContext &, Buffer &out, const std::string &key, int) { dict_value(out, message_of(r), &ec_message::vctx_conn, key); }
+void m_vctx_mess(const Record &r, const FormatContext &, Buffer &out, const std::string &key, int) { dict_value(out, r.msg, &ec_message::vctx_mess, key); }
+void m_vctx_conn(const Record &r, const FormatContext &, Buffer &out, const std::string &key, int) { dict_value(out, r.msg, &ec_message::vctx_conn, key); }
 void m_peer(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { append_peer_address(out, r.addr); }
 void m_us(const Record &r, const FormatContext &, Buffer &out, const std::string &, int decimals)
 {
@@ -53,10 +50,10 @@ void m_T(const Record &r, const FormatContext &, Buffer &out, const std::string 
     if (const auto q = queue_micros(r))
         append_seconds(out, *q, decimals);
 }
-void m_r(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { if (const ec_message *m = message_of(r)) text_or_nothing(out, m->rcptto_local); }
-void m_R(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { if (const ec_message *m = message_of(r)) text_or_nothing(out, m->rcptto_domain); }
-void m_m(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { if (const ec_message *m = message_of(r)) text_or_nothing(out, m->mailfrom_local); }
-void m_M(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { if (const ec_message *m = message_of(r)) text_or_nothing(out, m->mailfrom_domain); }
+void m_r(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { if (const ec_message *m = r.msg) text_or_nothing(out, m->rcptto_local); }
+void m_R(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { if (const ec_message *m = r.msg) text_or_nothing(out, m->rcptto_domain); }
+void m_m(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { if (const ec_message *m = r.msg) text_or_nothing(out, m->mailfrom_local); }
+void m_M(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { if (const ec_message *m = r.msg) text_or_nothing(out, m->mailfrom_domain); }
 // clang-format on
 
 MacroInfo shows(std::string_view name, Field f, std::string_view meaning)

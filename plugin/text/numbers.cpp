@@ -1,7 +1,9 @@
 #include "numbers.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
+#include <iterator>
 
 namespace mtalog {
 
@@ -78,7 +80,7 @@ void append_seconds(Buffer &out, long long micros, int decimals)
     out.append(frac, frac + std::min(decimals, 6));
 }
 
-void append_time(Buffer &out, const timeval &t, bool micros, SecondText *cache)
+void append_time(Buffer &out, const timeval &t, TimeDecimals decimals, SecondText *cache)
 {
     long usec = static_cast<long>(t.tv_usec);
     if (usec < 0 || usec > 999999)
@@ -95,7 +97,7 @@ void append_time(Buffer &out, const timeval &t, bool micros, SecondText *cache)
         } else {
             append_raw(out, cache->text, cache->len);
         }
-        if (micros) {
+        if (decimals == TimeDecimals::micro) {
             char frac[7] = {'.'};
             long rest = usec;
             for (int i = 6; i >= 1; --i, rest /= 10)
@@ -104,7 +106,7 @@ void append_time(Buffer &out, const timeval &t, bool micros, SecondText *cache)
         }
         return;
     }
-    append_seconds(out, static_cast<long long>(t.tv_sec) * 1000000LL + usec, micros ? 6 : 0);
+    append_seconds(out, static_cast<long long>(t.tv_sec) * 1000000LL + usec, decimals == TimeDecimals::micro ? 6 : 0);
 }
 
 namespace {

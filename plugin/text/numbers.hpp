@@ -24,9 +24,11 @@ struct SecondText {
     char text[24] = {};
 };
 
-// Unix seconds, or with six decimals when `micros`.
+enum class TimeDecimals { none, micro };
+
+// Unix seconds, without or with six decimals.
 // `cache`: the calling thread's, to reuse the text of the last second.
-void append_time(Buffer &out, const timeval &t, bool micros, SecondText *cache = nullptr);
+void append_time(Buffer &out, const timeval &t, TimeDecimals decimals, SecondText *cache = nullptr);
 // RFC 3339 UTC with microseconds: 2023-11-14T22:13:20.250000Z
 void append_rfc3339(Buffer &out, const timeval &t);
 

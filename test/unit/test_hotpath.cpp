@@ -152,6 +152,8 @@ struct BatcherHarness {
     {
         core.set_panic_sink([](int, std::string_view, std::string_view) {});
         settings.queue_size = queue_size;
+        settings.overflow = mtacfg::Overflow::block;
+        settings.overflow_timeout = std::chrono::seconds(30); // nothing may be refused here
         settings.files.resize(1);
         batcher = std::make_unique<Batcher>(settings, diag);
         pool = std::make_shared<spdlog::details::thread_pool>(batcher->queue_slots(1), 1);
@@ -165,17 +167,24 @@ struct BatcherHarness {
         lane.logger = logger.get();
         lane.sink = sink.get();
     }
-    ~BatcherHarness()
+    ~BatcherHarness() // in Instance::stop's order
     {
+        sink->begin_shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+        batcher->drain_for_unload(lane);
+        batcher->post_marker(lane, spdlog::level::off);
         batcher->detach();
         pool.reset(); // drains the queue, joins the writer
         lane.logger = nullptr;
+        lane.sink = nullptr;
         logger.reset();
         sink->finish();
     }
-    void add(int i)
+    void add(int i, std::size_t padding = 0)
     {
-        batcher->add(lane, [&](Buffer &lines, FormatCache &) { put(lines, "record " + std::to_string(i)); });
+        batcher->add(lane, [&](Buffer &lines, FormatCache &) {
+            put(lines, "record " + std::to_string(i));
+            lines.append(std::string(padding, '.'));
+        });
     }
     // Posts a flush and waits until the writer has done it: every batch
     // queued before it is then written.
@@ -214,10 +223,19 @@ TEST_CASE("the batcher hands a thread's batch off when it is full, and a quiet t
     h.flush();
     CHECK(h.counters.written.load() == 69);
 
+    // Or when the stage holds 64 x 256 bytes: sixteen records of 1 KiB stay...
+    for (int i = 69; i < 85; ++i)
+        h.add(i, 1000);
+    h.flush();
+    CHECK(h.counters.written.load() == 69);
+    h.add(85, 1000); // ...the seventeenth passes 16 KiB and goes with them
+    h.flush();
+    CHECK(h.counters.written.load() == 86);
+
     const auto lines = testing::read_lines(path);
-    REQUIRE(lines.size() == 69);
+    REQUIRE(lines.size() == 86);
     for (std::size_t i = 0; i < lines.size(); ++i)
-        CHECK(lines[i] == "record " + std::to_string(i));
+        CHECK(lines[i].rfind("record " + std::to_string(i), 0) == 0);
     CHECK(h.counters.dropped_overflow.load() == 0);
 }
 
@@ -225,19 +243,22 @@ TEST_CASE("records a collector takes from several threads keep each thread's ord
 {
     testing::TempDir dir;
     const std::string path = dir / "m.log";
-    BatcherHarness h(path, 1 << 20);
-    constexpr int kThreads = 4, kPerThread = 3000; // some hand-offs, some staged at the end
+    // Batches of 64 and room for 64 records: threads hand off their own
+    // batches, wait in admission, and race a collector over their stages.
+    BatcherHarness h(path, 64);
+    constexpr int kThreads = 4, kPerThread = 3000;
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t)
         threads.emplace_back([&, t] {
             for (int i = 0; i < kPerThread; ++i) {
                 h.add(t * 1000000 + i);
-                if (i % 500 == 0)
-                    h.batcher->collect_for_stats(h.lane); // collectors race the hand-offs
+                if (t == 0 && i % 200 == 0)
+                    h.batcher->collect_for_stats(h.lane); // only thread 0 collects
             }
         });
     for (auto &th : threads)
         th.join();
+    h.flush(); // the last collected batch is done, so the next collection runs
     h.batcher->collect_for_stats(h.lane);
     h.flush();
     const auto lines = testing::read_lines(path);
@@ -250,4 +271,7 @@ TEST_CASE("records a collector takes from several threads keep each thread's ord
         ++next[static_cast<std::size_t>(t)];
     }
     CHECK(h.counters.accepted.load() == kThreads * kPerThread);
+    CHECK(h.counters.written.load() == kThreads * kPerThread);
+    CHECK(h.counters.dropped_overflow.load() == 0);
+    CHECK(h.sink->collected_done() >= 1);
 }
