@@ -1,0 +1,140 @@
+#include "cursor.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <unistd.h>
+
+#include "spool.hpp"
+
+namespace mtalog::ship {
+
+void KeyState::add_stored(std::uint64_t start, std::uint64_t end)
+{
+    if (end <= offset || start >= end)
+        return;
+    auto it = stored.upper_bound(start);
+    if (it != stored.begin() && std::prev(it)->second >= start) {
+        --it;
+        start = it->first;
+        end = std::max(end, it->second);
+        it = stored.erase(it);
+    }
+    while (it != stored.end() && it->first <= end) {
+        end = std::max(end, it->second);
+        it = stored.erase(it);
+    }
+    stored.emplace(start, end);
+}
+
+std::optional<std::uint64_t> KeyState::stored_at(std::uint64_t start) const
+{
+    auto it = stored.upper_bound(start);
+    if (it == stored.begin())
+        return std::nullopt;
+    --it;
+    if (it->first <= start && start < it->second)
+        return it->second;
+    return std::nullopt;
+}
+
+void KeyState::trim()
+{
+    while (!stored.empty() && stored.begin()->second <= offset)
+        stored.erase(stored.begin());
+}
+
+std::variant<Cursor, std::string> load_cursor(const std::string &path)
+{
+    std::ifstream in(path);
+    if (!in) {
+        if (errno == ENOENT)
+            return Cursor{};
+        return path + ": " + std::strerror(errno);
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+        const auto j = nlohmann::json::parse(text.str());
+        if (j.at("version").get<int>() != 1)
+            return path + ": unknown cursor version";
+        Cursor c;
+        c.node = j.at("node").get<std::string>();
+        c.scan_from = j.at("scan_from").get<std::uint64_t>();
+        for (const auto &[key, v] : j.at("files").items()) {
+            if (key.size() != 16)
+                return path + ": bad file key \"" + key + "\"";
+            KeyState k;
+            k.path = v.at("path").get<std::string>();
+            k.offset = v.at("offset").get<std::uint64_t>();
+            k.done = v.at("done").get<bool>();
+            for (const auto &range : v.at("stored"))
+                k.add_stored(range.at(0).get<std::uint64_t>(), range.at(1).get<std::uint64_t>());
+            c.keys.emplace(std::stoull(key, nullptr, 16), std::move(k));
+        }
+        return c;
+    } catch (const std::exception &e) {
+        return path + ": not a cursor file (" + e.what() + ")";
+    }
+}
+
+std::optional<std::string> write_atomically(const std::string &path, const std::string &text, bool durable)
+{
+    const std::string tmp = path + ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return tmp + ": " + std::strerror(errno);
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            const int e = errno;
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            return tmp + ": " + std::strerror(e);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (durable && ::fsync(fd) != 0) {
+        const int e = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return tmp + ": fsync: " + std::strerror(e);
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int e = errno;
+        ::unlink(tmp.c_str());
+        return path + ": rename: " + std::strerror(e);
+    }
+    if (durable) {
+        const auto dir = std::filesystem::path(path).parent_path();
+        const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            ::fsync(dfd);
+            ::close(dfd);
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> save_cursor(const Cursor &cursor, const std::string &path)
+{
+    nlohmann::json files = nlohmann::json::object();
+    for (const auto &[key, k] : cursor.keys) {
+        nlohmann::json stored = nlohmann::json::array();
+        for (const auto &[start, end] : k.stored)
+            stored.push_back({start, end});
+        files[key_text(key)] = {{"path", k.path}, {"offset", k.offset}, {"done", k.done}, {"stored", stored}};
+    }
+    const nlohmann::json j = {{"version", 1}, {"node", cursor.node}, {"scan_from", cursor.scan_from}, {"files", files}};
+    return write_atomically(path, j.dump(1) + "\n", true);
+}
+
+} // namespace mtalog::ship

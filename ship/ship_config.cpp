@@ -1,0 +1,372 @@
+#include "ship_config.hpp"
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "formatter.hpp"
+#include "parser.hpp"
+#include "suggest.hpp"
+#include "values.hpp"
+
+namespace mtalog::ship {
+
+namespace {
+
+using mtacfg::ConfigError;
+using mtacfg::Option;
+
+// A subject token: no '.', no wildcard, no space.
+bool is_token(std::string_view s)
+{
+    if (s.empty() || s.size() > 64)
+        return false;
+    for (const char c : s)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'))
+            return false;
+    return true;
+}
+
+bool is_subject_prefix(std::string_view s)
+{
+    std::size_t start = 0;
+    for (;;) {
+        const auto dot = s.find('.', start);
+        if (!is_token(s.substr(start, dot - start)))
+            return false;
+        if (dot == std::string_view::npos)
+            return true;
+        start = dot + 1;
+    }
+}
+
+std::vector<std::string> split_list(std::string_view text)
+{
+    std::vector<std::string> out;
+    std::string cur;
+    for (const char c : text) {
+        if (c == ',' || c == ' ' || c == '\t') {
+            if (!cur.empty())
+                out.push_back(std::move(cur));
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    if (!cur.empty())
+        out.push_back(std::move(cur));
+    return out;
+}
+
+std::string resolve(const std::string &path, const std::string &relative_to_file)
+{
+    if (path.empty() || path.front() == '/')
+        return path;
+    const auto dir = std::filesystem::path(relative_to_file).parent_path();
+    return dir.empty() ? path : (dir / path).string();
+}
+
+std::string default_node()
+{
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0)
+        return "node";
+    std::string name(host);
+    name = name.substr(0, name.find('.'));
+    for (char &c : name)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'))
+            c = '_';
+    return name.empty() ? "node" : name;
+}
+
+// Returns what was expected when the value is not acceptable.
+using Apply = std::function<std::optional<std::string>(Settings &, const std::string &)>;
+
+template <typename T>
+Apply count_in(T Settings::*member, std::uint64_t lo, std::uint64_t hi)
+{
+    return [=](Settings &s, const std::string &v) -> std::optional<std::string> {
+        const auto n = mtacfg::parse_count(v);
+        if (!n || *n < lo || *n > hi)
+            return "a count from " + std::to_string(lo) + " to " + std::to_string(hi);
+        s.*member = static_cast<T>(*n);
+        return std::nullopt;
+    };
+}
+
+Apply duration_in(std::chrono::milliseconds Settings::*member, long long lo_ms, long long hi_ms)
+{
+    return [=](Settings &s, const std::string &v) -> std::optional<std::string> {
+        const auto d = mtacfg::parse_duration(v);
+        const auto ms = d ? std::chrono::duration_cast<std::chrono::milliseconds>(*d).count() : -1;
+        if (!d || ms < lo_ms || ms > hi_ms)
+            return "a duration from " + std::to_string(lo_ms) + "ms to " + std::to_string(hi_ms / 1000) +
+                   "s, e.g. 5s";
+        s.*member = std::chrono::milliseconds(ms);
+        return std::nullopt;
+    };
+}
+
+Apply text(std::string Settings::*member)
+{
+    return [=](Settings &s, const std::string &v) -> std::optional<std::string> {
+        if (v.empty())
+            return std::string("a non-empty value");
+        s.*member = v;
+        return std::nullopt;
+    };
+}
+
+const std::map<std::string, Apply> &option_table()
+{
+    static const std::map<std::string, Apply> table{
+        {"mtalog_config", text(&Settings::mtalog_config)},
+        {"servers",
+         [](Settings &s, const std::string &v) -> std::optional<std::string> {
+             s.servers = split_list(v);
+             if (s.servers.empty())
+                 return std::string("one or more server URLs, e.g. \"nats://127.0.0.1:4222\"");
+             for (const auto &u : s.servers)
+                 if (u.rfind("nats://", 0) != 0 && u.rfind("tls://", 0) != 0)
+                     return "server URLs starting nats:// or tls:// (not \"" + u + "\")";
+             return std::nullopt;
+         }},
+        {"stream",
+         [](Settings &s, const std::string &v) -> std::optional<std::string> {
+             if (!is_token(v))
+                 return std::string("a stream name of letters, digits, '-' and '_'");
+             s.stream = v;
+             return std::nullopt;
+         }},
+        {"subject_prefix",
+         [](Settings &s, const std::string &v) -> std::optional<std::string> {
+             if (!is_subject_prefix(v))
+                 return std::string("subject tokens of letters, digits, '-' and '_' joined by '.', e.g. mtalog");
+             s.subject_prefix = v;
+             return std::nullopt;
+         }},
+        {"node",
+         [](Settings &s, const std::string &v) -> std::optional<std::string> {
+             if (!is_token(v))
+                 return std::string("a node name of letters, digits, '-' and '_' (one subject token)");
+             s.node = v;
+             return std::nullopt;
+         }},
+        {"state_dir", text(&Settings::state_dir)},
+        {"credentials_file", [](Settings &s, const std::string &v) -> std::optional<std::string> {
+             if (v.empty())
+                 return std::string("a file name");
+             s.credentials = Credentials{};
+             s.credentials->token = v; // the file name, read once the table is done
+             return std::nullopt;
+         }},
+        {"tls_ca", text(&Settings::tls_ca)},
+        {"tls_cert", text(&Settings::tls_cert)},
+        {"tls_key", text(&Settings::tls_key)},
+        {"max_pending", count_in(&Settings::max_pending, 1, 1000000)},
+        {"ack_wait", duration_in(&Settings::ack_wait, 100, 600000)},
+        {"status_interval", duration_in(&Settings::status_interval, 100, 86400000)},
+        {"lag_warning", count_in(&Settings::lag_warning, 0, UINT64_MAX)},
+        {"rotated_idle", duration_in(&Settings::rotated_idle, 0, 3600000)},
+        {"retry_max", duration_in(&Settings::retry_max, 100, 3600000)},
+        {"create_stream",
+         [](Settings &s, const std::string &v) -> std::optional<std::string> {
+             const auto b = mtacfg::parse_bool(v);
+             if (!b)
+                 return std::string("on or off");
+             s.create_stream = *b;
+             return std::nullopt;
+         }},
+        {"replicas", count_in(&Settings::replicas, 1, 5)},
+        {"duplicate_window", duration_in(&Settings::duplicate_window, 100, 86400000)},
+    };
+    return table;
+}
+
+std::vector<std::string> option_names()
+{
+    std::vector<std::string> names;
+    for (const auto &[name, apply] : option_table())
+        names.push_back(name);
+    return names;
+}
+
+// user/password or token, from a file nobody else may read.
+std::optional<std::string> read_credentials(const std::string &path, const mtacfg::Location &named_at,
+                                            Credentials &out)
+{
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0)
+        return ConfigError{named_at, "credentials_file \"" + path + "\": " + std::strerror(errno)}.render();
+    if ((st.st_mode & 077) != 0)
+        return ConfigError{named_at, "credentials_file \"" + path + "\" is readable or writable by others (mode " +
+                                         [&] {
+                                             char m[8];
+                                             std::snprintf(m, sizeof m, "%04o", st.st_mode & 07777);
+                                             return std::string(m);
+                                         }() +
+                                         "): chmod 600 it"}
+            .render();
+    auto parsed = mtacfg::parse_file(path);
+    if (auto *e = std::get_if<ConfigError>(&parsed))
+        return e->render();
+    const auto &doc = std::get<mtacfg::Document>(parsed);
+    if (!doc.blocks.empty())
+        return ConfigError{doc.blocks.front().where, "a credentials file holds only user, password or token"}.render();
+    for (const Option &o : doc.options) {
+        const std::string name = mtacfg::to_lower(o.name);
+        if (name == "user")
+            out.user = o.value;
+        else if (name == "password")
+            out.password = o.value;
+        else if (name == "token")
+            out.token = o.value;
+        else
+            return ConfigError{o.where, "unknown option '" + o.name + "' in a credentials file" +
+                                            mtacfg::did_you_mean(o.name, {"user", "password", "token"})}
+                .render();
+    }
+    const mtacfg::Location at{path, 0, 0};
+    if (!out.token.empty() && (!out.user.empty() || !out.password.empty()))
+        return ConfigError{at, "give either token or user and password, not both"}.render();
+    if (out.token.empty() && (out.user.empty() || out.password.empty()))
+        return ConfigError{at, "needs token, or user and password"}.render();
+    return std::nullopt;
+}
+
+const char *format_name(mtacfg::FormatKind k)
+{
+    switch (k) {
+    case mtacfg::FormatKind::mainlog: return "mainlog";
+    case mtacfg::FormatKind::json: return "json";
+    case mtacfg::FormatKind::csv: return "csv";
+    case mtacfg::FormatKind::custom: return "template";
+    }
+    return "mainlog";
+}
+
+// The files every enabled mtalog stanza of `path` writes.
+std::optional<std::string> read_mtalog_files(const std::string &path, const mtacfg::Location &named_at,
+                                             std::vector<ShipFile> &files)
+{
+    if (::access(path.c_str(), R_OK) != 0)
+        return ConfigError{named_at, "mtalog_config \"" + path + "\": " + std::strerror(errno)}.render();
+    auto parsed = mtacfg::parse_file(path);
+    if (auto *e = std::get_if<ConfigError>(&parsed))
+        return e->render();
+    for (const auto &block : std::get<mtacfg::Document>(parsed).blocks) {
+        if (!mtacfg::iequals(block.kind, "mtalog"))
+            continue; // the core's own stanzas
+        auto validated = mtacfg::validate_mtalog(block.options, block.instance.value_or(""), block.where);
+        if (auto *e = std::get_if<ConfigError>(&validated))
+            return e->render();
+        const auto &settings = std::get<mtacfg::Settings>(validated);
+        if (!settings.enabled)
+            continue;
+        auto made = make_formatters(settings);
+        if (auto *e = std::get_if<std::string>(&made))
+            return *e;
+        const auto &formatters = std::get<std::vector<std::unique_ptr<Formatter>>>(made);
+        for (std::size_t i = 0; i < settings.files.size(); ++i) {
+            ShipFile f;
+            f.path = settings.files[i].path;
+            f.format = format_name(settings.files[i].format.kind);
+            f.header = formatters[i]->header();
+            f.where = settings.files[i].where;
+            int kinds = 0;
+            for (auto kind : mtacfg::kAllRecordKinds)
+                if (settings.file_of[static_cast<std::size_t>(kind)] == i) {
+                    ++kinds;
+                    f.only_type = std::string(mtacfg::record_name(kind));
+                }
+            if (kinds != 1)
+                f.only_type.clear();
+            files.push_back(std::move(f));
+        }
+    }
+    if (files.empty())
+        return ConfigError{named_at, "mtalog_config \"" + path + "\" names no log file of an enabled mtalog stanza"}
+            .render();
+    return std::nullopt;
+}
+
+} // namespace
+
+std::variant<Settings, std::string> load_settings(const std::string &path)
+{
+    auto parsed = mtacfg::parse_file(path);
+    if (auto *e = std::get_if<ConfigError>(&parsed))
+        return e->render();
+    const auto &doc = std::get<mtacfg::Document>(parsed);
+    if (!doc.options.empty())
+        return ConfigError{doc.options.front().where, "'" + doc.options.front().name +
+                                                           "' outside the mtalog_ship stanza"}
+            .render();
+    const mtacfg::Block *stanza = nullptr;
+    for (const auto &block : doc.blocks) {
+        if (!mtacfg::iequals(block.kind, "mtalog_ship"))
+            return ConfigError{block.where, "'" + block.kind + "' stanza in a shipper config (only mtalog_ship belongs here)" +
+                                                mtacfg::did_you_mean(block.kind, {"mtalog_ship"})}
+                .render();
+        if (stanza)
+            return ConfigError{block.where, "a second mtalog_ship stanza (the first is at " + stanza->where.render() + ")"}
+                .render();
+        stanza = &block;
+    }
+    if (!stanza)
+        return path + ": no mtalog_ship stanza";
+    Settings s;
+    s.config_path = path;
+    std::map<std::string, const Option *> seen;
+    const Option *credentials_at = nullptr, *mtalog_config_at = nullptr;
+    for (const Option &o : stanza->options) {
+        const std::string name = mtacfg::to_lower(o.name);
+        const auto it = option_table().find(name);
+        if (it == option_table().end())
+            return ConfigError{o.where, "unknown option '" + o.name + "' in mtalog_ship" +
+                                            mtacfg::did_you_mean(o.name, option_names())}
+                .render();
+        if (const auto [first, fresh] = seen.emplace(name, &o); !fresh)
+            return ConfigError{o.where, "'" + o.name + "' given twice (first at " + first->second->where.render() + ")"}
+                .render();
+        if (auto expected = it->second(s, o.value))
+            return ConfigError{o.value_where, "'" + o.name + "' must be " + *expected + ", not \"" + o.value + "\""}
+                .render();
+        if (name == "credentials_file")
+            credentials_at = &o;
+        if (name == "mtalog_config")
+            mtalog_config_at = &o;
+    }
+    if (!mtalog_config_at)
+        return ConfigError{stanza->where, "mtalog_ship needs mtalog_config: the mtalog config that names the files"}
+            .render();
+    if (s.servers.empty())
+        return ConfigError{stanza->where, "mtalog_ship needs servers, e.g. servers = \"nats://127.0.0.1:4222\""}.render();
+    if (s.tls_cert.empty() != s.tls_key.empty())
+        return ConfigError{stanza->where, "tls_cert and tls_key go together"}.render();
+    if (s.node.empty())
+        s.node = default_node();
+    s.mtalog_config = resolve(s.mtalog_config, path);
+    if (credentials_at) {
+        const std::string file = resolve(s.credentials->token, path);
+        s.credentials = Credentials{};
+        if (auto error = read_credentials(file, credentials_at->value_where, *s.credentials))
+            return *error;
+    }
+    if (auto error = read_mtalog_files(s.mtalog_config, mtalog_config_at->value_where, s.files))
+        return *error;
+    return s;
+}
+
+std::string describe(const Settings &s)
+{
+    std::string out = "node " + s.node + ": " + std::to_string(s.files.size()) + " file(s) from " + s.mtalog_config +
+                      " to stream " + s.stream + " (subjects " + s.subject_prefix + "." + s.node + ".<type>) on";
+    for (const auto &server : s.servers)
+        out += " " + server;
+    return out;
+}
+
+} // namespace mtalog::ship

@@ -1,0 +1,1076 @@
+#include "shipper.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <fcntl.h>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nats/nats.h>
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+#include "cursor.hpp"
+#include "spool.hpp"
+
+namespace mtalog::ship {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+volatile std::sig_atomic_t g_stop = 0;
+volatile std::sig_atomic_t g_status = 0;
+
+void on_stop(int) { g_stop = 1; }
+void on_status(int) { g_status = 1; }
+
+void install_signals()
+{
+    struct sigaction sa {};
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+    sa.sa_handler = on_status;
+    sigaction(SIGUSR1, &sa, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+}
+
+void say(const std::string &line)
+{
+    std::fprintf(stderr, "mtalog-ship: %s\n", line.c_str());
+    std::fflush(stderr);
+}
+
+std::string last_error(natsStatus s)
+{
+    natsStatus ignored;
+    const char *text = nats_GetLastError(&ignored);
+    std::string out = natsStatus_GetText(s);
+    if (text && *text && out.find(text) == std::string::npos)
+        out += std::string(" (") + text + ")";
+    return out;
+}
+
+// "<node>.<key hex>.<offset>" -> key, offset
+bool parse_id(std::string_view id, std::uint64_t &key, std::uint64_t &offset)
+{
+    const auto last = id.rfind('.');
+    if (last == std::string_view::npos || last < 17)
+        return false;
+    const std::string_view key_hex = id.substr(last - 16, 16), off = id.substr(last + 1);
+    if (id[last - 17] != '.' || off.empty())
+        return false;
+    try {
+        std::size_t used = 0;
+        key = std::stoull(std::string(key_hex), &used, 16);
+        if (used != 16)
+            return false;
+        offset = std::stoull(std::string(off), &used, 10);
+        return used == off.size();
+    } catch (const std::exception &) {
+        return false;
+    }
+}
+
+// A connection and its JetStream context, with the callbacks' closures.
+class Nats {
+public:
+    struct Ack {
+        std::string id;
+        bool ok = false;
+        bool duplicate = false;
+        std::uint64_t seq = 0;
+        std::string error;
+    };
+
+    ~Nats() { close(); }
+
+    // One attempt; an error text on failure, and `fatal` when retrying
+    // cannot help (bad credentials, bad TLS files).
+    std::optional<std::string> connect(const Settings &s, bool &fatal)
+    {
+        close();
+        fatal = false;
+        natsOptions *opts = nullptr;
+        natsStatus st = natsOptions_Create(&opts);
+        std::vector<const char *> urls;
+        for (const auto &u : s.servers)
+            urls.push_back(u.c_str());
+        const std::string name = "mtalog-ship " + s.node;
+        if (st == NATS_OK)
+            st = natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
+        if (st == NATS_OK)
+            st = natsOptions_SetName(opts, name.c_str());
+        if (st == NATS_OK)
+            st = natsOptions_SetTimeout(opts, 2000);
+        if (st == NATS_OK)
+            st = natsOptions_SetMaxReconnect(opts, -1);
+        if (st == NATS_OK)
+            st = natsOptions_SetReconnectWait(opts, 250);
+        if (st == NATS_OK)
+            st = natsOptions_SetPingInterval(opts, 2000);
+        if (st == NATS_OK)
+            st = natsOptions_SetDisconnectedCB(opts, &Nats::on_disconnected, this);
+        if (st == NATS_OK)
+            st = natsOptions_SetReconnectedCB(opts, &Nats::on_reconnected, this);
+        if (st == NATS_OK && s.credentials) {
+            if (!s.credentials->token.empty())
+                st = natsOptions_SetToken(opts, s.credentials->token.c_str());
+            else
+                st = natsOptions_SetUserInfo(opts, s.credentials->user.c_str(), s.credentials->password.c_str());
+        }
+        if (st == NATS_OK && (!s.tls_ca.empty() || !s.tls_cert.empty()))
+            st = natsOptions_SetSecure(opts, true);
+        if (st == NATS_OK && !s.tls_ca.empty())
+            st = natsOptions_LoadCATrustedCertificates(opts, s.tls_ca.c_str());
+        if (st == NATS_OK && !s.tls_cert.empty())
+            st = natsOptions_LoadCertificatesChain(opts, s.tls_cert.c_str(), s.tls_key.c_str());
+        if (st != NATS_OK) {
+            fatal = true;
+            const std::string e = "connection options: " + last_error(st);
+            natsOptions_Destroy(opts);
+            return e;
+        }
+        st = natsConnection_Connect(&nc_, opts);
+        natsOptions_Destroy(opts);
+        if (st != NATS_OK) {
+            const std::string e = last_error(st);
+            nc_ = nullptr;
+            fatal = st == NATS_CONNECTION_AUTH_FAILED || e.find("uthorization") != std::string::npos;
+            if (fatal)
+                return "the servers refused the credentials: " + e + " (check credentials_file)";
+            return "cannot connect to any of the servers: " + e;
+        }
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = s.ack_wait.count();
+        jo.PublishAsync.MaxPending = static_cast<int64_t>(s.max_pending);
+        jo.PublishAsync.AckHandler = &Nats::on_ack;
+        jo.PublishAsync.AckHandlerClosure = this;
+        st = natsConnection_JetStream(&js_, nc_, &jo);
+        if (st != NATS_OK)
+            return "JetStream context: " + last_error(st);
+        return std::nullopt;
+    }
+
+    void close()
+    {
+        closing_ = true;
+        if (js_)
+            jsCtx_Destroy(js_);
+        js_ = nullptr;
+        if (nc_) {
+            natsConnection_Close(nc_);
+            natsConnection_Destroy(nc_);
+        }
+        nc_ = nullptr;
+        closing_ = false;
+    }
+
+    [[nodiscard]] bool connected() const { return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
+    [[nodiscard]] jsCtx *js() const { return js_; }
+
+    // Acks that arrived, oldest first.
+    std::deque<Ack> take_acks()
+    {
+        std::lock_guard lock(mutex_);
+        return std::exchange(acks_, {});
+    }
+    void wait_for_acks(std::chrono::milliseconds limit)
+    {
+        std::unique_lock lock(mutex_);
+        cv_.wait_for(lock, limit, [&] { return !acks_.empty(); });
+    }
+
+private:
+    static void on_ack(jsCtx *, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+    {
+        auto *self = static_cast<Nats *>(closure);
+        Ack a;
+        const char *id = nullptr;
+        if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id)
+            a.id = id;
+        if (pa) {
+            a.ok = true;
+            a.duplicate = pa->Duplicate;
+            a.seq = pa->Sequence;
+        } else if (pae) {
+            a.error = pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err);
+        }
+        {
+            std::lock_guard lock(self->mutex_);
+            self->acks_.push_back(std::move(a));
+        }
+        self->cv_.notify_one();
+    }
+    static void on_disconnected(natsConnection *, void *closure)
+    {
+        if (!static_cast<Nats *>(closure)->closing_)
+            say("disconnected from the servers; reconnecting (records wait in the files)");
+    }
+    static void on_reconnected(natsConnection *nc, void *)
+    {
+        char url[256] = {};
+        natsConnection_GetConnectedUrl(nc, url, sizeof url);
+        say(std::string("reconnected to ") + url);
+    }
+
+    natsConnection *nc_ = nullptr;
+    jsCtx *js_ = nullptr;
+    std::atomic<bool> closing_{false};
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<Ack> acks_;
+};
+
+struct Counters {
+    std::uint64_t published = 0;   // messages sent (retries included)
+    std::uint64_t acked = 0;       // acknowledged as stored
+    std::uint64_t duplicates = 0;  // acknowledged as already stored (de-duplicated by the server)
+    std::uint64_t unresolved = 0;  // records in flight when a publish failed (then found stored or sent again)
+    std::uint64_t found_stored = 0; // records a resync found in the stream, not sent again
+    std::uint64_t failures = 0;    // failed publishes (each leads to a resync)
+    std::uint64_t resyncs = 0;
+    std::uint64_t bytes = 0;       // payload bytes acknowledged
+};
+
+class Shipper {
+public:
+    Shipper(const Settings &s, const RunOptions &o) : s_(s), o_(o)
+    {
+        for (const auto &f : s_.files)
+            sources_.emplace_back().spec = &f;
+        cursor_path_ = s_.state_dir + "/cursor.json";
+        status_path_ = s_.state_dir + "/status.json";
+    }
+
+    int run()
+    {
+        if (auto error = prepare_state())
+            return fail(*error);
+        if (!connect_until_done())
+            return 1;
+        if (!ensure_stream())
+            return 1;
+        resync_needed_ = true;
+        auto last_save = Clock::now(), last_status = Clock::now();
+        while (!g_stop) {
+            if (resync_needed_ && !resync())
+                continue;
+            handle_acks(nats_.take_acks());
+            if (failed_) {
+                resync_needed_ = true;
+                continue;
+            }
+            const bool progressed = read_and_publish();
+            const auto now = Clock::now();
+            if (dirty_ && now - last_save >= 200ms) {
+                save();
+                last_save = now;
+            }
+            if (g_status || now - last_status >= s_.status_interval) {
+                g_status = 0;
+                report_status();
+                last_status = now;
+            }
+            if (o_.once && caught_up()) {
+                save();
+                break;
+            }
+            if (!progressed)
+                nats_.wait_for_acks(50ms);
+        }
+        finish();
+        report_status();
+        say("stopped: " + std::to_string(c_.acked) + " records shipped (" + std::to_string(c_.duplicates) +
+            " already in the stream), cursor saved");
+        return 0;
+    }
+
+private:
+    struct Pending {
+        std::uint64_t end = 0;
+        bool acked = false;
+        std::uint64_t seq = 0;
+        bool sent = false; // false: found stored, never sent in this run
+        Clock::time_point sent_at{};
+    };
+    struct KeyRun {
+        std::map<std::uint64_t, Pending> pending; // by offset
+        std::uint64_t floor_seq = 0; // this key's messages past its offset have a higher sequence
+    };
+    struct Source {
+        const ShipFile *spec = nullptr;
+        KeyCache cache;
+        std::unique_ptr<Reader> reader;
+        Candidate active;
+        std::string buffer;          // read, not yet a complete line
+        std::uint64_t next = 0;      // offset of buffer's start
+        bool broken = false;         // a file shrank: shipping stopped here
+        Clock::time_point next_list{};
+        Clock::time_point behind_since{};
+    };
+
+    static int fail(const std::string &e)
+    {
+        say("error: " + e);
+        return 1;
+    }
+
+    std::optional<std::string> prepare_state()
+    {
+        std::error_code ec;
+        std::filesystem::create_directories(s_.state_dir, ec);
+        if (::access(s_.state_dir.c_str(), W_OK | X_OK) != 0)
+            return "state_dir \"" + s_.state_dir + "\" is not a writable directory: " + std::strerror(errno);
+        auto loaded = load_cursor(cursor_path_);
+        if (auto *e = std::get_if<std::string>(&loaded)) {
+            // Safe recovery: the stream itself says what was shipped.
+            const std::string aside = cursor_path_ + ".corrupt-" + std::to_string(::time(nullptr));
+            ::rename(cursor_path_.c_str(), aside.c_str());
+            say("warning: " + *e + "; moved to " + aside +
+                "; reading this node's messages back from the stream to know what was shipped");
+            cursor_ = Cursor{};
+        } else {
+            cursor_ = std::get<Cursor>(std::move(loaded));
+            if (!cursor_.node.empty() && cursor_.node != s_.node)
+                return "the cursor in " + s_.state_dir + " belongs to node \"" + cursor_.node + "\", not \"" + s_.node +
+                       "\": give each node its own state_dir";
+        }
+        cursor_.node = s_.node;
+        if (auto e = save_cursor(cursor_, cursor_path_))
+            return "cannot write the cursor: " + *e;
+        return std::nullopt;
+    }
+
+    bool connect_until_done()
+    {
+        auto wait = 250ms;
+        for (int attempt = 1; !g_stop; ++attempt) {
+            bool fatal = false;
+            const auto error = nats_.connect(s_, fatal);
+            if (!error)
+                return true;
+            if (fatal) {
+                say("error: " + *error);
+                return false;
+            }
+            if (attempt == 1 || attempt % 10 == 0)
+                say(*error + "; retrying (attempt " + std::to_string(attempt) + ")");
+            sleep_for(wait);
+            wait = std::min<std::chrono::milliseconds>(wait * 2, s_.retry_max);
+        }
+        return false;
+    }
+
+    void sleep_for(std::chrono::milliseconds d)
+    {
+        const auto until = Clock::now() + d;
+        while (!g_stop && Clock::now() < until)
+            std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(50ms, d));
+    }
+
+    bool ensure_stream()
+    {
+        auto wait = 250ms;
+        for (int attempt = 1; !g_stop; ++attempt) {
+            jsStreamInfo *si = nullptr;
+            jsErrCode jerr = static_cast<jsErrCode>(0);
+            natsStatus st = js_GetStreamInfo(&si, nats_.js(), s_.stream.c_str(), nullptr, &jerr);
+            if (st == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+                if (!s_.create_stream) {
+                    say("error: stream \"" + s_.stream + "\" does not exist; create it (subjects \"" +
+                        s_.subject_prefix + ".>\") or set create_stream = on");
+                    return false;
+                }
+                jsStreamConfig sc;
+                jsStreamConfig_Init(&sc);
+                const std::string subject = s_.subject_prefix + ".>";
+                const char *subjects[] = {subject.c_str()};
+                sc.Name = s_.stream.c_str();
+                sc.Subjects = subjects;
+                sc.SubjectsLen = 1;
+                sc.Storage = js_FileStorage;
+                sc.Replicas = s_.replicas;
+                sc.Duplicates = static_cast<int64_t>(s_.duplicate_window.count()) * 1000000;
+                st = js_AddStream(&si, nats_.js(), &sc, nullptr, &jerr);
+                if (st == NATS_OK)
+                    say("created stream \"" + s_.stream + "\" (subjects " + subject + ", " +
+                        std::to_string(s_.replicas) + " replica(s), duplicate window " +
+                        std::to_string(s_.duplicate_window.count()) + " ms)");
+            }
+            if (st == NATS_OK) {
+                window_ms_ = si->Config->Duplicates / 1000000;
+                jsStreamInfo_Destroy(si);
+                return true;
+            }
+            if (attempt == 1 || attempt % 10 == 0)
+                say("stream \"" + s_.stream + "\" not reachable: " + last_error(st) + "; retrying");
+            sleep_for(wait);
+            wait = std::min<std::chrono::milliseconds>(wait * 2, s_.retry_max);
+        }
+        return false;
+    }
+
+    // Everything not acknowledged is forgotten; the stream is asked what it
+    // holds of this node's messages; reading starts again at the cursor.
+    bool resync()
+    {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = s_.ack_wait.count() * 2;
+        if (nats_.js())
+            js_PublishAsyncComplete(nats_.js(), &po); // what is in flight ends, one way or the other
+        handle_acks(nats_.take_acks());
+        Clock::time_point oldest = Clock::time_point::max();
+        for (auto &[key, run] : runs_) {
+            for (const auto &[offset, p] : run.pending) {
+                if (p.acked) {
+                    cursor_.keys[key].add_stored(offset, p.end);
+                } else {
+                    ++c_.unresolved;
+                    oldest = std::min(oldest, p.sent_at);
+                }
+            }
+            run.pending.clear();
+        }
+        for (auto &src : sources_) {
+            src.reader.reset();
+            src.buffer.clear();
+        }
+        failed_ = false;
+        auto wait = 250ms;
+        while (!g_stop) {
+            if (!nats_.connected()) {
+                sleep_for(wait);
+                wait = std::min<std::chrono::milliseconds>(wait * 2, s_.retry_max);
+                continue;
+            }
+            // Sent again within half the duplicate window, a record the
+            // stream already holds is dropped by the server; later, or at
+            // start, the stream is read back instead.
+            const bool in_window = !first_sync_ && window_ms_ > 0 &&
+                                   (oldest == Clock::time_point::max() ||
+                                    Clock::now() - oldest < std::chrono::milliseconds(window_ms_ / 2));
+            if (in_window) {
+                say("sending the unacknowledged records again (the server drops those it holds)");
+            } else if (auto error = scan_stream()) {
+                say("cannot read back the stream yet: " + *error + "; retrying");
+                sleep_for(wait);
+                wait = std::min<std::chrono::milliseconds>(wait * 2, s_.retry_max);
+                continue;
+            }
+            ++c_.resyncs;
+            first_sync_ = false;
+            resync_needed_ = false;
+            dirty_ = true;
+            return true;
+        }
+        return false;
+    }
+
+    // This node's messages after scan_from: their ranges become "stored".
+    std::optional<std::string> scan_stream()
+    {
+        jsStreamInfo *si = nullptr;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus st = js_GetStreamInfo(&si, nats_.js(), s_.stream.c_str(), nullptr, &jerr);
+        if (st != NATS_OK)
+            return "stream info: " + last_error(st);
+        const std::uint64_t last = si->State.LastSeq;
+        jsStreamInfo_Destroy(si);
+        std::uint64_t found = 0;
+        if (last > cursor_.scan_from) {
+            const std::string subject = s_.subject_prefix + "." + s_.node + ".>";
+            jsSubOptions so;
+            jsSubOptions_Init(&so);
+            so.Stream = s_.stream.c_str();
+            so.Ordered = true;
+            so.Config.DeliverPolicy = js_DeliverByStartSequence;
+            so.Config.OptStartSeq = cursor_.scan_from + 1;
+            so.Config.HeadersOnly = true;
+            natsSubscription *sub = nullptr;
+            st = js_SubscribeSync(&sub, nats_.js(), subject.c_str(), nullptr, &so, &jerr);
+            if (st != NATS_OK)
+                return "subscribe: " + last_error(st);
+            std::optional<std::string> error;
+            for (;;) {
+                natsMsg *m = nullptr;
+                st = natsSubscription_NextMsg(&m, sub, 2000);
+                if (st == NATS_TIMEOUT)
+                    break; // nothing (more) of this node past scan_from
+                if (st != NATS_OK) {
+                    error = "reading back: " + last_error(st);
+                    break;
+                }
+                jsMsgMetaData *meta = nullptr;
+                std::uint64_t pending = 0, seq = 0;
+                if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+                    pending = meta->NumPending;
+                    seq = meta->Sequence.Stream;
+                    jsMsgMetaData_Destroy(meta);
+                }
+                const char *id = nullptr, *size = nullptr;
+                std::uint64_t key = 0, offset = 0;
+                if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id && parse_id(id, key, offset) &&
+                    natsMsgHeader_Get(m, "Nats-Msg-Size", &size) == NATS_OK && size) {
+                    KeyState &k = cursor_.keys[key];
+                    if (offset >= k.offset) {
+                        k.add_stored(offset, offset + std::stoull(size) + 1);
+                        ++found;
+                    }
+                }
+                natsMsg_Destroy(m);
+                if (seq >= last || pending == 0)
+                    break;
+            }
+            natsSubscription_Unsubscribe(sub);
+            natsSubscription_Destroy(sub);
+            if (error)
+                return error;
+        }
+        for (auto &[key, run] : runs_)
+            run.floor_seq = last;
+        epoch_floor_ = last;
+        if (found)
+            say("read back " + std::to_string(found) + " message(s) of this node past the cursor: not sent again");
+        return std::nullopt;
+    }
+
+    void handle_acks(std::deque<Nats::Ack> acks)
+    {
+        for (auto &a : acks) {
+            std::uint64_t key = 0, offset = 0;
+            if (!parse_id(a.id, key, offset))
+                continue;
+            auto run = runs_.find(key);
+            if (!a.ok) {
+                ++c_.failures;
+                if (!failed_)
+                    say("publish failed: " + a.error + " (" + a.id + "); reading back the stream before going on");
+                failed_ = true;
+                continue;
+            }
+            if (run == runs_.end())
+                continue; // an ack from before a resync, for a record no longer pending
+            auto p = run->second.pending.find(offset);
+            if (p == run->second.pending.end())
+                continue;
+            if (!p->second.acked) {
+                p->second.acked = true;
+                p->second.seq = a.seq;
+                ++c_.acked;
+                c_.bytes += p->second.end - offset - 1;
+                if (a.duplicate)
+                    ++c_.duplicates;
+            }
+            advance(key, run->second);
+        }
+    }
+
+    void advance(std::uint64_t key, KeyRun &run)
+    {
+        KeyState &k = cursor_.keys[key];
+        while (!run.pending.empty() && run.pending.begin()->second.acked && run.pending.begin()->first == k.offset) {
+            k.offset = run.pending.begin()->second.end;
+            run.floor_seq = std::max(run.floor_seq, run.pending.begin()->second.seq);
+            run.pending.erase(run.pending.begin());
+            dirty_ = true;
+        }
+        k.trim();
+    }
+
+    std::size_t in_flight() const
+    {
+        std::size_t n = 0;
+        for (const auto &[key, run] : runs_)
+            for (const auto &[offset, p] : run.pending)
+                n += p.acked ? 0 : 1;
+        return n;
+    }
+
+    // Reads what the files hold and publishes it, up to max_pending in
+    // flight. True when something happened.
+    bool read_and_publish()
+    {
+        bool progressed = false;
+        std::size_t flying = in_flight();
+        for (auto &src : sources_) {
+            if (src.broken)
+                continue;
+            if (!src.reader && !open_next(src))
+                continue;
+            char buf[65536];
+            while (flying < s_.max_pending && !failed_) {
+                // Whole lines in the buffer first.
+                std::size_t start = 0;
+                for (std::size_t nl; flying < s_.max_pending && !failed_ &&
+                                     (nl = src.buffer.find('\n', start)) != std::string::npos;
+                     start = nl + 1) {
+                    const std::uint64_t offset = src.next + start;
+                    if (ship_line(src, offset, std::string_view(src.buffer).substr(start, nl - start)))
+                        ++flying;
+                    progressed = true;
+                }
+                src.buffer.erase(0, start);
+                src.next += start;
+                if (src.buffer.find('\n') != std::string::npos)
+                    break; // max_pending reached
+                const long n = src.reader->read(buf, sizeof buf);
+                if (n < 0) {
+                    say("error reading \"" + src.active.name + "\": " + src.reader->error);
+                    src.reader.reset();
+                    break;
+                }
+                if (n == 0) {
+                    at_end(src);
+                    break;
+                }
+                src.buffer.append(buf, static_cast<std::size_t>(n));
+                progressed = true;
+            }
+        }
+        return progressed;
+    }
+
+    // Returns true when the line was sent (false: it was found stored).
+    bool ship_line(Source &src, std::uint64_t offset, std::string_view line)
+    {
+        const std::uint64_t key = src.active.key;
+        KeyRun &run = runs_[key];
+        KeyState &k = cursor_.keys[key];
+        const std::uint64_t end = offset + line.size() + 1;
+        if (offset < k.offset)
+            return false; // before the cursor (a reread after a resync)
+        if (const auto stored_end = k.stored_at(offset); stored_end && *stored_end >= end) {
+            run.pending[offset] = Pending{end, true, 0, false, {}};
+            ++c_.found_stored;
+            advance(key, run);
+            return false;
+        }
+        const std::string id = s_.node + "." + key_text(key) + "." + std::to_string(offset);
+        const std::string subject =
+            s_.subject_prefix + "." + s_.node + "." + std::string(record_type(line, src.spec->format, src.spec->only_type));
+        natsMsg *msg = nullptr;
+        natsStatus st = natsMsg_Create(&msg, subject.c_str(), nullptr, line.data(), static_cast<int>(line.size()));
+        if (st == NATS_OK)
+            st = natsMsgHeader_Set(msg, "Nats-Msg-Id", id.c_str());
+        if (st == NATS_OK)
+            st = natsMsgHeader_Set(msg, "Mtalog-Node", s_.node.c_str());
+        if (st == NATS_OK)
+            st = natsMsgHeader_Set(msg, "Mtalog-Format", src.spec->format.c_str());
+        if (st == NATS_OK)
+            st = natsMsgHeader_Set(msg, "Mtalog-File", src.spec->path.c_str());
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = s_.ack_wait.count();
+        if (st == NATS_OK)
+            st = js_PublishMsgAsync(nats_.js(), &msg, &po);
+        if (st != NATS_OK) {
+            natsMsg_Destroy(msg);
+            ++c_.failures;
+            if (!failed_)
+                say("publish failed: " + last_error(st) + "; reading back the stream before going on");
+            failed_ = true;
+            return false;
+        }
+        run.pending[offset] = Pending{end, false, 0, true, Clock::now()};
+        ++c_.published;
+        if (src.behind_since == Clock::time_point{})
+            src.behind_since = Clock::now();
+        return true;
+    }
+
+    // The active file has no more bytes for now.
+    void at_end(Source &src)
+    {
+        const KeyRun &run = runs_[src.active.key];
+        const auto now_state = src.reader->plain_now();
+        if (now_state && now_state->size < src.reader->position()) {
+            say("error: \"" + src.active.name + "\" shrank from " + std::to_string(src.reader->position()) + " to " +
+                std::to_string(now_state->size) +
+                " bytes while being shipped: truncating a log file in place (logrotate's copytruncate) can lose "
+                "records; use create (config/logrotate.mtalog). Shipping of \"" +
+                src.spec->path + "\" stopped");
+            src.broken = true;
+            src.reader.reset();
+            return;
+        }
+        bool finished = !now_state; // a compressed file is complete
+        if (now_state) {
+            struct stat st {};
+            const bool replaced =
+                ::stat(src.spec->path.c_str(), &st) != 0 || st.st_ino != src.active.ino || st.st_dev != src.active.dev;
+            const auto idle = std::chrono::nanoseconds(now_ns() - now_state->mtime_ns);
+            finished = replaced && idle >= s_.rotated_idle;
+        }
+        if (run.pending.empty() && src.buffer.empty())
+            src.behind_since = {};
+        if (!finished)
+            return;
+        if (!src.buffer.empty())
+            say("warning: \"" + src.active.name + "\" ends in " + std::to_string(src.buffer.size()) +
+                " bytes without a newline (a record cut by a crash): not shipped");
+        if (!run.pending.empty())
+            return; // done once every record is acknowledged
+        cursor_.keys[src.active.key].done = true;
+        dirty_ = true;
+        src.reader.reset();
+        src.buffer.clear();
+        src.next_list = {};
+    }
+
+    static std::int64_t now_ns()
+    {
+        timespec ts{};
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return static_cast<std::int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+    }
+
+    // Opens the oldest file of `src` not yet shipped to its end.
+    bool open_next(Source &src)
+    {
+        const auto now = Clock::now();
+        if (now < src.next_list)
+            return false;
+        src.next_list = now + 200ms;
+        const std::string header_line = src.spec->header.empty() ? "" : src.spec->header + "\n";
+        for (const Candidate &c : list_candidates(src.spec->path, src.spec->header, src.cache)) {
+            KeyState &k = cursor_.keys[c.key];
+            if (k.path.empty())
+                k.path = src.spec->path;
+            if (k.done)
+                continue;
+            std::string error;
+            auto reader = open_reader(c, error);
+            if (!reader) {
+                say("cannot open \"" + c.name + "\": " + error);
+                continue;
+            }
+            if (k.offset == 0 && !header_line.empty()) {
+                std::string head(header_line.size(), '\0');
+                long got = 0;
+                while (got < static_cast<long>(head.size())) {
+                    const long n = reader->read(head.data() + got, head.size() - static_cast<std::size_t>(got));
+                    if (n <= 0)
+                        break;
+                    got += n;
+                }
+                if (head == header_line)
+                    k.offset = header_line.size();
+                reader = open_reader(c, error);
+                if (!reader)
+                    continue;
+            }
+            if (!reader->skip_to(k.offset)) {
+                say("error: \"" + c.name + "\" holds fewer bytes than were already shipped from it (" +
+                    std::to_string(k.offset) + "): it was truncated or replaced; shipping of \"" + src.spec->path +
+                    "\" stopped");
+                src.broken = true;
+                return false;
+            }
+            src.reader = std::move(reader);
+            src.active = c;
+            src.next = k.offset;
+            src.buffer.clear();
+            runs_[c.key].floor_seq = std::max(runs_[c.key].floor_seq, epoch_floor_);
+            return true;
+        }
+        return false;
+    }
+
+    bool caught_up()
+    {
+        if (in_flight() != 0)
+            return false;
+        for (auto &src : sources_) {
+            if (src.broken)
+                continue;
+            if (src.reader) {
+                const auto n = src.reader->plain_now();
+                if (!n || n->size > src.reader->position() || !src.buffer.empty())
+                    return false;
+            } else {
+                // nothing open: every candidate must be done
+                for (const Candidate &c : list_candidates(src.spec->path, src.spec->header, src.cache)) {
+                    const auto it = cursor_.keys.find(c.key);
+                    if (it == cursor_.keys.end() || !it->second.done)
+                        if (!(c.live && it != cursor_.keys.end() && it->second.offset >= c.size))
+                            return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    void save()
+    {
+        // scan_from: no message of this node past it is unknown here.
+        std::uint64_t scan_from = UINT64_MAX, highest = cursor_.scan_from;
+        for (const auto &[key, run] : runs_) {
+            highest = std::max(highest, run.floor_seq);
+            bool open_past_offset = false;
+            for (const auto &[offset, p] : run.pending)
+                open_past_offset = open_past_offset || !p.acked || p.sent;
+            if (open_past_offset)
+                scan_from = std::min(scan_from, run.floor_seq);
+        }
+        cursor_.scan_from = scan_from == UINT64_MAX ? std::max(highest, epoch_floor_) : scan_from;
+        // Done files that are gone need no memory.
+        for (auto it = cursor_.keys.begin(); it != cursor_.keys.end();) {
+            const bool live_key = std::any_of(sources_.begin(), sources_.end(),
+                                              [&](const Source &s) { return s.reader && s.active.key == it->first; });
+            if (it->second.done && !live_key && !key_exists(it->first, it->second.path))
+                it = cursor_.keys.erase(it);
+            else
+                ++it;
+        }
+        if (auto e = save_cursor(cursor_, cursor_path_)) {
+            say("error: cannot write the cursor (records are shipped, the next start reads the stream back): " + *e);
+            return;
+        }
+        dirty_ = false;
+    }
+
+    bool key_exists(std::uint64_t key, const std::string &path)
+    {
+        for (auto &src : sources_)
+            if (src.spec->path == path)
+                for (const Candidate &c : list_candidates(path, src.spec->header, src.cache))
+                    if (c.key == key)
+                        return true;
+        return false;
+    }
+
+    struct Lag {
+        std::uint64_t records = 0, bytes = 0, seconds = 0;
+    };
+
+    Lag lag()
+    {
+        Lag l;
+        for (const auto &[key, run] : runs_)
+            for (const auto &[offset, p] : run.pending)
+                if (!p.acked) {
+                    ++l.records;
+                    l.bytes += p.end - offset;
+                }
+        const auto now = Clock::now();
+        for (auto &src : sources_) {
+            if (src.reader) {
+                if (const auto n = src.reader->plain_now(); n && n->size > src.reader->position()) {
+                    l.bytes += n->size - src.reader->position();
+                    l.records += count_lines(src.active.name, src.reader->position(), n->size);
+                }
+                l.bytes += src.buffer.size();
+                l.records += static_cast<std::uint64_t>(std::count(src.buffer.begin(), src.buffer.end(), '\n'));
+            }
+            if (src.behind_since != Clock::time_point{})
+                l.seconds = std::max<std::uint64_t>(
+                    l.seconds, static_cast<std::uint64_t>(
+                                   std::chrono::duration_cast<std::chrono::seconds>(now - src.behind_since).count()));
+        }
+        return l;
+    }
+
+    static std::uint64_t count_lines(const std::string &name, std::uint64_t from, std::uint64_t to)
+    {
+        const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return 0;
+        std::uint64_t lines = 0;
+        char buf[65536];
+        to = std::min<std::uint64_t>(to, from + (64u << 20)); // bounded work per report
+        while (from < to) {
+            const ssize_t n = ::pread(fd, buf, std::min<std::uint64_t>(sizeof buf, to - from), static_cast<off_t>(from));
+            if (n <= 0)
+                break;
+            lines += static_cast<std::uint64_t>(std::count(buf, buf + n, '\n'));
+            from += static_cast<std::uint64_t>(n);
+        }
+        ::close(fd);
+        return lines;
+    }
+
+    void report_status()
+    {
+        const Lag l = lag();
+        const bool warn = s_.lag_warning != 0 && l.records >= s_.lag_warning;
+        say(std::string(warn ? "WARNING: lag above lag_warning (" + std::to_string(s_.lag_warning) + "): " : "") +
+            "node " + s_.node + ": shipped " + std::to_string(c_.acked) + " (" + std::to_string(c_.duplicates) +
+            " duplicates dropped by the server, " + std::to_string(c_.found_stored) + " found stored, " +
+            std::to_string(c_.unresolved) + " unresolved by a failure, " + std::to_string(c_.failures) + " failed publishes), lag " +
+            std::to_string(l.records) + " records, " + std::to_string(l.bytes) + " bytes, " +
+            std::to_string(l.seconds) + " s");
+        const nlohmann::json j = {{"node", s_.node},
+                                  {"stream", s_.stream},
+                                  {"shipped", c_.acked},
+                                  {"published", c_.published},
+                                  {"duplicates", c_.duplicates},
+                                  {"found_stored", c_.found_stored},
+                                  {"unresolved", c_.unresolved},
+                                  {"failed_publishes", c_.failures},
+                                  {"resyncs", c_.resyncs},
+                                  {"bytes_shipped", c_.bytes},
+                                  {"lag_records", l.records},
+                                  {"lag_bytes", l.bytes},
+                                  {"lag_seconds", l.seconds},
+                                  {"lag_warning", warn},
+                                  {"connected", nats_.connected()}};
+        if (auto e = write_atomically(status_path_, j.dump(1) + "\n", false))
+            say("cannot write the status file: " + *e);
+    }
+
+    void finish()
+    {
+        if (nats_.js()) {
+            jsPubOptions po;
+            jsPubOptions_Init(&po);
+            po.MaxWait = s_.ack_wait.count();
+            js_PublishAsyncComplete(nats_.js(), &po);
+            handle_acks(nats_.take_acks());
+        }
+        save();
+    }
+
+    const Settings &s_;
+    const RunOptions &o_;
+    Nats nats_;
+    Cursor cursor_;
+    std::string cursor_path_, status_path_;
+    std::vector<Source> sources_;
+    std::map<std::uint64_t, KeyRun> runs_;
+    Counters c_;
+    bool failed_ = false;
+    bool resync_needed_ = false;
+    bool first_sync_ = true; // the first resync always reads the stream back
+    bool dirty_ = false;
+    std::uint64_t epoch_floor_ = 0;
+    long long window_ms_ = 0;
+};
+
+} // namespace
+
+int run_shipper(const Settings &settings, const RunOptions &options)
+{
+    install_signals();
+    int rc = 0;
+    {
+        Shipper shipper(settings, options);
+        rc = shipper.run();
+    }
+    nats_Close();
+    return rc;
+}
+
+int run_tail(const Settings &s, const TailOptions &o)
+{
+    install_signals();
+    int rc = 0;
+    {
+        Nats nats;
+        bool fatal = false;
+        if (auto e = nats.connect(s, fatal)) {
+            say("error: " + *e);
+            nats_Close();
+            return 1;
+        }
+        const std::string subject = o.subject.empty() ? s.subject_prefix + ".>" : o.subject;
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Stream = s.stream.c_str();
+        natsSubscription *sub = nullptr;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus st = js_PullSubscribe(&sub, nats.js(), subject.c_str(), o.durable.c_str(), nullptr, &so, &jerr);
+        if (st != NATS_OK) {
+            say("error: cannot read stream \"" + s.stream + "\": " + last_error(st));
+            nats_Close();
+            return 1;
+        }
+        if (!o.out_dir.empty()) {
+            std::error_code ec;
+            std::filesystem::create_directories(o.out_dir, ec);
+            if (ec) {
+                say("error: --out-dir \"" + o.out_dir + "\": " + ec.message());
+                natsSubscription_Destroy(sub);
+                nats.close();
+                nats_Close();
+                return 1;
+            }
+        }
+        std::map<std::string, FILE *> files;
+        long long seen = 0;
+        auto last_record = Clock::now();
+        while (!g_stop && (o.count < 0 || seen < o.count)) {
+            natsMsgList list{};
+            const int batch = static_cast<int>(o.count < 0 ? 256 : std::min<long long>(256, o.count - seen));
+            st = natsSubscription_Fetch(&list, sub, batch, 1000, &jerr);
+            if (st == NATS_TIMEOUT) {
+                if (o.idle_ms >= 0 && Clock::now() - last_record >= std::chrono::milliseconds(o.idle_ms))
+                    break;
+                continue;
+            }
+            if (st != NATS_OK) {
+                say("fetch: " + last_error(st) + "; retrying");
+                std::this_thread::sleep_for(500ms);
+                continue;
+            }
+            int written = 0;
+            for (int i = 0; i < list.Count; ++i) {
+                natsMsg *m = list.Msgs[i];
+                const std::string subj = natsMsg_GetSubject(m);
+                const std::string_view data(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+                if (o.out_dir.empty()) {
+                    const char *node = nullptr;
+                    natsMsgHeader_Get(m, "Mtalog-Node", &node);
+                    std::fprintf(stdout, "%s %.*s\n", node ? node : "-", static_cast<int>(data.size()), data.data());
+                } else {
+                    // <prefix>.<node>.<type> -> DIR/<node>.<type>.log
+                    const auto last_dot = subj.rfind('.');
+                    const auto node_dot = subj.rfind('.', last_dot - 1);
+                    const std::string name = o.out_dir + "/" + subj.substr(node_dot + 1) + ".log";
+                    FILE *&f = files[name];
+                    if (!f)
+                        f = std::fopen(name.c_str(), "a");
+                    if (!f || std::fprintf(f, "%.*s\n", static_cast<int>(data.size()), data.data()) < 0) {
+                        say("error: cannot write \"" + name + "\": " + std::strerror(errno) +
+                            " (the record stays unacknowledged in the stream)");
+                        g_stop = 1;
+                        break;
+                    }
+                }
+                ++written;
+            }
+            // Acknowledged only once written out: a crash repeats, never loses.
+            bool flushed = std::fflush(stdout) == 0;
+            for (auto &[name, f] : files)
+                flushed = flushed && f && std::fflush(f) == 0;
+            for (int i = 0; flushed && i < written; ++i)
+                natsMsg_Ack(list.Msgs[i], nullptr);
+            seen += flushed ? written : 0;
+            natsMsgList_Destroy(&list);
+            last_record = Clock::now();
+        }
+        for (auto &[name, f] : files)
+            if (f)
+                std::fclose(f);
+        natsSubscription_Destroy(sub);
+        say("tail: " + std::to_string(seen) + " record(s)");
+    }
+    nats_Close();
+    return rc;
+}
+
+} // namespace mtalog::ship
