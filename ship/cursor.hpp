@@ -14,9 +14,9 @@
 namespace mtalog::ship {
 
 struct KeyState {
-    std::string path;                          // the configured path, for messages
-    std::uint64_t offset = 0;                  // every record before it is in the stream
-    bool done = false;                         // a rotated file shipped to its end
+    std::string path;                              // the configured path, for messages
+    std::uint64_t offset = 0;                      // every record before it is in the stream
+    bool done = false;                             // a rotated file shipped to its end
     std::map<std::uint64_t, std::uint64_t> stored; // [start, end) past offset already in the stream
 
     // Records [start, end) as stored, merging neighbours.

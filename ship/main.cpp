@@ -10,7 +10,8 @@
 
 namespace {
 
-constexpr const char *kUsage = R"(usage: mtalog-ship [--check] [--once] CONFIG
+constexpr const char *kUsage =
+    R"(usage: mtalog-ship [--check] [--once] [--audit] CONFIG
        mtalog-ship tail [--durable NAME] [--subject SUBJECT] [--out-dir DIR]
                         [--count N] [--idle-ms MS] CONFIG
 
@@ -24,6 +25,10 @@ stream acknowledged.
   --check     validate CONFIG (and the mtalog config and credentials file it
               names), print a summary, and exit without connecting
   --once      stop once every file is shipped to its end (catch-up runs)
+  --audit     first read back every message of this node from the stream,
+              delete second copies of a record, and ship again every record
+              of the files still on disk that the stream lacks (after a
+              broker incident; reads all files again)
   --help      this text
 
 Signals: SIGTERM or SIGINT stop after the records in flight are acknowledged
@@ -73,6 +78,8 @@ int main(int argc, char **argv)
                 check = true;
             } else if (!tail && a == "--once") {
                 run.once = true;
+            } else if (!tail && a == "--audit") {
+                run.audit = true;
             } else if (tail && a == "--durable") {
                 to.durable = value(a);
             } else if (tail && a == "--subject") {

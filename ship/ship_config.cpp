@@ -1,5 +1,6 @@
 #include "ship_config.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -74,7 +75,7 @@ std::string default_node()
     if (gethostname(host, sizeof host - 1) != 0)
         return "node";
     std::string name(host);
-    name = name.substr(0, name.find('.'));
+    name.resize(std::min(name.size(), name.find('.')));
     for (char &c : name)
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'))
             c = '_';
@@ -102,8 +103,7 @@ Apply duration_in(std::chrono::milliseconds Settings::*member, long long lo_ms, 
         const auto d = mtacfg::parse_duration(v);
         const auto ms = d ? std::chrono::duration_cast<std::chrono::milliseconds>(*d).count() : -1;
         if (!d || ms < lo_ms || ms > hi_ms)
-            return "a duration from " + std::to_string(lo_ms) + "ms to " + std::to_string(hi_ms / 1000) +
-                   "s, e.g. 5s";
+            return "a duration from " + std::to_string(lo_ms) + "ms to " + std::to_string(hi_ms / 1000) + "s, e.g. 5s";
         s.*member = std::chrono::milliseconds(ms);
         return std::nullopt;
     };
@@ -130,7 +130,7 @@ const std::map<std::string, Apply> &option_table()
                  return std::string("one or more server URLs, e.g. \"nats://127.0.0.1:4222\"");
              for (const auto &u : s.servers)
                  if (u.rfind("nats://", 0) != 0 && u.rfind("tls://", 0) != 0)
-                     return "server URLs starting nats:// or tls:// (not \"" + u + "\")";
+                     return std::string("server URLs starting nats:// or tls://");
              return std::nullopt;
          }},
         {"stream",
@@ -143,19 +143,22 @@ const std::map<std::string, Apply> &option_table()
         {"subject_prefix",
          [](Settings &s, const std::string &v) -> std::optional<std::string> {
              if (!is_subject_prefix(v))
-                 return std::string("subject tokens of letters, digits, '-' and '_' joined by '.', e.g. mtalog");
+                 return std::string("subject tokens of letters, digits, '-' and '_' "
+                                    "joined by '.', e.g. mtalog");
              s.subject_prefix = v;
              return std::nullopt;
          }},
         {"node",
          [](Settings &s, const std::string &v) -> std::optional<std::string> {
              if (!is_token(v))
-                 return std::string("a node name of letters, digits, '-' and '_' (one subject token)");
+                 return std::string("a node name of letters, digits, '-' and '_' "
+                                    "(one subject token)");
              s.node = v;
              return std::nullopt;
          }},
         {"state_dir", text(&Settings::state_dir)},
-        {"credentials_file", [](Settings &s, const std::string &v) -> std::optional<std::string> {
+        {"credentials_file",
+         [](Settings &s, const std::string &v) -> std::optional<std::string> {
              if (v.empty())
                  return std::string("a file name");
              s.credentials = Credentials{};
@@ -194,8 +197,7 @@ std::vector<std::string> option_names()
 }
 
 // user/password or token, from a file nobody else may read.
-std::optional<std::string> read_credentials(const std::string &path, const mtacfg::Location &named_at,
-                                            Credentials &out)
+std::optional<std::string> read_credentials(const std::string &path, const mtacfg::Location &named_at, Credentials &out)
 {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0)
@@ -239,10 +241,14 @@ std::optional<std::string> read_credentials(const std::string &path, const mtacf
 const char *format_name(mtacfg::FormatKind k)
 {
     switch (k) {
-    case mtacfg::FormatKind::mainlog: return "mainlog";
-    case mtacfg::FormatKind::json: return "json";
-    case mtacfg::FormatKind::csv: return "csv";
-    case mtacfg::FormatKind::custom: return "template";
+    case mtacfg::FormatKind::mainlog:
+        return "mainlog";
+    case mtacfg::FormatKind::json:
+        return "json";
+    case mtacfg::FormatKind::csv:
+        return "csv";
+    case mtacfg::FormatKind::custom:
+        return "template";
     }
     return "mainlog";
 }
@@ -301,17 +307,19 @@ std::variant<Settings, std::string> load_settings(const std::string &path)
         return e->render();
     const auto &doc = std::get<mtacfg::Document>(parsed);
     if (!doc.options.empty())
-        return ConfigError{doc.options.front().where, "'" + doc.options.front().name +
-                                                           "' outside the mtalog_ship stanza"}
+        return ConfigError{doc.options.front().where,
+                           "'" + doc.options.front().name + "' outside the mtalog_ship stanza"}
             .render();
     const mtacfg::Block *stanza = nullptr;
     for (const auto &block : doc.blocks) {
         if (!mtacfg::iequals(block.kind, "mtalog_ship"))
-            return ConfigError{block.where, "'" + block.kind + "' stanza in a shipper config (only mtalog_ship belongs here)" +
+            return ConfigError{block.where, "'" + block.kind +
+                                                "' stanza in a shipper config (only mtalog_ship belongs here)" +
                                                 mtacfg::did_you_mean(block.kind, {"mtalog_ship"})}
                 .render();
         if (stanza)
-            return ConfigError{block.where, "a second mtalog_ship stanza (the first is at " + stanza->where.render() + ")"}
+            return ConfigError{block.where,
+                               "a second mtalog_ship stanza (the first is at " + stanza->where.render() + ")"}
                 .render();
         stanza = &block;
     }
@@ -340,10 +348,12 @@ std::variant<Settings, std::string> load_settings(const std::string &path)
             mtalog_config_at = &o;
     }
     if (!mtalog_config_at)
-        return ConfigError{stanza->where, "mtalog_ship needs mtalog_config: the mtalog config that names the files"}
+        return ConfigError{stanza->where, "mtalog_ship needs mtalog_config: the "
+                                          "mtalog config that names the files"}
             .render();
     if (s.servers.empty())
-        return ConfigError{stanza->where, "mtalog_ship needs servers, e.g. servers = \"nats://127.0.0.1:4222\""}.render();
+        return ConfigError{stanza->where, "mtalog_ship needs servers, e.g. servers = \"nats://127.0.0.1:4222\""}
+            .render();
     if (s.tls_cert.empty() != s.tls_key.empty())
         return ConfigError{stanza->where, "tls_cert and tls_key go together"}.render();
     if (s.node.empty())

@@ -16,11 +16,11 @@ namespace mtalog::ship {
 
 // One log file mtalog writes, as the shipper needs it.
 struct ShipFile {
-    std::string path;        // as configured (relative to the working directory)
-    std::string format;      // "mainlog", "json", "csv", "template"
-    std::string header;      // the line a new file starts with ("" for none)
-    std::string only_type;   // the record type when the file carries one kind only, else ""
-    mtacfg::Location where;  // where the mtalog config names it
+    std::string path;       // as configured (relative to the working directory)
+    std::string format;     // "mainlog", "json", "csv", "template"
+    std::string header;     // the line a new file starts with ("" for none)
+    std::string only_type;  // the record type when the file carries one kind only, else ""
+    mtacfg::Location where; // where the mtalog config names it
 };
 
 struct Credentials {
@@ -28,19 +28,19 @@ struct Credentials {
 };
 
 struct Settings {
-    std::string config_path;              // this file
-    std::string mtalog_config;            // resolved against config_path's directory
+    std::string config_path;   // this file
+    std::string mtalog_config; // resolved against config_path's directory
     std::vector<std::string> servers;
     std::string stream = "MTALOG";
     std::string subject_prefix = "mtalog";
-    std::string node;                     // default: the host name's first label
+    std::string node; // default: the host name's first label
     std::string state_dir = "var/ship";
     std::optional<Credentials> credentials;
     std::string tls_ca, tls_cert, tls_key;
-    std::size_t max_pending = 4096;       // unacknowledged messages at most
+    std::size_t max_pending = 4096; // unacknowledged messages at most
     std::chrono::milliseconds ack_wait{5000};
     std::chrono::milliseconds status_interval{10000};
-    std::uint64_t lag_warning = 100000;   // records behind; 0: off
+    std::uint64_t lag_warning = 100000; // records behind; 0: off
     std::chrono::milliseconds rotated_idle{2000};
     std::chrono::milliseconds retry_max{10000};
     bool create_stream = true;

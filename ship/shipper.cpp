@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <fcntl.h>
 #include <filesystem>
@@ -21,19 +22,25 @@
 
 #include "cursor.hpp"
 #include "spool.hpp"
+#include "stream_read.hpp"
 
 namespace mtalog::ship {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using namespace std::chrono_literals;
 
 volatile std::sig_atomic_t g_stop = 0;
 volatile std::sig_atomic_t g_status = 0;
 
-void on_stop(int) { g_stop = 1; }
-void on_status(int) { g_status = 1; }
+void on_stop(int)
+{
+    g_stop = 1;
+}
+void on_status(int)
+{
+    g_status = 1;
+}
 
 void install_signals()
 {
@@ -49,7 +56,12 @@ void install_signals()
 
 void say(const std::string &line)
 {
-    std::fprintf(stderr, "mtalog-ship: %s\n", line.c_str());
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    std::fprintf(stderr, "%s mtalog-ship: %s\n", stamp, line.c_str());
     std::fflush(stderr);
 }
 
@@ -202,10 +214,12 @@ private:
         const char *id = nullptr;
         if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id)
             a.id = id;
-        if (pa) {
+        if (pa && pa->Sequence > 0) {
             a.ok = true;
             a.duplicate = pa->Duplicate;
             a.seq = pa->Sequence;
+        } else if (pa) {
+            a.error = "acknowledged without a stream sequence";
         } else if (pae) {
             a.error = pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err);
         }
@@ -218,7 +232,8 @@ private:
     static void on_disconnected(natsConnection *, void *closure)
     {
         if (!static_cast<Nats *>(closure)->closing_)
-            say("disconnected from the servers; reconnecting (records wait in the files)");
+            say("disconnected from the servers; reconnecting (records wait in the "
+                "files)");
     }
     static void on_reconnected(natsConnection *nc, void *)
     {
@@ -236,14 +251,17 @@ private:
 };
 
 struct Counters {
-    std::uint64_t published = 0;   // messages sent (retries included)
-    std::uint64_t acked = 0;       // acknowledged as stored
-    std::uint64_t duplicates = 0;  // acknowledged as already stored (de-duplicated by the server)
-    std::uint64_t unresolved = 0;  // records in flight when a publish failed (then found stored or sent again)
+    std::uint64_t published = 0;    // messages sent (retries included)
+    std::uint64_t acked = 0;        // acknowledged as stored
+    std::uint64_t duplicates = 0;   // acknowledged as already stored (de-duplicated by the server)
+    std::uint64_t unresolved = 0;   // records in flight when a publish failed (then
+                                    // found stored or sent again)
     std::uint64_t found_stored = 0; // records a resync found in the stream, not sent again
-    std::uint64_t failures = 0;    // failed publishes (each leads to a resync)
+    std::uint64_t failures = 0;     // failed publishes (each leads to a resync)
     std::uint64_t resyncs = 0;
-    std::uint64_t bytes = 0;       // payload bytes acknowledged
+    std::uint64_t false_duplicates = 0; // "duplicate" acks whose sequence did not hold the record
+    std::uint64_t copies_deleted = 0;   // audit: second copies of an id deleted from the stream
+    std::uint64_t bytes = 0;            // payload bytes acknowledged
 };
 
 class Shipper {
@@ -256,7 +274,7 @@ public:
         status_path_ = s_.state_dir + "/status.json";
     }
 
-    int run()
+    int work()
     {
         if (auto error = prepare_state())
             return fail(*error);
@@ -276,7 +294,7 @@ public:
             }
             const bool progressed = read_and_publish();
             const auto now = Clock::now();
-            if (dirty_ && now - last_save >= 200ms) {
+            if (dirty_ && now - last_save >= std::chrono::milliseconds(200)) {
                 save();
                 last_save = now;
             }
@@ -290,7 +308,7 @@ public:
                 break;
             }
             if (!progressed)
-                nats_.wait_for_acks(50ms);
+                nats_.wait_for_acks(std::chrono::milliseconds(50));
         }
         finish();
         report_status();
@@ -305,20 +323,19 @@ private:
         bool acked = false;
         std::uint64_t seq = 0;
         bool sent = false; // false: found stored, never sent in this run
-        Clock::time_point sent_at{};
     };
     struct KeyRun {
         std::map<std::uint64_t, Pending> pending; // by offset
-        std::uint64_t floor_seq = 0; // this key's messages past its offset have a higher sequence
+        std::uint64_t floor_seq = 0;              // this key's messages past its offset have a higher sequence
     };
     struct Source {
         const ShipFile *spec = nullptr;
         KeyCache cache;
         std::unique_ptr<Reader> reader;
         Candidate active;
-        std::string buffer;          // read, not yet a complete line
-        std::uint64_t next = 0;      // offset of buffer's start
-        bool broken = false;         // a file shrank: shipping stopped here
+        std::string buffer;     // read, not yet a complete line
+        std::uint64_t next = 0; // offset of buffer's start
+        bool broken = false;    // a file shrank: shipping stopped here
         Clock::time_point next_list{};
         Clock::time_point behind_since{};
     };
@@ -341,7 +358,8 @@ private:
             const std::string aside = cursor_path_ + ".corrupt-" + std::to_string(::time(nullptr));
             ::rename(cursor_path_.c_str(), aside.c_str());
             say("warning: " + *e + "; moved to " + aside +
-                "; reading this node's messages back from the stream to know what was shipped");
+                "; reading this node's messages back from the stream to know what "
+                "was shipped");
             cursor_ = Cursor{};
         } else {
             cursor_ = std::get<Cursor>(std::move(loaded));
@@ -350,6 +368,16 @@ private:
                        "\": give each node its own state_dir";
         }
         cursor_.node = s_.node;
+        if (o_.audit) {
+            // Every file still on disk is read again; the read-back from the
+            // stream's first message says which records it holds.
+            cursor_.scan_from = 0;
+            for (auto &[key, k] : cursor_.keys) {
+                k.offset = 0;
+                k.done = false;
+                k.stored.clear();
+            }
+        }
         if (auto e = save_cursor(cursor_, cursor_path_))
             return "cannot write the cursor: " + *e;
         return std::nullopt;
@@ -357,7 +385,7 @@ private:
 
     bool connect_until_done()
     {
-        auto wait = 250ms;
+        auto wait = std::chrono::milliseconds(250);
         for (int attempt = 1; !g_stop; ++attempt) {
             bool fatal = false;
             const auto error = nats_.connect(s_, fatal);
@@ -379,12 +407,12 @@ private:
     {
         const auto until = Clock::now() + d;
         while (!g_stop && Clock::now() < until)
-            std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(50ms, d));
+            std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(50), d));
     }
 
     bool ensure_stream()
     {
-        auto wait = 250ms;
+        auto wait = std::chrono::milliseconds(250);
         for (int attempt = 1; !g_stop; ++attempt) {
             jsStreamInfo *si = nullptr;
             jsErrCode jerr = static_cast<jsErrCode>(0);
@@ -434,46 +462,45 @@ private:
         if (nats_.js())
             js_PublishAsyncComplete(nats_.js(), &po); // what is in flight ends, one way or the other
         handle_acks(nats_.take_acks());
-        Clock::time_point oldest = Clock::time_point::max();
         for (auto &[key, run] : runs_) {
             for (const auto &[offset, p] : run.pending) {
-                if (p.acked) {
+                if (p.acked)
                     cursor_.keys[key].add_stored(offset, p.end);
-                } else {
+                else
                     ++c_.unresolved;
-                    oldest = std::min(oldest, p.sent_at);
-                }
             }
             run.pending.clear();
         }
+        // Failures in a row (no leader yet, say) back off instead of spinning.
+        const auto since_last = Clock::now() - last_resync_;
+        resync_backoff_ = since_last < std::chrono::seconds(2)
+                              ? std::min<std::chrono::milliseconds>(
+                                    std::max(resync_backoff_ * 2, std::chrono::milliseconds(100)), s_.retry_max)
+                              : std::chrono::milliseconds(0);
+        sleep_for(resync_backoff_);
         for (auto &src : sources_) {
             src.reader.reset();
             src.buffer.clear();
         }
         failed_ = false;
-        auto wait = 250ms;
+        auto wait = std::chrono::milliseconds(250);
         while (!g_stop) {
             if (!nats_.connected()) {
                 sleep_for(wait);
                 wait = std::min<std::chrono::milliseconds>(wait * 2, s_.retry_max);
                 continue;
             }
-            // Sent again within half the duplicate window, a record the
-            // stream already holds is dropped by the server; later, or at
-            // start, the stream is read back instead.
-            const bool in_window = !first_sync_ && window_ms_ > 0 &&
-                                   (oldest == Clock::time_point::max() ||
-                                    Clock::now() - oldest < std::chrono::milliseconds(window_ms_ / 2));
-            if (in_window) {
-                say("sending the unacknowledged records again (the server drops those it holds)");
-            } else if (auto error = scan_stream()) {
+            // Read back before anything is sent again: the server's duplicate
+            // window alone is not enough (an outage may outlast it, and a
+            // leader elected mid-publish may not know every id yet).
+            if (auto error = scan_stream()) {
                 say("cannot read back the stream yet: " + *error + "; retrying");
                 sleep_for(wait);
                 wait = std::min<std::chrono::milliseconds>(wait * 2, s_.retry_max);
                 continue;
             }
             ++c_.resyncs;
-            first_sync_ = false;
+            last_resync_ = Clock::now();
             resync_needed_ = false;
             dirty_ = true;
             return true;
@@ -481,65 +508,80 @@ private:
         return false;
     }
 
+    // Waits (up to 10 s) until the stream has a leader, every replica is
+    // current and its last sequence holds still: a leader elected a moment
+    // ago may not have applied every committed message yet, and a read-back
+    // from it would miss them. Returns the last sequence.
+    std::optional<std::string> settle(std::uint64_t &last)
+    {
+        const auto until = Clock::now() + std::chrono::seconds(10);
+        std::uint64_t previous = UINT64_MAX;
+        for (;;) {
+            jsStreamInfo *si = nullptr;
+            jsErrCode jerr = static_cast<jsErrCode>(0);
+            const natsStatus st = js_GetStreamInfo(&si, nats_.js(), s_.stream.c_str(), nullptr, &jerr);
+            if (st != NATS_OK)
+                return "stream info: " + last_error(st);
+            last = si->State.LastSeq;
+            bool current = !si->Cluster || (si->Cluster->Leader && *si->Cluster->Leader);
+            for (int i = 0; si->Cluster && i < si->Cluster->ReplicasLen; ++i)
+                current = current && si->Cluster->Replicas[i]->Current && !si->Cluster->Replicas[i]->Offline;
+            jsStreamInfo_Destroy(si);
+            if ((current && last == previous) || Clock::now() >= until || g_stop)
+                return std::nullopt;
+            previous = current ? last : UINT64_MAX;
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        }
+    }
+
     // This node's messages after scan_from: their ranges become "stored".
+    // An audit also deletes every copy of an id after the first.
     std::optional<std::string> scan_stream()
     {
-        jsStreamInfo *si = nullptr;
+        std::uint64_t last = 0;
+        if (auto error = settle(last))
+            return error;
         jsErrCode jerr = static_cast<jsErrCode>(0);
-        natsStatus st = js_GetStreamInfo(&si, nats_.js(), s_.stream.c_str(), nullptr, &jerr);
-        if (st != NATS_OK)
-            return "stream info: " + last_error(st);
-        const std::uint64_t last = si->State.LastSeq;
-        jsStreamInfo_Destroy(si);
+        std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> first_seq; // audit: (key, offset) -> seq
+        std::vector<std::uint64_t> extra_copies;
         std::uint64_t found = 0;
         if (last > cursor_.scan_from) {
-            const std::string subject = s_.subject_prefix + "." + s_.node + ".>";
-            jsSubOptions so;
-            jsSubOptions_Init(&so);
-            so.Stream = s_.stream.c_str();
-            so.Ordered = true;
-            so.Config.DeliverPolicy = js_DeliverByStartSequence;
-            so.Config.OptStartSeq = cursor_.scan_from + 1;
-            so.Config.HeadersOnly = true;
-            natsSubscription *sub = nullptr;
-            st = js_SubscribeSync(&sub, nats_.js(), subject.c_str(), nullptr, &so, &jerr);
-            if (st != NATS_OK)
-                return "subscribe: " + last_error(st);
-            std::optional<std::string> error;
-            for (;;) {
-                natsMsg *m = nullptr;
-                st = natsSubscription_NextMsg(&m, sub, 2000);
-                if (st == NATS_TIMEOUT)
-                    break; // nothing (more) of this node past scan_from
-                if (st != NATS_OK) {
-                    error = "reading back: " + last_error(st);
-                    break;
-                }
-                jsMsgMetaData *meta = nullptr;
-                std::uint64_t pending = 0, seq = 0;
-                if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
-                    pending = meta->NumPending;
-                    seq = meta->Sequence.Stream;
-                    jsMsgMetaData_Destroy(meta);
-                }
+            StreamRead r;
+            r.stream = s_.stream;
+            r.subject = s_.subject_prefix + "." + s_.node + ".>";
+            r.from = cursor_.scan_from + 1;
+            r.headers_only = true;
+            r.wait_ms = std::max<std::int64_t>(5000, 2 * s_.ack_wait.count());
+            auto error = read_stream(nats_.js(), r, [&](natsMsg *m, std::uint64_t seq) {
                 const char *id = nullptr, *size = nullptr;
                 std::uint64_t key = 0, offset = 0;
-                if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id && parse_id(id, key, offset) &&
-                    natsMsgHeader_Get(m, "Nats-Msg-Size", &size) == NATS_OK && size) {
+                const bool ours = natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id && parse_id(id, key, offset);
+                if (ours && o_.audit && !audited_) {
+                    const auto [it, fresh] = first_seq.try_emplace({key, offset}, seq);
+                    if (!fresh)
+                        extra_copies.push_back(seq);
+                }
+                if (ours && natsMsgHeader_Get(m, "Nats-Msg-Size", &size) == NATS_OK && size) {
                     KeyState &k = cursor_.keys[key];
                     if (offset >= k.offset) {
                         k.add_stored(offset, offset + std::stoull(size) + 1);
                         ++found;
                     }
                 }
-                natsMsg_Destroy(m);
-                if (seq >= last || pending == 0)
-                    break;
-            }
-            natsSubscription_Unsubscribe(sub);
-            natsSubscription_Destroy(sub);
+            });
             if (error)
                 return error;
+        }
+        for (const std::uint64_t seq : extra_copies) {
+            const natsStatus del = js_DeleteMsg(nats_.js(), s_.stream.c_str(), seq, nullptr, &jerr);
+            if (del != NATS_OK)
+                return "deleting a second copy (sequence " + std::to_string(seq) + "): " + last_error(del);
+            ++c_.copies_deleted;
+        }
+        if (o_.audit && !audited_) {
+            audited_ = true;
+            say("audit: " + std::to_string(first_seq.size()) + " record(s) of this node in the stream, " +
+                std::to_string(extra_copies.size()) + " second cop(ies) deleted; records the stream lacks follow");
         }
         for (auto &[key, run] : runs_)
             run.floor_seq = last;
@@ -551,7 +593,7 @@ private:
 
     void handle_acks(std::deque<Nats::Ack> acks)
     {
-        for (auto &a : acks) {
+        for (const auto &a : acks) {
             std::uint64_t key = 0, offset = 0;
             if (!parse_id(a.id, key, offset))
                 continue;
@@ -568,6 +610,18 @@ private:
             auto p = run->second.pending.find(offset);
             if (p == run->second.pending.end())
                 continue;
+            if (!p->second.acked && a.duplicate && !stored_as(a.id, a.seq)) {
+                // A "duplicate" whose sequence does not hold this record: the
+                // server remembered an id it never stored (seen around leader
+                // changes). The read-back decides.
+                ++c_.false_duplicates;
+                if (!failed_)
+                    say("the server called " + a.id + " a duplicate of sequence " + std::to_string(a.seq) +
+                        ", which does not hold it; reading back the stream before going "
+                        "on");
+                failed_ = true;
+                continue;
+            }
             if (!p->second.acked) {
                 p->second.acked = true;
                 p->second.seq = a.seq;
@@ -578,6 +632,19 @@ private:
             }
             advance(key, run->second);
         }
+    }
+
+    // Whether stream sequence `seq` holds the message with id `id`.
+    bool stored_as(const std::string &id, std::uint64_t seq)
+    {
+        natsMsg *m = nullptr;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        if (js_GetMsg(&m, nats_.js(), s_.stream.c_str(), seq, nullptr, &jerr) != NATS_OK)
+            return false;
+        const char *stored_id = nullptr;
+        const bool same = natsMsgHeader_Get(m, "Nats-Msg-Id", &stored_id) == NATS_OK && stored_id && id == stored_id;
+        natsMsg_Destroy(m);
+        return same;
     }
 
     void advance(std::uint64_t key, KeyRun &run)
@@ -616,8 +683,8 @@ private:
             while (flying < s_.max_pending && !failed_) {
                 // Whole lines in the buffer first.
                 std::size_t start = 0;
-                for (std::size_t nl; flying < s_.max_pending && !failed_ &&
-                                     (nl = src.buffer.find('\n', start)) != std::string::npos;
+                for (std::size_t nl;
+                     flying < s_.max_pending && !failed_ && (nl = src.buffer.find('\n', start)) != std::string::npos;
                      start = nl + 1) {
                     const std::uint64_t offset = src.next + start;
                     if (ship_line(src, offset, std::string_view(src.buffer).substr(start, nl - start)))
@@ -655,14 +722,14 @@ private:
         if (offset < k.offset)
             return false; // before the cursor (a reread after a resync)
         if (const auto stored_end = k.stored_at(offset); stored_end && *stored_end >= end) {
-            run.pending[offset] = Pending{end, true, 0, false, {}};
+            run.pending[offset] = Pending{end, true, 0, false};
             ++c_.found_stored;
             advance(key, run);
             return false;
         }
         const std::string id = s_.node + "." + key_text(key) + "." + std::to_string(offset);
-        const std::string subject =
-            s_.subject_prefix + "." + s_.node + "." + std::string(record_type(line, src.spec->format, src.spec->only_type));
+        const std::string subject = s_.subject_prefix + "." + s_.node + "." +
+                                    std::string(record_type(line, src.spec->format, src.spec->only_type));
         natsMsg *msg = nullptr;
         natsStatus st = natsMsg_Create(&msg, subject.c_str(), nullptr, line.data(), static_cast<int>(line.size()));
         if (st == NATS_OK)
@@ -686,7 +753,7 @@ private:
             failed_ = true;
             return false;
         }
-        run.pending[offset] = Pending{end, false, 0, true, Clock::now()};
+        run.pending[offset] = Pending{end, false, 0, true};
         ++c_.published;
         if (src.behind_since == Clock::time_point{})
             src.behind_since = Clock::now();
@@ -701,7 +768,8 @@ private:
         if (now_state && now_state->size < src.reader->position()) {
             say("error: \"" + src.active.name + "\" shrank from " + std::to_string(src.reader->position()) + " to " +
                 std::to_string(now_state->size) +
-                " bytes while being shipped: truncating a log file in place (logrotate's copytruncate) can lose "
+                " bytes while being shipped: truncating a log file in place "
+                "(logrotate's copytruncate) can lose "
                 "records; use create (config/logrotate.mtalog). Shipping of \"" +
                 src.spec->path + "\" stopped");
             src.broken = true;
@@ -745,7 +813,7 @@ private:
         const auto now = Clock::now();
         if (now < src.next_list)
             return false;
-        src.next_list = now + 200ms;
+        src.next_list = now + std::chrono::milliseconds(200);
         const std::string header_line = src.spec->header.empty() ? "" : src.spec->header + "\n";
         for (const Candidate &c : list_candidates(src.spec->path, src.spec->header, src.cache)) {
             KeyState &k = cursor_.keys[c.key];
@@ -754,10 +822,12 @@ private:
             if (k.done)
                 continue;
             std::string error;
-            auto reader = open_reader(c, error);
+            auto reader = open_listed(c, src.spec->path, src.spec->header, error);
             if (!reader) {
-                say("cannot open \"" + c.name + "\": " + error);
-                continue;
+                if (error != "replaced since it was listed")
+                    say("cannot open \"" + c.name + "\": " + error);
+                src.next_list = {}; // list again at once
+                return false;
             }
             if (k.offset == 0 && !header_line.empty()) {
                 std::string head(header_line.size(), '\0');
@@ -770,9 +840,11 @@ private:
                 }
                 if (head == header_line)
                     k.offset = header_line.size();
-                reader = open_reader(c, error);
-                if (!reader)
-                    continue;
+                reader = open_listed(c, src.spec->path, src.spec->header, error);
+                if (!reader) {
+                    src.next_list = {};
+                    return false;
+                }
             }
             if (!reader->skip_to(k.offset)) {
                 say("error: \"" + c.name + "\" holds fewer bytes than were already shipped from it (" +
@@ -838,7 +910,9 @@ private:
                 ++it;
         }
         if (auto e = save_cursor(cursor_, cursor_path_)) {
-            say("error: cannot write the cursor (records are shipped, the next start reads the stream back): " + *e);
+            say("error: cannot write the cursor (records are shipped, the next start "
+                "reads the stream back): " +
+                *e);
             return;
         }
         dirty_ = false;
@@ -892,9 +966,11 @@ private:
             return 0;
         std::uint64_t lines = 0;
         char buf[65536];
-        to = std::min<std::uint64_t>(to, from + (64u << 20)); // bounded work per report
+        to = std::min<std::uint64_t>(to,
+                                     from + (64u << 20)); // bounded work per report
         while (from < to) {
-            const ssize_t n = ::pread(fd, buf, std::min<std::uint64_t>(sizeof buf, to - from), static_cast<off_t>(from));
+            const ssize_t n =
+                ::pread(fd, buf, std::min<std::uint64_t>(sizeof buf, to - from), static_cast<off_t>(from));
             if (n <= 0)
                 break;
             lines += static_cast<std::uint64_t>(std::count(buf, buf + n, '\n'));
@@ -911,9 +987,9 @@ private:
         say(std::string(warn ? "WARNING: lag above lag_warning (" + std::to_string(s_.lag_warning) + "): " : "") +
             "node " + s_.node + ": shipped " + std::to_string(c_.acked) + " (" + std::to_string(c_.duplicates) +
             " duplicates dropped by the server, " + std::to_string(c_.found_stored) + " found stored, " +
-            std::to_string(c_.unresolved) + " unresolved by a failure, " + std::to_string(c_.failures) + " failed publishes), lag " +
-            std::to_string(l.records) + " records, " + std::to_string(l.bytes) + " bytes, " +
-            std::to_string(l.seconds) + " s");
+            std::to_string(c_.unresolved) + " unresolved by a failure, " + std::to_string(c_.failures) +
+            " failed publishes), lag " + std::to_string(l.records) + " records, " + std::to_string(l.bytes) +
+            " bytes, " + std::to_string(l.seconds) + " s");
         const nlohmann::json j = {{"node", s_.node},
                                   {"stream", s_.stream},
                                   {"shipped", c_.acked},
@@ -923,6 +999,8 @@ private:
                                   {"unresolved", c_.unresolved},
                                   {"failed_publishes", c_.failures},
                                   {"resyncs", c_.resyncs},
+                                  {"false_duplicates", c_.false_duplicates},
+                                  {"copies_deleted", c_.copies_deleted},
                                   {"bytes_shipped", c_.bytes},
                                   {"lag_records", l.records},
                                   {"lag_bytes", l.bytes},
@@ -955,7 +1033,9 @@ private:
     Counters c_;
     bool failed_ = false;
     bool resync_needed_ = false;
-    bool first_sync_ = true; // the first resync always reads the stream back
+    Clock::time_point last_resync_{};
+    bool audited_ = false;
+    std::chrono::milliseconds resync_backoff_{0};
     bool dirty_ = false;
     std::uint64_t epoch_floor_ = 0;
     long long window_ms_ = 0;
@@ -969,7 +1049,7 @@ int run_shipper(const Settings &settings, const RunOptions &options)
     int rc = 0;
     {
         Shipper shipper(settings, options);
-        rc = shipper.run();
+        rc = shipper.work();
     }
     nats_Close();
     return rc;
@@ -1024,7 +1104,7 @@ int run_tail(const Settings &s, const TailOptions &o)
             }
             if (st != NATS_OK) {
                 say("fetch: " + last_error(st) + "; retrying");
-                std::this_thread::sleep_for(500ms);
+                std::this_thread::sleep_for(std::chrono::milliseconds(500));
                 continue;
             }
             int written = 0;

@@ -18,7 +18,11 @@
 namespace mtalog::ship {
 
 struct RunOptions {
-    bool once = false; // stop when every file is shipped to its end (tests, catch-up runs)
+    bool once = false;  // stop when every file is shipped to its end (tests,
+                        // catch-up runs)
+    bool audit = false; // read back all of this node's messages first: ship again
+                        // what the stream lacks, delete copies it holds twice
+                        // (after a broker incident)
 };
 
 // Runs until SIGTERM/SIGINT (or, with `once`, until caught up); SIGUSR1
@@ -28,10 +32,10 @@ int run_shipper(const Settings &settings, const RunOptions &options);
 // `mtalog-ship tail`: reads the stream through a durable consumer.
 struct TailOptions {
     std::string durable = "mtalog-tail";
-    std::string subject;   // default: <prefix>.>
-    std::string out_dir;   // one file per node and type instead of stdout
-    long long count = -1;  // stop after this many records (-1: never)
-    int idle_ms = -1;      // stop after this long without a record (-1: never)
+    std::string subject;  // default: <prefix>.>
+    std::string out_dir;  // one file per node and type instead of stdout
+    long long count = -1; // stop after this many records (-1: never)
+    int idle_ms = -1;     // stop after this long without a record (-1: never)
 };
 int run_tail(const Settings &settings, const TailOptions &options);
 

@@ -43,6 +43,14 @@ bool Reader::skip_to(std::uint64_t offset)
 
 namespace {
 
+std::pair<dev_t, ino_t> identity_of(int fd)
+{
+    struct stat st {};
+    if (::fstat(fd, &st) != 0)
+        return {0, 0};
+    return {st.st_dev, st.st_ino};
+}
+
 class PlainReader final : public Reader {
 public:
     explicit PlainReader(int fd) : fd_(fd) {}
@@ -62,6 +70,12 @@ public:
         }
     }
     [[nodiscard]] std::uint64_t position() const override { return pos_; }
+    [[nodiscard]] std::pair<dev_t, ino_t> identity() const override { return identity_of(fd_); }
+    bool rewind() override
+    {
+        pos_ = 0;
+        return true;
+    }
     [[nodiscard]] std::optional<Now> plain_now() const override
     {
         struct stat st {};
@@ -78,7 +92,8 @@ private:
 
 class GzipReader final : public Reader {
 public:
-    explicit GzipReader(gzFile f) : f_(f) {}
+    GzipReader(gzFile f, int fd) : f_(f), fd_(fd) {}
+    [[nodiscard]] std::pair<dev_t, ino_t> identity() const override { return identity_of(fd_); }
     ~GzipReader() override { gzclose(f_); }
     long read(char *buf, std::size_t n) override
     {
@@ -95,12 +110,14 @@ public:
 
 private:
     gzFile f_;
+    int fd_; // owned by f_
     std::uint64_t pos_ = 0;
 };
 
 class ZstdReader final : public Reader {
 public:
-    ZstdReader(int fd) : fd_(fd), ds_(ZSTD_createDStream()), in_buf_(ZSTD_DStreamInSize()) {}
+    explicit ZstdReader(int fd) : fd_(fd), ds_(ZSTD_createDStream()), in_buf_(ZSTD_DStreamInSize()) {}
+    [[nodiscard]] std::pair<dev_t, ino_t> identity() const override { return identity_of(fd_); }
     ~ZstdReader() override
     {
         ZSTD_freeDStream(ds_);
@@ -147,15 +164,17 @@ std::uint64_t key_of(Reader &r, const std::string &path, const std::string &head
     std::string head;
     char buf[4096];
     for (;;) {
-        // Undecided while what was read could still be the start of the header line.
-        const bool may_be_header = !header_line.empty() && head.size() < header_line.size() &&
-                                   header_line.compare(0, head.size(), head) == 0;
+        // Undecided while what was read could still be the start of the header
+        // line.
+        const bool may_be_header =
+            !header_line.empty() && head.size() < header_line.size() && header_line.compare(0, head.size(), head) == 0;
         if (!may_be_header) {
             const std::size_t start =
                 !header_line.empty() && head.compare(0, header_line.size(), header_line) == 0 ? header_line.size() : 0;
             const auto nl = head.find('\n', start);
             if (nl != std::string::npos)
-                return fnv1a(std::string_view(head).substr(start, nl - start), fnv1a(path + "\n")) | 1; // never 0
+                return fnv1a(std::string_view(head).substr(start, nl - start),
+                             fnv1a(path + "\n")) | 1; // never 0
         }
         if (head.size() > header_line.size() + 65536)
             return 0; // no line end in sight: not a log file of ours
@@ -168,7 +187,9 @@ std::uint64_t key_of(Reader &r, const std::string &path, const std::string &head
 
 Encoding encoding_of(const std::string &name)
 {
-    auto ends = [&](std::string_view s) { return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0; };
+    auto ends = [&](std::string_view s) {
+        return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+    };
     if (ends(".gz"))
         return Encoding::gzip;
     if (ends(".zst"))
@@ -186,16 +207,40 @@ std::unique_ptr<Reader> open_reader(const Candidate &c, std::string &error)
         return nullptr;
     }
     switch (c.encoding) {
-    case Encoding::plain: return std::make_unique<PlainReader>(fd);
-    case Encoding::zstd: return std::make_unique<ZstdReader>(fd);
+    case Encoding::plain:
+        return std::make_unique<PlainReader>(fd);
+    case Encoding::zstd:
+        return std::make_unique<ZstdReader>(fd);
     case Encoding::gzip:
         if (gzFile f = gzdopen(fd, "rb"))
-            return std::make_unique<GzipReader>(f);
+            return std::make_unique<GzipReader>(f, fd);
         ::close(fd);
         error = "cannot open as gzip";
         return nullptr;
     }
     return nullptr;
+}
+
+std::unique_ptr<Reader> open_listed(const Candidate &c, const std::string &path, const std::string &header,
+                                    std::string &error)
+{
+    auto reader = open_reader(c, error);
+    if (!reader)
+        return nullptr;
+    if (reader->identity() != std::make_pair(c.dev, c.ino)) {
+        error = "replaced since it was listed";
+        return nullptr;
+    }
+    // A plain file's inode may have been freed and given to a new file in
+    // between: its first record says which file it is.
+    if (c.encoding == Encoding::plain) {
+        const std::uint64_t key = key_of(*reader, path, header);
+        if (key != c.key || !reader->rewind()) {
+            error = "replaced since it was listed";
+            return nullptr;
+        }
+    }
+    return reader;
 }
 
 std::optional<std::uint64_t> KeyCache::find(const Candidate &c) const
@@ -273,7 +318,8 @@ std::string_view record_type(std::string_view line, const std::string &format, c
     if (!only_type.empty())
         return only_type;
     if (format == "mainlog") {
-        // time@id@batch@conn@T@...: ids escape '@', so the fifth field is the type letter
+        // time@id@batch@conn@T@...: ids escape '@', so the fifth field is the type
+        // letter
         std::size_t at = 0;
         for (int i = 0; i < 4; ++i) {
             at = line.find('@', at);
@@ -282,16 +328,20 @@ std::string_view record_type(std::string_view line, const std::string &format, c
             ++at;
         }
         switch (at < line.size() ? line[at] : '\0') {
-        case 'A': return "attempt";
-        case 'C': return "connection_failure";
-        case 'P': return "permanent_failure";
-        default: return "record";
+        case 'A':
+            return "attempt";
+        case 'C':
+            return "connection_failure";
+        case 'P':
+            return "permanent_failure";
+        default:
+            return "record";
         }
     }
     if (format == "json" || format == "csv") {
         // JSON: {"type":"attempt",...; CSV: attempt,...
-        const std::string_view rest = format == "json" ? (line.rfind("{\"type\":\"", 0) == 0 ? line.substr(9) : "")
-                                                       : line;
+        const std::string_view rest =
+            format == "json" ? (line.rfind("{\"type\":\"", 0) == 0 ? line.substr(9) : "") : line;
         for (std::string_view t : {"attempt", "connection_failure", "permanent_failure"})
             if (rest.rfind(t, 0) == 0 && rest.size() > t.size() && (rest[t.size()] == '"' || rest[t.size()] == ','))
                 return t;

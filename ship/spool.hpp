@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <sys/types.h>
+#include <utility>
 #include <vector>
 
 namespace mtalog::ship {
@@ -21,14 +22,14 @@ namespace mtalog::ship {
 enum class Encoding { plain, gzip, zstd };
 
 struct Candidate {
-    std::string name;        // path on disk
+    std::string name; // path on disk
     Encoding encoding = Encoding::plain;
     dev_t dev = 0;
     ino_t ino = 0;
-    std::uint64_t size = 0;  // on disk
+    std::uint64_t size = 0; // on disk
     std::int64_t mtime_ns = 0;
-    bool live = false;       // the configured path itself
-    std::uint64_t key = 0;   // 0: no complete record yet
+    bool live = false;     // the configured path itself
+    std::uint64_t key = 0; // 0: no complete record yet
 };
 
 // 64-bit FNV-1a.
@@ -53,10 +54,20 @@ public:
         std::int64_t mtime_ns = 0;
     };
     [[nodiscard]] virtual std::optional<Now> plain_now() const { return std::nullopt; }
+    // The opened file's device and inode.
+    [[nodiscard]] virtual std::pair<dev_t, ino_t> identity() const = 0;
+    // Back to the start (plain files only).
+    virtual bool rewind() { return false; }
     std::string error;
 };
 
 [[nodiscard]] std::unique_ptr<Reader> open_reader(const Candidate &c, std::string &error);
+
+// Opens `c` and makes sure it is the file that was listed: a name can point
+// at another file by the time it is opened (logrotate reuses "name.1", a
+// rotation replaces the live file). nullptr with `error` when it is not.
+[[nodiscard]] std::unique_ptr<Reader> open_listed(const Candidate &c, const std::string &path,
+                                                  const std::string &header, std::string &error);
 
 // Keys of compressed files, which never change once renamed into place
 // (plain files are keyed again at each listing: one short read).

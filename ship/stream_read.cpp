@@ -1,0 +1,73 @@
+#include "stream_read.hpp"
+
+namespace mtalog::ship {
+
+namespace {
+
+std::string status_text(natsStatus s)
+{
+    natsStatus ignored;
+    const char *detail = nats_GetLastError(&ignored);
+    std::string out = natsStatus_GetText(s);
+    if (detail && *detail && out.find(detail) == std::string::npos)
+        out += std::string(" (") + detail + ")";
+    return out;
+}
+
+} // namespace
+
+std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,
+                                       const std::function<void(natsMsg *, std::uint64_t)> &each)
+{
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = r.stream.c_str();
+    so.Config.AckPolicy = js_AckNone;
+    so.Config.DeliverPolicy = r.from > 1 ? js_DeliverByStartSequence : js_DeliverAll;
+    so.Config.OptStartSeq = r.from > 1 ? r.from : 0;
+    so.Config.HeadersOnly = r.headers_only;
+    so.Config.InactiveThreshold = 60LL * 1000 * 1000 * 1000; // gone a minute after a crashed reader
+    natsSubscription *sub = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus st = js_PullSubscribe(&sub, js, r.subject.c_str(), nullptr, nullptr, &so, &jerr);
+    if (st != NATS_OK)
+        return "subscribe: " + status_text(st);
+    std::optional<std::string> error;
+    jsConsumerInfo *ci = nullptr;
+    std::uint64_t remaining = 0;
+    st = natsSubscription_GetConsumerInfo(&ci, sub, nullptr, &jerr);
+    if (st == NATS_OK) {
+        remaining = ci->NumPending;
+        jsConsumerInfo_Destroy(ci);
+    } else {
+        error = "consumer info: " + status_text(st);
+    }
+    while (!error && remaining > 0) {
+        natsMsgList list{};
+        const int batch = static_cast<int>(remaining < 1024 ? remaining : 1024);
+        st = natsSubscription_Fetch(&list, sub, batch, r.wait_ms, &jerr);
+        if (st != NATS_OK) {
+            error = "reading back (" + std::to_string(remaining) + " message(s) to go): " + status_text(st);
+            break;
+        }
+        for (int i = 0; i < list.Count; ++i) {
+            natsMsg *m = list.Msgs[i];
+            std::uint64_t seq = 0;
+            jsMsgMetaData *meta = nullptr;
+            if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+                seq = meta->Sequence.Stream;
+                remaining = meta->NumPending;
+                jsMsgMetaData_Destroy(meta);
+            } else if (remaining > 0) {
+                --remaining;
+            }
+            each(m, seq);
+        }
+        natsMsgList_Destroy(&list);
+    }
+    natsSubscription_Unsubscribe(sub); // deletes the ephemeral consumer
+    natsSubscription_Destroy(sub);
+    return error;
+}
+
+} // namespace mtalog::ship

@@ -1,0 +1,370 @@
+// mtalog-ship against one real nats-server on loopback: its config errors,
+// bad input of every kind (servers unreachable at start, refused
+// credentials, a stream that does not exist, a state directory it cannot
+// use, a corrupt cursor, a file truncated under it), the Exim adapter's
+// files written by many processes, and tail.
+#include <catch2/catch.hpp>
+
+#include <boost/dll/shared_library.hpp>
+#include <csignal>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "file_checks.hpp"
+#include "fleet.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+// One node's directory: an mtalog config writing attempt.log (mainlog) and
+// bounce.json, and a shipper config for `urls`.
+struct ShipNode {
+    testing::TempDir dir;
+    std::string ship_conf = dir / "ship.conf";
+
+    explicit ShipNode(const std::string &urls, const std::string &extra = "")
+    {
+        testing::write_file(dir / "core.conf", "modules_path = \"" + testing::modules_dir() +
+                                                   "\"\n"
+                                                   "mtalog {\n"
+                                                   "  attempt_logfile = \"attempt.log\"\n"
+                                                   "  permanent_failure_logfile = \"bounce.json\"\n"
+                                                   "  permanent_failure_format = \"json\"\n"
+                                                   "  log_connection_failures = off\n"
+                                                   "}\n");
+        write_ship_conf(urls, extra);
+    }
+    void write_ship_conf(const std::string &urls, const std::string &extra, const std::string &state = "state")
+    {
+        testing::write_file(ship_conf, "mtalog_ship {\n"
+                                       "  mtalog_config = \"core.conf\"\n"
+                                       "  servers = \"" +
+                                           urls +
+                                           "\"\n"
+                                           "  node = \"n1\"\n"
+                                           "  state_dir = \"" +
+                                           state +
+                                           "\"\n"
+                                           "  duplicate_window = 2s\n"
+                                           "  retry_max = 500ms\n"
+                                           "  status_interval = 200ms\n" +
+                                           extra + "}\n");
+    }
+    void generate(int records, int seed = 1) const
+    {
+        const auto r =
+            testing::run_command({testing::mtacore_exe(), "--config", dir / "core.conf", "--generate",
+                                  std::to_string(records), "--threads", "2", "--quiet", "--seed", std::to_string(seed)},
+                                 dir.path());
+        INFO(r.err);
+        REQUIRE(r.status == 0);
+    }
+    [[nodiscard]] testing::CommandResult ship_once(int timeout_s = 60) const
+    {
+        return testing::run_command(
+            {"/usr/bin/timeout", std::to_string(timeout_s), testing::mtalog_ship_exe(), "--once", ship_conf},
+            dir.path());
+    }
+    [[nodiscard]] long long lines_in_files() const
+    {
+        return static_cast<long long>(testing::records_of(dir / "attempt.log").size() +
+                                      testing::records_of(dir / "bounce.json").size());
+    }
+};
+
+// Each record of the stream once, by id, and as many as the files hold.
+void check_exactly_once(const testing::StreamReader &reader, long long expected, const std::string &stream = "MTALOG")
+{
+    const auto stored = reader.read_all(stream);
+    std::set<std::string> ids;
+    for (const auto &m : stored)
+        ids.insert(m.id);
+    CHECK(ids.size() == stored.size());
+    CHECK(static_cast<long long>(stored.size()) == expected);
+}
+
+std::string check_config(const std::string &dir, const std::string &text)
+{
+    testing::write_file(dir + "/bad.conf", text);
+    const auto r = testing::run_command({testing::mtalog_ship_exe(), "--check", dir + "/bad.conf"}, dir);
+    CHECK(r.status == 1);
+    return r.err;
+}
+
+} // namespace
+
+TEST_CASE("ship: config errors name file:line:column, and --check validates "
+          "without connecting",
+          "[ship]")
+{
+    ShipNode n("nats://127.0.0.1:9"); // nothing listens there: --check must not care
+    const auto ok = testing::run_command({testing::mtalog_ship_exe(), "--check", n.ship_conf}, n.dir.path());
+    INFO(ok.err);
+    CHECK(ok.status == 0);
+    CHECK(ok.out.find("ok: node n1: 2 file(s)") != std::string::npos);
+    CHECK(ok.out.find("attempt.log (mainlog, attempt)") != std::string::npos);
+
+    const std::string d = n.dir.path();
+    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  "
+                          "server = \"nats://x:1\"\n}\n") ==
+          "mtalog-ship: " + d +
+              "/bad.conf:3:3: unknown option 'server' in mtalog_ship (did you "
+              "mean 'servers'?)\n");
+    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  "
+                          "servers = \"http://x\"\n}\n")
+              .find("bad.conf:3:14: 'servers' must be server URLs starting "
+                    "nats:// or tls://") != std::string::npos);
+    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  "
+                          "servers = \"nats://a:1\"\n"
+                          "  node = \"a.b\"\n}\n")
+              .find("bad.conf:4:11: 'node' must be a node name") != std::string::npos);
+    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"nope.conf\"\n  "
+                          "servers = \"nats://a:1\"\n}\n")
+              .find("bad.conf:2:20: mtalog_config \"" + d + "/nope.conf\": No such file or directory") !=
+          std::string::npos);
+    CHECK(check_config(d, "mtalog_ship {\n  servers = \"nats://a:1\"\n}\n").find("needs mtalog_config") !=
+          std::string::npos);
+    // A secrets file others can read is refused; the secret never goes on the
+    // command line.
+    testing::write_file(d + "/secret", "user = \"ship\"\npassword = \"pw\"\n");
+    ::chmod((d + "/secret").c_str(), 0644);
+    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  "
+                          "servers = \"nats://a:1\"\n"
+                          "  credentials_file = \"secret\"\n}\n")
+              .find("is readable or writable by others (mode 0644): chmod 600 it") != std::string::npos);
+    ::chmod((d + "/secret").c_str(), 0600);
+    testing::write_file(d + "/secret", "user = \"ship\"\n");
+    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  "
+                          "servers = \"nats://a:1\"\n"
+                          "  credentials_file = \"secret\"\n}\n")
+              .find("needs token, or user and password") != std::string::npos);
+}
+
+TEST_CASE("ship: servers unreachable at start are retried until they come; "
+          "then every record goes once",
+          "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    testing::TempDir servers;
+    const int port = testing::free_port();
+    const std::string url = "nats://127.0.0.1:" + std::to_string(port);
+    ShipNode n(url);
+    n.generate(20000);
+    testing::Process shipper({testing::mtalog_ship_exe(), n.ship_conf}, n.dir / "ship.log", n.dir.path());
+    REQUIRE(testing::wait_until(
+        [&] {
+            return testing::read_file(n.dir / "ship.log").find("cannot connect to any of the servers") !=
+                   std::string::npos;
+        },
+        10s));
+    testing::write_file(servers / "n.conf", "listen: 127.0.0.1:" + std::to_string(port) +
+                                                "\njetstream { store_dir: \"" + servers / "js" + "\" }\n");
+    testing::Process server({testing::nats_server_exe(), "-c", servers / "n.conf"}, servers / "n.log");
+    const testing::StreamReader reader{url, "", ""};
+    CHECK(testing::wait_until([&] { return reader.messages("MTALOG") == n.lines_in_files(); }, 30s));
+    CHECK(shipper.stop(SIGTERM) == 0);
+    check_exactly_once(reader, n.lines_in_files());
+    // The cursor was saved at stop: a second run sends nothing.
+    const auto again = n.ship_once();
+    INFO(again.err);
+    CHECK(again.status == 0);
+    CHECK(again.err.find("stopped: 0 records shipped") != std::string::npos);
+    check_exactly_once(reader, n.lines_in_files());
+}
+
+TEST_CASE("ship: refused credentials, a missing stream and an unusable "
+          "state_dir are clear errors",
+          "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    testing::TempDir servers;
+    testing::NatsCluster cluster(servers, 1, "ship", "right-password");
+    ShipNode n(cluster.url(0), "  credentials_file = \"secret\"\n");
+    n.generate(5000);
+    const std::string secret = n.dir / "secret";
+    testing::write_file(secret, "user = \"ship\"\npassword = \"wrong-password\"\n");
+    ::chmod(secret.c_str(), 0600);
+    auto r = n.ship_once();
+    CHECK(r.status == 1);
+    CHECK(r.err.find("the servers refused the credentials") != std::string::npos);
+    CHECK(r.err.find("wrong-password") == std::string::npos); // never echoed
+
+    testing::write_file(secret, "user = \"ship\"\npassword = \"right-password\"\n");
+    n.write_ship_conf(cluster.url(0), "  credentials_file = \"secret\"\n  create_stream = off\n");
+    r = n.ship_once();
+    CHECK(r.status == 1);
+    CHECK(r.err.find("stream \"MTALOG\" does not exist; create it (subjects "
+                     "\"mtalog.>\") or set create_stream = on") != std::string::npos);
+
+    n.write_ship_conf(cluster.url(0), "  credentials_file = \"secret\"\n", "core.conf/state");
+    r = n.ship_once();
+    INFO(r.err);
+    CHECK(r.status == 1);
+    CHECK(r.err.find("state_dir \"core.conf/state\" is not a writable directory") != std::string::npos);
+
+    n.write_ship_conf(cluster.url(0), "  credentials_file = \"secret\"\n");
+    r = n.ship_once();
+    INFO(r.err);
+    CHECK(r.status == 0);
+    check_exactly_once(testing::StreamReader{cluster.url(0), "ship", "right-password"}, n.lines_in_files());
+}
+
+TEST_CASE("ship: a corrupt or lost cursor is recovered from the stream without "
+          "a doubled record",
+          "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    testing::TempDir servers;
+    testing::NatsCluster cluster(servers, 1);
+    ShipNode n(cluster.url(0));
+    const testing::StreamReader reader{cluster.url(0), "", ""};
+    n.generate(10000, 1);
+    REQUIRE(n.ship_once().status == 0);
+    const long long shipped_first = n.lines_in_files();
+    testing::write_file(n.dir / "state/cursor.json", "{\"version\": 1, \"node\": \"n1\", \"scan_fr");
+    n.generate(10000, 2);
+    auto r = n.ship_once();
+    INFO(r.err);
+    CHECK(r.status == 0);
+    CHECK(r.err.find("not a cursor file") != std::string::npos);
+    CHECK(r.err.find("read back " + std::to_string(shipped_first) +
+                     " message(s) of this node past the cursor: not sent again") != std::string::npos);
+    check_exactly_once(reader, n.lines_in_files());
+    fs::remove(n.dir / "state/cursor.json");
+    n.generate(5000, 3);
+    r = n.ship_once();
+    CHECK(r.status == 0);
+    check_exactly_once(reader, n.lines_in_files());
+}
+
+TEST_CASE("ship: a file truncated under the shipper (copytruncate) is a clear error", "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    testing::TempDir servers;
+    testing::NatsCluster cluster(servers, 1);
+    ShipNode n(cluster.url(0));
+    n.generate(2000);
+    testing::Process shipper({testing::mtalog_ship_exe(), n.ship_conf}, n.dir / "ship.log", n.dir.path());
+    const testing::StreamReader reader{cluster.url(0), "", ""};
+    REQUIRE(testing::wait_until([&] { return reader.messages("MTALOG") == n.lines_in_files(); }, 30s));
+    REQUIRE(::truncate((n.dir / "attempt.log").c_str(), 100) == 0);
+    CHECK(testing::wait_until(
+        [&] { return testing::read_file(n.dir / "ship.log").find("shrank from") != std::string::npos; }, 10s));
+    const std::string log = testing::read_file(n.dir / "ship.log");
+    CHECK(log.find("logrotate's copytruncate") != std::string::npos);
+    CHECK(shipper.stop(SIGTERM) == 0);
+}
+
+TEST_CASE("ship: the Exim adapter's file, appended by many processes and moved "
+          "away, ships exactly once",
+          "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    testing::TempDir servers;
+    testing::NatsCluster cluster(servers, 1);
+    testing::TempDir dir;
+    const std::string mtalog_conf = dir / "exim-mtalog.conf";
+    testing::write_file(mtalog_conf,
+                        "mtalog {\n  attempt_logfile = \"" + dir / "exim.csv" + "\"\n  attempt_format = csv\n}\n");
+    testing::write_file(dir / "ship.conf", "mtalog_ship {\n  mtalog_config = \"exim-mtalog.conf\"\n  servers = \"" +
+                                               cluster.url(0) + "\"\n  node = \"exim1\"\n  state_dir = \"" +
+                                               dir / "state" + "\"\n  rotated_idle = 200ms\n}\n");
+    testing::Process shipper({testing::mtalog_ship_exe(), dir / "ship.conf"}, dir / "ship.log", dir.path());
+    using EximFunction = int(unsigned char **, int, unsigned char **);
+    constexpr int kProcesses = 4, kRecords = 3000;
+    std::vector<pid_t> children;
+    for (int p = 0; p < kProcesses; ++p) {
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) { // an Exim delivery process
+            boost::dll::shared_library so(testing::modules_dir() + "/mtalog.so", boost::dll::load_mode::rtld_now);
+            auto *function = so.get<EximFunction>("mtalog_exim_event");
+            int bad = 0;
+            for (int i = 0; i < kRecords; ++i) {
+                std::vector<std::string> args{mtalog_conf,
+                                              "tcp:connect",
+                                              "",
+                                              "p" + std::to_string(p) + "-" + std::to_string(i),
+                                              "user@example.com",
+                                              "192.0.2.25 25 mx.example.com",
+                                              "",
+                                              "1234"};
+                std::vector<unsigned char *> argv;
+                for (auto &a : args)
+                    argv.push_back(reinterpret_cast<unsigned char *>(a.data()));
+                unsigned char *out = nullptr;
+                bad += function(&out, static_cast<int>(argv.size()), argv.data()) != 0;
+                if (p == 0 && i == kRecords / 2)
+                    ::rename((dir / "exim.csv").c_str(),
+                             (dir / "exim.csv.1").c_str()); // a rotation
+            }
+            ::_exit(bad == 0 ? 0 : 1);
+        }
+        children.push_back(pid);
+    }
+    for (pid_t pid : children) {
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    const testing::StreamReader reader{cluster.url(0), "", ""};
+    CHECK(testing::wait_until([&] { return reader.messages("MTALOG") == kProcesses * kRecords; }, 30s));
+    CHECK(shipper.stop(SIGTERM) == 0);
+    const auto stored = reader.read_all("MTALOG");
+    std::multiset<std::string> in_stream, in_files;
+    for (const auto &m : stored) {
+        in_stream.insert(m.payload);
+        CHECK(m.subject == "mtalog.exim1.attempt");
+    }
+    const std::string header = testing::read_lines(dir / "exim.csv.1").at(0);
+    for (auto &l : testing::records_of(dir / "exim.csv", header))
+        in_files.insert(l);
+    CHECK(in_files.size() == static_cast<std::size_t>(kProcesses * kRecords));
+    CHECK(in_stream == in_files);
+}
+
+TEST_CASE("ship: tail prints the fleet's records, or writes one file per node "
+          "and type",
+          "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    testing::TempDir servers;
+    testing::NatsCluster cluster(servers, 1);
+    ShipNode n(cluster.url(0));
+    n.generate(3000);
+    REQUIRE(n.ship_once().status == 0);
+    const auto printed = testing::run_command(
+        {"/usr/bin/timeout", "30", testing::mtalog_ship_exe(), "tail", "--count", "10", n.ship_conf}, n.dir.path());
+    CHECK(printed.status == 0);
+    const auto first = testing::read_lines(n.dir / "attempt.log").at(0);
+    CHECK(printed.out.rfind("n1 ", 0) == 0);
+    const auto out_dir = n.dir / "fleet";
+    const auto written =
+        testing::run_command({"/usr/bin/timeout", "30", testing::mtalog_ship_exe(), "tail", "--durable", "to-files",
+                              "--out-dir", out_dir, "--idle-ms", "1000", n.ship_conf},
+                             n.dir.path());
+    INFO(written.err);
+    CHECK(written.status == 0);
+    CHECK(testing::read_file(out_dir + "/n1.attempt.log") == testing::read_file(n.dir / "attempt.log"));
+    CHECK(testing::read_file(out_dir + "/n1.permanent_failure.log") == testing::read_file(n.dir / "bounce.json"));
+    // The durable consumer remembers: a second run reads nothing new.
+    const auto again = testing::run_command({"/usr/bin/timeout", "30", testing::mtalog_ship_exe(), "tail", "--durable",
+                                             "to-files", "--out-dir", out_dir, "--idle-ms", "1000", n.ship_conf},
+                                            n.dir.path());
+    CHECK(again.err.find("tail: 0 record(s)") != std::string::npos);
+}

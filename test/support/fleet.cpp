@@ -1,0 +1,340 @@
+#include "fleet.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
+#include <filesystem>
+#include <nats/nats.h>
+#include <netinet/in.h>
+#include <set>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "spool.hpp"
+#include "stream_read.hpp"
+
+namespace testing {
+
+namespace fs = std::filesystem;
+
+std::string mtalog_ship_exe()
+{
+    return MTALOG_SHIP_EXE;
+}
+
+std::string nats_server_exe()
+{
+    for (const char *p : {"/usr/sbin/nats-server", "/usr/bin/nats-server"})
+        if (fs::exists(p))
+            return p;
+    return "";
+}
+
+bool nats_server_installed()
+{
+    if (!nats_server_exe().empty())
+        return true;
+    WARN("skipped: nats-server is not installed (scripts/install-deps installs "
+         "it)");
+    return false;
+}
+
+int free_port()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+Process::Process(const std::vector<std::string> &argv, const std::string &log, const std::string &cwd)
+{
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            ::dup2(fd, 1);
+            ::dup2(fd, 2);
+        }
+        if (!cwd.empty() && ::chdir(cwd.c_str()) != 0)
+            _exit(126);
+        std::vector<char *> args;
+        for (const auto &a : argv)
+            args.push_back(const_cast<char *>(a.c_str()));
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        _exit(127);
+    }
+}
+
+Process::~Process()
+{
+    if (pid_ > 0)
+        kill9();
+}
+
+Process::Process(Process &&other) noexcept : pid_(std::exchange(other.pid_, -1)) {}
+
+Process &Process::operator=(Process &&other) noexcept
+{
+    if (this != &other) {
+        if (pid_ > 0)
+            kill9();
+        pid_ = std::exchange(other.pid_, -1);
+    }
+    return *this;
+}
+
+void Process::kill9()
+{
+    if (pid_ <= 0)
+        return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+}
+
+std::optional<int> Process::wait_exit(int timeout_ms)
+{
+    if (pid_ <= 0)
+        return std::nullopt;
+    for (int waited = 0;; waited += 10) {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        if (waited >= timeout_ms)
+            return std::nullopt;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+int Process::stop(int signal)
+{
+    if (pid_ <= 0)
+        return -1;
+    ::kill(pid_, signal);
+    if (const auto status = wait_exit(5000))
+        return *status;
+    kill9();
+    return 128 + SIGKILL;
+}
+
+bool Process::running()
+{
+    if (pid_ <= 0)
+        return false;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+    }
+    return true;
+}
+
+NatsCluster::NatsCluster(const TempDir &dir, int count, const std::string &user, const std::string &password)
+    : dir_(dir.path()), user_(user), password_(password)
+{
+    for (int i = 0; i < count; ++i) {
+        ports_.push_back(free_port());
+        cluster_ports_.push_back(free_port());
+    }
+    servers_.resize(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) {
+        std::string conf = "server_name: s" + std::to_string(i) + "\nlisten: 127.0.0.1:" + std::to_string(ports_[i]) +
+                           "\njetstream { store_dir: \"" + dir_ + "/js" + std::to_string(i) + "\" }\n";
+        if (count > 1) {
+            conf +=
+                "cluster {\n  name: mtalog\n  listen: 127.0.0.1:" + std::to_string(cluster_ports_[i]) + "\n  routes: [";
+            for (int j = 0; j < count; ++j)
+                if (j != i)
+                    conf += "\n    nats-route://127.0.0.1:" + std::to_string(cluster_ports_[j]);
+            conf += "\n  ]\n}\n";
+        }
+        if (!user.empty())
+            conf += "authorization { user: \"" + user + "\", password: \"" + password + "\" }\n";
+        write_file(dir_ + "/nats" + std::to_string(i) + ".conf", conf);
+    }
+    for (int i = 0; i < count; ++i)
+        start(i);
+}
+
+NatsCluster::~NatsCluster()
+{
+    for (auto &s : servers_)
+        s.kill9();
+}
+
+void NatsCluster::start(int i)
+{
+    servers_[static_cast<std::size_t>(i)] =
+        Process({nats_server_exe(), "-c", dir_ + "/nats" + std::to_string(i) + ".conf"},
+                dir_ + "/nats" + std::to_string(i) + ".log");
+}
+
+void NatsCluster::kill9(int i)
+{
+    servers_[static_cast<std::size_t>(i)].kill9();
+}
+void NatsCluster::stop(int i)
+{
+    servers_[static_cast<std::size_t>(i)].stop(SIGTERM);
+}
+
+std::string NatsCluster::url(int i) const
+{
+    return "nats://127.0.0.1:" + std::to_string(ports_[static_cast<std::size_t>(i)]);
+}
+
+std::string NatsCluster::urls() const
+{
+    std::string out;
+    for (int i = 0; i < count(); ++i)
+        out += (i ? ", " : "") + url(i);
+    return out;
+}
+
+int NatsCluster::index_of(const std::string &server_name) const
+{
+    for (int i = 0; i < count(); ++i)
+        if (server_name == "s" + std::to_string(i))
+            return i;
+    return -1;
+}
+
+namespace {
+
+struct Connection {
+    natsConnection *nc = nullptr;
+    jsCtx *js = nullptr;
+    Connection(const StreamReader &r)
+    {
+        natsOptions *o = nullptr;
+        natsOptions_Create(&o);
+        std::vector<std::string> urls;
+        std::string cur;
+        for (char c : r.urls + ",") {
+            if (c == ',' || c == ' ') {
+                if (!cur.empty())
+                    urls.push_back(cur);
+                cur.clear();
+            } else {
+                cur += c;
+            }
+        }
+        std::vector<const char *> u;
+        for (const auto &s : urls)
+            u.push_back(s.c_str());
+        natsOptions_SetServers(o, u.data(), static_cast<int>(u.size()));
+        if (!r.user.empty())
+            natsOptions_SetUserInfo(o, r.user.c_str(), r.password.c_str());
+        if (natsConnection_Connect(&nc, o) == NATS_OK)
+            natsConnection_JetStream(&js, nc, nullptr);
+        else
+            nc = nullptr;
+        natsOptions_Destroy(o);
+    }
+    ~Connection()
+    {
+        if (js)
+            jsCtx_Destroy(js);
+        if (nc)
+            natsConnection_Destroy(nc);
+    }
+};
+
+} // namespace
+
+std::vector<StoredMessage> StreamReader::read_all(const std::string &stream) const
+{
+    std::vector<StoredMessage> out;
+    Connection c(*this);
+    REQUIRE(c.js);
+    mtalog::ship::StreamRead r;
+    r.stream = stream;
+    r.subject = ">";
+    r.wait_ms = 15000;
+    const auto error = mtalog::ship::read_stream(c.js, r, [&](natsMsg *m, std::uint64_t seq) {
+        StoredMessage s;
+        s.seq = seq;
+        s.subject = natsMsg_GetSubject(m);
+        s.payload.assign(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+        const char *v = nullptr;
+        if (natsMsgHeader_Get(m, "Nats-Msg-Id", &v) == NATS_OK && v)
+            s.id = v;
+        if (natsMsgHeader_Get(m, "Mtalog-Node", &v) == NATS_OK && v)
+            s.node = v;
+        out.push_back(std::move(s));
+    });
+    INFO(error.value_or(""));
+    REQUIRE_FALSE(error.has_value());
+    return out;
+}
+
+std::string StreamReader::leader(const std::string &stream) const
+{
+    Connection c(*this);
+    if (!c.js)
+        return "";
+    jsStreamInfo *si = nullptr;
+    jsErrCode jerr{};
+    if (js_GetStreamInfo(&si, c.js, stream.c_str(), nullptr, &jerr) != NATS_OK)
+        return "";
+    std::string name = si->Cluster && si->Cluster->Leader ? si->Cluster->Leader : "";
+    jsStreamInfo_Destroy(si);
+    return name;
+}
+
+long long StreamReader::messages(const std::string &stream) const
+{
+    Connection c(*this);
+    if (!c.js)
+        return -1;
+    jsStreamInfo *si = nullptr;
+    jsErrCode jerr{};
+    if (js_GetStreamInfo(&si, c.js, stream.c_str(), nullptr, &jerr) != NATS_OK)
+        return -1;
+    const long long n = static_cast<long long>(si->State.Msgs);
+    jsStreamInfo_Destroy(si);
+    return n;
+}
+
+std::vector<std::string> records_of(const std::string &path, const std::string &header)
+{
+    mtalog::ship::KeyCache cache;
+    std::vector<std::string> out;
+    // The plain and compressed form of one file count once (by key).
+    std::set<std::uint64_t> seen;
+    for (const auto &c : mtalog::ship::list_candidates(path, header, cache)) {
+        if (!seen.insert(c.key).second)
+            continue;
+        std::string error;
+        auto r = mtalog::ship::open_reader(c, error);
+        REQUIRE(r);
+        std::string all;
+        char buf[65536];
+        for (long n; (n = r->read(buf, sizeof buf)) > 0;)
+            all.append(buf, static_cast<std::size_t>(n));
+        std::size_t start = 0;
+        if (!header.empty() && all.compare(0, header.size() + 1, header + "\n") == 0)
+            start = header.size() + 1;
+        for (std::size_t nl; (nl = all.find('\n', start)) != std::string::npos; start = nl + 1)
+            out.push_back(all.substr(start, nl - start));
+    }
+    return out;
+}
+
+} // namespace testing

@@ -1,0 +1,80 @@
+// Real NATS servers and mtalog-ship processes for the fleet tests: servers
+// listen on loopback only, on free ports, and every process a test starts is
+// killed by its process id when its owner goes, whatever the outcome.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace testing {
+
+std::string mtalog_ship_exe();
+std::string nats_server_exe(); // "" when not installed
+bool nats_server_installed();  // warns (skipped) when not
+
+int free_port();
+
+// A child process (argv, no shell), its output to `log`.
+class Process {
+public:
+    Process() = default;
+    Process(const std::vector<std::string> &argv, const std::string &log, const std::string &cwd = "");
+    ~Process();
+    Process(Process &&other) noexcept;
+    Process &operator=(Process &&other) noexcept;
+    void kill9();              // SIGKILL and reap
+    int stop(int signal = 15); // signal, wait (5 s, then SIGKILL); exit status or
+                               // 128+signal
+    [[nodiscard]] bool running();
+    [[nodiscard]] int pid() const { return pid_; }
+    std::optional<int> wait_exit(int timeout_ms); // exit status once it ended
+
+private:
+    int pid_ = -1;
+};
+
+// `count` JetStream servers clustered on loopback, optionally with one
+// user/password.
+class NatsCluster {
+public:
+    NatsCluster(const TempDir &dir, int count, const std::string &user = "", const std::string &password = "");
+    ~NatsCluster();
+    void start(int i);
+    void kill9(int i);
+    void stop(int i);
+    [[nodiscard]] std::string urls() const; // "nats://127.0.0.1:p1, ..."
+    [[nodiscard]] std::string url(int i) const;
+    [[nodiscard]] int index_of(const std::string &server_name) const; // -1 if unknown
+    [[nodiscard]] int count() const { return static_cast<int>(ports_.size()); }
+
+private:
+    std::string dir_;
+    std::vector<int> ports_, cluster_ports_;
+    std::vector<Process> servers_;
+    std::string user_, password_;
+};
+
+// What the stream holds, read through libnats.
+struct StoredMessage {
+    std::uint64_t seq = 0;
+    std::string subject, id, node, payload;
+};
+struct StreamReader {
+    std::string urls, user, password;
+    // Every message of `stream` (payloads included), in sequence order.
+    std::vector<StoredMessage> read_all(const std::string &stream) const;
+    // The stream's leader server name ("" when unknown).
+    std::string leader(const std::string &stream) const;
+    // The stream's message count, or -1.
+    long long messages(const std::string &stream) const;
+};
+
+// The records of every file of `path` (live and rotated, .gz and .zst
+// decoded), header lines left out, file by file.
+std::vector<std::string> records_of(const std::string &path, const std::string &header = "");
+
+} // namespace testing
