@@ -14,8 +14,8 @@ namespace mtalog::ship {
 
 struct StreamRead {
     std::string stream;
-    std::string subject;     // may hold wildcards
-    std::uint64_t from = 1;  // first stream sequence
+    std::string subject;    // may hold wildcards
+    std::uint64_t from = 1; // first stream sequence
     bool headers_only = false;
     std::int64_t wait_ms = 5000; // the longest wait for the next batch
 };

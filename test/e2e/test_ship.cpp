@@ -368,3 +368,62 @@ TEST_CASE("ship: tail prints the fleet's records, or writes one file per node "
                                             n.dir.path());
     CHECK(again.err.find("tail: 0 record(s)") != std::string::npos);
 }
+
+namespace {
+
+// A CA and a certificate it signed for `name` (server: IP 127.0.0.1).
+void make_certificate(const std::string &dir, const std::string &ca, const std::string &name, bool server)
+{
+    auto run = [&](const std::vector<std::string> &argv) {
+        const auto r = testing::run_command(argv, dir);
+        INFO(r.err);
+        REQUIRE(r.status == 0);
+    };
+    if (!fs::exists(dir + "/" + ca + ".pem"))
+        run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + "-key.pem", "-out",
+             ca + ".pem", "-days", "2", "-subj", "/CN=" + ca});
+    run({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + "-key.pem", "-out",
+         name + ".csr", "-subj", "/CN=" + name});
+    testing::write_file(dir + "/" + name + ".ext", server ? "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+                                                          : "extendedKeyUsage=clientAuth\n");
+    run({"/usr/bin/openssl", "x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + "-key.pem",
+         "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext"});
+}
+
+} // namespace
+
+TEST_CASE("ship: TLS with a client certificate; a server the CA did not sign is refused", "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    if (!fs::exists("/usr/bin/openssl")) {
+        WARN("skipped: openssl is not installed (scripts/install-deps installs it)");
+        return;
+    }
+    testing::TempDir servers;
+    const std::string d = servers.path();
+    make_certificate(d, "ca", "server", true);
+    make_certificate(d, "ca", "client", false);
+    make_certificate(d, "other-ca", "stranger", true);
+    const int port = testing::free_port();
+    testing::write_file(d + "/n.conf", "listen: 127.0.0.1:" + std::to_string(port) + "\njetstream { store_dir: \"" + d +
+                                           "/js\" }\ntls {\n  cert_file: \"" + d + "/server.pem\"\n  key_file: \"" + d +
+                                           "/server-key.pem\"\n  ca_file: \"" + d + "/ca.pem\"\n  verify: true\n}\n");
+    testing::Process server({testing::nats_server_exe(), "-c", d + "/n.conf"}, d + "/n.log");
+    const std::string url = "tls://127.0.0.1:" + std::to_string(port);
+    ShipNode n(url, "  tls_ca = \"" + d + "/ca.pem\"\n  tls_cert = \"" + d + "/client.pem\"\n  tls_key = \"" + d +
+                        "/client-key.pem\"\n");
+    n.generate(3000);
+    auto r = n.ship_once();
+    INFO(r.err);
+    CHECK(r.status == 0);
+    CHECK(r.err.find("stopped: " + std::to_string(n.lines_in_files()) + " records shipped") != std::string::npos);
+
+    // Trusting another CA, the shipper does not talk to this server at all.
+    n.write_ship_conf(url, "  tls_ca = \"" + d + "/other-ca.pem\"\n  tls_cert = \"" + d +
+                               "/client.pem\"\n  tls_key = \"" + d + "/client-key.pem\"\n");
+    r = testing::run_command({"/usr/bin/timeout", "3", testing::mtalog_ship_exe(), "--once", n.ship_conf},
+                             n.dir.path());
+    CHECK(r.status == 124); // still retrying when stopped
+    CHECK(r.err.find("cannot connect to any of the servers") != std::string::npos);
+}
