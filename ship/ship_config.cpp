@@ -143,16 +143,14 @@ const std::map<std::string, Apply> &option_table()
         {"subject_prefix",
          [](Settings &s, const std::string &v) -> std::optional<std::string> {
              if (!is_subject_prefix(v))
-                 return std::string("subject tokens of letters, digits, '-' and '_' "
-                                    "joined by '.', e.g. mtalog");
+                 return std::string("subject tokens of letters, digits, '-' and '_' joined by '.', e.g. mtalog");
              s.subject_prefix = v;
              return std::nullopt;
          }},
         {"node",
          [](Settings &s, const std::string &v) -> std::optional<std::string> {
              if (!is_token(v))
-                 return std::string("a node name of letters, digits, '-' and '_' "
-                                    "(one subject token)");
+                 return std::string("a node name of letters, digits, '-' and '_' (one subject token)");
              s.node = v;
              return std::nullopt;
          }},
@@ -348,8 +346,7 @@ std::variant<Settings, std::string> load_settings(const std::string &path)
             mtalog_config_at = &o;
     }
     if (!mtalog_config_at)
-        return ConfigError{stanza->where, "mtalog_ship needs mtalog_config: the "
-                                          "mtalog config that names the files"}
+        return ConfigError{stanza->where, "mtalog_ship needs mtalog_config: the mtalog config that names the files"}
             .render();
     if (s.servers.empty())
         return ConfigError{stanza->where, "mtalog_ship needs servers, e.g. servers = \"nats://127.0.0.1:4222\""}

@@ -232,8 +232,7 @@ private:
     static void on_disconnected(natsConnection *, void *closure)
     {
         if (!static_cast<Nats *>(closure)->closing_)
-            say("disconnected from the servers; reconnecting (records wait in the "
-                "files)");
+            say("disconnected from the servers; reconnecting (records wait in the files)");
     }
     static void on_reconnected(natsConnection *nc, void *)
     {
@@ -358,8 +357,7 @@ private:
             const std::string aside = cursor_path_ + ".corrupt-" + std::to_string(::time(nullptr));
             ::rename(cursor_path_.c_str(), aside.c_str());
             say("warning: " + *e + "; moved to " + aside +
-                "; reading this node's messages back from the stream to know what "
-                "was shipped");
+                "; reading this node's messages back from the stream to know what was shipped");
             cursor_ = Cursor{};
         } else {
             cursor_ = std::get<Cursor>(std::move(loaded));
@@ -617,8 +615,7 @@ private:
                 ++c_.false_duplicates;
                 if (!failed_)
                     say("the server called " + a.id + " a duplicate of sequence " + std::to_string(a.seq) +
-                        ", which does not hold it; reading back the stream before going "
-                        "on");
+                        ", which does not hold it; reading back the stream before going on");
                 failed_ = true;
                 continue;
             }
@@ -768,8 +765,7 @@ private:
         if (now_state && now_state->size < src.reader->position()) {
             say("error: \"" + src.active.name + "\" shrank from " + std::to_string(src.reader->position()) + " to " +
                 std::to_string(now_state->size) +
-                " bytes while being shipped: truncating a log file in place "
-                "(logrotate's copytruncate) can lose "
+                " bytes while being shipped: truncating a log file in place (logrotate's copytruncate) can lose "
                 "records; use create (config/logrotate.mtalog). Shipping of \"" +
                 src.spec->path + "\" stopped");
             src.broken = true;
@@ -910,8 +906,7 @@ private:
                 ++it;
         }
         if (auto e = save_cursor(cursor_, cursor_path_)) {
-            say("error: cannot write the cursor (records are shipped, the next start "
-                "reads the stream back): " +
+            say("error: cannot write the cursor (records are shipped, the next start reads the stream back): " +
                 *e);
             return;
         }

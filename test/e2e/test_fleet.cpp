@@ -73,9 +73,7 @@ struct Node {
 
 std::string ship_stanza(const Node &n, const std::string &urls, const std::string &extra = "")
 {
-    return "mtalog_ship {\n"
-           "  mtalog_config = \"core.conf\"\n"
-           "  servers = \"" +
+    return "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  servers = \"" +
            urls +
            "\"\n"
            "  stream = \"" +
@@ -84,14 +82,8 @@ std::string ship_stanza(const Node &n, const std::string &urls, const std::strin
            "  node = \"" +
            n.name +
            "\"\n"
-           "  state_dir = \"state\"\n"
-           "  replicas = 3\n"
-           "  duplicate_window = 6s\n"
-           "  ack_wait = 1s\n"
-           "  retry_max = 1s\n"
-           "  status_interval = 200ms\n"
-           "  rotated_idle = 300ms\n"
-           "  max_pending = 2048\n" +
+           "  state_dir = \"state\"\n  replicas = 3\n  duplicate_window = 6s\n  ack_wait = 1s\n"
+           "  retry_max = 1s\n  status_interval = 200ms\n  rotated_idle = 300ms\n  max_pending = 2048\n" +
            extra + "}\n";
 }
 
@@ -133,9 +125,7 @@ struct FileOfNode {
 
 } // namespace
 
-TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream "
-          "through rotation, outages and kill -9",
-          "[fleet]")
+TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream through rotation, outages and kill -9", "[fleet]")
 {
     if (!testing::nats_server_installed() || !fs::exists("/usr/sbin/logrotate"))
         return;
@@ -154,23 +144,16 @@ TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream "
     }
     testing::write_file(a.core_conf, "modules_path = \"" + testing::modules_dir() +
                                          "\"\n"
-                                         "mtalog \"a\" {\n"
-                                         "  attempt_logfile = \"attempt.log\"\n"
+                                         "mtalog \"a\" {\n  attempt_logfile = \"attempt.log\"\n"
                                          "  connection_failure_logfile = \"connfail.log\"\n"
                                          "  permanent_failure_logfile = \"bounce.json\"\n"
-                                         "  permanent_failure_format = \"json\"\n"
-                                         "}\n");
+                                         "  permanent_failure_format = \"json\"\n}\n");
     testing::write_file(b.core_conf, "modules_path = \"" + testing::modules_dir() +
                                          "\"\n"
-                                         "mtalog \"b\" {\n"
-                                         "  attempt_logfile = \"attempt.csv\"\n"
-                                         "  attempt_format = \"csv\"\n"
-                                         "  connection_failure_logfile = \"mainlog.ec\"\n"
-                                         "  permanent_failure_logfile = \"mainlog.ec\"\n"
-                                         "  rotate_size = 2M\n"
-                                         "  rotate_keep = 0\n"
-                                         "  compress = zstd\n"
-                                         "}\n");
+                                         "mtalog \"b\" {\n  attempt_logfile = \"attempt.csv\"\n"
+                                         "  attempt_format = \"csv\"\n  connection_failure_logfile = \"mainlog.ec\"\n"
+                                         "  permanent_failure_logfile = \"mainlog.ec\"\n  rotate_size = 2M\n"
+                                         "  rotate_keep = 0\n  compress = zstd\n}\n");
     const std::vector<std::pair<Node *, FileOfNode>> files{
         {&a, {"attempt.log", ""}}, {&a, {"connfail.log", ""}},
         {&a, {"bounce.json", ""}}, {&b, {"attempt.csv", mtalog::csv_header()}},

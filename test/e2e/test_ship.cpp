@@ -34,28 +34,21 @@ struct ShipNode {
     {
         testing::write_file(dir / "core.conf", "modules_path = \"" + testing::modules_dir() +
                                                    "\"\n"
-                                                   "mtalog {\n"
-                                                   "  attempt_logfile = \"attempt.log\"\n"
+                                                   "mtalog {\n  attempt_logfile = \"attempt.log\"\n"
                                                    "  permanent_failure_logfile = \"bounce.json\"\n"
                                                    "  permanent_failure_format = \"json\"\n"
-                                                   "  log_connection_failures = off\n"
-                                                   "}\n");
+                                                   "  log_connection_failures = off\n}\n");
         write_ship_conf(urls, extra);
     }
     void write_ship_conf(const std::string &urls, const std::string &extra, const std::string &state = "state")
     {
-        testing::write_file(ship_conf, "mtalog_ship {\n"
-                                       "  mtalog_config = \"core.conf\"\n"
-                                       "  servers = \"" +
+        testing::write_file(ship_conf, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  servers = \"" +
                                            urls +
                                            "\"\n"
-                                           "  node = \"n1\"\n"
-                                           "  state_dir = \"" +
+                                           "  node = \"n1\"\n  state_dir = \"" +
                                            state +
                                            "\"\n"
-                                           "  duplicate_window = 2s\n"
-                                           "  retry_max = 500ms\n"
-                                           "  status_interval = 200ms\n" +
+                                           "  duplicate_window = 2s\n  retry_max = 500ms\n  status_interval = 200ms\n" +
                                            extra + "}\n");
     }
     void generate(int records, int seed = 1) const
@@ -101,9 +94,7 @@ std::string check_config(const std::string &dir, const std::string &text)
 
 } // namespace
 
-TEST_CASE("ship: config errors name file:line:column, and --check validates "
-          "without connecting",
-          "[ship]")
+TEST_CASE("ship: config errors name file:line:column, and --check validates without connecting", "[ship]")
 {
     ShipNode n("nats://127.0.0.1:9"); // nothing listens there: --check must not care
     const auto ok = testing::run_command({testing::mtalog_ship_exe(), "--check", n.ship_conf}, n.dir.path());
@@ -113,21 +104,15 @@ TEST_CASE("ship: config errors name file:line:column, and --check validates "
     CHECK(ok.out.find("attempt.log (mainlog, attempt)") != std::string::npos);
 
     const std::string d = n.dir.path();
-    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  "
-                          "server = \"nats://x:1\"\n}\n") ==
+    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  server = \"nats://x:1\"\n}\n") ==
           "mtalog-ship: " + d +
-              "/bad.conf:3:3: unknown option 'server' in mtalog_ship (did you "
-              "mean 'servers'?)\n");
-    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  "
-                          "servers = \"http://x\"\n}\n")
-              .find("bad.conf:3:14: 'servers' must be server URLs starting "
-                    "nats:// or tls://") != std::string::npos);
-    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  "
-                          "servers = \"nats://a:1\"\n"
+              "/bad.conf:3:3: unknown option 'server' in mtalog_ship (did you mean 'servers'?)\n");
+    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  servers = \"http://x\"\n}\n")
+              .find("bad.conf:3:14: 'servers' must be server URLs starting nats:// or tls://") != std::string::npos);
+    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  servers = \"nats://a:1\"\n"
                           "  node = \"a.b\"\n}\n")
               .find("bad.conf:4:11: 'node' must be a node name") != std::string::npos);
-    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"nope.conf\"\n  "
-                          "servers = \"nats://a:1\"\n}\n")
+    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"nope.conf\"\n  servers = \"nats://a:1\"\n}\n")
               .find("bad.conf:2:20: mtalog_config \"" + d + "/nope.conf\": No such file or directory") !=
           std::string::npos);
     CHECK(check_config(d, "mtalog_ship {\n  servers = \"nats://a:1\"\n}\n").find("needs mtalog_config") !=
@@ -136,21 +121,17 @@ TEST_CASE("ship: config errors name file:line:column, and --check validates "
     // command line.
     testing::write_file(d + "/secret", "user = \"ship\"\npassword = \"pw\"\n");
     ::chmod((d + "/secret").c_str(), 0644);
-    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  "
-                          "servers = \"nats://a:1\"\n"
+    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  servers = \"nats://a:1\"\n"
                           "  credentials_file = \"secret\"\n}\n")
               .find("is readable or writable by others (mode 0644): chmod 600 it") != std::string::npos);
     ::chmod((d + "/secret").c_str(), 0600);
     testing::write_file(d + "/secret", "user = \"ship\"\n");
-    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  "
-                          "servers = \"nats://a:1\"\n"
+    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  servers = \"nats://a:1\"\n"
                           "  credentials_file = \"secret\"\n}\n")
               .find("needs token, or user and password") != std::string::npos);
 }
 
-TEST_CASE("ship: servers unreachable at start are retried until they come; "
-          "then every record goes once",
-          "[ship]")
+TEST_CASE("ship: servers unreachable at start are retried until they come; then every record goes once", "[ship]")
 {
     if (!testing::nats_server_installed())
         return;
@@ -181,9 +162,7 @@ TEST_CASE("ship: servers unreachable at start are retried until they come; "
     check_exactly_once(reader, n.lines_in_files());
 }
 
-TEST_CASE("ship: refused credentials, a missing stream and an unusable "
-          "state_dir are clear errors",
-          "[ship]")
+TEST_CASE("ship: refused credentials, a missing stream and an unusable state_dir are clear errors", "[ship]")
 {
     if (!testing::nats_server_installed())
         return;
@@ -219,9 +198,7 @@ TEST_CASE("ship: refused credentials, a missing stream and an unusable "
     check_exactly_once(testing::StreamReader{cluster.url(0), "ship", "right-password"}, n.lines_in_files());
 }
 
-TEST_CASE("ship: a corrupt or lost cursor is recovered from the stream without "
-          "a doubled record",
-          "[ship]")
+TEST_CASE("ship: a corrupt or lost cursor is recovered from the stream without a doubled record", "[ship]")
 {
     if (!testing::nats_server_installed())
         return;
@@ -267,9 +244,7 @@ TEST_CASE("ship: a file truncated under the shipper (copytruncate) is a clear er
     CHECK(shipper.stop(SIGTERM) == 0);
 }
 
-TEST_CASE("ship: the Exim adapter's file, appended by many processes and moved "
-          "away, ships exactly once",
-          "[ship]")
+TEST_CASE("ship: the Exim adapter's file, appended by many processes and moved away, ships exactly once", "[ship]")
 {
     if (!testing::nats_server_installed())
         return;
@@ -337,9 +312,7 @@ TEST_CASE("ship: the Exim adapter's file, appended by many processes and moved "
     CHECK(in_stream == in_files);
 }
 
-TEST_CASE("ship: tail prints the fleet's records, or writes one file per node "
-          "and type",
-          "[ship]")
+TEST_CASE("ship: tail prints the fleet's records, or writes one file per node and type", "[ship]")
 {
     if (!testing::nats_server_installed())
         return;

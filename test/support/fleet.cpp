@@ -39,8 +39,7 @@ bool nats_server_installed()
 {
     if (!nats_server_exe().empty())
         return true;
-    WARN("skipped: nats-server is not installed (scripts/install-deps installs "
-         "it)");
+    WARN("skipped: nats-server is not installed (scripts/install-deps installs it)");
     return false;
 }
 
