@@ -39,8 +39,10 @@ tail reads the stream through the durable consumer NAME (default
 mtalog-tail; it remembers what it has read) and prints "<node> <record>"
 lines, or appends each record to DIR/<node>.<type>.log.
 
-Exit status: 0 when stopped or caught up, 1 on a config error, refused
-credentials or a stream that does not exist (with create_stream = off).
+Exit status: 0 when stopped or caught up; 1 on a config error, refused
+credentials, a stream that does not exist (with create_stream = off) or does
+not take the subjects, or when shipping of a file stopped (it shrank, or two
+files begin with the same record).
 )";
 
 } // namespace

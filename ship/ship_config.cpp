@@ -269,6 +269,10 @@ std::optional<std::string> read_mtalog_files(const std::string &path, const mtac
         const auto &settings = std::get<mtacfg::Settings>(validated);
         if (!settings.enabled)
             continue;
+        if (settings.follow_symlinks)
+            return ConfigError{block.where, "mtalog-ship does not follow symbolic links: set follow_symlinks = off "
+                                            "in this stanza, or name the files' real paths"}
+                .render();
         auto made = make_formatters(settings);
         if (auto *e = std::get_if<std::string>(&made))
             return *e;
@@ -356,6 +360,13 @@ std::variant<Settings, std::string> load_settings(const std::string &path)
     if (s.node.empty())
         s.node = default_node();
     s.mtalog_config = resolve(s.mtalog_config, path);
+    for (std::string *file : {&s.tls_ca, &s.tls_cert, &s.tls_key}) {
+        if (file->empty())
+            continue;
+        *file = resolve(*file, path);
+        if (::access(file->c_str(), R_OK) != 0)
+            return ConfigError{stanza->where, "TLS file \"" + *file + "\": " + std::strerror(errno)}.render();
+    }
     if (credentials_at) {
         const std::string file = resolve(s.credentials->token, path);
         s.credentials = Credentials{};

@@ -223,6 +223,7 @@ private:
         } else if (pae) {
             a.error = pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err);
         }
+        natsMsg_Destroy(msg); // the handler owns it (libnats 3.4)
         {
             std::lock_guard lock(self->mutex_);
             self->acks_.push_back(std::move(a));
@@ -313,7 +314,8 @@ public:
         report_status();
         say("stopped: " + std::to_string(c_.acked) + " records shipped (" + std::to_string(c_.duplicates) +
             " already in the stream), cursor saved");
-        return 0;
+        const bool broken = std::any_of(sources_.begin(), sources_.end(), [](const Source &src) { return src.broken; });
+        return broken ? 1 : 0;
     }
 
 private:
@@ -335,6 +337,7 @@ private:
         std::string buffer;     // read, not yet a complete line
         std::uint64_t next = 0; // offset of buffer's start
         bool broken = false;    // a file shrank: shipping stopped here
+        bool warned_partial = false; // said once that the file ends without a newline
         Clock::time_point next_list{};
         Clock::time_point behind_since{};
     };
@@ -438,9 +441,20 @@ private:
                         std::to_string(s_.duplicate_window.count()) + " ms)");
             }
             if (st == NATS_OK) {
-                window_ms_ = si->Config->Duplicates / 1000000;
+                // Its subjects must take ours, or every publish would fail.
+                const std::string wanted = s_.subject_prefix + ".>";
+                bool covered = false;
+                std::string subjects;
+                for (int i = 0; i < si->Config->SubjectsLen; ++i) {
+                    const std::string subject = si->Config->Subjects[i];
+                    covered = covered || subject == wanted || subject == ">";
+                    subjects += (i ? ", " : "") + subject;
+                }
                 jsStreamInfo_Destroy(si);
-                return true;
+                if (!covered)
+                    say("error: stream \"" + s_.stream + "\" takes the subjects " + subjects + ", not " + wanted +
+                        ": add " + wanted + " to it, or set subject_prefix");
+                return covered;
             }
             if (attempt == 1 || attempt % 10 == 0)
                 say("stream \"" + s_.stream + "\" not reachable: " + last_error(st) + "; retrying");
@@ -469,6 +483,7 @@ private:
             }
             run.pending.clear();
         }
+        pending_entries_ = 0;
         // Failures in a row (no leader yet, say) back off instead of spinning.
         const auto since_last = Clock::now() - last_resync_;
         resync_backoff_ = since_last < std::chrono::seconds(2)
@@ -593,9 +608,6 @@ private:
     {
         for (const auto &a : acks) {
             std::uint64_t key = 0, offset = 0;
-            if (!parse_id(a.id, key, offset))
-                continue;
-            auto run = runs_.find(key);
             if (!a.ok) {
                 ++c_.failures;
                 if (!failed_)
@@ -603,6 +615,9 @@ private:
                 failed_ = true;
                 continue;
             }
+            if (!parse_id(a.id, key, offset))
+                continue;
+            auto run = runs_.find(key);
             if (run == runs_.end())
                 continue; // an ack from before a resync, for a record no longer pending
             auto p = run->second.pending.find(offset);
@@ -644,6 +659,14 @@ private:
         return same;
     }
 
+    // Every record read and not yet behind the cursor counts against
+    // max_pending, found stored or not: that bounds memory.
+    void track(KeyRun &run, std::uint64_t offset, const Pending &p)
+    {
+        const auto [it, fresh] = run.pending.insert_or_assign(offset, p);
+        pending_entries_ += fresh ? 1 : 0;
+    }
+
     void advance(std::uint64_t key, KeyRun &run)
     {
         KeyState &k = cursor_.keys[key];
@@ -651,18 +674,10 @@ private:
             k.offset = run.pending.begin()->second.end;
             run.floor_seq = std::max(run.floor_seq, run.pending.begin()->second.seq);
             run.pending.erase(run.pending.begin());
+            --pending_entries_;
             dirty_ = true;
         }
         k.trim();
-    }
-
-    std::size_t in_flight() const
-    {
-        std::size_t n = 0;
-        for (const auto &[key, run] : runs_)
-            for (const auto &[offset, p] : run.pending)
-                n += p.acked ? 0 : 1;
-        return n;
     }
 
     // Reads what the files hold and publishes it, up to max_pending in
@@ -670,22 +685,19 @@ private:
     bool read_and_publish()
     {
         bool progressed = false;
-        std::size_t flying = in_flight();
         for (auto &src : sources_) {
             if (src.broken)
                 continue;
             if (!src.reader && !open_next(src))
                 continue;
             char buf[65536];
-            while (flying < s_.max_pending && !failed_) {
+            while (pending_entries_ < s_.max_pending && !failed_) {
                 // Whole lines in the buffer first.
                 std::size_t start = 0;
-                for (std::size_t nl;
-                     flying < s_.max_pending && !failed_ && (nl = src.buffer.find('\n', start)) != std::string::npos;
+                for (std::size_t nl; pending_entries_ < s_.max_pending && !failed_ &&
+                                     (nl = src.buffer.find('\n', start)) != std::string::npos;
                      start = nl + 1) {
-                    const std::uint64_t offset = src.next + start;
-                    if (ship_line(src, offset, std::string_view(src.buffer).substr(start, nl - start)))
-                        ++flying;
+                    ship_line(src, src.next + start, std::string_view(src.buffer).substr(start, nl - start));
                     progressed = true;
                 }
                 src.buffer.erase(0, start);
@@ -719,7 +731,7 @@ private:
         if (offset < k.offset)
             return false; // before the cursor (a reread after a resync)
         if (const auto stored_end = k.stored_at(offset); stored_end && *stored_end >= end) {
-            run.pending[offset] = Pending{end, true, 0, false};
+            track(run, offset, Pending{end, true, 0, false});
             ++c_.found_stored;
             advance(key, run);
             return false;
@@ -750,7 +762,7 @@ private:
             failed_ = true;
             return false;
         }
-        run.pending[offset] = Pending{end, false, 0, true};
+        track(run, offset, Pending{end, false, 0, true});
         ++c_.published;
         if (src.behind_since == Clock::time_point{})
             src.behind_since = Clock::now();
@@ -784,9 +796,11 @@ private:
             src.behind_since = {};
         if (!finished)
             return;
-        if (!src.buffer.empty())
+        if (!src.buffer.empty() && !src.warned_partial) {
             say("warning: \"" + src.active.name + "\" ends in " + std::to_string(src.buffer.size()) +
                 " bytes without a newline (a record cut by a crash): not shipped");
+            src.warned_partial = true;
+        }
         if (!run.pending.empty())
             return; // done once every record is acknowledged
         cursor_.keys[src.active.key].done = true;
@@ -810,23 +824,46 @@ private:
         if (now < src.next_list)
             return false;
         src.next_list = now + std::chrono::milliseconds(200);
-        const std::string header_line = src.spec->header.empty() ? "" : src.spec->header + "\n";
-        for (const Candidate &c : list_candidates(src.spec->path, src.spec->header, src.cache)) {
+        const auto candidates = list_candidates(src.spec->path, src.spec->header, src.cache);
+        // One key, one file: a plain file and its compressed copy share it,
+        // two files that begin with the same record cannot be told apart.
+        for (std::size_t i = 0; i < candidates.size(); ++i)
+            for (std::size_t j = i + 1; j < candidates.size(); ++j)
+                if (candidates[i].key == candidates[j].key && candidates[i].encoding == candidates[j].encoding) {
+                    say("error: \"" + candidates[i].name + "\" and \"" + candidates[j].name +
+                        "\" begin with the same record, so they cannot be told apart; move one away. Shipping of \"" +
+                        src.spec->path + "\" stopped");
+                    src.broken = true;
+                    return false;
+                }
+        for (const Candidate &c : candidates) {
             KeyState &k = cursor_.keys[c.key];
             if (k.path.empty())
                 k.path = src.spec->path;
-            if (k.done)
-                continue;
+            if (k.done) {
+                // A writer that had the file open before it was renamed (an
+                // Exim delivery, a sink that could not create the new file)
+                // may still append: such records are shipped too.
+                if (c.encoding != Encoding::plain || c.size <= k.offset)
+                    continue;
+                say("\"" + c.name + "\" grew after it was finished: shipping the " +
+                    std::to_string(c.size - k.offset) + " new bytes");
+                k.done = false;
+            }
             std::string error;
             auto reader = open_listed(c, src.spec->path, src.spec->header, error);
             if (!reader) {
-                if (error != "replaced since it was listed")
-                    say("cannot open \"" + c.name + "\": " + error);
-                src.next_list = {}; // list again at once
-                return false;
+                if (error == "replaced since it was listed") {
+                    src.next_list = {}; // list again at once
+                    return false;
+                }
+                // Others after it may still be shipped; this one is tried again later.
+                say("cannot open \"" + c.name + "\": " + error);
+                src.next_list = now + s_.retry_max;
+                continue;
             }
-            if (k.offset == 0 && !header_line.empty()) {
-                std::string head(header_line.size(), '\0');
+            if (k.offset == 0 && !src.spec->header.empty()) {
+                std::string head(src.spec->header.size() + 65536, '\0');
                 long got = 0;
                 while (got < static_cast<long>(head.size())) {
                     const long n = reader->read(head.data() + got, head.size() - static_cast<std::size_t>(got));
@@ -834,8 +871,8 @@ private:
                         break;
                     got += n;
                 }
-                if (head == header_line)
-                    k.offset = header_line.size();
+                head.resize(static_cast<std::size_t>(got));
+                k.offset = header_length(head, src.spec->header);
                 reader = open_listed(c, src.spec->path, src.spec->header, error);
                 if (!reader) {
                     src.next_list = {};
@@ -853,6 +890,7 @@ private:
             src.active = c;
             src.next = k.offset;
             src.buffer.clear();
+            src.warned_partial = false;
             runs_[c.key].floor_seq = std::max(runs_[c.key].floor_seq, epoch_floor_);
             return true;
         }
@@ -861,7 +899,7 @@ private:
 
     bool caught_up()
     {
-        if (in_flight() != 0)
+        if (pending_entries_ != 0)
             return false;
         for (auto &src : sources_) {
             if (src.broken)
@@ -895,9 +933,16 @@ private:
             if (open_past_offset)
                 scan_from = std::min(scan_from, run.floor_seq);
         }
-        cursor_.scan_from = scan_from == UINT64_MAX ? std::max(highest, epoch_floor_) : scan_from;
-        // Done files that are gone need no memory.
-        for (auto it = cursor_.keys.begin(); it != cursor_.keys.end();) {
+        // While a failure is unresolved (records dropped from `pending` but
+        // not yet read back), the last saved scan_from still covers them.
+        if (!failed_ && !resync_needed_)
+            cursor_.scan_from = scan_from == UINT64_MAX ? std::max(highest, epoch_floor_) : scan_from;
+        // Done files that are gone need no memory (looked at once a minute:
+        // it lists the directories).
+        const bool prune = Clock::now() - last_prune_ >= std::chrono::seconds(60) || g_stop;
+        if (prune)
+            last_prune_ = Clock::now();
+        for (auto it = cursor_.keys.begin(); prune && it != cursor_.keys.end();) {
             const bool live_key = std::any_of(sources_.begin(), sources_.end(),
                                               [&](const Source &s) { return s.reader && s.active.key == it->first; });
             if (it->second.done && !live_key && !key_exists(it->first, it->second.path))
@@ -1027,13 +1072,14 @@ private:
     std::map<std::uint64_t, KeyRun> runs_;
     Counters c_;
     bool failed_ = false;
+    std::size_t pending_entries_ = 0;
     bool resync_needed_ = false;
     Clock::time_point last_resync_{};
+    Clock::time_point last_prune_{};
     bool audited_ = false;
     std::chrono::milliseconds resync_backoff_{0};
     bool dirty_ = false;
     std::uint64_t epoch_floor_ = 0;
-    long long window_ms_ = 0;
 };
 
 } // namespace
@@ -1046,7 +1092,7 @@ int run_shipper(const Settings &settings, const RunOptions &options)
         Shipper shipper(settings, options);
         rc = shipper.work();
     }
-    nats_Close();
+    nats_CloseAndWait(5000); // no libnats thread outlives the objects it calls back
     return rc;
 }
 
@@ -1144,7 +1190,7 @@ int run_tail(const Settings &s, const TailOptions &o)
         natsSubscription_Destroy(sub);
         say("tail: " + std::to_string(seen) + " record(s)");
     }
-    nats_Close();
+    nats_CloseAndWait(5000); // no libnats thread outlives the objects it calls back
     return rc;
 }
 

@@ -1,5 +1,7 @@
 #include "spool.hpp"
 
+#include "rotation.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -156,6 +158,24 @@ private:
     std::uint64_t pos_ = 0;
 };
 
+} // namespace
+
+std::size_t header_length(std::string_view head, const std::string &header)
+{
+    if (header.empty())
+        return 0;
+    if (head.size() > header.size() && head.compare(0, header.size(), header) == 0 && head[header.size()] == '\n')
+        return header.size() + 1;
+    // A header another version wrote (other columns): same first column name.
+    const std::string_view first_column = std::string_view(header).substr(0, header.find(','));
+    const auto nl = head.find('\n');
+    if (nl != std::string_view::npos && head.compare(0, first_column.size() + 1, std::string(first_column) + ",") == 0)
+        return nl + 1;
+    return 0;
+}
+
+namespace {
+
 // The key of a file: its first record line, after the header when the file
 // starts with it; 0 when there is no complete record yet.
 std::uint64_t key_of(Reader &r, const std::string &path, const std::string &header)
@@ -169,8 +189,7 @@ std::uint64_t key_of(Reader &r, const std::string &path, const std::string &head
         const bool may_be_header =
             !header_line.empty() && head.size() < header_line.size() && header_line.compare(0, head.size(), head) == 0;
         if (!may_be_header) {
-            const std::size_t start =
-                !header_line.empty() && head.compare(0, header_line.size(), header_line) == 0 ? header_line.size() : 0;
+            const std::size_t start = header_length(head, header);
             const auto nl = head.find('\n', start);
             if (nl != std::string::npos)
                 return fnv1a(std::string_view(head).substr(start, nl - start),
@@ -258,6 +277,32 @@ void KeyCache::put(const Candidate &c)
     entries_.push_back(c);
 }
 
+bool is_rotated_sibling(std::string_view name, std::string_view base)
+{
+    if (is_rotated_name(name, base)) // mtalog's own: base.YYYYMMDD-HHMMSS[-N][.gz|.zst]
+        return true;
+    // logrotate's: base.N or base-YYYYMMDD (dateext), each maybe with -N, .gz or .zst
+    if (name.size() <= base.size() + 1 || name.substr(0, base.size()) != base)
+        return false;
+    const char sep = name[base.size()];
+    std::string_view rest = name.substr(base.size() + 1);
+    for (std::string_view ext : {".gz", ".zst"})
+        if (rest.size() > ext.size() && rest.substr(rest.size() - ext.size()) == ext) {
+            rest.remove_suffix(ext.size());
+            break;
+        }
+    const auto digits = [](std::string_view s) {
+        return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (sep == '.')
+        return digits(rest) && rest.size() <= 6;
+    if (sep != '-')
+        return false;
+    const auto dash = rest.find('-');
+    return digits(rest.substr(0, dash)) && rest.substr(0, dash).size() >= 8 &&
+           (dash == std::string_view::npos || digits(rest.substr(dash + 1)));
+}
+
 std::vector<Candidate> list_candidates(const std::string &path, const std::string &header, KeyCache &cache)
 {
     namespace fs = std::filesystem;
@@ -286,8 +331,10 @@ std::vector<Candidate> list_candidates(const std::string &path, const std::strin
             }
         }
         std::string error;
-        if (auto reader = open_reader(c, error))
-            c.key = key_of(*reader, path, header);
+        auto reader = open_reader(c, error);
+        if (!reader)
+            return; // listed again next time
+        c.key = key_of(*reader, path, header);
         if (c.encoding != Encoding::plain)
             cache.put(c);
         if (c.key != 0)
@@ -298,11 +345,8 @@ std::vector<Candidate> list_candidates(const std::string &path, const std::strin
             const std::string name = e->d_name;
             if (name.size() <= base.size() + 1 || name.compare(0, base.size(), base) != 0)
                 continue;
-            if (name[base.size()] != '.' && name[base.size()] != '-')
-                continue;
-            if (name.size() >= 4 && name.compare(name.size() - 4, 4, ".tmp") == 0)
-                continue; // the compressor's file being written
-            consider(dir + "/" + name, false);
+            if (is_rotated_sibling(name, base))
+                consider(dir + "/" + name, false);
         }
         ::closedir(d);
     }

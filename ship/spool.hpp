@@ -87,6 +87,15 @@ private:
 [[nodiscard]] std::vector<Candidate> list_candidates(const std::string &path, const std::string &header,
                                                      KeyCache &cache);
 
+// Whether `name` (a file name, no directory) is a rotated form of `base`:
+// mtalog's base.YYYYMMDD-HHMMSS[-N], logrotate's base.N or base-YYYYMMDD[-N],
+// each maybe .gz or .zst. Nothing else beside the live file is shipped.
+[[nodiscard]] bool is_rotated_sibling(std::string_view name, std::string_view base);
+
+// The length of the header line (with its newline) `head` starts with: the
+// format's `header`, or for CSV a header another version wrote; 0 if none.
+[[nodiscard]] std::size_t header_length(std::string_view head, const std::string &header);
+
 // The record type of a line: `only_type` when the file carries one kind,
 // else read from the line by its format; "record" when it cannot be told.
 [[nodiscard]] std::string_view record_type(std::string_view line, const std::string &format,

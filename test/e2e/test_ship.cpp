@@ -8,9 +8,11 @@
 #include <boost/dll/shared_library.hpp>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
@@ -18,6 +20,7 @@
 
 #include "file_checks.hpp"
 #include "fleet.hpp"
+#include "spool.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -241,7 +244,7 @@ TEST_CASE("ship: a file truncated under the shipper (copytruncate) is a clear er
         [&] { return testing::read_file(n.dir / "ship.log").find("shrank from") != std::string::npos; }, 10s));
     const std::string log = testing::read_file(n.dir / "ship.log");
     CHECK(log.find("logrotate's copytruncate") != std::string::npos);
-    CHECK(shipper.stop(SIGTERM) == 0);
+    CHECK(shipper.stop(SIGTERM) == 1); // a file whose shipping stopped is a failure
 }
 
 TEST_CASE("ship: the Exim adapter's file, appended by many processes and moved away, ships exactly once", "[ship]")
@@ -256,7 +259,7 @@ TEST_CASE("ship: the Exim adapter's file, appended by many processes and moved a
                         "mtalog {\n  attempt_logfile = \"" + dir / "exim.csv" + "\"\n  attempt_format = csv\n}\n");
     testing::write_file(dir / "ship.conf", "mtalog_ship {\n  mtalog_config = \"exim-mtalog.conf\"\n  servers = \"" +
                                                cluster.url(0) + "\"\n  node = \"exim1\"\n  state_dir = \"" +
-                                               dir / "state" + "\"\n  rotated_idle = 200ms\n}\n");
+                                               dir / "state" + "\"\n  rotated_idle = 1s\n}\n");
     testing::Process shipper({testing::mtalog_ship_exe(), dir / "ship.conf"}, dir / "ship.log", dir.path());
     using EximFunction = int(unsigned char **, int, unsigned char **);
     constexpr int kProcesses = 4, kRecords = 3000;
@@ -324,8 +327,15 @@ TEST_CASE("ship: tail prints the fleet's records, or writes one file per node an
     const auto printed = testing::run_command(
         {"/usr/bin/timeout", "30", testing::mtalog_ship_exe(), "tail", "--count", "10", n.ship_conf}, n.dir.path());
     CHECK(printed.status == 0);
-    const auto first = testing::read_lines(n.dir / "attempt.log").at(0);
-    CHECK(printed.out.rfind("n1 ", 0) == 0);
+    std::set<std::string> records;
+    for (const char *file : {"attempt.log", "bounce.json"})
+        for (const auto &line : testing::read_lines(n.dir / file))
+            records.insert("n1 " + line);
+    std::istringstream lines(printed.out);
+    int count = 0;
+    for (std::string line; std::getline(lines, line); ++count)
+        CHECK(records.count(line) == 1);
+    CHECK(count == 10);
     const auto out_dir = n.dir / "fleet";
     const auto written =
         testing::run_command({"/usr/bin/timeout", "30", testing::mtalog_ship_exe(), "tail", "--durable", "to-files",
@@ -399,4 +409,52 @@ TEST_CASE("ship: TLS with a client certificate; a server the CA did not sign is 
                              n.dir.path());
     CHECK(r.status == 124); // still retrying when stopped
     CHECK(r.err.find("cannot connect to any of the servers") != std::string::npos);
+}
+
+TEST_CASE("ship: only the live file and its rotated names are shipped; headers of other versions are headers",
+          "[ship]")
+{
+    using mtalog::ship::is_rotated_sibling;
+    for (const char *name : {"m.log.20231114-230000", "m.log.20231114-230000-2.zst", "m.log.1", "m.log.12.gz",
+                             "m.log-20231114", "m.log-20231114-3.gz"})
+        CHECK(is_rotated_sibling(name, "m.log"));
+    for (const char *name : {"m.log.json", "m.log.orig", "m.log.1.bak", "m.log.20231114-230000.zst.tmp", "m.log-old",
+                             "m.logx", "m.log.", "m.log-2023"})
+        CHECK_FALSE(is_rotated_sibling(name, "m.log"));
+    CHECK(mtalog::ship::header_length("type,a,b\nattempt,1,2\n", "type,a,b") == 9);
+    CHECK(mtalog::ship::header_length("type,a\nattempt,1,2\n", "type,a,b") == 7); // another version's columns
+    CHECK(mtalog::ship::header_length("attempt,1,2\n", "type,a,b") == 0);
+    CHECK(mtalog::ship::header_length("type,a,b\n", "") == 0);
+}
+
+TEST_CASE("ship: a finished file that grows again ships its new records; two files that start alike are refused",
+          "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    testing::TempDir servers;
+    testing::NatsCluster cluster(servers, 1);
+    ShipNode n(cluster.url(0), "  rotated_idle = 100ms\n");
+    n.generate(2000);
+    fs::rename(n.dir / "attempt.log", n.dir / "attempt.log.1"); // a rotation
+    n.generate(2000, 2);                                         // the new live file
+    REQUIRE(n.ship_once().status == 0);
+    // A writer that still had the renamed file open appends to it.
+    const std::string late = testing::read_lines(n.dir / "attempt.log").at(0) + "-late";
+    {
+        std::ofstream out(n.dir / "attempt.log.1", std::ios::app);
+        out << late << "\n";
+    }
+    auto r = n.ship_once();
+    INFO(r.err);
+    CHECK(r.status == 0);
+    CHECK(r.err.find("grew after it was finished: shipping the") != std::string::npos);
+    const testing::StreamReader reader{cluster.url(0), "", ""};
+    check_exactly_once(reader, n.lines_in_files());
+
+    // A copy of a file beside it begins with the same record: refused, loudly.
+    fs::copy_file(n.dir / "attempt.log.1", n.dir / "attempt.log.2");
+    r = n.ship_once();
+    CHECK(r.status == 1);
+    CHECK(r.err.find("begin with the same record, so they cannot be told apart") != std::string::npos);
 }

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <nats/nats.h>
 #include <netinet/in.h>
+#include <cstring>
+#include <regex>
 #include <set>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -313,20 +315,37 @@ long long StreamReader::messages(const std::string &stream) const
 
 std::vector<std::string> records_of(const std::string &path, const std::string &header)
 {
-    mtalog::ship::KeyCache cache;
-    std::vector<std::string> out;
-    // The plain and compressed form of one file count once (by key).
-    std::set<std::uint64_t> seen;
-    for (const auto &c : mtalog::ship::list_candidates(path, header, cache)) {
-        if (!seen.insert(c.key).second)
+    // Independent of mtalog-ship's own listing: the live file, mtalog's
+    // rotated names and logrotate's numbered ones, decoded by the gzip and
+    // zstd programs; a plain file and its compressed copy count once.
+    const fs::path p(path);
+    const std::string base = p.filename().string();
+    const std::regex rotated("^" + std::regex_replace(base, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+                             R"((\.[0-9]{8}-[0-9]{6}(-[0-9]+)?|\.[0-9]+)(\.gz|\.zst)?$)");
+    std::map<std::string, std::string> files; // name without .gz/.zst -> the name to read
+    if (fs::exists(path))
+        files[path] = path;
+    for (const auto &e : fs::directory_iterator(p.parent_path().empty() ? fs::path(".") : p.parent_path())) {
+        const std::string name = e.path().filename().string();
+        if (!std::regex_match(name, rotated))
             continue;
-        std::string error;
-        auto r = mtalog::ship::open_reader(c, error);
-        REQUIRE(r);
+        std::string stem = e.path().string();
+        for (const char *ext : {".gz", ".zst"})
+            if (stem.size() > std::strlen(ext) && stem.compare(stem.size() - std::strlen(ext), std::string::npos, ext) == 0)
+                stem.resize(stem.size() - std::strlen(ext));
+        if (!files.count(stem) || stem == e.path().string())
+            files[stem] = e.path().string();
+    }
+    std::vector<std::string> out;
+    for (const auto &[stem, name] : files) {
         std::string all;
-        char buf[65536];
-        for (long n; (n = r->read(buf, sizeof buf)) > 0;)
-            all.append(buf, static_cast<std::size_t>(n));
+        if (name.ends_with(".gz") || name.ends_with(".zst")) {
+            const auto r = run_command({name.ends_with(".gz") ? "/usr/bin/gzip" : "/usr/bin/zstd", "-dc", name});
+            REQUIRE(r.status == 0);
+            all = r.out;
+        } else {
+            all = read_file(name);
+        }
         std::size_t start = 0;
         if (!header.empty() && all.compare(0, header.size() + 1, header + "\n") == 0)
             start = header.size() + 1;

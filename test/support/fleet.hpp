@@ -73,8 +73,9 @@ struct StreamReader {
     long long messages(const std::string &stream) const;
 };
 
-// The records of every file of `path` (live and rotated, .gz and .zst
-// decoded), header lines left out, file by file.
+// The records of every file of `path` (the live file, mtalog's and
+// logrotate's rotated names, .gz and .zst decoded by gzip and zstd), header
+// lines left out, file by file; independent of mtalog-ship's own listing.
 std::vector<std::string> records_of(const std::string &path, const std::string &header = "");
 
 } // namespace testing
