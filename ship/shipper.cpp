@@ -312,7 +312,12 @@ public:
         }
         finish();
         report_status();
-        say("stopped: " + std::to_string(c_.acked) + " records shipped (" + std::to_string(c_.duplicates) +
+        const double busy = std::chrono::duration<double>(last_ack_ - first_publish_).count();
+        char rate[96] = "";
+        if (c_.acked > 0 && busy > 0)
+            std::snprintf(rate, sizeof rate, " in %.3f s from the first publish to the last ack (%.0f records/s)", busy,
+                          static_cast<double>(c_.acked) / busy);
+        say("stopped: " + std::to_string(c_.acked) + " records shipped" + rate + " (" + std::to_string(c_.duplicates) +
             " already in the stream), cursor saved");
         const bool broken = std::any_of(sources_.begin(), sources_.end(), [](const Source &src) { return src.broken; });
         return broken ? 1 : 0;
@@ -635,6 +640,7 @@ private:
                 continue;
             }
             if (!p->second.acked) {
+                last_ack_ = Clock::now();
                 p->second.acked = true;
                 p->second.seq = a.seq;
                 ++c_.acked;
@@ -747,8 +753,6 @@ private:
             st = natsMsgHeader_Set(msg, "Mtalog-Node", s_.node.c_str());
         if (st == NATS_OK)
             st = natsMsgHeader_Set(msg, "Mtalog-Format", src.spec->format.c_str());
-        if (st == NATS_OK)
-            st = natsMsgHeader_Set(msg, "Mtalog-File", src.spec->path.c_str());
         jsPubOptions po;
         jsPubOptions_Init(&po);
         po.MaxWait = s_.ack_wait.count();
@@ -764,6 +768,8 @@ private:
         }
         track(run, offset, Pending{end, false, 0, true});
         ++c_.published;
+        if (first_publish_ == Clock::time_point{})
+            first_publish_ = Clock::now();
         if (src.behind_since == Clock::time_point{})
             src.behind_since = Clock::now();
         return true;
@@ -1076,6 +1082,7 @@ private:
     bool resync_needed_ = false;
     Clock::time_point last_resync_{};
     Clock::time_point last_prune_{};
+    Clock::time_point first_publish_{}, last_ack_{};
     bool audited_ = false;
     std::chrono::milliseconds resync_backoff_{0};
     bool dirty_ = false;

@@ -3,7 +3,8 @@
 // window), two nodes (two mtacore processes writing their own files, one
 // rotated by the real logrotate with gzip, one by mtalog's own size rotation
 // with zstd, one file in CSV with its header) and their mtalog-ship
-// processes. Faults: kill -9 of the stream leader, all three servers stopped
+// processes, and a third node whose file many Exim delivery processes append
+// to through the adapter (renamed away mid-run, as logrotate would). Faults: kill -9 of the stream leader, all three servers stopped
 // for longer than the duplicate window, kill -9 of a shipper while it lags,
 // kill -9 of an mtacore mid-run. Afterwards the stream holds exactly the
 // records in the nodes' files: each once, byte for byte (how many went out
@@ -133,10 +134,11 @@ TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream th
     testing::TempDir dir;
     testing::NatsCluster cluster(dir, 3);
 
-    Node a, b;
+    Node a, b, c; // c: Exim delivery processes through the adapter
     a.name = "node-a";
     b.name = "node-b";
-    for (Node *n : {&a, &b}) {
+    c.name = "node-c";
+    for (Node *n : {&a, &b, &c}) {
         n->dir = dir / n->name;
         fs::create_directories(n->dir);
         n->core_conf = n->dir + "/core.conf";
@@ -155,7 +157,12 @@ TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream th
                                          "  attempt_format = \"csv\"\n  connection_failure_logfile = \"mainlog.ec\"\n"
                                          "  permanent_failure_logfile = \"mainlog.ec\"\n  rotate_size = 2M\n"
                                          "  rotate_keep = 0\n  compress = zstd\n}\n");
+    testing::write_file(c.core_conf, "mtalog {\n"
+                                     "  attempt_logfile = \"" + c.dir + "/exim.csv\"\n"
+                                     "  attempt_format = \"csv\"\n"
+                                     "}\n");
     const std::vector<std::pair<Node *, FileOfNode>> files{
+        {&c, {"exim.csv", mtalog::csv_header()}},
         {&a, {"attempt.log", ""}}, {&a, {"connfail.log", ""}},
         {&a, {"bounce.json", ""}}, {&b, {"attempt.csv", mtalog::csv_header()}},
         {&b, {"mainlog.ec", ""}},
@@ -165,6 +172,7 @@ TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream th
 
     a.start_shipper();
     b.start_shipper();
+    c.start_shipper();
     a.generate(60000);
     b.generate(60000);
     logrotate(a);
@@ -179,6 +187,7 @@ TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream th
     REQUIRE(leader_index >= 0);
     cluster.kill9(leader_index);
     faults += "kill -9 of stream leader " + leader + "; ";
+    testing::exim_deliveries(c.core_conf, 4, 5000, "leaderless", c.dir + "/exim.csv");
     std::this_thread::sleep_for(1500ms);
     cluster.start(leader_index);
     logrotate(a);
@@ -204,6 +213,7 @@ TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream th
     a.generate(30000);
     b.generate(30000);
     logrotate(a);
+    testing::exim_deliveries(c.core_conf, 4, 5000, "outage");
     std::this_thread::sleep_for(8s);
     for (int i = 0; i < 3; ++i)
         cluster.start(i);
@@ -232,6 +242,7 @@ TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream th
     CHECK(testing::wait_until([&] { return reader.messages(kStream) >= in_files; }, 240s));
     a.stop_shipper();
     b.stop_shipper();
+    c.stop_shipper();
     // What the stream holds, against the files.
     struct Comparison {
         long long stored = 0, missing = 0, extra = 0, doubled_ids = 0, out_of_order = 0;
@@ -275,14 +286,17 @@ TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream th
     };
     const Comparison live = compare();
     INFO(live.sample);
-    const long long duplicates = a.totals["duplicates"] + b.totals["duplicates"];
-    const long long found_stored = a.totals["found_stored"] + b.totals["found_stored"];
+    const auto total = [&](const char *counter) {
+        return a.totals[counter] + b.totals[counter] + c.totals[counter];
+    };
+    const long long duplicates = total("duplicates");
+    const long long found_stored = total("found_stored");
     WARN("fleet: " << in_files << " records in the nodes' files, " << live.stored << " in the stream ("
                    << live.missing << " missing, " << live.extra << " extra, " << live.doubled_ids
                    << " ids stored twice, " << live.out_of_order << " sent again after a later one); " << duplicates
                    << " duplicates dropped by the server, " << found_stored << " found stored by read-back, "
-                   << a.totals["failed_publishes"] + b.totals["failed_publishes"] << " failed publishes, "
-                   << a.totals["resyncs"] + b.totals["resyncs"] << " resyncs; faults: " << faults);
+                   << total("failed_publishes") << " failed publishes, " << total("resyncs")
+                   << " resyncs; faults: " << faults);
     CHECK(in_files >= 400000);
     CHECK(live.missing == 0);
     CHECK(live.extra == 0);
@@ -290,7 +304,7 @@ TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream th
     CHECK(live.stored == in_files);
 
     // The audit (a full read-back against every file) agrees: nothing to repair.
-    for (Node *n : {&a, &b}) {
+    for (Node *n : {&a, &b, &c}) {
         const auto r = testing::run_command(
             {"/usr/bin/timeout", "300", testing::mtalog_ship_exe(), "--audit", "--once", n->ship_conf}, n->dir);
         INFO(r.err);

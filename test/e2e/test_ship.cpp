@@ -5,7 +5,6 @@
 // files written by many processes, and tail.
 #include <catch2/catch.hpp>
 
-#include <boost/dll/shared_library.hpp>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -261,44 +260,8 @@ TEST_CASE("ship: the Exim adapter's file, appended by many processes and moved a
                                                cluster.url(0) + "\"\n  node = \"exim1\"\n  state_dir = \"" +
                                                dir / "state" + "\"\n  rotated_idle = 1s\n}\n");
     testing::Process shipper({testing::mtalog_ship_exe(), dir / "ship.conf"}, dir / "ship.log", dir.path());
-    using EximFunction = int(unsigned char **, int, unsigned char **);
     constexpr int kProcesses = 4, kRecords = 3000;
-    std::vector<pid_t> children;
-    for (int p = 0; p < kProcesses; ++p) {
-        const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) { // an Exim delivery process
-            boost::dll::shared_library so(testing::modules_dir() + "/mtalog.so", boost::dll::load_mode::rtld_now);
-            auto *function = so.get<EximFunction>("mtalog_exim_event");
-            int bad = 0;
-            for (int i = 0; i < kRecords; ++i) {
-                std::vector<std::string> args{mtalog_conf,
-                                              "tcp:connect",
-                                              "",
-                                              "p" + std::to_string(p) + "-" + std::to_string(i),
-                                              "user@example.com",
-                                              "192.0.2.25 25 mx.example.com",
-                                              "",
-                                              "1234"};
-                std::vector<unsigned char *> argv;
-                for (auto &a : args)
-                    argv.push_back(reinterpret_cast<unsigned char *>(a.data()));
-                unsigned char *out = nullptr;
-                bad += function(&out, static_cast<int>(argv.size()), argv.data()) != 0;
-                if (p == 0 && i == kRecords / 2)
-                    ::rename((dir / "exim.csv").c_str(),
-                             (dir / "exim.csv.1").c_str()); // a rotation
-            }
-            ::_exit(bad == 0 ? 0 : 1);
-        }
-        children.push_back(pid);
-    }
-    for (pid_t pid : children) {
-        int status = 0;
-        REQUIRE(::waitpid(pid, &status, 0) == pid);
-        CHECK(WIFEXITED(status));
-        CHECK(WEXITSTATUS(status) == 0);
-    }
+    testing::exim_deliveries(mtalog_conf, kProcesses, kRecords, "p", dir / "exim.csv");
     const testing::StreamReader reader{cluster.url(0), "", ""};
     CHECK(testing::wait_until([&] { return reader.messages("MTALOG") == kProcesses * kRecords; }, 30s));
     CHECK(shipper.stop(SIGTERM) == 0);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <boost/dll/shared_library.hpp>
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
@@ -311,6 +312,47 @@ long long StreamReader::messages(const std::string &stream) const
     const long long n = static_cast<long long>(si->State.Msgs);
     jsStreamInfo_Destroy(si);
     return n;
+}
+
+void exim_deliveries(const std::string &config, int processes, int records, const std::string &tag,
+                     const std::string &rotate)
+{
+    using EximFunction = int(unsigned char **, int, unsigned char **);
+    std::vector<pid_t> children;
+    for (int p = 0; p < processes; ++p) {
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            boost::dll::shared_library so(modules_dir() + "/mtalog.so", boost::dll::load_mode::rtld_now);
+            auto *function = so.get<EximFunction>("mtalog_exim_event");
+            int bad = 0;
+            for (int i = 0; i < records; ++i) {
+                std::vector<std::string> args{config,
+                                              "tcp:connect",
+                                              "",
+                                              tag + std::to_string(p) + "-" + std::to_string(i),
+                                              "user@example.com",
+                                              "192.0.2.25 25 mx.example.com",
+                                              "",
+                                              "1234"};
+                std::vector<unsigned char *> argv;
+                for (auto &a : args)
+                    argv.push_back(reinterpret_cast<unsigned char *>(a.data()));
+                unsigned char *out = nullptr;
+                bad += function(&out, static_cast<int>(argv.size()), argv.data()) != 0;
+                if (p == 0 && i == records / 2 && !rotate.empty())
+                    ::rename(rotate.c_str(), (rotate + ".1").c_str());
+            }
+            ::_exit(bad == 0 ? 0 : 1);
+        }
+        children.push_back(pid);
+    }
+    for (const pid_t pid : children) {
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
 }
 
 std::vector<std::string> records_of(const std::string &path, const std::string &header)

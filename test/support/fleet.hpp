@@ -73,6 +73,14 @@ struct StreamReader {
     long long messages(const std::string &stream) const;
 };
 
+// `processes` forked processes, each like an Exim delivery: it loads the
+// real mtalog.so and logs `records` tcp:connect events through
+// mtalog_exim_event with the mtalog config `config`, ids "<tag><p>-<i>".
+// When `rotate` names a file, the first process renames it to `rotate`.1
+// half way. Returns when all have exited (each must exit 0).
+void exim_deliveries(const std::string &config, int processes, int records, const std::string &tag,
+                     const std::string &rotate = "");
+
 // The records of every file of `path` (the live file, mtalog's and
 // logrotate's rotated names, .gz and .zst decoded by gzip and zstd), header
 // lines left out, file by file; independent of mtalog-ship's own listing.

@@ -1,0 +1,75 @@
+// The baseline for scripts/bench-ship: a bare libnats asynchronous publisher
+// that sends every line of the given files, one message per line, to one
+// subject, with at most MAX_PENDING unacknowledged, and waits for every ack.
+// It first makes STREAM (that subject, 3 replicas, file storage).
+//   nats_publish URLS STREAM SUBJECT MAX_PENDING FILE...
+// Prints "<messages> <seconds>".
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nats/nats.h>
+#include <string>
+#include <vector>
+
+int main(int argc, char **argv)
+{
+    if (argc < 6) {
+        std::fprintf(stderr, "usage: nats_publish URLS STREAM SUBJECT MAX_PENDING FILE...\n");
+        return 64;
+    }
+    const char *stream = argv[2], *subject = argv[3];
+    std::vector<std::string> lines;
+    for (int i = 5; i < argc; ++i) {
+        std::ifstream in(argv[i]);
+        for (std::string line; std::getline(in, line);)
+            lines.push_back(std::move(line));
+    }
+    natsConnection *nc = nullptr;
+    jsCtx *js = nullptr;
+    if (natsConnection_ConnectTo(&nc, argv[1]) != NATS_OK) {
+        std::fprintf(stderr, "nats_publish: cannot connect to %s\n", argv[1]);
+        return 1;
+    }
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = std::atoll(argv[4]);
+    natsConnection_JetStream(&js, nc, &jo);
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    const char *subjects[] = {subject};
+    sc.Name = stream;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Replicas = 3;
+    jsStreamInfo *si = nullptr;
+    jsErrCode jerr{};
+    for (int attempt = 0; js_AddStream(&si, js, &sc, nullptr, &jerr) != NATS_OK; ++attempt) {
+        if (attempt == 50) {
+            std::fprintf(stderr, "nats_publish: cannot create stream %s\n", stream);
+            return 1;
+        }
+        nats_Sleep(200); // the cluster may still be electing its leaders
+    }
+    jsStreamInfo_Destroy(si);
+    const auto start = std::chrono::steady_clock::now();
+    for (const auto &line : lines)
+        if (js_PublishAsync(js, subject, line.data(), static_cast<int>(line.size()), nullptr) != NATS_OK) {
+            std::fprintf(stderr, "nats_publish: publish failed\n");
+            return 1;
+        }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 60000;
+    if (js_PublishAsyncComplete(js, &po) != NATS_OK) {
+        std::fprintf(stderr, "nats_publish: not every message was acknowledged\n");
+        return 1;
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("%zu %.3f\n", lines.size(), seconds);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    nats_Close();
+    return 0;
+}
