@@ -1,7 +1,10 @@
 // The baseline for scripts/bench-ship: a bare libnats asynchronous publisher
 // that sends every line of the given files, one message per line, to one
 // subject, with at most MAX_PENDING unacknowledged, and waits for every ack.
-// It first makes STREAM (that subject, 3 replicas, file storage).
+// It first makes STREAM (that subject, 3 replicas, file storage). With
+// HEADERS=1 in the environment each message carries the headers mtalog-ship
+// sends (a unique Nats-Msg-Id, Mtalog-Node, Mtalog-Format), so the servers
+// do the same de-duplication work.
 //   nats_publish URLS STREAM SUBJECT MAX_PENDING FILE...
 // Prints "<messages> <seconds>".
 #include <chrono>
@@ -53,12 +56,34 @@ int main(int argc, char **argv)
         nats_Sleep(200); // the cluster may still be electing its leaders
     }
     jsStreamInfo_Destroy(si);
+    const bool headers = std::getenv("HEADERS") && std::string(std::getenv("HEADERS")) == "1";
     const auto start = std::chrono::steady_clock::now();
-    for (const auto &line : lines)
-        if (js_PublishAsync(js, subject, line.data(), static_cast<int>(line.size()), nullptr) != NATS_OK) {
+    std::size_t offset = 0;
+    for (const auto &line : lines) {
+        natsStatus st;
+        if (headers) {
+            natsMsg *msg = nullptr;
+            const std::string id = "bare.0123456789abcdef." + std::to_string(offset);
+            st = natsMsg_Create(&msg, subject, nullptr, line.data(), static_cast<int>(line.size()));
+            if (st == NATS_OK)
+                st = natsMsgHeader_Set(msg, "Nats-Msg-Id", id.c_str());
+            if (st == NATS_OK)
+                st = natsMsgHeader_Set(msg, "Mtalog-Node", "bare");
+            if (st == NATS_OK)
+                st = natsMsgHeader_Set(msg, "Mtalog-Format", "mainlog");
+            if (st == NATS_OK)
+                st = js_PublishMsgAsync(js, &msg, nullptr);
+            if (st != NATS_OK)
+                natsMsg_Destroy(msg);
+        } else {
+            st = js_PublishAsync(js, subject, line.data(), static_cast<int>(line.size()), nullptr);
+        }
+        if (st != NATS_OK) {
             std::fprintf(stderr, "nats_publish: publish failed\n");
             return 1;
         }
+        offset += line.size() + 1;
+    }
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = 60000;
