@@ -278,6 +278,12 @@ std::optional<std::string> read_mtalog_files(const std::string &path, const mtac
             return *e;
         const auto &formatters = std::get<std::vector<std::unique_ptr<Formatter>>>(made);
         for (std::size_t i = 0; i < settings.files.size(); ++i) {
+            for (const ShipFile &other : files)
+                if (mtacfg::normalize_path(other.path) == mtacfg::normalize_path(settings.files[i].path))
+                    return ConfigError{settings.files[i].where, "log file \"" + settings.files[i].path +
+                                                                    "\" is named again (first at " +
+                                                                    other.where.render() + "): one file, one stanza"}
+                        .render();
             ShipFile f;
             f.path = settings.files[i].path;
             f.format = format_name(settings.files[i].format.kind);

@@ -65,15 +65,6 @@ void say(const std::string &line)
     std::fflush(stderr);
 }
 
-std::string last_error(natsStatus s)
-{
-    natsStatus ignored;
-    const char *text = nats_GetLastError(&ignored);
-    std::string out = natsStatus_GetText(s);
-    if (text && *text && out.find(text) == std::string::npos)
-        out += std::string(" (") + text + ")";
-    return out;
-}
 
 // "<node>.<key hex>.<offset>" -> key, offset
 bool parse_id(std::string_view id, std::uint64_t &key, std::uint64_t &offset)
@@ -151,14 +142,14 @@ public:
             st = natsOptions_LoadCertificatesChain(opts, s.tls_cert.c_str(), s.tls_key.c_str());
         if (st != NATS_OK) {
             fatal = true;
-            const std::string e = "connection options: " + last_error(st);
+            const std::string e = "connection options: " + nats_error_text(st);
             natsOptions_Destroy(opts);
             return e;
         }
         st = natsConnection_Connect(&nc_, opts);
         natsOptions_Destroy(opts);
         if (st != NATS_OK) {
-            const std::string e = last_error(st);
+            const std::string e = nats_error_text(st);
             nc_ = nullptr;
             fatal = st == NATS_CONNECTION_AUTH_FAILED || e.find("uthorization") != std::string::npos;
             if (fatal)
@@ -173,7 +164,7 @@ public:
         jo.PublishAsync.AckHandlerClosure = this;
         st = natsConnection_JetStream(&js_, nc_, &jo);
         if (st != NATS_OK)
-            return "JetStream context: " + last_error(st);
+            return "JetStream context: " + nats_error_text(st);
         return std::nullopt;
     }
 
@@ -462,7 +453,7 @@ private:
                 return covered;
             }
             if (attempt == 1 || attempt % 10 == 0)
-                say("stream \"" + s_.stream + "\" not reachable: " + last_error(st) + "; retrying");
+                say("stream \"" + s_.stream + "\" not reachable: " + nats_error_text(st) + "; retrying");
             sleep_for(wait);
             wait = std::min<std::chrono::milliseconds>(wait * 2, s_.retry_max);
         }
@@ -539,7 +530,7 @@ private:
             jsErrCode jerr = static_cast<jsErrCode>(0);
             const natsStatus st = js_GetStreamInfo(&si, nats_.js(), s_.stream.c_str(), nullptr, &jerr);
             if (st != NATS_OK)
-                return "stream info: " + last_error(st);
+                return "stream info: " + nats_error_text(st);
             last = si->State.LastSeq;
             bool current = !si->Cluster || (si->Cluster->Leader && *si->Cluster->Leader);
             for (int i = 0; si->Cluster && i < si->Cluster->ReplicasLen; ++i)
@@ -593,7 +584,7 @@ private:
         for (const std::uint64_t seq : extra_copies) {
             const natsStatus del = js_DeleteMsg(nats_.js(), s_.stream.c_str(), seq, nullptr, &jerr);
             if (del != NATS_OK)
-                return "deleting a second copy (sequence " + std::to_string(seq) + "): " + last_error(del);
+                return "deleting a second copy (sequence " + std::to_string(seq) + "): " + nats_error_text(del);
             ++c_.copies_deleted;
         }
         if (o_.audit && !audited_) {
@@ -762,7 +753,7 @@ private:
             natsMsg_Destroy(msg);
             ++c_.failures;
             if (!failed_)
-                say("publish failed: " + last_error(st) + "; reading back the stream before going on");
+                say("publish failed: " + nats_error_text(st) + "; reading back the stream before going on");
             failed_ = true;
             return false;
         }
@@ -1123,7 +1114,7 @@ int run_tail(const Settings &s, const TailOptions &o)
         jsErrCode jerr = static_cast<jsErrCode>(0);
         natsStatus st = js_PullSubscribe(&sub, nats.js(), subject.c_str(), o.durable.c_str(), nullptr, &so, &jerr);
         if (st != NATS_OK) {
-            say("error: cannot read stream \"" + s.stream + "\": " + last_error(st));
+            say("error: cannot read stream \"" + s.stream + "\": " + nats_error_text(st));
             nats_Close();
             return 1;
         }
@@ -1151,7 +1142,7 @@ int run_tail(const Settings &s, const TailOptions &o)
                 continue;
             }
             if (st != NATS_OK) {
-                say("fetch: " + last_error(st) + "; retrying");
+                say("fetch: " + nats_error_text(st) + "; retrying");
                 std::this_thread::sleep_for(std::chrono::milliseconds(500));
                 continue;
             }

@@ -135,8 +135,13 @@ public:
                     error = std::strerror(errno);
                     return -1;
                 }
-                if (got == 0)
+                if (got == 0) {
+                    if (pending_ != 0 && out.pos == 0) { // the file ends inside a frame
+                        error = "truncated zstd data";
+                        return -1;
+                    }
                     break; // the end
+                }
                 in_ = ZSTD_inBuffer{in_buf_.data(), static_cast<std::size_t>(got), 0};
             }
             const std::size_t r = ZSTD_decompressStream(ds_, &out, &in_);
@@ -144,6 +149,7 @@ public:
                 error = ZSTD_getErrorName(r);
                 return -1;
             }
+            pending_ = r; // 0: a frame is complete
         }
         pos_ += out.pos;
         return static_cast<long>(out.pos);
@@ -155,6 +161,7 @@ private:
     ZSTD_DStream *ds_;
     std::vector<char> in_buf_;
     ZSTD_inBuffer in_{nullptr, 0, 0};
+    std::size_t pending_ = 0; // what the last call said is still to come
     std::uint64_t pos_ = 0;
 };
 

@@ -2,9 +2,7 @@
 
 namespace mtalog::ship {
 
-namespace {
-
-std::string status_text(natsStatus s)
+std::string nats_error_text(natsStatus s)
 {
     natsStatus ignored;
     const char *detail = nats_GetLastError(&ignored);
@@ -13,8 +11,6 @@ std::string status_text(natsStatus s)
         out += std::string(" (") + detail + ")";
     return out;
 }
-
-} // namespace
 
 std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,
                                        const std::function<void(natsMsg *, std::uint64_t)> &each)
@@ -31,7 +27,7 @@ std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,
     jsErrCode jerr = static_cast<jsErrCode>(0);
     natsStatus st = js_PullSubscribe(&sub, js, r.subject.c_str(), nullptr, nullptr, &so, &jerr);
     if (st != NATS_OK)
-        return "subscribe: " + status_text(st);
+        return "subscribe: " + nats_error_text(st);
     std::optional<std::string> error;
     jsConsumerInfo *ci = nullptr;
     std::uint64_t remaining = 0;
@@ -40,14 +36,14 @@ std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,
         remaining = ci->NumPending;
         jsConsumerInfo_Destroy(ci);
     } else {
-        error = "consumer info: " + status_text(st);
+        error = "consumer info: " + nats_error_text(st);
     }
     while (!error && remaining > 0) {
         natsMsgList list{};
         const int batch = static_cast<int>(remaining < 1024 ? remaining : 1024);
         st = natsSubscription_Fetch(&list, sub, batch, r.wait_ms, &jerr);
         if (st != NATS_OK) {
-            error = "reading back (" + std::to_string(remaining) + " message(s) to go): " + status_text(st);
+            error = "reading back (" + std::to_string(remaining) + " message(s) to go): " + nats_error_text(st);
             break;
         }
         for (int i = 0; i < list.Count; ++i) {

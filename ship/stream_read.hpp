@@ -20,6 +20,9 @@ struct StreamRead {
     std::int64_t wait_ms = 5000; // the longest wait for the next batch
 };
 
+// A libnats status with the library's last error detail, for messages.
+std::string nats_error_text(natsStatus s);
+
 // Calls `each(msg, sequence)` in sequence order; `msg` is destroyed after the
 // call. Returns an error text when the read could not be completed.
 std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,

@@ -119,6 +119,12 @@ TEST_CASE("ship: config errors name file:line:column, and --check validates with
           std::string::npos);
     CHECK(check_config(d, "mtalog_ship {\n  servers = \"nats://a:1\"\n}\n").find("needs mtalog_config") !=
           std::string::npos);
+    // One file named by two stanzas would be shipped twice: refused.
+    testing::write_file(d + "/two.conf", "mtalog \"a\" {\n  attempt_logfile = \"x.log\"\n}\n"
+                                         "mtalog \"b\" {\n  attempt_logfile = \"./x.log\"\n}\n");
+    CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"two.conf\"\n  servers = \"nats://a:1\"\n}\n")
+              .find("two.conf:5:22: log file \"./x.log\" is named again (first at " + d + "/two.conf:2:22)") !=
+          std::string::npos);
     // A secrets file others can read is refused; the secret never goes on the
     // command line.
     testing::write_file(d + "/secret", "user = \"ship\"\npassword = \"pw\"\n");
