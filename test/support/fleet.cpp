@@ -11,7 +11,6 @@
 #include <nats/nats.h>
 #include <netinet/in.h>
 #include <cstring>
-#include <regex>
 #include <set>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -362,14 +361,29 @@ std::vector<std::string> records_of(const std::string &path, const std::string &
     // zstd programs; a plain file and its compressed copy count once.
     const fs::path p(path);
     const std::string base = p.filename().string();
-    const std::regex rotated("^" + std::regex_replace(base, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
-                             R"((\.[0-9]{8}-[0-9]{6}(-[0-9]+)?|\.[0-9]+)(\.gz|\.zst)?$)");
+    // base.YYYYMMDD-HHMMSS[-N] (mtalog) or base.N (logrotate), maybe .gz or .zst
+    const auto rotated = [&](std::string name) {
+        for (const char *ext : {".gz", ".zst"})
+            if (name.ends_with(ext))
+                name.resize(name.size() - std::strlen(ext));
+        if (!name.starts_with(base + ".") || name.size() == base.size() + 1)
+            return false;
+        const std::string rest = name.substr(base.size() + 1);
+        const auto digits = [](const std::string &t) {
+            return !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
+        };
+        if (digits(rest))
+            return true;
+        if (rest.size() < 15 || !digits(rest.substr(0, 8)) || rest[8] != '-' || !digits(rest.substr(9, 6)))
+            return false;
+        return rest.size() == 15 || (rest[15] == '-' && digits(rest.substr(16)));
+    };
     std::map<std::string, std::string> files; // name without .gz/.zst -> the name to read
     if (fs::exists(path))
         files[path] = path;
     for (const auto &e : fs::directory_iterator(p.parent_path().empty() ? fs::path(".") : p.parent_path())) {
         const std::string name = e.path().filename().string();
-        if (!std::regex_match(name, rotated))
+        if (!rotated(name))
             continue;
         std::string stem = e.path().string();
         for (const char *ext : {".gz", ".zst"})
