@@ -136,7 +136,7 @@ public:
                     return -1;
                 }
                 if (got == 0) {
-                    if (pending_ != 0 && out.pos == 0) { // the file ends inside a frame
+                    if (pending_ != 0) { // the file ends inside a frame
                         error = "truncated zstd data";
                         return -1;
                     }
