@@ -129,27 +129,30 @@ public:
     {
         ZSTD_outBuffer out{buf, n, 0};
         while (out.pos == 0) {
-            if (in_.pos == in_.size) {
+            if (in_.pos == in_.size && !eof_) {
                 const ssize_t got = ::read(fd_, in_buf_.data(), in_buf_.size());
                 if (got < 0) {
                     error = std::strerror(errno);
                     return -1;
                 }
-                if (got == 0) {
-                    if (pending_ != 0) { // the file ends inside a frame
-                        error = "truncated zstd data";
-                        return -1;
-                    }
-                    break; // the end
-                }
-                in_ = ZSTD_inBuffer{in_buf_.data(), static_cast<std::size_t>(got), 0};
+                if (got == 0)
+                    eof_ = true;
+                else
+                    in_ = ZSTD_inBuffer{in_buf_.data(), static_cast<std::size_t>(got), 0};
             }
+            // With no input left this still flushes what the decoder holds.
             const std::size_t r = ZSTD_decompressStream(ds_, &out, &in_);
             if (ZSTD_isError(r)) {
                 error = ZSTD_getErrorName(r);
                 return -1;
             }
-            pending_ = r; // 0: a frame is complete
+            if (eof_ && in_.pos == in_.size && out.pos == 0) {
+                if (r != 0) { // the file ends inside a frame
+                    error = "truncated zstd data";
+                    return -1;
+                }
+                break; // the end
+            }
         }
         pos_ += out.pos;
         return static_cast<long>(out.pos);
@@ -161,7 +164,7 @@ private:
     ZSTD_DStream *ds_;
     std::vector<char> in_buf_;
     ZSTD_inBuffer in_{nullptr, 0, 0};
-    std::size_t pending_ = 0; // what the last call said is still to come
+    bool eof_ = false;
     std::uint64_t pos_ = 0;
 };
 
