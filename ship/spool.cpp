@@ -129,15 +129,15 @@ public:
     {
         ZSTD_outBuffer out{buf, n, 0};
         while (out.pos == 0) {
-            if (in_.pos == in_.size && !eof_) {
+            bool eof = false;
+            if (in_.pos == in_.size) {
                 const ssize_t got = ::read(fd_, in_buf_.data(), in_buf_.size());
                 if (got < 0) {
                     error = std::strerror(errno);
                     return -1;
                 }
-                if (got == 0)
-                    eof_ = true;
-                else
+                eof = got == 0;
+                if (!eof)
                     in_ = ZSTD_inBuffer{in_buf_.data(), static_cast<std::size_t>(got), 0};
             }
             // With no input left this still flushes what the decoder holds.
@@ -146,13 +146,8 @@ public:
                 error = ZSTD_getErrorName(r);
                 return -1;
             }
-            if (eof_ && in_.pos == in_.size && out.pos == 0) {
-                if (r != 0) { // the file ends inside a frame
-                    error = "truncated zstd data";
-                    return -1;
-                }
+            if (eof && out.pos == 0)
                 break; // the end
-            }
         }
         pos_ += out.pos;
         return static_cast<long>(out.pos);
@@ -164,7 +159,6 @@ private:
     ZSTD_DStream *ds_;
     std::vector<char> in_buf_;
     ZSTD_inBuffer in_{nullptr, 0, 0};
-    bool eof_ = false;
     std::uint64_t pos_ = 0;
 };
 
