@@ -32,6 +32,7 @@ using Clock = std::chrono::steady_clock;
 
 volatile std::sig_atomic_t g_stop = 0;
 volatile std::sig_atomic_t g_status = 0;
+std::atomic<bool> g_closing{false}; // a connection is being closed on purpose
 
 void on_stop(int)
 {
@@ -105,6 +106,7 @@ public:
     std::optional<std::string> connect(const Settings &s, bool &fatal)
     {
         close();
+        g_closing = false;
         fatal = false;
         natsOptions *opts = nullptr;
         natsStatus st = natsOptions_Create(&opts);
@@ -170,7 +172,7 @@ public:
 
     void close()
     {
-        closing_ = true;
+        g_closing = true;
         if (js_)
             jsCtx_Destroy(js_);
         js_ = nullptr;
@@ -179,7 +181,6 @@ public:
             natsConnection_Destroy(nc_);
         }
         nc_ = nullptr;
-        closing_ = false;
     }
 
     [[nodiscard]] bool connected() const { return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
@@ -221,9 +222,11 @@ private:
         }
         self->cv_.notify_one();
     }
-    static void on_disconnected(natsConnection *, void *closure)
+    // Callbacks may run on libnats's thread after the object is gone: they
+    // touch nothing but process-wide state.
+    static void on_disconnected(natsConnection *, void *)
     {
-        if (!static_cast<Nats *>(closure)->closing_)
+        if (!g_closing)
             say("disconnected from the servers; reconnecting (records wait in the files)");
     }
     static void on_reconnected(natsConnection *nc, void *)
@@ -235,7 +238,6 @@ private:
 
     natsConnection *nc_ = nullptr;
     jsCtx *js_ = nullptr;
-    std::atomic<bool> closing_{false};
     std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<Ack> acks_;
