@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -71,32 +72,37 @@ void say(const std::string &line)
 bool parse_id(std::string_view id, std::uint64_t &key, std::uint64_t &offset)
 {
     const auto last = id.rfind('.');
-    if (last == std::string_view::npos || last < 17)
+    if (last == std::string_view::npos || last < 17 || id[last - 17] != '.' || last + 1 == id.size())
         return false;
-    const std::string_view key_hex = id.substr(last - 16, 16), off = id.substr(last + 1);
-    if (id[last - 17] != '.' || off.empty())
-        return false;
-    try {
-        std::size_t used = 0;
-        key = std::stoull(std::string(key_hex), &used, 16);
-        if (used != 16)
-            return false;
-        offset = std::stoull(std::string(off), &used, 10);
-        return used == off.size();
-    } catch (const std::exception &) {
-        return false;
-    }
+    const char *key_begin = id.data() + last - 16, *off_begin = id.data() + last + 1;
+    const auto k = std::from_chars(key_begin, key_begin + 16, key, 16);
+    const auto o = std::from_chars(off_begin, id.data() + id.size(), offset, 10);
+    return k.ec == std::errc() && k.ptr == key_begin + 16 && o.ec == std::errc() && o.ptr == id.data() + id.size();
+}
+
+// Writes "<node>.<key hex>.<offset>" into `out` (room for node + 40 bytes).
+std::size_t format_id(char *out, std::string_view node, std::uint64_t key, std::uint64_t offset)
+{
+    char *p = std::copy(node.begin(), node.end(), out);
+    *p++ = '.';
+    static constexpr char hex[] = "0123456789abcdef";
+    for (int shift = 60; shift >= 0; shift -= 4)
+        *p++ = hex[(key >> shift) & 0xf];
+    *p++ = '.';
+    p = std::to_chars(p, p + 20, offset).ptr;
+    *p = '\0';
+    return static_cast<std::size_t>(p - out);
 }
 
 // A connection and its JetStream context, with the callbacks' closures.
 class Nats {
 public:
     struct Ack {
-        std::string id;
+        bool ours = false; // the id parsed into key and offset
         bool ok = false;
         bool duplicate = false;
-        std::uint64_t seq = 0;
-        std::string error;
+        std::uint64_t key = 0, offset = 0, seq = 0;
+        std::string id, error; // only for failures and duplicates (rare)
     };
 
     ~Nats() { close(); }
@@ -186,16 +192,21 @@ public:
     [[nodiscard]] bool connected() const { return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
     [[nodiscard]] jsCtx *js() const { return js_; }
 
-    // Acks that arrived, oldest first.
-    std::deque<Ack> take_acks()
+    // Acks that arrived, oldest first, into `out` (its storage is reused).
+    void take_acks(std::vector<Ack> &out)
     {
+        out.clear();
         std::lock_guard lock(mutex_);
-        return std::exchange(acks_, {});
+        out.swap(acks_);
     }
-    void wait_for_acks(std::chrono::milliseconds limit)
+    // Waits until `enough` acks wait to be taken, or `limit` passed. Only a
+    // waiter's threshold wakes it: one wake-up per batch, not per ack.
+    void wait_for_acks(std::chrono::milliseconds limit, std::size_t enough)
     {
         std::unique_lock lock(mutex_);
-        cv_.wait_for(lock, limit, [&] { return !acks_.empty(); });
+        wake_at_ = std::max<std::size_t>(enough, 1);
+        cv_.wait_for(lock, limit, [&] { return acks_.size() >= wake_at_; });
+        wake_at_ = SIZE_MAX;
     }
 
 private:
@@ -205,7 +216,7 @@ private:
         Ack a;
         const char *id = nullptr;
         if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id)
-            a.id = id;
+            a.ours = parse_id(id, a.key, a.offset);
         if (pa && pa->Sequence > 0) {
             a.ok = true;
             a.duplicate = pa->Duplicate;
@@ -215,12 +226,17 @@ private:
         } else if (pae) {
             a.error = pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err);
         }
+        if (id && (!a.ok || a.duplicate))
+            a.id = id;
         natsMsg_Destroy(msg); // the handler owns it (libnats 3.4)
+        bool wake = false;
         {
             std::lock_guard lock(self->mutex_);
             self->acks_.push_back(std::move(a));
+            wake = self->acks_.size() >= self->wake_at_;
         }
-        self->cv_.notify_one();
+        if (wake)
+            self->cv_.notify_one();
     }
     // Callbacks may run on libnats's thread after the object is gone: they
     // touch nothing but process-wide state.
@@ -240,7 +256,8 @@ private:
     jsCtx *js_ = nullptr;
     std::mutex mutex_;
     std::condition_variable cv_;
-    std::deque<Ack> acks_;
+    std::vector<Ack> acks_;
+    std::size_t wake_at_ = SIZE_MAX; // a waiter's threshold; SIZE_MAX: nobody waits
 };
 
 struct Counters {
@@ -280,7 +297,7 @@ public:
         while (!g_stop) {
             if (resync_needed_ && !resync())
                 continue;
-            handle_acks(nats_.take_acks());
+            take_acks();
             if (failed_) {
                 resync_needed_ = true;
                 continue;
@@ -300,8 +317,12 @@ public:
                 save();
                 break;
             }
-            if (!progressed)
-                nats_.wait_for_acks(std::chrono::milliseconds(50));
+            if (!progressed) {
+                // With the window full, wait for an eighth of it to drain (or
+                // 20 ms): a wake-up per ack would cost more than the ack.
+                const bool full = pending_entries_ >= s_.max_pending;
+                nats_.wait_for_acks(std::chrono::milliseconds(full ? 20 : 50), full ? s_.max_pending / 8 : 1);
+            }
         }
         finish();
         report_status();
@@ -318,13 +339,13 @@ public:
 
 private:
     struct Pending {
-        std::uint64_t end = 0;
-        bool acked = false;
+        std::uint64_t offset = 0, end = 0;
         std::uint64_t seq = 0;
+        bool acked = false;
         bool sent = false; // false: found stored, never sent in this run
     };
     struct KeyRun {
-        std::map<std::uint64_t, Pending> pending; // by offset
+        std::deque<Pending> pending; // records read, not yet behind the cursor; by offset, ascending
         std::uint64_t floor_seq = 0;              // this key's messages past its offset have a higher sequence
     };
     struct Source {
@@ -338,6 +359,7 @@ private:
         bool warned_partial = false; // said once that the file ends without a newline
         Clock::time_point next_list{};
         Clock::time_point behind_since{};
+        std::vector<std::pair<std::string, std::string>> subjects; // record type -> subject
     };
 
     static int fail(const std::string &e)
@@ -409,6 +431,21 @@ private:
             std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(50), d));
     }
 
+    // Between tries of a request to the servers: the wait doubles up to
+    // retry_max while they answer with errors. While the connection is down
+    // (libnats reconnects by itself) it stays short, so that a backoff grown
+    // during a long outage does not delay the catch-up once they are back.
+    void back_off(std::chrono::milliseconds &wait)
+    {
+        if (!nats_.connected()) {
+            wait = std::chrono::milliseconds(250);
+            sleep_for(wait);
+            return;
+        }
+        sleep_for(wait);
+        wait = std::min<std::chrono::milliseconds>(wait * 2, s_.retry_max);
+    }
+
     bool ensure_stream()
     {
         auto wait = std::chrono::milliseconds(250);
@@ -456,8 +493,7 @@ private:
             }
             if (attempt == 1 || attempt % 10 == 0)
                 say("stream \"" + s_.stream + "\" not reachable: " + nats_error_text(st) + "; retrying");
-            sleep_for(wait);
-            wait = std::min<std::chrono::milliseconds>(wait * 2, s_.retry_max);
+            back_off(wait);
         }
         return false;
     }
@@ -471,11 +507,11 @@ private:
         po.MaxWait = s_.ack_wait.count() * 2;
         if (nats_.js())
             js_PublishAsyncComplete(nats_.js(), &po); // what is in flight ends, one way or the other
-        handle_acks(nats_.take_acks());
+        take_acks();
         for (auto &[key, run] : runs_) {
-            for (const auto &[offset, p] : run.pending) {
+            for (const Pending &p : run.pending) {
                 if (p.acked)
-                    cursor_.keys[key].add_stored(offset, p.end);
+                    cursor_.keys[key].add_stored(p.offset, p.end);
                 else
                     ++c_.unresolved;
             }
@@ -497,8 +533,7 @@ private:
         auto wait = std::chrono::milliseconds(250);
         while (!g_stop) {
             if (!nats_.connected()) {
-                sleep_for(wait);
-                wait = std::min<std::chrono::milliseconds>(wait * 2, s_.retry_max);
+                back_off(wait);
                 continue;
             }
             // Read back before anything is sent again: the server's duplicate
@@ -506,8 +541,7 @@ private:
             // leader elected mid-publish may not know every id yet).
             if (auto error = scan_stream()) {
                 say("cannot read back the stream yet: " + *error + "; retrying");
-                sleep_for(wait);
-                wait = std::min<std::chrono::milliseconds>(wait * 2, s_.retry_max);
+                back_off(wait);
                 continue;
             }
             ++c_.resyncs;
@@ -602,10 +636,15 @@ private:
         return std::nullopt;
     }
 
-    void handle_acks(std::deque<Nats::Ack> acks)
+    void take_acks()
+    {
+        nats_.take_acks(acks_);
+        handle_acks(acks_);
+    }
+
+    void handle_acks(const std::vector<Nats::Ack> &acks)
     {
         for (const auto &a : acks) {
-            std::uint64_t key = 0, offset = 0;
             if (!a.ok) {
                 ++c_.failures;
                 if (!failed_)
@@ -613,15 +652,17 @@ private:
                 failed_ = true;
                 continue;
             }
-            if (!parse_id(a.id, key, offset))
+            if (!a.ours)
                 continue;
-            auto run = runs_.find(key);
+            auto run = runs_.find(a.key);
             if (run == runs_.end())
                 continue; // an ack from before a resync, for a record no longer pending
-            auto p = run->second.pending.find(offset);
-            if (p == run->second.pending.end())
+            auto &pending = run->second.pending;
+            const auto p = std::lower_bound(pending.begin(), pending.end(), a.offset,
+                                            [](const Pending &q, std::uint64_t offset) { return q.offset < offset; });
+            if (p == pending.end() || p->offset != a.offset)
                 continue;
-            if (!p->second.acked && a.duplicate && !stored_as(a.id, a.seq)) {
+            if (!p->acked && a.duplicate && !stored_as(a.id, a.seq)) {
                 // A "duplicate" whose sequence does not hold this record: the
                 // server remembered an id it never stored (seen around leader
                 // changes). The read-back decides.
@@ -632,17 +673,18 @@ private:
                 failed_ = true;
                 continue;
             }
-            if (!p->second.acked) {
-                last_ack_ = Clock::now();
-                p->second.acked = true;
-                p->second.seq = a.seq;
+            if (!p->acked) {
+                p->acked = true;
+                p->seq = a.seq;
                 ++c_.acked;
-                c_.bytes += p->second.end - offset - 1;
+                c_.bytes += p->end - p->offset - 1;
                 if (a.duplicate)
                     ++c_.duplicates;
             }
-            advance(key, run->second);
+            advance(a.key, run->second);
         }
+        if (!acks.empty())
+            last_ack_ = Clock::now();
     }
 
     // Whether stream sequence `seq` holds the message with id `id`.
@@ -659,20 +701,21 @@ private:
     }
 
     // Every record read and not yet behind the cursor counts against
-    // max_pending, found stored or not: that bounds memory.
-    void track(KeyRun &run, std::uint64_t offset, const Pending &p)
+    // max_pending, found stored or not: that bounds memory. Records come in
+    // file order (ship_line skips what is already tracked).
+    void track(KeyRun &run, const Pending &p)
     {
-        const auto [it, fresh] = run.pending.insert_or_assign(offset, p);
-        pending_entries_ += fresh ? 1 : 0;
+        run.pending.push_back(p);
+        ++pending_entries_;
     }
 
     void advance(std::uint64_t key, KeyRun &run)
     {
         KeyState &k = cursor_.keys[key];
-        while (!run.pending.empty() && run.pending.begin()->second.acked && run.pending.begin()->first == k.offset) {
-            k.offset = run.pending.begin()->second.end;
-            run.floor_seq = std::max(run.floor_seq, run.pending.begin()->second.seq);
-            run.pending.erase(run.pending.begin());
+        while (!run.pending.empty() && run.pending.front().acked && run.pending.front().offset == k.offset) {
+            k.offset = run.pending.front().end;
+            run.floor_seq = std::max(run.floor_seq, run.pending.front().seq);
+            run.pending.pop_front();
             --pending_entries_;
             dirty_ = true;
         }
@@ -729,19 +772,21 @@ private:
         const std::uint64_t end = offset + line.size() + 1;
         if (offset < k.offset)
             return false; // before the cursor (a reread after a resync)
+        if (!run.pending.empty() && offset < run.pending.back().end)
+            return false; // in flight already (a file reopened after a read error)
         if (const auto stored_end = k.stored_at(offset); stored_end && *stored_end >= end) {
-            track(run, offset, Pending{end, true, 0, false});
+            track(run, Pending{offset, end, 0, true, false});
             ++c_.found_stored;
             advance(key, run);
             return false;
         }
-        const std::string id = s_.node + "." + key_text(key) + "." + std::to_string(offset);
-        const std::string subject = s_.subject_prefix + "." + s_.node + "." +
-                                    std::string(record_type(line, src.spec->format, src.spec->only_type));
+        id_.resize(s_.node.size() + 40);
+        id_.resize(format_id(id_.data(), s_.node, key, offset));
         natsMsg *msg = nullptr;
-        natsStatus st = natsMsg_Create(&msg, subject.c_str(), nullptr, line.data(), static_cast<int>(line.size()));
+        natsStatus st = natsMsg_Create(&msg, subject_of(src, record_type(line, src.spec->format, src.spec->only_type)),
+                                       nullptr, line.data(), static_cast<int>(line.size()));
         if (st == NATS_OK)
-            st = natsMsgHeader_Set(msg, "Nats-Msg-Id", id.c_str());
+            st = natsMsgHeader_Set(msg, "Nats-Msg-Id", id_.c_str());
         if (st == NATS_OK)
             st = natsMsgHeader_Set(msg, "Mtalog-Node", s_.node.c_str());
         if (st == NATS_OK)
@@ -759,13 +804,23 @@ private:
             failed_ = true;
             return false;
         }
-        track(run, offset, Pending{end, false, 0, true});
+        track(run, Pending{offset, end, 0, false, true});
         ++c_.published;
         if (first_publish_ == Clock::time_point{})
             first_publish_ = Clock::now();
         if (src.behind_since == Clock::time_point{})
             src.behind_since = Clock::now();
         return true;
+    }
+
+    // "<prefix>.<node>.<type>", made once per file and type.
+    const char *subject_of(Source &src, std::string_view type)
+    {
+        for (const auto &[t, subject] : src.subjects)
+            if (t == type)
+                return subject.c_str();
+        src.subjects.emplace_back(type, s_.subject_prefix + "." + s_.node + "." + std::string(type));
+        return src.subjects.back().second.c_str();
     }
 
     // The active file has no more bytes for now.
@@ -927,7 +982,7 @@ private:
         for (const auto &[key, run] : runs_) {
             highest = std::max(highest, run.floor_seq);
             bool open_past_offset = false;
-            for (const auto &[offset, p] : run.pending)
+            for (const Pending &p : run.pending)
                 open_past_offset = open_past_offset || !p.acked || p.sent;
             if (open_past_offset)
                 scan_from = std::min(scan_from, run.floor_seq);
@@ -975,10 +1030,10 @@ private:
     {
         Lag l;
         for (const auto &[key, run] : runs_)
-            for (const auto &[offset, p] : run.pending)
+            for (const Pending &p : run.pending)
                 if (!p.acked) {
                     ++l.records;
-                    l.bytes += p.end - offset;
+                    l.bytes += p.end - p.offset;
                 }
         const auto now = Clock::now();
         for (auto &src : sources_) {
@@ -1057,7 +1112,7 @@ private:
             jsPubOptions_Init(&po);
             po.MaxWait = s_.ack_wait.count();
             js_PublishAsyncComplete(nats_.js(), &po);
-            handle_acks(nats_.take_acks());
+            take_acks();
         }
         save();
     }
@@ -1069,6 +1124,8 @@ private:
     std::string cursor_path_, status_path_;
     std::vector<Source> sources_;
     std::map<std::uint64_t, KeyRun> runs_;
+    std::vector<Nats::Ack> acks_; // taken from nats_, reused
+    std::string id_;              // the message id being built, reused
     Counters c_;
     bool failed_ = false;
     std::size_t pending_entries_ = 0;
