@@ -603,8 +603,13 @@ private:
                 const bool ours = natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id && parse_id(id, key, offset);
                 if (ours && o_.audit && !audited_) {
                     const auto [it, fresh] = first_seq.try_emplace({key, offset}, seq);
-                    if (!fresh)
+                    // A message delivered twice is one copy: only another
+                    // sequence is a second one.
+                    if (!fresh && it->second != seq && seq != 0) {
                         extra_copies.push_back(seq);
+                        say("audit: " + std::string(id) + " is stored at sequence " + std::to_string(it->second) +
+                            " and again at " + std::to_string(seq) + "; deleting the second");
+                    }
                 }
                 if (ours && natsMsgHeader_Get(m, "Nats-Msg-Size", &size) == NATS_OK && size) {
                     KeyState &k = cursor_.keys[key];
