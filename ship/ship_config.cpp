@@ -109,11 +109,13 @@ Apply duration_in(std::chrono::milliseconds Settings::*member, long long lo_ms, 
     };
 }
 
-Apply text(std::string Settings::*member)
+// Text that `valid` accepts (any non-empty text without one).
+Apply text(std::string Settings::*member, bool (*valid)(std::string_view) = nullptr,
+           const char *expected = "a non-empty value")
 {
     return [=](Settings &s, const std::string &v) -> std::optional<std::string> {
-        if (v.empty())
-            return std::string("a non-empty value");
+        if (v.empty() || (valid && !valid(v)))
+            return std::string(expected);
         s.*member = v;
         return std::nullopt;
     };
@@ -133,36 +135,12 @@ const std::map<std::string, Apply> &option_table()
                      return std::string("server URLs starting nats:// or tls://");
              return std::nullopt;
          }},
-        {"stream",
-         [](Settings &s, const std::string &v) -> std::optional<std::string> {
-             if (!is_token(v))
-                 return std::string("a stream name of letters, digits, '-' and '_'");
-             s.stream = v;
-             return std::nullopt;
-         }},
-        {"subject_prefix",
-         [](Settings &s, const std::string &v) -> std::optional<std::string> {
-             if (!is_subject_prefix(v))
-                 return std::string("subject tokens of letters, digits, '-' and '_' joined by '.', e.g. mtalog");
-             s.subject_prefix = v;
-             return std::nullopt;
-         }},
-        {"node",
-         [](Settings &s, const std::string &v) -> std::optional<std::string> {
-             if (!is_token(v))
-                 return std::string("a node name of letters, digits, '-' and '_' (one subject token)");
-             s.node = v;
-             return std::nullopt;
-         }},
+        {"stream", text(&Settings::stream, is_token, "a stream name of letters, digits, '-' and '_'")},
+        {"subject_prefix", text(&Settings::subject_prefix, is_subject_prefix,
+                                "subject tokens of letters, digits, '-' and '_' joined by '.', e.g. mtalog")},
+        {"node", text(&Settings::node, is_token, "a node name of letters, digits, '-' and '_' (one subject token)")},
         {"state_dir", text(&Settings::state_dir)},
-        {"credentials_file",
-         [](Settings &s, const std::string &v) -> std::optional<std::string> {
-             if (v.empty())
-                 return std::string("a file name");
-             s.credentials = Credentials{};
-             s.credentials->token = v; // the file name, read once the table is done
-             return std::nullopt;
-         }},
+        {"credentials_file", text(&Settings::credentials_file, nullptr, "a file name")},
         {"tls_ca", text(&Settings::tls_ca)},
         {"tls_cert", text(&Settings::tls_cert)},
         {"tls_key", text(&Settings::tls_key)},
@@ -374,9 +352,9 @@ std::variant<Settings, std::string> load_settings(const std::string &path)
             return ConfigError{stanza->where, "TLS file \"" + *file + "\": " + std::strerror(errno)}.render();
     }
     if (credentials_at) {
-        const std::string file = resolve(s.credentials->token, path);
+        s.credentials_file = resolve(s.credentials_file, path);
         s.credentials = Credentials{};
-        if (auto error = read_credentials(file, credentials_at->value_where, *s.credentials))
+        if (auto error = read_credentials(s.credentials_file, credentials_at->value_where, *s.credentials))
             return *error;
     }
     if (auto error = read_mtalog_files(s.mtalog_config, mtalog_config_at->value_where, s.files))

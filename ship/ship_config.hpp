@@ -35,7 +35,8 @@ struct Settings {
     std::string subject_prefix = "mtalog";
     std::string node; // default: the host name's first label
     std::string state_dir = "var/ship";
-    std::optional<Credentials> credentials;
+    std::string credentials_file;           // resolved against config_path's directory
+    std::optional<Credentials> credentials; // read from credentials_file
     std::string tls_ca, tls_cert, tls_key;
     std::size_t max_pending = 4096; // unacknowledged messages at most
     std::chrono::milliseconds ack_wait{5000};

@@ -360,6 +360,7 @@ private:
         Clock::time_point next_list{};
         Clock::time_point behind_since{};
         std::vector<std::pair<std::string, std::string>> subjects; // record type -> subject
+        bool all_done = false; // the last listing found nothing left to open (no reader opened since)
     };
 
     static int fail(const std::string &e)
@@ -883,6 +884,7 @@ private:
         if (now < src.next_list)
             return false;
         src.next_list = now + std::chrono::milliseconds(200);
+        src.all_done = false;
         const auto candidates = list_candidates(src.spec->path, src.spec->header, src.cache);
         // One key, one file: a plain file and its compressed copy share it,
         // two files that begin with the same record cannot be told apart.
@@ -895,6 +897,7 @@ private:
                     src.broken = true;
                     return false;
                 }
+        bool open_failed = false;
         for (const Candidate &c : candidates) {
             KeyState &k = cursor_.keys[c.key];
             if (k.path.empty())
@@ -919,6 +922,7 @@ private:
                 // Others after it may still be shipped; this one is tried again later.
                 say("cannot open \"" + c.name + "\": " + error);
                 src.next_list = now + s_.retry_max;
+                open_failed = true;
                 continue;
             }
             if (k.offset == 0 && !src.spec->header.empty()) {
@@ -950,9 +954,11 @@ private:
             src.next = k.offset;
             src.buffer.clear();
             src.warned_partial = false;
+            src.all_done = false;
             runs_[c.key].floor_seq = std::max(runs_[c.key].floor_seq, epoch_floor_);
             return true;
         }
+        src.all_done = !open_failed; // every file listed is finished
         return false;
     }
 
@@ -967,14 +973,8 @@ private:
                 const auto n = src.reader->plain_now();
                 if (!n || n->size > src.reader->position() || !src.buffer.empty())
                     return false;
-            } else {
-                // nothing open: every candidate must be done
-                for (const Candidate &c : list_candidates(src.spec->path, src.spec->header, src.cache)) {
-                    const auto it = cursor_.keys.find(c.key);
-                    if (it == cursor_.keys.end() || !it->second.done)
-                        if (!(c.live && it != cursor_.keys.end() && it->second.offset >= c.size))
-                            return false;
-                }
+            } else if (!src.all_done) {
+                return false; // nothing open, and the last listing left something to open
             }
         }
         return true;

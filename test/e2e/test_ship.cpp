@@ -44,8 +44,7 @@ struct ShipNode {
     }
     void write_ship_conf(const std::string &urls, const std::string &extra, const std::string &state = "state")
     {
-        testing::write_file(ship_conf, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  servers = \"" +
-                                           urls +
+        testing::write_file(ship_conf, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  servers = \"" + urls +
                                            "\"\n"
                                            "  node = \"n1\"\n  state_dir = \"" +
                                            state +
@@ -72,6 +71,32 @@ struct ShipNode {
     {
         return static_cast<long long>(testing::records_of(dir / "attempt.log").size() +
                                       testing::records_of(dir / "bounce.json").size());
+    }
+};
+
+// One nats-server with JetStream in its own directory, optionally with one
+// user/password, and a reader of its streams.
+struct OneServer {
+    const std::string user, password;
+    testing::TempDir servers;
+    testing::NatsCluster cluster{servers, 1, user, password};
+
+    explicit OneServer(const std::string &user_name = "", const std::string &user_password = "")
+        : user(user_name), password(user_password)
+    {
+    }
+    [[nodiscard]] std::string url() const { return cluster.url(0); }
+    [[nodiscard]] testing::StreamReader reader() const { return {url(), user, password}; }
+};
+
+// The setup most tests here share: a ShipNode (with `extra` in its shipper
+// config) shipping to a OneServer of its own. The server starts first (base
+// order) and goes last.
+struct NodeOnOneServer : OneServer, ShipNode {
+    explicit NodeOnOneServer(const std::string &extra = "", const std::string &user_name = "",
+                             const std::string &user_password = "")
+        : OneServer(user_name, user_password), ShipNode(url(), extra)
+    {
     }
 };
 
@@ -107,8 +132,7 @@ TEST_CASE("ship: config errors name file:line:column, and --check validates with
 
     const std::string d = n.dir.path();
     CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  server = \"nats://x:1\"\n}\n") ==
-          "mtalog-ship: " + d +
-              "/bad.conf:3:3: unknown option 'server' in mtalog_ship (did you mean 'servers'?)\n");
+          "mtalog-ship: " + d + "/bad.conf:3:3: unknown option 'server' in mtalog_ship (did you mean 'servers'?)\n");
     CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  servers = \"http://x\"\n}\n")
               .find("bad.conf:3:14: 'servers' must be server URLs starting nats:// or tls://") != std::string::npos);
     CHECK(check_config(d, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  servers = \"nats://a:1\"\n"
@@ -174,9 +198,7 @@ TEST_CASE("ship: refused credentials, a missing stream and an unusable state_dir
 {
     if (!testing::nats_server_installed())
         return;
-    testing::TempDir servers;
-    testing::NatsCluster cluster(servers, 1, "ship", "right-password");
-    ShipNode n(cluster.url(0), "  credentials_file = \"secret\"\n");
+    NodeOnOneServer n("  credentials_file = \"secret\"\n", "ship", "right-password");
     n.generate(5000);
     const std::string secret = n.dir / "secret";
     testing::write_file(secret, "user = \"ship\"\npassword = \"wrong-password\"\n");
@@ -187,33 +209,31 @@ TEST_CASE("ship: refused credentials, a missing stream and an unusable state_dir
     CHECK(r.err.find("wrong-password") == std::string::npos); // never echoed
 
     testing::write_file(secret, "user = \"ship\"\npassword = \"right-password\"\n");
-    n.write_ship_conf(cluster.url(0), "  credentials_file = \"secret\"\n  create_stream = off\n");
+    n.write_ship_conf(n.url(), "  credentials_file = \"secret\"\n  create_stream = off\n");
     r = n.ship_once();
     CHECK(r.status == 1);
     CHECK(r.err.find("stream \"MTALOG\" does not exist; create it (subjects "
                      "\"mtalog.>\") or set create_stream = on") != std::string::npos);
 
-    n.write_ship_conf(cluster.url(0), "  credentials_file = \"secret\"\n", "core.conf/state");
+    n.write_ship_conf(n.url(), "  credentials_file = \"secret\"\n", "core.conf/state");
     r = n.ship_once();
     INFO(r.err);
     CHECK(r.status == 1);
     CHECK(r.err.find("state_dir \"core.conf/state\" is not a writable directory") != std::string::npos);
 
-    n.write_ship_conf(cluster.url(0), "  credentials_file = \"secret\"\n");
+    n.write_ship_conf(n.url(), "  credentials_file = \"secret\"\n");
     r = n.ship_once();
     INFO(r.err);
     CHECK(r.status == 0);
-    check_exactly_once(testing::StreamReader{cluster.url(0), "ship", "right-password"}, n.lines_in_files());
+    check_exactly_once(n.reader(), n.lines_in_files());
 }
 
 TEST_CASE("ship: a corrupt or lost cursor is recovered from the stream without a doubled record", "[ship]")
 {
     if (!testing::nats_server_installed())
         return;
-    testing::TempDir servers;
-    testing::NatsCluster cluster(servers, 1);
-    ShipNode n(cluster.url(0));
-    const testing::StreamReader reader{cluster.url(0), "", ""};
+    NodeOnOneServer n;
+    const testing::StreamReader reader = n.reader();
     n.generate(10000, 1);
     REQUIRE(n.ship_once().status == 0);
     const long long shipped_first = n.lines_in_files();
@@ -237,12 +257,10 @@ TEST_CASE("ship: a file truncated under the shipper (copytruncate) is a clear er
 {
     if (!testing::nats_server_installed())
         return;
-    testing::TempDir servers;
-    testing::NatsCluster cluster(servers, 1);
-    ShipNode n(cluster.url(0));
+    NodeOnOneServer n;
     n.generate(2000);
     testing::Process shipper({testing::mtalog_ship_exe(), n.ship_conf}, n.dir / "ship.log", n.dir.path());
-    const testing::StreamReader reader{cluster.url(0), "", ""};
+    const testing::StreamReader reader = n.reader();
     REQUIRE(testing::wait_until([&] { return reader.messages("MTALOG") == n.lines_in_files(); }, 30s));
     REQUIRE(::truncate((n.dir / "attempt.log").c_str(), 100) == 0);
     CHECK(testing::wait_until(
@@ -256,19 +274,18 @@ TEST_CASE("ship: the Exim adapter's file, appended by many processes and moved a
 {
     if (!testing::nats_server_installed())
         return;
-    testing::TempDir servers;
-    testing::NatsCluster cluster(servers, 1);
+    const OneServer server;
     testing::TempDir dir;
     const std::string mtalog_conf = dir / "exim-mtalog.conf";
     testing::write_file(mtalog_conf,
                         "mtalog {\n  attempt_logfile = \"" + dir / "exim.csv" + "\"\n  attempt_format = csv\n}\n");
     testing::write_file(dir / "ship.conf", "mtalog_ship {\n  mtalog_config = \"exim-mtalog.conf\"\n  servers = \"" +
-                                               cluster.url(0) + "\"\n  node = \"exim1\"\n  state_dir = \"" +
+                                               server.url() + "\"\n  node = \"exim1\"\n  state_dir = \"" +
                                                dir / "state" + "\"\n  rotated_idle = 1s\n}\n");
     testing::Process shipper({testing::mtalog_ship_exe(), dir / "ship.conf"}, dir / "ship.log", dir.path());
     constexpr int kProcesses = 4, kRecords = 3000;
     testing::exim_deliveries(mtalog_conf, kProcesses, kRecords, "p", dir / "exim.csv");
-    const testing::StreamReader reader{cluster.url(0), "", ""};
+    const testing::StreamReader reader = server.reader();
     CHECK(testing::wait_until([&] { return reader.messages("MTALOG") == kProcesses * kRecords; }, 30s));
     CHECK(shipper.stop(SIGTERM) == 0);
     const auto stored = reader.read_all("MTALOG");
@@ -288,9 +305,7 @@ TEST_CASE("ship: tail prints the fleet's records, or writes one file per node an
 {
     if (!testing::nats_server_installed())
         return;
-    testing::TempDir servers;
-    testing::NatsCluster cluster(servers, 1);
-    ShipNode n(cluster.url(0));
+    NodeOnOneServer n;
     n.generate(3000);
     REQUIRE(n.ship_once().status == 0);
     const auto printed = testing::run_command(
@@ -380,8 +395,7 @@ TEST_CASE("ship: TLS with a client certificate; a server the CA did not sign is 
     CHECK(r.err.find("cannot connect to any of the servers") != std::string::npos);
 }
 
-TEST_CASE("ship: only the live file and its rotated names are shipped; headers of other versions are headers",
-          "[ship]")
+TEST_CASE("ship: only the live file and its rotated names are shipped; headers of other versions are headers", "[ship]")
 {
     using mtalog::ship::is_rotated_sibling;
     for (const char *name : {"m.log.20231114-230000", "m.log.20231114-230000-2.zst", "m.log.1", "m.log.12.gz",
@@ -401,12 +415,10 @@ TEST_CASE("ship: a finished file that grows again ships its new records; two fil
 {
     if (!testing::nats_server_installed())
         return;
-    testing::TempDir servers;
-    testing::NatsCluster cluster(servers, 1);
-    ShipNode n(cluster.url(0), "  rotated_idle = 100ms\n");
+    NodeOnOneServer n("  rotated_idle = 100ms\n");
     n.generate(2000);
     fs::rename(n.dir / "attempt.log", n.dir / "attempt.log.1"); // a rotation
-    n.generate(2000, 2);                                         // the new live file
+    n.generate(2000, 2);                                        // the new live file
     REQUIRE(n.ship_once().status == 0);
     // A writer that still had the renamed file open appends to it.
     const std::string late = testing::read_lines(n.dir / "attempt.log").at(0) + "-late";
@@ -418,7 +430,7 @@ TEST_CASE("ship: a finished file that grows again ships its new records; two fil
     INFO(r.err);
     CHECK(r.status == 0);
     CHECK(r.err.find("grew after it was finished: shipping the") != std::string::npos);
-    const testing::StreamReader reader{cluster.url(0), "", ""};
+    const testing::StreamReader reader = n.reader();
     check_exactly_once(reader, n.lines_in_files());
 
     // A copy of a file beside it begins with the same record: refused, loudly.
