@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <mutex>
 #include <nats/nats.h>
 #include <nlohmann/json.hpp>
@@ -85,25 +86,40 @@ std::size_t format_id(char *out, std::string_view node, std::uint64_t key, std::
 {
     char *p = std::copy(node.begin(), node.end(), out);
     *p++ = '.';
-    static constexpr char hex[] = "0123456789abcdef";
-    for (int shift = 60; shift >= 0; shift -= 4)
-        *p++ = hex[(key >> shift) & 0xf];
+    p = write_key_hex(p, key);
     *p++ = '.';
     p = std::to_chars(p, p + 20, offset).ptr;
     *p = '\0';
     return static_cast<std::size_t>(p - out);
 }
 
-// A connection and its JetStream context, with the callbacks' closures.
+struct Ack {
+    bool ours = false; // the id parsed into key and offset
+    bool ok = false;
+    bool duplicate = false;
+    std::uint64_t key = 0, offset = 0, seq = 0;
+    std::string id, error; // only for failures and duplicates (rare)
+};
+
+// Acks arrive on libnats's threads, which natsConnection_Close does not wait
+// for: their queue lives as long as the process, not as a connection.
+struct AckQueue {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<Ack> acks;
+    std::size_t wake_at = SIZE_MAX; // a waiter's threshold; SIZE_MAX: nobody waits
+};
+
+AckQueue &ack_queue()
+{
+    static AckQueue *queue = new AckQueue; // never destroyed: a late callback may still use it
+    return *queue;
+}
+
+// A connection and its JetStream context.
 class Nats {
 public:
-    struct Ack {
-        bool ours = false; // the id parsed into key and offset
-        bool ok = false;
-        bool duplicate = false;
-        std::uint64_t key = 0, offset = 0, seq = 0;
-        std::string id, error; // only for failures and duplicates (rare)
-    };
+    using Ack = mtalog::ship::Ack;
 
     ~Nats() { close(); }
 
@@ -169,7 +185,7 @@ public:
         jo.Wait = s.ack_wait.count();
         jo.PublishAsync.MaxPending = static_cast<int64_t>(s.max_pending);
         jo.PublishAsync.AckHandler = &Nats::on_ack;
-        jo.PublishAsync.AckHandlerClosure = this;
+        jo.PublishAsync.AckHandlerClosure = &ack_queue();
         st = natsConnection_JetStream(&js_, nc_, &jo);
         if (st != NATS_OK)
             return "JetStream context: " + nats_error_text(st);
@@ -193,26 +209,28 @@ public:
     [[nodiscard]] jsCtx *js() const { return js_; }
 
     // Acks that arrived, oldest first, into `out` (its storage is reused).
-    void take_acks(std::vector<Ack> &out)
+    static void take_acks(std::vector<Ack> &out)
     {
         out.clear();
-        std::lock_guard lock(mutex_);
-        out.swap(acks_);
+        AckQueue &q = ack_queue();
+        std::lock_guard lock(q.mutex);
+        out.swap(q.acks);
     }
     // Waits until `enough` acks wait to be taken, or `limit` passed. Only a
     // waiter's threshold wakes it: one wake-up per batch, not per ack.
-    void wait_for_acks(std::chrono::milliseconds limit, std::size_t enough)
+    static void wait_for_acks(std::chrono::milliseconds limit, std::size_t enough)
     {
-        std::unique_lock lock(mutex_);
-        wake_at_ = std::max<std::size_t>(enough, 1);
-        cv_.wait_for(lock, limit, [&] { return acks_.size() >= wake_at_; });
-        wake_at_ = SIZE_MAX;
+        AckQueue &q = ack_queue();
+        std::unique_lock lock(q.mutex);
+        q.wake_at = std::max<std::size_t>(enough, 1);
+        q.cv.wait_for(lock, limit, [&] { return q.acks.size() >= q.wake_at; });
+        q.wake_at = SIZE_MAX;
     }
 
 private:
     static void on_ack(jsCtx *, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
     {
-        auto *self = static_cast<Nats *>(closure);
+        auto &q = *static_cast<AckQueue *>(closure);
         Ack a;
         const char *id = nullptr;
         if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id)
@@ -231,14 +249,14 @@ private:
         natsMsg_Destroy(msg); // the handler owns it (libnats 3.4)
         bool wake = false;
         {
-            std::lock_guard lock(self->mutex_);
-            self->acks_.push_back(std::move(a));
-            wake = self->acks_.size() >= self->wake_at_;
+            std::lock_guard lock(q.mutex);
+            q.acks.push_back(std::move(a));
+            wake = q.acks.size() >= q.wake_at;
         }
         if (wake)
-            self->cv_.notify_one();
+            q.cv.notify_one();
     }
-    // Callbacks may run on libnats's thread after the object is gone: they
+    // Callbacks may run on libnats's threads after the object is gone: they
     // touch nothing but process-wide state.
     static void on_disconnected(natsConnection *, void *)
     {
@@ -254,10 +272,6 @@ private:
 
     natsConnection *nc_ = nullptr;
     jsCtx *js_ = nullptr;
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    std::vector<Ack> acks_;
-    std::size_t wake_at_ = SIZE_MAX; // a waiter's threshold; SIZE_MAX: nobody waits
 };
 
 struct Counters {
@@ -318,10 +332,12 @@ public:
                 break;
             }
             if (!progressed) {
-                // With the window full, wait for an eighth of it to drain (or
-                // 20 ms): a wake-up per ack would cost more than the ack.
+                // With the window full, wait for an eighth of it (at most half
+                // of what is in flight) to be acknowledged, or 20 ms: a
+                // wake-up per ack would cost more than the ack.
                 const bool full = pending_entries_ >= s_.max_pending;
-                nats_.wait_for_acks(std::chrono::milliseconds(full ? 20 : 50), full ? s_.max_pending / 8 : 1);
+                nats_.wait_for_acks(std::chrono::milliseconds(full ? 20 : 50),
+                                    full ? std::clamp<std::size_t>(in_flight_ / 2, 1, s_.max_pending / 8) : 1);
             }
         }
         finish();
@@ -360,7 +376,8 @@ private:
         Clock::time_point next_list{};
         Clock::time_point behind_since{};
         std::vector<std::pair<std::string, std::string>> subjects; // record type -> subject
-        bool all_done = false; // the last listing found nothing left to open (no reader opened since)
+        bool all_done = false;    // the last listing found nothing left to open (no reader opened since)
+        bool open_failed = false; // the last listing could not open a file (it is tried again)
     };
 
     static int fail(const std::string &e)
@@ -439,7 +456,7 @@ private:
     void back_off(std::chrono::milliseconds &wait)
     {
         if (!nats_.connected()) {
-            wait = std::chrono::milliseconds(250);
+            wait = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(250), s_.retry_max);
             sleep_for(wait);
             return;
         }
@@ -519,6 +536,7 @@ private:
             run.pending.clear();
         }
         pending_entries_ = 0;
+        in_flight_ = 0;
         // Failures in a row (no leader yet, say) back off instead of spinning.
         const auto since_last = Clock::now() - last_resync_;
         resync_backoff_ = since_last < std::chrono::seconds(2)
@@ -527,7 +545,7 @@ private:
                               : std::chrono::milliseconds(0);
         sleep_for(resync_backoff_);
         for (auto &src : sources_) {
-            src.reader.reset();
+            drop_reader(src);
             src.buffer.clear();
         }
         failed_ = false;
@@ -589,7 +607,7 @@ private:
             return error;
         jsErrCode jerr = static_cast<jsErrCode>(0);
         std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> first_seq; // audit: (key, offset) -> seq
-        std::vector<std::uint64_t> extra_copies;
+        std::set<std::uint64_t> extra_copies;
         std::uint64_t found = 0;
         if (last > cursor_.scan_from) {
             StreamRead r;
@@ -606,8 +624,7 @@ private:
                     const auto [it, fresh] = first_seq.try_emplace({key, offset}, seq);
                     // A message delivered twice is one copy: only another
                     // sequence is a second one.
-                    if (!fresh && it->second != seq && seq != 0) {
-                        extra_copies.push_back(seq);
+                    if (!fresh && it->second != seq && extra_copies.insert(seq).second) {
                         say("audit: " + std::string(id) + " is stored at sequence " + std::to_string(it->second) +
                             " and again at " + std::to_string(seq) + "; deleting the second");
                     }
@@ -625,6 +642,8 @@ private:
         }
         for (const std::uint64_t seq : extra_copies) {
             const natsStatus del = js_DeleteMsg(nats_.js(), s_.stream.c_str(), seq, nullptr, &jerr);
+            if (del == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr)
+                continue; // deleted already (an audit that was cut short)
             if (del != NATS_OK)
                 return "deleting a second copy (sequence " + std::to_string(seq) + "): " + nats_error_text(del);
             ++c_.copies_deleted;
@@ -650,6 +669,7 @@ private:
 
     void handle_acks(const std::vector<Nats::Ack> &acks)
     {
+        bool newly_acked = false;
         for (const auto &a : acks) {
             if (!a.ok) {
                 ++c_.failures;
@@ -682,6 +702,8 @@ private:
             if (!p->acked) {
                 p->acked = true;
                 p->seq = a.seq;
+                newly_acked = true;
+                in_flight_ -= p->sent && in_flight_ > 0 ? 1 : 0;
                 ++c_.acked;
                 c_.bytes += p->end - p->offset - 1;
                 if (a.duplicate)
@@ -689,7 +711,7 @@ private:
             }
             advance(a.key, run->second);
         }
-        if (!acks.empty())
+        if (newly_acked)
             last_ack_ = Clock::now();
     }
 
@@ -755,7 +777,7 @@ private:
                 const long n = src.reader->read(buf, sizeof buf);
                 if (n < 0) {
                     say("error reading \"" + src.active.name + "\": " + src.reader->error);
-                    src.reader.reset();
+                    drop_reader(src);
                     break;
                 }
                 if (n == 0) {
@@ -812,11 +834,20 @@ private:
         }
         track(run, Pending{offset, end, 0, false, true});
         ++c_.published;
+        ++in_flight_;
         if (first_publish_ == Clock::time_point{})
             first_publish_ = Clock::now();
         if (src.behind_since == Clock::time_point{})
             src.behind_since = Clock::now();
         return true;
+    }
+
+    // Every reader is dropped here: what the last listing said about the
+    // files no longer holds once one was open (see caught_up).
+    static void drop_reader(Source &src)
+    {
+        src.reader.reset();
+        src.all_done = false;
     }
 
     // "<prefix>.<node>.<type>", made once per file and type.
@@ -841,7 +872,7 @@ private:
                 "records; use create (config/logrotate.mtalog). Shipping of \"" +
                 src.spec->path + "\" stopped");
             src.broken = true;
-            src.reader.reset();
+            drop_reader(src);
             return;
         }
         bool finished = !now_state; // a compressed file is complete
@@ -865,7 +896,7 @@ private:
             return; // done once every record is acknowledged
         cursor_.keys[src.active.key].done = true;
         dirty_ = true;
-        src.reader.reset();
+        drop_reader(src);
         src.buffer.clear();
         src.next_list = {};
     }
@@ -897,7 +928,7 @@ private:
                     src.broken = true;
                     return false;
                 }
-        bool open_failed = false;
+        src.open_failed = false;
         for (const Candidate &c : candidates) {
             KeyState &k = cursor_.keys[c.key];
             if (k.path.empty())
@@ -922,7 +953,7 @@ private:
                 // Others after it may still be shipped; this one is tried again later.
                 say("cannot open \"" + c.name + "\": " + error);
                 src.next_list = now + s_.retry_max;
-                open_failed = true;
+                src.open_failed = true;
                 continue;
             }
             if (k.offset == 0 && !src.spec->header.empty()) {
@@ -958,13 +989,13 @@ private:
             runs_[c.key].floor_seq = std::max(runs_[c.key].floor_seq, epoch_floor_);
             return true;
         }
-        src.all_done = !open_failed; // every file listed is finished
+        src.all_done = !src.open_failed; // every file listed is finished
         return false;
     }
 
     bool caught_up()
     {
-        if (pending_entries_ != 0)
+        if (pending_entries_ != 0 || failed_ || resync_needed_)
             return false;
         for (auto &src : sources_) {
             if (src.broken)
@@ -976,6 +1007,8 @@ private:
             } else if (!src.all_done) {
                 return false; // nothing open, and the last listing left something to open
             }
+            if (src.open_failed)
+                return false; // a file older than the one open could not be opened yet
         }
         return true;
     }
@@ -1134,6 +1167,7 @@ private:
     Counters c_;
     bool failed_ = false;
     std::size_t pending_entries_ = 0;
+    std::size_t in_flight_ = 0; // published in this epoch, not acknowledged yet
     bool resync_needed_ = false;
     Clock::time_point last_resync_{};
     Clock::time_point last_prune_{};

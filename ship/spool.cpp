@@ -25,11 +25,18 @@ std::uint64_t fnv1a(std::string_view data, std::uint64_t seed)
     return h;
 }
 
+char *write_key_hex(char *out, std::uint64_t key)
+{
+    static constexpr char hex[] = "0123456789abcdef";
+    for (int shift = 60; shift >= 0; shift -= 4)
+        *out++ = hex[(key >> shift) & 0xf];
+    return out;
+}
+
 std::string key_text(std::uint64_t key)
 {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(key));
-    return buf;
+    char buf[16];
+    return std::string(buf, write_key_hex(buf, key));
 }
 
 bool Reader::skip_to(std::uint64_t offset)

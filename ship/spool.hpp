@@ -35,6 +35,7 @@ struct Candidate {
 // 64-bit FNV-1a.
 [[nodiscard]] std::uint64_t fnv1a(std::string_view data, std::uint64_t seed = 14695981039346656037ULL);
 [[nodiscard]] std::string key_text(std::uint64_t key); // 16 hex digits
+char *write_key_hex(char *out, std::uint64_t key);     // the same 16 digits at out; returns their end
 
 // Sequential reading of a file's records, whatever its encoding.
 class Reader {

@@ -30,7 +30,7 @@ std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,
         return "subscribe: " + nats_error_text(st);
     std::optional<std::string> error;
     jsConsumerInfo *ci = nullptr;
-    std::uint64_t remaining = 0;
+    std::uint64_t remaining = 0, last_seq = 0;
     st = natsSubscription_GetConsumerInfo(&ci, sub, nullptr, &jerr);
     if (st == NATS_OK) {
         remaining = ci->NumPending;
@@ -46,17 +46,19 @@ std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,
             error = "reading back (" + std::to_string(remaining) + " message(s) to go): " + nats_error_text(st);
             break;
         }
-        for (int i = 0; i < list.Count; ++i) {
+        for (int i = 0; i < list.Count && !error; ++i) {
             natsMsg *m = list.Msgs[i];
-            std::uint64_t seq = 0;
             jsMsgMetaData *meta = nullptr;
-            if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
-                seq = meta->Sequence.Stream;
-                remaining = meta->NumPending;
-                jsMsgMetaData_Destroy(meta);
-            } else if (remaining > 0) {
-                --remaining;
+            if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
+                error = "a message came without its stream sequence";
+                break;
             }
+            const std::uint64_t seq = meta->Sequence.Stream;
+            remaining = meta->NumPending;
+            jsMsgMetaData_Destroy(meta);
+            if (seq <= last_seq)
+                continue; // delivered again: each message is passed on once, in order
+            last_seq = seq;
             each(m, seq);
         }
         natsMsgList_Destroy(&list);
