@@ -6,21 +6,23 @@ namespace mtalog {
 
 namespace {
 
-void append_cell(Buffer &out, std::string_view cell)
+// Whether a cell must be quoted: it holds a comma or a quote, or begins or
+// ends with a space.
+bool needs_quotes(std::string_view cell)
 {
-    const bool quote = cell.find_first_of(",\"") != std::string_view::npos ||
-                       (!cell.empty() && (cell.front() == ' ' || cell.back() == ' '));
-    if (!quote) {
-        put(out, cell);
-        return;
-    }
+    return !cell.empty() && (cell.front() == ' ' || cell.back() == ' ' || detail::holds_any(cell, ',', '"', false));
+}
+
+// Appends `cell` quoted, with its quotes doubled.
+void append_quoted(Buffer &out, std::string_view cell)
+{
     out.push_back('"');
     std::size_t plain = 0;
     for (std::size_t q; (q = cell.find('"', plain)) != std::string_view::npos; plain = q + 1) {
-        out.append(cell.data() + plain, cell.data() + q + 1);
+        append_raw(out, cell.data() + plain, q + 1 - plain);
         out.push_back('"'); // a quote is doubled
     }
-    out.append(cell.data() + plain, cell.data() + cell.size());
+    append_raw(out, cell.data() + plain, cell.size() - plain);
     out.push_back('"');
 }
 
@@ -28,15 +30,26 @@ void append_cell(Buffer &out, std::string_view cell)
 
 void format_csv(const Record &record, const FormatContext &ctx, Buffer &out)
 {
-    Buffer value;
-    bool first = true;
-    for (const FieldInfo &info : kFields) {
-        if (!first)
+    const KindMask kind = kind_bit(record.kind);
+    for (std::size_t i = 0; i < kFields.size(); ++i) {
+        if (i != 0)
             out.push_back(',');
-        first = false;
-        value.clear();
-        if ((info.kinds & kind_bit(record.kind)) != 0 && info.write(record, ctx, value, '|'))
-            append_cell(out, std::string_view(value.data(), value.size()));
+        const FieldInfo &info = kFields[i];
+        if ((info.kinds & kind) == 0)
+            continue;
+        // The value goes straight into the line; the rare cell that needs
+        // quotes is moved aside and written again.
+        const std::size_t start = out.size();
+        if (!info.write(record, ctx, out, '|') || info.type == FieldType::integer ||
+            info.type == FieldType::decimal)
+            continue;
+        const std::string_view cell(out.data() + start, out.size() - start);
+        if (needs_quotes(cell)) {
+            Buffer value;
+            append_raw(value, cell.data(), cell.size());
+            out.resize(start);
+            append_quoted(out, std::string_view(value.data(), value.size()));
+        }
     }
 }
 

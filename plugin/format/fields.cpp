@@ -53,7 +53,11 @@ bool w_timestamp(const Record &r, const FormatContext &, Buffer &out, char)
     append_record_time(out, r, mtacfg::TimePrecision::microseconds);
     return true;
 }
-bool w_event_time(const Record &r, const FormatContext &, Buffer &out, char) { append_rfc3339(out, r.now); return true; }
+bool w_event_time(const Record &r, const FormatContext &, Buffer &out, char)
+{
+    append_rfc3339(out, r.now, r.cache ? &r.cache->rfc3339_second : nullptr);
+    return true;
+}
 bool w_message_id(const Record &r, const FormatContext &ctx, Buffer &out, char) { return id_text(out, ctx, r.msg, &ec_message::id); }
 bool w_batch_id(const Record &r, const FormatContext &ctx, Buffer &out, char)
 {
@@ -200,6 +204,11 @@ constexpr bool json_groups_contiguous()
     return true;
 }
 static_assert(json_groups_contiguous(), "the rows of one JSON object must follow each other");
+
+// JSON writes the type first without a comma before it, and every later key
+// with one: the type must lead every record, outside any object.
+static_assert(kFields[0].field == Field::type && kFields[0].kinds == kAllKinds && kFields[0].json_object.empty(),
+              "the first row must be the type, in every record kind");
 
 } // namespace
 

@@ -23,6 +23,7 @@ using mtacfg::RecordKind;
 // thread logs a connection's batch in a row, so those ids repeat).
 struct FormatCache {
     SecondText second;
+    SecondText rfc3339_second; // "YYYY-MM-DDTHH:MM:SS" of the last second in RFC 3339
     struct Id {
         bool valid = false;
         std::uint8_t len = 0;  // the text needs no escaping, '@' included

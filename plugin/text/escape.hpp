@@ -8,8 +8,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <fmt/format.h>
 
@@ -56,6 +61,41 @@ namespace detail {
 // fallback and the reference it is tested against.
 [[nodiscard]] std::size_t plain_prefix(std::string_view text, char separator) noexcept;
 [[nodiscard]] std::size_t plain_prefix_portable(std::string_view text, char separator) noexcept;
+
+// Whether `text` holds byte `a` or `b`, or (with `high`) a byte >= 0x80:
+// sixteen bytes at a time (short text as two overlapping halves). The JSON
+// and CSV writers ask it of each value they wrote.
+[[nodiscard]] inline bool holds_any(std::string_view text, char a, char b, bool high) noexcept
+{
+    std::size_t i = 0;
+    const std::size_t n = text.size();
+    const char *p = text.data();
+#if defined(__SSE2__)
+    const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b);
+    const __m128i top = _mm_set1_epi8(high ? static_cast<char>(0x80) : 0);
+    auto hits = [&](__m128i x) {
+        return _mm_movemask_epi8(
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)), _mm_and_si128(x, top)));
+    };
+    if (n >= 8 && n <= 16) {
+        std::uint64_t lo, hi;
+        std::memcpy(&lo, p, 8);
+        std::memcpy(&hi, p + n - 8, 8);
+        return hits(_mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo))) != 0;
+    }
+    if (n > 16) {
+        for (; i + 16 <= n; i += 16)
+            if (hits(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + i))) != 0)
+                return true;
+        return hits(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p + n - 16))) != 0;
+    }
+#endif
+    for (; i < n; ++i)
+        if (p[i] == a || p[i] == b || (high && static_cast<unsigned char>(p[i]) >= 0x80))
+            return true;
+    return false;
+}
+
 } // namespace detail
 
 // Length of the valid UTF-8 sequence starting at text[0], or 0 if invalid.

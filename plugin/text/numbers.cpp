@@ -119,8 +119,21 @@ void put_digits(char *at, long long value, int width)
 
 } // namespace
 
-void append_rfc3339(Buffer &out, const timeval &t)
+void append_rfc3339(Buffer &out, const timeval &t, SecondText *cache)
 {
+    long usec = static_cast<long>(t.tv_usec);
+    if (usec < 0 || usec > 999999)
+        usec = 0;
+    if (cache != nullptr && cache->second == t.tv_sec && cache->second >= 0) {
+        // "YYYY-MM-DDTHH:MM:SS" as last written by this thread; then ".uuuuuuZ".
+        char text[8 + sizeof cache->text] = {};
+        std::memcpy(text, cache->text, cache->len);
+        text[cache->len] = '.';
+        put_digits(text + cache->len + 1, usec, 6);
+        text[cache->len + 7] = 'Z';
+        append_raw(out, text, cache->len + 8u);
+        return;
+    }
     // Days since 1970-01-01 to a proleptic Gregorian date (eras of 400
     // years), without gmtime_r's locking or fmt's parsing.
     const long long secs = t.tv_sec;
@@ -135,9 +148,6 @@ void append_rfc3339(Buffer &out, const timeval &t)
     const long long day = day_of_year - (153 * month_index + 2) / 5 + 1;
     const long long month = month_index < 10 ? month_index + 3 : month_index - 9;
     const long long year = year_of_era + era * 400 + (month <= 2 ? 1 : 0);
-    long usec = static_cast<long>(t.tv_usec);
-    if (usec < 0 || usec > 999999)
-        usec = 0;
     if (year < 0 || year > 9999) { // outside RFC 3339's four-digit years: fall back to the C library
         std::tm tm{};
         const std::time_t s = t.tv_sec;
@@ -154,7 +164,12 @@ void append_rfc3339(Buffer &out, const timeval &t)
     put_digits(text + 14, second_of_day / 60 % 60, 2);
     put_digits(text + 17, second_of_day % 60, 2);
     put_digits(text + 20, usec, 6);
-    out.append(text, text + sizeof text - 1);
+    append_raw(out, text, sizeof text - 1);
+    if (cache != nullptr && secs >= 0) {
+        cache->second = secs;
+        cache->len = 19;
+        std::memcpy(cache->text, text, 19);
+    }
 }
 
 } // namespace mtalog

@@ -30,6 +30,7 @@ enum class TimeDecimals { none, micro };
 // `cache`: the calling thread's, to reuse the text of the last second.
 void append_time(Buffer &out, const timeval &t, TimeDecimals decimals, SecondText *cache = nullptr);
 // RFC 3339 UTC with microseconds: 2023-11-14T22:13:20.250000Z
-void append_rfc3339(Buffer &out, const timeval &t);
+// `cache`: the calling thread's, to reuse the date and time of the last second.
+void append_rfc3339(Buffer &out, const timeval &t, SecondText *cache = nullptr);
 
 } // namespace mtalog

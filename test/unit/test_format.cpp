@@ -322,6 +322,43 @@ TEST_CASE("csv: one header, the same columns for every kind, RFC 4180 quoting", 
                                           "default,default,0,,,,,,,,,,8193,CONN_ACTION_REQUEUE1|CONN_ERROR_CONNECT,,");
 }
 
+TEST_CASE("json and csv: a quote, backslash, comma or U+2028 is found at every offset of every length", "[json][csv]")
+{
+    // The writers scan sixteen bytes at a time, and short values as two
+    // overlapping halves: each length from 1 to 40 with the special text at
+    // each offset, against what the text must become.
+    Fixture f;
+    for (const std::string special : {"\"", "\\", ",", "\xe2\x80\xa8", " "}) {
+        for (std::size_t n = special.size(); n <= 40; ++n) {
+            for (std::size_t at = 0; at + special.size() <= n; ++at) {
+                std::string note(n, 'x');
+                note.replace(at, special.size(), special);
+                INFO("special " << special << " at " << at << " of " << n);
+                std::string json_text;
+                for (std::size_t i = 0; i < note.size(); ++i) {
+                    if (note.compare(i, 3, "\xe2\x80\xa8") == 0) {
+                        json_text += "\\u2028";
+                        i += 2;
+                    } else if (note[i] == '\\') {
+                        json_text += "\\\\\\\\"; // the text layer's \\, then JSON's escape of each
+                    } else {
+                        json_text += note[i] == '"' ? "\\\"" : std::string(1, note[i]);
+                    }
+                }
+                CHECK(render(format_json, attempt_of(f, note.c_str()), f.ctx).ends_with(",\"note\":\"" + json_text + "\"}"));
+                std::string cell = note;
+                for (std::size_t q = 0; (q = cell.find('"', q)) != std::string::npos; q += 2)
+                    cell.insert(q, 1, '"');
+                for (std::size_t q = 0; (q = cell.find('\\', q)) != std::string::npos; q += 2)
+                    cell.insert(q, 1, '\\');
+                const bool quoted = special != "\xe2\x80\xa8" && special != "\\" &&
+                                    (special != " " || at == 0 || at + 1 == n);
+                CHECK(render(format_csv, attempt_of(f, note.c_str()), f.ctx).ends_with(quoted ? ",\"" + cell + "\"" : "," + cell));
+            }
+        }
+    }
+}
+
 TEST_CASE("templates: every message macro", "[template]")
 {
     Fixture f;
@@ -397,6 +434,7 @@ TEST_CASE("event_time agrees with gmtime(3) across centuries, leap days and nega
     std::mt19937_64 rng(7);
     std::vector<long long> times{0, -1, 951782400 /* 2000-02-29 */, 4107542399 /* 2100-02-28T23:59:59 */,
                                  -2208988800 /* 1900-01-01 */, 253402300799 /* 9999-12-31T23:59:59 */};
+    SecondText cache; // one thread's, across all the times below
     for (int i = 0; i < 20000; ++i)
         times.push_back(static_cast<long long>(rng() % 253402300800ull) - 62135596800LL / 2);
     for (long long t : times) {
@@ -410,6 +448,15 @@ TEST_CASE("event_time agrees with gmtime(3) across centuries, leap days and nega
                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
         INFO("t = " << t);
         REQUIRE(fmt::to_string(mine) == expected);
+        // With a thread's cache: the first call of a second fills it, the
+        // next reuses it (other microseconds), a new second replaces it.
+        for (const long usec : {123456L, 999999L, 0L}) {
+            Buffer cached;
+            append_rfc3339(cached, timeval{static_cast<time_t>(t), usec}, &cache);
+            std::string want = expected;
+            want.replace(20, 6, fmt::format("{:06d}", usec));
+            REQUIRE(fmt::to_string(cached) == want);
+        }
     }
 }
 
