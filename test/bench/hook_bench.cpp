@@ -99,8 +99,26 @@ struct Result {
     double rss_mb = 0;
 };
 
-// Realistic attempt records (what the mtalog case logs) and their mainlog
-// lines (what the baselines write).
+// The format mtalog writes (--format), and the baselines' lines with it.
+std::string g_format = "mainlog";
+
+// The template that writes exactly the mainlog attempt line.
+constexpr const char *kMainlogTemplate = "%t@%i@%BI@%CI@A@%d@%B@%g@%b@%S@%N@%T@%H@%n";
+
+mtacfg::FormatSpec format_spec()
+{
+    mtacfg::FormatSpec spec;
+    if (g_format == "json")
+        spec.kind = mtacfg::FormatKind::json;
+    else if (g_format == "csv")
+        spec.kind = mtacfg::FormatKind::csv;
+    else if (g_format == "template")
+        spec = {mtacfg::FormatKind::custom, kMainlogTemplate};
+    return spec;
+}
+
+// Realistic attempt records (what the mtalog case logs) and their lines in
+// the format of the run (what the baselines write).
 struct Workload {
     mtacore::Core core;
     std::vector<std::string> domains{"example.com", "mail.example.net", "gmail.example", "outlook.example"};
@@ -114,7 +132,7 @@ struct Workload {
             notes.push_back("250 2.0.0 Ok: queued as " + std::to_string(100000 + i * 7919) +
                             (i % 3 == 0 ? " (accepted by mx" + std::to_string(i) + ".example.net)" : ""));
         auto formatter = std::get<std::unique_ptr<mtalog::Formatter>>(
-            mtalog::make_formatter(mtacfg::FormatSpec{}, mtalog::kAttempt));
+            mtalog::make_formatter(format_spec(), mtalog::kAttempt));
         mtalog::FormatContext ctx;
         ctx.core = core.c_api();
         for (int i = 0; i < 64; ++i) {
@@ -215,8 +233,15 @@ Result run_case(const std::string &name, unsigned threads, std::uint64_t count, 
     const auto start = Clock::now();
     if (name == "mtalog") {
         const std::string conf = dir + "/bench.conf";
-        std::ofstream(conf) << "mtalog \"bench\" {\n  " << (g_kind == "attempt" ? "attempt_logfile" : "mainlog")
-                            << " = \"" << path << "\"\n  queue_size = " << queue << "\n}\n";
+        std::ofstream out(conf);
+        out << "mtalog \"bench\" {\n  " << (g_kind == "attempt" ? "attempt_logfile" : "mainlog") << " = \"" << path
+            << "\"\n  queue_size = " << queue << "\n";
+        if (g_format != "mainlog") // the mainlog file takes all three kinds: one format for all
+            for (const std::string kind : {"attempt", "connection_failure", "permanent_failure"})
+                if (g_format != "template" || kind == g_kind) // the template shows message fields
+                    out << "  " << kind << "_format = \"" << (g_format == "template" ? kMainlogTemplate : g_format) << "\"\n";
+        out << "}\n";
+        out.close();
         w.core.set_panic_sink([](int, std::string_view, std::string_view) {});
         auto configured = mtacore::Host::configure(w.core, conf, modules);
         if (!std::holds_alternative<std::unique_ptr<mtacore::Host>>(configured)) {
@@ -381,12 +406,18 @@ int main(int argc, char **argv)
             in_process = true;
         else if (a == "--kind")
             g_kind = next();
+        else if (a == "--format")
+            g_format = next();
         else {
             std::fprintf(stderr, "usage: hook_bench [--records N] [--threads T] [--only NAME] [--json FILE] "
                                  "[--dir DIR] [--modules DIR] [--queue N] [--in-process [--kind attempt|connection_failure|"
-                                 "permanent_failure]]\n");
+                                 "permanent_failure]] [--format mainlog|json|csv|template]\n");
             return 64;
         }
+    }
+    if (g_format != "mainlog" && g_format != "json" && g_format != "csv" && g_format != "template") {
+        std::fprintf(stderr, "hook_bench: unknown --format %s\n", g_format.c_str());
+        return 64;
     }
     if (g_kind != "attempt" && g_kind != "connection_failure" && g_kind != "permanent_failure") {
         std::fprintf(stderr, "hook_bench: unknown --kind %s\n", g_kind.c_str());
