@@ -45,11 +45,8 @@ struct ShipNode {
     void write_ship_conf(const std::string &urls, const std::string &extra, const std::string &state = "state")
     {
         testing::write_file(ship_conf, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  servers = \"" + urls +
-                                           "\"\n"
-                                           "  node = \"n1\"\n  state_dir = \"" +
-                                           state +
-                                           "\"\n"
-                                           "  duplicate_window = 2s\n  retry_max = 500ms\n  status_interval = 200ms\n" +
+                                           "\"\n  node = \"n1\"\n  state_dir = \"" + state +
+                                           "\"\n  duplicate_window = 2s\n  retry_max = 500ms\n  status_interval = 200ms\n" +
                                            extra + "}\n");
     }
     void generate(int records, int seed = 1) const
@@ -250,6 +247,34 @@ TEST_CASE("ship: a corrupt or lost cursor is recovered from the stream without a
     n.generate(5000, 3);
     r = n.ship_once();
     CHECK(r.status == 0);
+    check_exactly_once(reader, n.lines_in_files());
+}
+
+TEST_CASE("ship: publishes that time out while the server stalls are stored once: the read-back finds what it "
+          "stored before anything is sent again",
+          "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    NodeOnOneServer n("  ack_wait = 500ms\n");
+    const testing::StreamReader reader = n.reader();
+    n.generate(200000);
+    testing::Process shipper({testing::mtalog_ship_exe(), n.ship_conf}, n.dir / "ship.log", n.dir.path());
+    // Mid-publish, the server stops answering for longer than ack_wait (its
+    // connections stay open): what it had received but not acknowledged is
+    // stored when it goes on, before it answers the shipper's read-back.
+    REQUIRE(testing::wait_until([&] { return reader.messages("MTALOG") > 20000; }, 30s));
+    REQUIRE(::kill(n.cluster.pid(0), SIGSTOP) == 0);
+    std::this_thread::sleep_for(2s);
+    REQUIRE(::kill(n.cluster.pid(0), SIGCONT) == 0);
+    CHECK(testing::wait_until([&] { return reader.messages("MTALOG") >= n.lines_in_files(); }, 60s));
+    CHECK(shipper.stop(SIGTERM) == 0);
+    const std::string log = testing::read_file(n.dir / "ship.log");
+    INFO(log);
+    const auto status = nlohmann::json::parse(testing::read_file(n.dir / "state/status.json"));
+    CHECK(status.at("failed_publishes").get<long long>() > 0);
+    CHECK(status.at("found_stored").get<long long>() > 0); // stored without an ack, found, not sent again
+    CHECK(status.at("false_duplicates").get<long long>() == 0);
     check_exactly_once(reader, n.lines_in_files());
 }
 

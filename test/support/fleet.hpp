@@ -50,6 +50,7 @@ public:
     [[nodiscard]] std::string url(int i) const;
     [[nodiscard]] int index_of(const std::string &server_name) const; // -1 if unknown
     [[nodiscard]] int count() const { return static_cast<int>(ports_.size()); }
+    [[nodiscard]] int pid(int i) const { return servers_.at(static_cast<std::size_t>(i)).pid(); }
 
 private:
     std::string dir_;
