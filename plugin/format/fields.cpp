@@ -97,8 +97,11 @@ bool w_stage(const Record &r, const FormatContext &, Buffer &out, char)
 }
 bool w_stage_name(const Record &r, const FormatContext &, Buffer &out, char)
 {
-    const ec_message *m = r.msg;
-    return m && text(out, stage_name(m->stage));
+    // A name from our own table: nothing to escape.
+    const char *name = r.msg ? stage_name(r.msg->stage) : nullptr;
+    if (name != nullptr)
+        put(out, name);
+    return name != nullptr;
 }
 bool w_retries(const Record &r, const FormatContext &, Buffer &out, char)
 {

@@ -23,6 +23,7 @@
 #include <map>
 #include <mutex>
 #include <netinet/in.h>
+#include <sstream>
 #include <string>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -90,6 +91,12 @@ private:
     std::uint64_t count_ = 0, max_ = 0;
 };
 
+// The fractions of calls at which the latency distribution is kept (its
+// CDF, for scripts/bench --plot); the last is the maximum.
+constexpr std::array<double, 24> kCdfAt{0.01, 0.05, 0.1,   0.2,    0.3,   0.4,    0.5,     0.6,
+                                        0.7,  0.8,  0.9,   0.95,   0.98,  0.99,   0.995,   0.998,
+                                        0.999, 0.9995, 0.9998, 0.9999, 0.99995, 0.99999, 0.999999, 1.0};
+
 struct Result {
     std::string name;
     unsigned threads = 0;
@@ -97,6 +104,7 @@ struct Result {
     std::uint64_t p50 = 0, p99 = 0, p999 = 0, max = 0;
     long long lost = 0;
     double rss_mb = 0;
+    std::array<std::uint64_t, kCdfAt.size()> cdf{}; // latency (ns) at each kCdfAt fraction
 };
 
 // The format mtalog writes (--format), and the baselines' lines with it.
@@ -323,6 +331,8 @@ Result run_case(const std::string &name, unsigned threads, std::uint64_t count, 
     r.p99 = h.percentile(0.99);
     r.p999 = h.percentile(0.999);
     r.max = h.max();
+    for (std::size_t i = 0; i < kCdfAt.size(); ++i)
+        r.cdf[i] = kCdfAt[i] >= 1.0 ? h.max() : h.percentile(kCdfAt[i]);
     r.lost = static_cast<long long>(count) - static_cast<long long>(count_lines(path));
     std::remove(path.c_str());
     return r;
@@ -339,17 +349,17 @@ Result isolated(const std::string &name, unsigned threads, std::uint64_t count, 
     if (pid == 0) {
         close(p[0]);
         const Result r = run_case(name, threads, count, dir, modules, queue);
-        char buf[512];
-        const int n = std::snprintf(buf, sizeof buf, "%.1f %.1f %llu %llu %llu %llu %lld\n", r.records_per_s,
-                                    r.bytes_per_s, static_cast<unsigned long long>(r.p50),
-                                    static_cast<unsigned long long>(r.p99), static_cast<unsigned long long>(r.p999),
-                                    static_cast<unsigned long long>(r.max), r.lost);
-        if (write(p[1], buf, static_cast<std::size_t>(n)) < 0)
+        std::string line = fmt::format("{:.1f} {:.1f} {} {} {} {} {}", r.records_per_s, r.bytes_per_s, r.p50, r.p99,
+                                       r.p999, r.max, r.lost);
+        for (const std::uint64_t ns : r.cdf)
+            line += " " + std::to_string(ns);
+        line += "\n";
+        if (write(p[1], line.data(), line.size()) < 0)
             _exit(1);
         _exit(0);
     }
     close(p[1]);
-    char buf[512] = {};
+    char buf[2048] = {};
     std::size_t got = 0;
     ssize_t n;
     while ((n = read(p[0], buf + got, sizeof buf - 1 - got)) > 0)
@@ -372,6 +382,12 @@ Result isolated(const std::string &name, unsigned threads, std::uint64_t count, 
     r.p99 = p99;
     r.p999 = p999;
     r.max = max;
+    std::istringstream rest(buf);
+    std::string skip;
+    for (int i = 0; i < 7; ++i)
+        rest >> skip;
+    for (auto &ns : r.cdf)
+        rest >> ns;
     r.rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;
     return r;
 }
@@ -467,13 +483,16 @@ int main(int argc, char **argv)
     }
     if (!json_path.empty()) {
         std::ofstream out(json_path);
-        out << "{\"results\":[";
+        out << "{\"format\":\"" << g_format << "\",\"results\":[";
         for (std::size_t i = 0; i < results.size(); ++i) {
             const Result &r = results[i];
             out << (i ? "," : "") << "{\"name\":\"" << r.name << "\",\"threads\":" << r.threads
                 << ",\"records_per_s\":" << static_cast<long long>(r.records_per_s) << ",\"p50_ns\":" << r.p50
                 << ",\"p99_ns\":" << r.p99 << ",\"p999_ns\":" << r.p999 << ",\"max_ns\":" << r.max
-                << ",\"lost\":" << r.lost << ",\"rss_mb\":" << r.rss_mb << "}";
+                << ",\"lost\":" << r.lost << ",\"rss_mb\":" << r.rss_mb << ",\"cdf\":[";
+            for (std::size_t k = 0; k < kCdfAt.size(); ++k)
+                out << (k ? "," : "") << "[" << r.cdf[k] << "," << kCdfAt[k] << "]";
+            out << "]}";
         }
         out << "]}\n";
     }
