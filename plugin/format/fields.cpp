@@ -208,6 +208,17 @@ constexpr bool json_groups_contiguous()
 }
 static_assert(json_groups_contiguous(), "the rows of one JSON object must follow each other");
 
+// JSON copies each key with its punctuation (`,"name":"` or `,"object":{`) as
+// one 32-byte literal run (json_format.cpp).
+constexpr bool json_keys_fit()
+{
+    for (const FieldInfo &f : kFields)
+        if (f.name.size() + 5 > 32 || f.json_key.size() + 5 > 32 || f.json_object.size() + 4 > 32)
+            return false;
+    return true;
+}
+static_assert(json_keys_fit(), "a JSON key with its punctuation must fit a 32-byte literal run");
+
 // JSON writes the type first without a comma before it, and every later key
 // with one: the type must lead every record, outside any object.
 static_assert(kFields[0].field == Field::type && kFields[0].kinds == kAllKinds && kFields[0].json_object.empty(),

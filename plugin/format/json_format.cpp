@@ -69,7 +69,7 @@ struct Literal {
     void append_to(Buffer &out) const
     {
         const std::size_t at = out.size();
-        out.try_reserve(at + kRoom);
+        out.reserve(at + kRoom);
         std::memcpy(out.data() + at, text, kRoom);
         out.try_resize(at + size);
     }

@@ -14,6 +14,7 @@ impls=$(jq -r '[.results[].name] | unique | .[]' "$json")
 threads=$(jq -r '[.results[] | select(.name != "raw_write") | .threads] | unique | .[]' "$json")
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
+written=()
 
 # Latency CDF: one data file per implementation and T: "ns nines".
 for t in $threads; do
@@ -40,6 +41,7 @@ set grid
 set key bottom right
 plot $(IFS=,; echo "${plots[*]}")
 GP
+  written+=("latency-T$t.svg")
 done
 
 # Throughput per T.
@@ -61,4 +63,5 @@ set grid
 set key top left
 plot $(IFS=,; echo "${plots[*]}")
 GP
-echo "plots: $(cd "$dir" && ls -- *.svg | tr '\n' ' ')"
+written+=(throughput.svg)
+echo "plots in $dir: ${written[*]}"

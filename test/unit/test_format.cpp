@@ -488,6 +488,27 @@ TEST_CASE("escaping agrees with a byte-at-a-time reference for every byte value 
     }
 }
 
+TEST_CASE("holds_any agrees with a byte loop at every length up to 70, for random and planted bytes", "[escape]")
+{
+    std::mt19937 rng(11);
+    for (std::size_t n = 0; n <= 70; ++n) {
+        for (int round = 0; round < 200; ++round) {
+            std::string text(n, 'x');
+            for (auto &c : text) // mostly plain ASCII, sometimes a byte >= 0x80
+                c = rng() % 8 == 0 ? static_cast<char>(0x80 + rng() % 128) : static_cast<char>('a' + rng() % 26);
+            if (n > 0 && round % 2 == 0)
+                text[rng() % n] = round % 4 == 0 ? ',' : '"';
+            for (const bool high : {false, true}) {
+                bool expected = false;
+                for (const char c : text)
+                    expected = expected || c == ',' || c == '"' || (high && static_cast<unsigned char>(c) >= 0x80);
+                INFO("length " << n << ", round " << round << ", high " << high);
+                REQUIRE(detail::holds_any(text, ',', '"', high) == expected);
+            }
+        }
+    }
+}
+
 TEST_CASE("escape: the vector scanner finds the same first special byte as the portable one and a byte loop",
           "[format]")
 {
