@@ -531,21 +531,25 @@ int main(int argc, char **argv)
         bool met;
         std::string seen;
     };
-    const std::vector<Target> targets{
+    // The latency and rate targets are mainlog's; another format is judged on
+    // throughput against spdlog_async writing the same lines, and on loss.
+    const bool mainlog = g_format == "mainlog";
+    std::vector<Target> all_targets{
         {"throughput >= 3x spdlog_async", m->records_per_s >= 3 * s->records_per_s,
-         std::to_string(m->records_per_s / s->records_per_s) + "x"},
-        {"p99.9 <= 1/10 of spdlog_async's", m->p999 * 10 <= s->p999,
-         std::to_string(m->p999) + " vs " + std::to_string(s->p999) + " ns"},
-        {"p50 <= 300 ns", m->p50 <= 300, std::to_string(m->p50) + " ns"},
-        {">= 1.5M records/s", m->records_per_s >= 1.5e6, std::to_string(static_cast<long long>(m->records_per_s))},
-        {"no record lost", m->lost == 0, std::to_string(m->lost)},
-    };
-    std::vector<Target> all_targets = targets;
+         std::to_string(m->records_per_s / s->records_per_s) + "x"}};
+    if (mainlog) {
+        all_targets.push_back({"p99.9 <= 1/10 of spdlog_async's", m->p999 * 10 <= s->p999,
+                               std::to_string(m->p999) + " vs " + std::to_string(s->p999) + " ns"});
+        all_targets.push_back({"p50 <= 300 ns", m->p50 <= 300, std::to_string(m->p50) + " ns"});
+        all_targets.push_back({">= 1.5M records/s", m->records_per_s >= 1.5e6,
+                               std::to_string(static_cast<long long>(m->records_per_s))});
+    }
+    all_targets.push_back({"no record lost", m->lost == 0, std::to_string(m->lost)});
     if (many > 0)
         all_targets.push_back({"RSS growth <= queue budget + 16 MiB", rss_growth <= budget_mb + 16,
                                std::to_string(rss_growth) + " MB vs " + std::to_string(budget_mb) + " + 16 MB"});
     bool all = true;
-    std::printf("\ntargets at T=4:\n");
+    std::printf("\ntargets at T=4 (%s lines):\n", g_format.c_str());
     for (const auto &t : all_targets) {
         std::printf("  %-38s %-6s (%s)\n", t.what, t.met ? "met" : "MISSED", t.seen.c_str());
         all = all && t.met;
