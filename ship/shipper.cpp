@@ -206,6 +206,8 @@ public:
     }
 
     [[nodiscard]] bool connected() const { return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
+    // Waits until the server has everything sent so far (acks included).
+    [[nodiscard]] natsStatus flush(int ms) const { return nc_ ? natsConnection_FlushTimeout(nc_, ms) : NATS_OK; }
     [[nodiscard]] jsCtx *js() const { return js_; }
 
     // Acks that arrived, oldest first, into `out` (its storage is reused).
@@ -1283,11 +1285,21 @@ int run_tail(const Settings &s, const TailOptions &o)
         for (auto &[name, f] : files)
             if (f)
                 std::fclose(f);
-        natsSubscription_Destroy(sub);
+        // The acks must reach the server before the process ends, or the
+        // durable consumer hands the records out again.
+        if (const natsStatus flushed = nats.flush(5000); flushed != NATS_OK) {
+            say("warning: the last acknowledgements may not have reached the server (" + nats_error_text(flushed) +
+                "): the next tail of this consumer may print them again");
+            rc = 1;
+        }
         say("tail: " + std::to_string(seen) + " record(s)");
+        // Everything is written and acknowledged: the process ends here
+        // without tearing libnats down. Its teardown at exit crashed tail
+        // now and then (SIGSEGV after this line, one run in a few dozen);
+        // the system closes the socket.
+        std::fflush(nullptr);
+        std::_Exit(rc);
     }
-    nats_CloseAndWait(5000); // no libnats thread outlives the objects it calls back
-    return rc;
 }
 
 } // namespace mtalog::ship
