@@ -1266,6 +1266,7 @@ int run_tail(const Settings &s, const TailOptions &o)
                     if (!f || std::fprintf(f, "%.*s\n", static_cast<int>(data.size()), data.data()) < 0) {
                         say("error: cannot write \"" + name + "\": " + std::strerror(errno) +
                             " (the record stays unacknowledged in the stream)");
+                        rc = 1;
                         g_stop = 1;
                         break;
                     }

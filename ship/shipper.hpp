@@ -1,8 +1,10 @@
 // mtalog-ship's work: every record line of the configured files becomes one
 // JetStream message, exactly once.
 //
-// - Each record's id is <node>.<file key>.<offset> (Nats-Msg-Id): a retry
-//   within the stream's duplicate window is dropped by the server.
+// - Each record's id is <node>.<file key>.<offset> (Nats-Msg-Id): a copy
+//   within the stream's duplicate window is normally dropped by the server
+//   (not reliably across a leader change, so nothing is sent again without
+//   a read-back).
 // - The cursor moves only over acknowledged records and is written durably.
 // - At every start and after every failed publish, the shipper reads back
 //   what the stream holds of this node's messages after the cursor's

@@ -186,12 +186,12 @@ TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream th
     // were stored; nats-server issue 3402 is of this kind). That is the
     // engine's fault, not the shipper's, and no client can tell it from a
     // lost record.
-    std::string leader;
-    REQUIRE(testing::wait_until([&] { return !(leader = reader.leader(kStream)).empty(); }, 30s));
     REQUIRE(caught_up(a, 120s));
     REQUIRE(caught_up(b, 120s));
     REQUIRE(caught_up(c, 120s));
     std::this_thread::sleep_for(1s);
+    std::string leader;
+    REQUIRE(testing::wait_until([&] { return !(leader = reader.leader(kStream)).empty(); }, 30s));
     const int leader_index = cluster.index_of(leader);
     REQUIRE(leader_index >= 0);
     cluster.kill9(leader_index);
@@ -219,9 +219,11 @@ TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream th
     // from stored ones.
     a.generate(30000);
     b.generate(30000);
+    std::this_thread::sleep_for(1s); // status.json (every 200 ms) shows the new lines
     REQUIRE(caught_up(a, 120s));
     REQUIRE(caught_up(b, 120s));
     REQUIRE(caught_up(c, 120s));
+    std::this_thread::sleep_for(1s);
     for (int i = 0; i < 3; ++i)
         cluster.stop(i);
     faults += "all three servers stopped for 12 s; ";
