@@ -1197,8 +1197,8 @@ int run_shipper(const Settings &settings, const RunOptions &options)
 int run_tail(const Settings &s, const TailOptions &o)
 {
     install_signals();
-    int rc = 0;
     {
+        int rc = 0;
         Nats nats;
         bool fatal = false;
         if (auto e = nats.connect(s, fatal)) {
