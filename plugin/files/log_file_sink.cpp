@@ -8,6 +8,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "batch_pool.hpp"
 #include "rotation.hpp"
 
 namespace mtalog {
@@ -130,8 +131,12 @@ void LogFileSink::sink_it_(const spdlog::details::log_msg &msg)
 
 void LogFileSink::take_batch(const spdlog::details::log_msg &msg)
 {
-    // A message is a batch of whole lines, each ending in '\n'.
-    const char *begin = msg.payload.data(), *end = begin + msg.payload.size();
+    // A message carries a Batch (owned from here: it goes back to its pool
+    // however this ends) or, from tests, the lines themselves; either way
+    // whole lines, each ending in '\n'.
+    BatchPtr batch = BatchPool::from(msg);
+    const char *begin = batch ? batch->lines.data() : msg.payload.data();
+    const char *end = begin + (batch ? batch->lines.size() : msg.payload.size());
     const std::size_t records = count_newlines(begin, end);
     if (admission_ != nullptr)
         admission_->release(static_cast<std::size_t>(msg.source.line));
@@ -142,14 +147,18 @@ void LogFileSink::take_batch(const spdlog::details::log_msg &msg)
     }
     if (next_rotation_ != 0 && clock_() >= next_rotation_)
         rotate(); // records after the boundary start the new file
-    try {
-        buffer_.append(begin, end); // all or nothing
-    } catch (const std::bad_alloc &) {
-        counters_.dropped_internal.fetch_add(records, std::memory_order_relaxed);
-        diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] {
-            return "out of memory: " + std::to_string(records) + " records for \"" + options_.path + "\" dropped";
-        });
-        return;
+    if (batch && buffer_.size() == 0) {
+        swap_buffers(buffer_, batch->lines); // the batch's buffer becomes ours; ours goes to the pool
+    } else {
+        try {
+            buffer_.append(begin, end); // all or nothing
+        } catch (const std::bad_alloc &) {
+            counters_.dropped_internal.fetch_add(records, std::memory_order_relaxed);
+            diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] {
+                return "out of memory: " + std::to_string(records) + " records for \"" + options_.path + "\" dropped";
+            });
+            return;
+        }
     }
     buffered_records_ += records;
     if (buffer_.size() >= kBufferLimit)

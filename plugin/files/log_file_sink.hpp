@@ -2,11 +2,12 @@
 // sinks cannot reopen) and runs only on the instance's writer thread, under
 // base_sink's mutex, so every decision below happens in queue order.
 //
-// - Messages are batches of whole lines (from per-thread staging); they are
-//   buffered and written with as few write(2) calls as possible (a full
-//   64 KiB buffer, or a flush every flush_interval). Taking a batch off the
-//   queue gives its admission units back (the poster's count, carried in
-//   the message's source line field). The level tells who posted it:
+// - Messages are batches of whole lines (from per-thread staging), passed by
+//   pointer (batch_pool.hpp); they are buffered (a batch that arrives while
+//   the buffer is empty becomes the buffer: no copy) and written with as few
+//   write(2) calls as possible (64 KiB or more buffered, or a flush every
+//   flush_interval). Taking a batch off the queue gives its admission units
+//   back (the poster's count, carried in the message's source line field). The level tells who posted it:
 //   kBatchLevel a calling thread, kCollectedLevel the flusher (counted in
 //   collected_done(), so the flusher keeps at most one queued), kFinalLevel
 //   a reopen or unload; kReopenLevel is a reopen marker.

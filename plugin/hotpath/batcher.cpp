@@ -6,11 +6,20 @@
 
 namespace mtalog {
 
+namespace {
+
+// Room for the record that takes a stage past its byte limit.
+constexpr std::size_t kRecordSlack = 16 * 1024;
+
+} // namespace
+
 Batcher::Batcher(const mtacfg::Settings &settings, const Diagnostics &diag)
     : settings_(settings), diag_(diag), admission_(settings.queue_size), staging_(settings.files.size()),
       // a smaller queue gets smaller batches, so that it still holds several
       batch_records_(std::min<std::size_t>(Staging::kBatchRecords, settings.queue_size)),
-      batch_bytes_(batch_records_ * Admission::kBytesPerUnit)
+      batch_bytes_(batch_records_ * Admission::kBytesPerUnit),
+      // a full stage is batch_bytes_ and one record more; twice that is kept
+      batches_(batch_bytes_ + kRecordSlack, 2 * (batch_bytes_ + kRecordSlack))
 {
 }
 
@@ -63,26 +72,46 @@ void Batcher::hand_off_own(std::unique_lock<std::mutex> &stage_lock, Staging::St
     const bool admitted = admission_.admit(units, until);
     stage_lock.lock();
     stage.records[index] = 0;
-    if (admitted)
-        queue(lane, stage.lines[index], records, units, LogFileSink::kBatchLevel);
-    else
+    if (!admitted) {
         count_refused(lane, records);
+    } else {
+        BatchPtr batch;
+        try {
+            batch = batches_.take();
+        } catch (const std::bad_alloc &) {
+            admission_.release(units);
+            lane.counters->accepted.fetch_add(records, std::memory_order_relaxed);
+            lane.counters->dropped_internal.fetch_add(records, std::memory_order_relaxed);
+            diag_.limited(error_limit_, EC_LOG_ERROR,
+                          [&] { return std::to_string(records) + " records dropped: out of memory"; });
+        }
+        if (batch) {
+            swap_buffers(batch->lines, stage.lines[index]); // the stage gets the batch's empty buffer
+            queue(lane, std::move(batch), records, units, LogFileSink::kBatchLevel);
+        }
+    }
     stage.lines[index].clear();
 }
 
-std::size_t Batcher::collect(Lane &lane, bool trim)
+std::size_t Batcher::collect(Lane &lane, Batch &batch, bool trim)
 {
-    lane.collected.clear();
     std::size_t records = 0;
     staging_.for_each([&](Staging::Stage &stage) {
         std::lock_guard lock(stage.mutex);
         Buffer &lines = stage.lines[lane.index];
         const std::uint32_t staged = stage.records[lane.index];
         if (staged > 0) {
-            try {
-                lane.collected.append(lines.data(), lines.data() + lines.size());
-            } catch (const std::bad_alloc &) {
-                return; // they stay staged, for the next collection
+            if (batch.lines.size() == 0 && lines.size() > Staging::kKeptBytes) {
+                // A busy thread's batch is taken, not copied under its stage's
+                // mutex; a quiet thread's few records are copied, so its stage
+                // keeps its small buffer.
+                swap_buffers(batch.lines, lines);
+            } else {
+                try {
+                    batch.lines.append(lines.data(), lines.data() + lines.size());
+                } catch (const std::bad_alloc &) {
+                    return; // they stay staged, for the next collection
+                }
             }
             records += staged;
             stage.records[lane.index] = 0;
@@ -98,16 +127,18 @@ std::size_t Batcher::collect(Lane &lane, bool trim)
 
 bool Batcher::collect_and_queue(Lane &lane, spdlog::level::level_enum level, bool trim)
 {
-    const std::size_t records = collect(lane, trim);
-    bool queued = false;
-    if (records > 0) {
-        const std::size_t units = Admission::weight(records, lane.collected.size());
-        admission_.force(units);
-        queued = queue(lane, lane.collected, records, units, level);
+    BatchPtr batch;
+    try {
+        batch = batches_.take();
+    } catch (const std::bad_alloc &) {
+        return false; // the records stay staged, for the next collection
     }
-    if (lane.collected.capacity() > Staging::kKeptBytes)
-        lane.collected = Buffer(); // a burst's batch is not kept for the instance's lifetime
-    return queued;
+    const std::size_t records = collect(lane, *batch, trim);
+    if (records == 0)
+        return false;
+    const std::size_t units = Admission::weight(records, batch->lines.size());
+    admission_.force(units);
+    return queue(lane, std::move(batch), records, units, level);
 }
 
 void Batcher::collect_quiet_records(Lane &lane, bool trim)
@@ -163,20 +194,21 @@ void Batcher::drain_for_unload(Lane &lane)
     });
 }
 
-bool Batcher::queue(Lane &lane, const Buffer &lines, std::size_t records, std::size_t units,
+bool Batcher::queue(Lane &lane, BatchPtr batch, std::size_t records, std::size_t units,
                     spdlog::level::level_enum level)
 {
     lane.counters->accepted.fetch_add(records, std::memory_order_relaxed);
     try {
-        // spdlog copies the batch into its queue; the time is only spdlog's,
-        // and the source line field carries the admission units back to the
-        // writer. Posted to the pool directly, so a failure reaches this
-        // catch (and is counted per record), not spdlog's error handler.
-        const spdlog::details::log_msg msg(spdlog::log_clock::time_point{},
-                                           spdlog::source_loc{nullptr, static_cast<int>(units), nullptr},
-                                           lane.logger->name(), level, spdlog::string_view_t(lines.data(), lines.size()));
-        pool_->post_log(std::static_pointer_cast<spdlog::async_logger>(lane.logger->shared_from_this()), msg,
+        // The queue carries the batch's address (the writer owns the batch
+        // from there), and the admission units in the source line field.
+        // Posted to the pool directly, so a failure reaches this catch (and
+        // is counted per record), not spdlog's error handler; the batch is
+        // then still ours and goes back to the pool.
+        const Batch *const raw = batch.get();
+        pool_->post_log(std::static_pointer_cast<spdlog::async_logger>(lane.logger->shared_from_this()),
+                        BatchPool::message(raw, lane.logger->name(), level, static_cast<int>(units)),
                         spdlog::async_overflow_policy::block);
+        (void)batch.release();
         return true;
     } catch (const std::exception &e) {
         admission_.release(units); // it never reached the queue

@@ -6,11 +6,14 @@
 //   for a queue_size under 1,024) the same call hands the batch off: it takes
 //   the file's lane lock shared, waits for room in admission (with
 //   overflow = block, until overflow_timeout) without holding its stage, and
-//   posts the batch; refused, the batch is counted dropped_overflow.
+//   posts the batch; refused, the batch is counted dropped_overflow. Posting
+//   copies nothing: the stage's buffer is swapped with an empty one from the
+//   BatchPool and the queue carries a pointer (see batch_pool.hpp).
 // - Records of threads that went quiet are collected, under the lane lock
 //   held exclusive, from every stage into one batch per file: by the flusher
 //   (when the queue has room, or after two intervals without; at most one such
-//   batch queued per file), by `stats`, by a reopen and by unload.
+//   batch queued per file), by `stats`, by a reopen and by unload. The first
+//   stage with records is swapped into the batch, the others are copied.
 // - spdlog's queue has a slot for every batch admission can let in plus
 //   kControlSlotsPerFile per file, so posting never blocks; batches are posted
 //   to the pool directly, so a failure is counted record by record here.
@@ -25,6 +28,7 @@
 #include <spdlog/details/thread_pool.h>
 
 #include "admission.hpp"
+#include "batch_pool.hpp"
 #include "counters.hpp"
 #include "diagnostics.hpp"
 #include "handoff_lock.hpp"
@@ -53,7 +57,6 @@ public:
         // no thread's later batch overtakes its records in that one, and a
         // reopen's marker comes after every batch being posted when it began.
         HandoffLock handoff;
-        Buffer collected;                   // the collected batch (handoff exclusive)
         std::uint64_t collected_posted = 0; // kCollectedLevel batches queued (handoff exclusive)
         unsigned collect_skips = 0;         // flusher ticks without room (handoff exclusive)
         std::uint64_t flushes_posted = 0;   // flusher thread only
@@ -64,6 +67,7 @@ public:
     Batcher &operator=(const Batcher &) = delete;
 
     [[nodiscard]] Admission *admission() noexcept { return &admission_; }
+    [[nodiscard]] const BatchPool &batches() const noexcept { return batches_; }
     // Slots spdlog's queue needs for `files` files, so that posting never blocks.
     [[nodiscard]] std::size_t queue_slots(std::size_t files) const noexcept;
     void attach(std::shared_ptr<spdlog::details::thread_pool> pool) noexcept { pool_ = std::move(pool); }
@@ -94,11 +98,11 @@ public:
 
 private:
     void hand_off_own(std::unique_lock<std::mutex> &stage_lock, Staging::Stage &stage, Lane &lane);
-    std::size_t collect(Lane &lane, bool trim);
+    // Moves every stage's records for the lane into `batch`; returns how many.
+    std::size_t collect(Lane &lane, Batch &batch, bool trim);
     bool collect_and_queue(Lane &lane, spdlog::level::level_enum level, bool trim);
     void collect_quiet_records(Lane &lane, bool trim);
-    bool queue(Lane &lane, const Buffer &lines, std::size_t records, std::size_t units,
-               spdlog::level::level_enum level);
+    bool queue(Lane &lane, BatchPtr batch, std::size_t records, std::size_t units, spdlog::level::level_enum level);
     void count_refused(const Lane &lane, std::size_t records);
     void count_format_error(const Lane &lane, const std::exception &e);
     [[nodiscard]] Deadline deadline() const noexcept;
@@ -109,6 +113,7 @@ private:
     Staging staging_;
     std::size_t batch_records_;
     std::size_t batch_bytes_;
+    BatchPool batches_;
     std::shared_ptr<spdlog::details::thread_pool> pool_;
     RateLimit error_limit_;
     RateLimit overflow_limit_;

@@ -69,16 +69,19 @@ void *operator new[](std::size_t size, const std::nothrow_t &) noexcept { return
 void operator delete(void *p, const std::nothrow_t &) noexcept { std::free(p); }
 void operator delete[](void *p, const std::nothrow_t &) noexcept { std::free(p); }
 
-TEST_CASE("a batch that cannot be copied into the queue counts each of its records as dropped_internal",
+TEST_CASE("a batch that gets no buffer from the pool counts each of its records as dropped_internal",
           "[accounting]")
 {
     testing::TempDir dir;
     const std::string path = dir / "m.log";
     testing::Harness h(dir, "mainlog = \"" + path + "\"\nflush_interval = 60s");
     REQUIRE(h.error().empty());
-    testing::log_numbered(h, 0, 1024); // one whole batch: the stage buffer has grown to hold one
+    testing::log_numbered(h, 0, 1024); // one whole batch: the stage now holds a pool buffer
     testing::log_numbered(h, 1024, 1023);
-    arm(FailOn::this_thread, 16 * 1024); // the hand-off's copy of the batch into spdlog's queue
+    // The hand-off's empty batch: no idle one has its full size yet (the
+    // writer gave back its own first, small buffer, or nothing), so the pool
+    // must reserve one.
+    arm(FailOn::this_thread, 16 * 1024);
     testing::log_numbered(h, 2047, 1);
     g_fail_on.store(FailOn::nothing);
     CHECK(g_failed.load() == 1);
@@ -91,22 +94,37 @@ TEST_CASE("a batch that cannot be copied into the queue counts each of its recor
     CHECK(c.at("written") == static_cast<long long>(testing::read_lines(path).size()));
 }
 
-TEST_CASE("a batch the writer cannot buffer counts each of its records as dropped_internal", "[accounting]")
+TEST_CASE("a batch the writer must add to records it holds, and cannot, counts each of its records as dropped_internal",
+          "[accounting]")
 {
     testing::TempDir dir;
     const std::string path = dir / "m.log";
-    testing::Harness h(dir, "mainlog = \"" + path + "\"\nflush_interval = 60s");
+    testing::Harness h(dir, "mainlog = \"" + path + "\"\nflush_interval = 60s\nmax_note_bytes = 4096");
     REQUIRE(h.error().empty());
-    arm(FailOn::other_threads, 16 * 1024); // the writer's buffer growing to take the batch
-    testing::log_numbered(h, 0, 1024);
+    const std::string note(400, 'n');
+    const auto log = [&](int count) {
+        for (int i = 0; i < count; ++i) {
+            timeval now{1700000000, 0};
+            h.core().log_attempt(nullptr, nullptr, &now, note.data(), static_cast<int>(note.size()));
+        }
+    };
+    // 120 records (about 50 KiB) go to the writer through `stats` and stay
+    // in its buffer (under 64 KiB: no write before a flush).
+    log(120);
+    testing::stats_counters(h, path);
+    // A full batch (256 KiB) then lands behind them: too big for the
+    // buffer it swapped in, so the writer must grow it.
+    arm(FailOn::other_threads, 16 * 1024);
+    log(1024);
     REQUIRE(testing::wait_until([] { return g_failed.load() == 1; }));
-    testing::log_numbered(h, 1024, 10);
     h.stop();
     const auto c = testing::closing_counters(h, path);
-    testing::check_accounting(c, 1034);
-    CHECK(c.at("dropped_internal") == 1024);
-    CHECK(c.at("written") == 10);
-    CHECK(c.at("written") == static_cast<long long>(testing::read_lines(path).size()));
+    testing::check_accounting(c, 1144);
+    const auto lines = testing::read_lines(path);
+    REQUIRE_FALSE(lines.empty());
+    const long long line_bytes = static_cast<long long>(lines.front().size()) + 1; // every line is alike
+    CHECK(c.at("dropped_internal") == (256 * 1024 + line_bytes - 1) / line_bytes); // the whole batch, no more
+    CHECK(c.at("written") == static_cast<long long>(lines.size()));
 }
 
 TEST_CASE("a batch the flusher cannot collect or queue is counted, and the flusher goes on", "[accounting]")

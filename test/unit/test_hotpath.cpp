@@ -1,8 +1,9 @@
 // The hot path's parts alone: admission counts units and bounds what waits,
 // a waiter wakes when room comes; each thread gets its own stage, past the
 // lock-free table too; the hand-off lock lets no new reader past a waiting
-// writer; the batcher hands a thread's batch off when it is full and leaves
-// a quiet thread's records staged until they are collected.
+// writer; the batch pool lends empty buffers and takes them back, bounded;
+// the batcher hands a thread's batch off when it is full, by pointer, and
+// leaves a quiet thread's records staged until they are collected.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "admission.hpp"
+#include "batch_pool.hpp"
 #include "batcher.hpp"
 #include "core.hpp"
 #include "file_checks.hpp"
@@ -133,6 +135,48 @@ TEST_CASE("the hand-off lock lets no new reader past a waiting writer", "[hotpat
     lock.unlock_shared();
 }
 
+TEST_CASE("the batch pool lends reserved buffers, keeps at most kKeep idle, and frees an oversized one",
+          "[hotpath][batch_pool]")
+{
+    BatchPool pool(4096, 8192);
+    std::vector<BatchPtr> out;
+    for (std::size_t i = 0; i < BatchPool::kKeep + 3; ++i) {
+        out.push_back(pool.take());
+        CHECK(out.back()->lines.size() == 0);
+        CHECK(out.back()->lines.capacity() >= 4096);
+    }
+    CHECK(pool.idle() == 0);
+    out.back()->lines.append(std::string(20000, 'x')); // grown past keep_bytes
+    out.pop_back();
+    CHECK(pool.idle() == 0); // freed, not kept
+    out.front()->lines.append(std::string("some lines\n"));
+    out.clear();
+    CHECK(pool.idle() == BatchPool::kKeep); // the rest freed
+    const BatchPtr again = pool.take();
+    CHECK(again->lines.size() == 0); // given back empty
+    CHECK(pool.idle() == BatchPool::kKeep - 1);
+}
+
+TEST_CASE("a batch travels through spdlog's queue as its address, and only a tagged message is read as one",
+          "[hotpath][batch_pool]")
+{
+    BatchPool pool(64, 1024);
+    BatchPtr batch = pool.take();
+    batch->lines.append(std::string("a line\n"));
+    const Batch *const raw = batch.get();
+    const auto msg = BatchPool::message(raw, "t", spdlog::level::info, 3);
+    CHECK(msg.source.line == 3);
+    BatchPtr back = BatchPool::from(msg);
+    REQUIRE(back.get() == raw);
+    (void)batch.release(); // owned by `back` now
+    CHECK(std::string(back->lines.data(), back->lines.size()) == "a line\n");
+    // The same eight bytes without the tag are text, not a batch.
+    const spdlog::details::log_msg text(spdlog::source_loc{}, "t", spdlog::level::info, msg.payload);
+    CHECK_FALSE(BatchPool::from(text));
+    back.reset();
+    CHECK(pool.idle() == 1);
+}
+
 namespace {
 
 // One file's lane as the instance builds it, without the instance: a batcher,
@@ -237,6 +281,9 @@ TEST_CASE("the batcher hands a thread's batch off when it is full, and a quiet t
     for (std::size_t i = 0; i < lines.size(); ++i)
         CHECK(lines[i].rfind("record " + std::to_string(i), 0) == 0);
     CHECK(h.counters.dropped_overflow.load() == 0);
+    // Every batch the writer took went back to the pool: a few idle ones.
+    CHECK(h.batcher->batches().idle() >= 1);
+    CHECK(h.batcher->batches().idle() <= BatchPool::kKeep);
 }
 
 TEST_CASE("records a collector takes from several threads keep each thread's order", "[hotpath][batcher][concurrency]")
