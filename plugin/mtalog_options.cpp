@@ -62,19 +62,6 @@ std::optional<std::string> parse_path(std::string_view v)
     return v.empty() ? std::nullopt : std::optional<std::string>(v);
 }
 
-// A format name, or a template: any value with a '%' in it (macros are
-// checked when the module compiles the template).
-std::optional<FormatSpec> parse_format(std::string_view v)
-{
-    for (auto [name, kind] : {std::pair{"mainlog", FormatKind::mainlog}, std::pair{"json", FormatKind::json},
-                              std::pair{"csv", FormatKind::csv}})
-        if (iequals(v, name))
-            return FormatSpec{kind, {}};
-    if (v.find('%') != std::string_view::npos)
-        return FormatSpec{FormatKind::custom, std::string(v)};
-    return std::nullopt;
-}
-
 std::optional<TimePrecision> parse_precision(std::string_view v)
 {
     if (iequals(v, "seconds"))
@@ -389,6 +376,17 @@ std::optional<ConfigError> route(Settings &s, const Location &stanza_where)
 }
 
 } // namespace
+
+std::optional<FormatSpec> parse_format(std::string_view v)
+{
+    for (auto [name, kind] : {std::pair{"mainlog", FormatKind::mainlog}, std::pair{"json", FormatKind::json},
+                              std::pair{"csv", FormatKind::csv}})
+        if (iequals(v, name))
+            return FormatSpec{kind, {}};
+    if (v.find('%') != std::string_view::npos)
+        return FormatSpec{FormatKind::custom, std::string(v)};
+    return std::nullopt;
+}
 
 std::string stanza_label(const std::string &instance)
 {

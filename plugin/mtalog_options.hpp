@@ -36,6 +36,9 @@ struct FormatSpec {
 
 // "mainlog", "json", "csv" or "template \"...\"".
 [[nodiscard]] std::string format_name(const FormatSpec &format);
+// A format name (any case), or a template: any value with a '%' in it
+// (macros are checked when the module compiles the template).
+[[nodiscard]] std::optional<FormatSpec> parse_format(std::string_view v);
 
 enum class TimePrecision { seconds, microseconds };
 enum class Overflow { block, drop };

@@ -3,7 +3,8 @@
 #   DIR/latency-T<T>.svg  the latency distribution of each implementation at
 #                         T threads: x the latency (log scale), y the fraction
 #                         of calls at most that slow, spread by nines (50 %,
-#                         90 %, 99 %, 99.9 %, ...) so the tail is visible
+#                         90 %, 99 %, 99.9 %, ...) so the tail is visible;
+#                         `floor` is the machine's own tail (no logging)
 #   DIR/throughput.svg    records/s of each implementation per T
 # Needs jq and gnuplot (scripts/install-deps jq gnuplot-nox).
 set -euo pipefail
@@ -44,9 +45,10 @@ GP
   written+=("latency-T$t.svg")
 done
 
-# Throughput per T.
+# Throughput per T (the floor writes nothing).
 plots=()
 for impl in $impls; do
+  [ "$impl" = floor ] && continue
   f="$data/rate-$impl.dat"
   jq -r --arg n "$impl" '.results[] | select(.name == $n) | "\(.threads) \(.records_per_s)"' "$json" > "$f"
   [ -s "$f" ] && plots+=("'$f' using 1:2 with linespoints title '$impl'")

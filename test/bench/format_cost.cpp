@@ -21,18 +21,14 @@ int main(int argc, char **argv)
     }
     const std::string name = argv[1];
     const long n = std::atol(argv[2]);
-    mtacfg::FormatSpec spec;
-    if (name == "mainlog")
-        spec.kind = mtacfg::FormatKind::mainlog;
-    else if (name == "json")
-        spec.kind = mtacfg::FormatKind::json;
-    else if (name == "csv")
-        spec.kind = mtacfg::FormatKind::csv;
-    else if (name == "template")
-        spec = {mtacfg::FormatKind::custom, "%t@%i@%BI@%CI@P@%d@%B@%g@%b@%S@%N@%T@%H@%n"};
-    else
+    // "template" is the %-template of the mainlog P line.
+    const auto spec =
+        name.find('%') != std::string::npos
+            ? std::nullopt
+            : mtacfg::parse_format(name == "template" ? "%t@%i@%BI@%CI@P@%d@%B@%g@%b@%S@%N@%T@%H@%n" : name);
+    if (!spec)
         return 64;
-    auto made = make_formatter(spec, kPermFail);
+    auto made = make_formatter(*spec, kPermFail);
     if (!std::holds_alternative<std::unique_ptr<Formatter>>(made))
         return 1;
     const Formatter &formatter = *std::get<std::unique_ptr<Formatter>>(made);
