@@ -53,7 +53,9 @@ Options:
                        run (default 1)
       --pidfile FILE   write the process id to FILE (removed at exit), for
                        logrotate's postrotate: kill -HUP "$(cat FILE)"
-  -q, --quiet          no progress lines on standard error
+  -q, --quiet          no progress lines (without it, --replay and --generate
+                       print one about once a second on standard error when
+                       it is a terminal)
   -h, --help           this text
   -V, --version        the version
 
@@ -227,6 +229,13 @@ private:
     std::string error_;
 };
 
+// "mtacore: <what>, <rate> <unit>/s, <secs> s elapsed" on standard error.
+void progress_line(const std::string &what, double done, const char *unit, double secs)
+{
+    std::fprintf(stderr, "mtacore: %s, %.0f %s/s, %.1f s elapsed\n", what.c_str(), secs > 0 ? done / secs : 0.0, unit,
+                 secs);
+}
+
 void print_generate_summary(const mtacore::GenerateStats &s, unsigned threads)
 {
     const double rate = s.seconds > 0 ? static_cast<double>(s.calls()) / s.seconds : 0;
@@ -268,6 +277,9 @@ int run(const Args &args)
     }
     std::atomic<bool> stop{false};
     int status = kExitOk;
+    // Progress lines are for a person watching: on a terminal only, so logs
+    // and pipes get the summary alone.
+    const bool show_progress = !args.quiet && ::isatty(STDERR_FILENO) == 1;
     {
         SignalThread signals(core, host, stop);
         if (!args.replay.empty()) {
@@ -283,7 +295,12 @@ int run(const Args &args)
                 }
                 in = &file;
             }
-            const auto stats = mtacore::replay(core, *in, args.replay == "-" ? "<stdin>" : args.replay, stop, std::cerr);
+            const auto stats = mtacore::replay(
+                core, *in, args.replay == "-" ? "<stdin>" : args.replay, stop, std::cerr,
+                show_progress ? mtacore::ReplayProgress([](std::uint64_t lines, double secs) {
+                    progress_line(std::to_string(lines) + " lines replayed", static_cast<double>(lines), "lines", secs);
+                })
+                              : mtacore::ReplayProgress());
             std::printf("replayed %llu lines: %llu attempt, %llu connection_failure, %llu permanent_failure, "
                         "%llu reopen, %llu malformed\n",
                         static_cast<unsigned long long>(stats.lines), static_cast<unsigned long long>(stats.attempts),
@@ -300,14 +317,16 @@ int run(const Args &args)
             options.seed = args.seed;
             options.reopens = args.reopens;
             options.bindings = static_cast<std::uint32_t>(host.config().bindings.size());
-            const bool quiet = args.quiet;
-            const auto stats = mtacore::generate(core, options, stop, [quiet](auto done, auto total, double secs) {
-                if (!quiet)
-                    std::fprintf(stderr, "mtacore: %llu/%llu hook calls (%.0f%%) after %.1f s\n",
-                                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
-                                 total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0,
-                                 secs);
-            });
+            const auto stats = mtacore::generate(
+                core, options, stop,
+                show_progress ? mtacore::Progress([](std::uint64_t done, std::uint64_t total, double secs) {
+                    const double share = total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0;
+                    char what[96];
+                    std::snprintf(what, sizeof what, "%llu/%llu hook calls (%.0f%%)",
+                                  static_cast<unsigned long long>(done), static_cast<unsigned long long>(total), share);
+                    progress_line(what, static_cast<double>(done), "calls", secs);
+                })
+                              : mtacore::Progress());
             print_generate_summary(stats, options.threads);
         } else {
             core.panic(EC_LOG_NOTICE, "mtacore", "running; SIGHUP reopens logs, SIGTERM stops");

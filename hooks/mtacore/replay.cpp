@@ -1,5 +1,6 @@
 #include "replay.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <istream>
 #include <ostream>
@@ -242,12 +243,21 @@ void replay_line(Core &core, const json &line, ReplayStats &stats)
 } // namespace
 
 ReplayStats replay(Core &core, std::istream &in, const std::string &source, const std::atomic<bool> &stop,
-                   std::ostream &errors)
+                   std::ostream &errors, const ReplayProgress &progress)
 {
     ReplayStats stats;
     std::string text;
+    const auto start = std::chrono::steady_clock::now();
+    auto next_progress = start + std::chrono::seconds(1);
     while (!stop.load() && std::getline(in, text)) {
         ++stats.lines;
+        if (progress) {
+            // A clock read costs little beside parsing a JSON line.
+            if (const auto now = std::chrono::steady_clock::now(); now >= next_progress) {
+                progress(stats.lines, std::chrono::duration<double>(now - start).count());
+                next_progress = now + std::chrono::seconds(1);
+            }
+        }
         if (text.find_first_not_of(" \t\r") == std::string::npos)
             continue;
         try {

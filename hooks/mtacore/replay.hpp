@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <string>
 
@@ -20,9 +21,12 @@ struct ReplayStats {
     std::uint64_t bad_lines = 0;
 };
 
+// Called about once a second during a replay: lines read so far, seconds.
+using ReplayProgress = std::function<void(std::uint64_t lines, double seconds)>;
+
 // Malformed lines are reported to `errors` as "source:line: reason" and
 // skipped. Stops early when `stop` becomes true.
 ReplayStats replay(Core &core, std::istream &in, const std::string &source, const std::atomic<bool> &stop,
-                   std::ostream &errors);
+                   std::ostream &errors, const ReplayProgress &progress = {});
 
 } // namespace mtacore

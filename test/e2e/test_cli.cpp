@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <set>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -225,5 +226,90 @@ TEST_CASE("the end of a run says how many records were written and how many drop
         const auto at = r.err.find("mtalog \"main\": stopped: 0 records written, 3000 dropped (");
         REQUIRE(at != std::string::npos);
         CHECK(r.err.substr(at, r.err.find('\n', at) - at).find("dropped_write_error ") != std::string::npos);
+    }
+}
+
+namespace {
+
+// Runs mtacore with standard error on a pseudo-terminal (or, with
+// `terminal` false, a pipe) and standard input from a pipe fed `first`,
+// then after `pause`, `rest`. Returns what it wrote to standard error.
+std::string stderr_of_slow_replay(const std::string &conf, bool terminal, const std::string &first,
+                                  std::chrono::milliseconds pause, const std::string &rest)
+{
+    int err_read = -1, err_write = -1;
+    if (terminal) {
+        err_read = ::posix_openpt(O_RDWR | O_NOCTTY);
+        REQUIRE(err_read >= 0);
+        REQUIRE(::grantpt(err_read) == 0);
+        REQUIRE(::unlockpt(err_read) == 0);
+        err_write = ::open(::ptsname(err_read), O_RDWR | O_NOCTTY);
+    } else {
+        int p[2];
+        REQUIRE(::pipe(p) == 0);
+        err_read = p[0];
+        err_write = p[1];
+    }
+    REQUIRE(err_write >= 0);
+    int in[2];
+    REQUIRE(::pipe(in) == 0);
+    const std::string exe = testing::mtacore_exe();
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(in[1]); // or standard input never ends
+        ::close(err_read);
+        ::dup2(in[0], 0);
+        ::dup2(err_write, 2);
+        const int null = ::open("/dev/null", O_WRONLY);
+        ::dup2(null, 1);
+        ::execl(exe.c_str(), exe.c_str(), "--config", conf.c_str(), "--replay", "-", static_cast<char *>(nullptr));
+        ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(err_write);
+    const auto feed = [&](const std::string &text) { CHECK(::write(in[1], text.data(), text.size()) == static_cast<ssize_t>(text.size())); };
+    feed(first);
+    std::this_thread::sleep_for(pause);
+    feed(rest);
+    ::close(in[1]);
+    // A terminal's reader sees EIO, not end of file, once the child is gone.
+    std::string err;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(err_read, buf, sizeof buf)) > 0;)
+        err.append(buf, static_cast<std::size_t>(n));
+    ::close(err_read);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    return err;
+}
+
+} // namespace
+
+TEST_CASE("a long replay prints progress lines about once a second on a terminal, and none elsewhere", "[cli]")
+{
+    testing::TempDir dir;
+    const auto conf = config_for(dir, "mainlog = \"" + dir / "m.log" + "\"");
+    const std::string line =
+        "{\"hook\":\"connection_failure\",\"addr\":\"192.0.2.1:25\",\"err\":[\"CONN_ERROR_CONNECT\"],\"now\":1700000000}\n";
+    std::string ten;
+    for (int i = 0; i < 10; ++i)
+        ten += line;
+    SECTION("stderr is a terminal")
+    {
+        const std::string err = stderr_of_slow_replay(conf, true, ten, std::chrono::milliseconds(1300), ten);
+        INFO(err);
+        // The first line after the pause is the 11th: a second has passed.
+        CHECK(err.find("mtacore: 11 lines replayed, ") != std::string::npos);
+        CHECK(err.find(" lines/s, 1.") != std::string::npos);
+    }
+    SECTION("stderr is a pipe")
+    {
+        const std::string err = stderr_of_slow_replay(conf, false, ten, std::chrono::milliseconds(1300), ten);
+        INFO(err);
+        CHECK(err.find("lines replayed") == std::string::npos);
+        CHECK(err.find("stopped: 20 records written") != std::string::npos); // the summary still comes
     }
 }
