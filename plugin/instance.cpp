@@ -7,6 +7,7 @@
 
 #include "hook_handlers.hpp"
 #include "mainlog_format.hpp"
+#include "metrics.hpp"
 #include "path_registry.hpp"
 
 namespace mtalog {
@@ -49,6 +50,11 @@ std::variant<std::unique_ptr<Instance>, std::string> Instance::create(ec_core *c
         if (auto conflict = PathRegistry::global().claim(file.path, file.where, self.get(), self->diag_.label()))
             return mtacfg::ConfigError{file.where, *conflict}.render();
     }
+    const auto &metrics = self->settings_.metrics_file;
+    if (!metrics.empty())
+        if (auto conflict = PathRegistry::global().claim(metrics, self->settings_.metrics_file_where, self.get(),
+                                                         self->diag_.label()))
+            return mtacfg::ConfigError{self->settings_.metrics_file_where, *conflict}.render();
     return self;
 }
 
@@ -130,6 +136,7 @@ std::optional<std::string> Instance::start()
             const auto index = settings_.file_of[static_cast<std::size_t>(kind)];
             route_[static_cast<std::size_t>(kind)] = index ? files_[*index].get() : nullptr;
         }
+        write_metrics(); // the file exists from the start
         flusher_ = std::thread([this] { flusher_loop(); });
         started_ = true;
         started_before_ = true;
@@ -241,8 +248,10 @@ void Instance::shut_down_writers() noexcept
             if (started_before_)
                 diag_.report(EC_LOG_NOTICE, "closed \"" + file->spec.path + "\": " + file->counters.render());
         }
-        if (started_before_)
+        if (started_before_) {
             report_totals();
+            write_metrics(); // the final counts
+        }
         files_.clear();
         route_ = {};
     } catch (const std::exception &e) {
@@ -274,6 +283,7 @@ void Instance::report_totals()
 
 void Instance::flusher_loop()
 {
+    auto metrics_due = std::chrono::steady_clock::now() + settings_.metrics_interval;
     std::unique_lock lock(flusher_mutex_);
     while (!flusher_wake_.wait_for(lock, settings_.flush_interval, [this] { return flusher_stop_; })) {
         lock.unlock();
@@ -283,7 +293,28 @@ void Instance::flusher_loop()
             } catch (...) {
             }
         }
+        if (const auto now = std::chrono::steady_clock::now(); now >= metrics_due) {
+            write_metrics();
+            metrics_due = now + settings_.metrics_interval;
+        }
         lock.lock();
+    }
+}
+
+void Instance::write_metrics() noexcept
+{
+    if (settings_.metrics_file.empty() || !batcher_)
+        return;
+    try {
+        std::vector<MetricsSource> sources;
+        for (const auto &file : files_)
+            sources.push_back({file->spec.path, &file->counters});
+        const Admission &queue = *batcher_->admission();
+        const std::string text = render_metrics(settings_.instance, sources, queue.waiting(), queue.capacity());
+        if (auto error = replace_file(settings_.metrics_file, text, 0644))
+            diag_.limited(metrics_error_limit_, EC_LOG_ERROR, [&] { return "metrics_file: " + *error; });
+    } catch (const std::exception &e) {
+        diag_.limited(metrics_error_limit_, EC_LOG_ERROR, [&] { return std::string("metrics_file: ") + e.what(); });
     }
 }
 

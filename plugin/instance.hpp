@@ -75,6 +75,7 @@ private:
     [[nodiscard]] Deadline overflow_deadline() const;
     void flusher_loop();
     void report_totals();
+    void write_metrics() noexcept; // metrics_file, when set (flusher thread, start and stop only)
     void shut_down_writers() noexcept;
     std::optional<std::string> register_hooks();
 
@@ -93,6 +94,7 @@ private:
     std::mutex flusher_mutex_;
     std::condition_variable flusher_wake_;
     bool flusher_stop_ = false;
+    RateLimit metrics_error_limit_;
     bool started_ = false;
     bool started_before_ = false; // final counters are reported only for files that were in use
 };

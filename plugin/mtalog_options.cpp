@@ -189,6 +189,11 @@ Expected set_mainlog(Settings &s, std::string_view v)
     return assign(parse_path(v), kPath, [&](std::string p) { s.mainlog = std::move(p); });
 }
 
+Expected set_metrics_file(Settings &s, std::string_view v)
+{
+    return assign(parse_path(v), kPath, [&](std::string p) { s.metrics_file = std::move(p); });
+}
+
 Expected set_log_mode(Settings &s, std::string_view v)
 {
     return assign(parse_log_mode(v), kMode, [&](unsigned m) { s.log_mode = m; });
@@ -285,6 +290,13 @@ std::vector<OptionSpec> build_table()
          set_follow_symlinks},
         {"enabled", "on\\|off", "on", "`off` loads the instance passively: it validates, opens nothing, writes nothing.",
          set_enabled},
+        {"metrics_file", "path", "(none)",
+         "Write the instance's counters here in Prometheus's text format, for node_exporter's textfile "
+         "collector (name it `*.prom` in the collector's directory); replaced whole (temporary name, then "
+         "rename) every `metrics_interval`, by the flusher thread, never by a hook call.",
+         set_metrics_file},
+        {"metrics_interval", "duration", "15s", "How often `metrics_file` is written (also once at start and at unload).",
+         set_duration<&Settings::metrics_interval, 1000, 3600000, false>},
         {"debug_level", "integer", "0", "Diagnostics in the core's paniclog: 0 errors and shutdown counters; 1 also each file opened and reopened (0-9).",
          set_bounded<&Settings::debug_level, 0, 9, false>},
     };
@@ -431,6 +443,8 @@ std::variant<Settings, ConfigError> validate_mtalog(const std::vector<Option> &o
                                                     "': expected " + *expected};
         if (key == "mainlog")
             s.mainlog_where = opt.value_where;
+        if (key == "metrics_file")
+            s.metrics_file_where = opt.value_where;
         for (RecordKind kind : kAllRecordKinds) {
             if (key == std::string(record_name(kind)) + "_logfile")
                 rec(s, kind).logfile_where = opt.value_where;
@@ -442,6 +456,15 @@ std::variant<Settings, ConfigError> validate_mtalog(const std::vector<Option> &o
         return s;
     if (auto error = route(s, stanza_where))
         return *error;
+    if (!s.metrics_file.empty()) {
+        // Replaced by rename, so a symbolic link there is replaced, never followed.
+        if (auto problem = check_path(s.metrics_file, true))
+            return ConfigError{s.metrics_file_where, "metrics_file \"" + s.metrics_file + "\": " + *problem};
+        for (const FileSpec &file : s.files)
+            if (normalize_path(file.path) == normalize_path(s.metrics_file))
+                return ConfigError{s.metrics_file_where,
+                                   "metrics_file \"" + s.metrics_file + "\" is also a log file of this instance"};
+    }
     return s;
 }
 

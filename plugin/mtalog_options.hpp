@@ -84,6 +84,9 @@ struct Settings {
     std::size_t rotate_keep = 7; // zero: keep every rotated file
     Compression compress = Compression::none;
     bool follow_symlinks = false;
+    std::string metrics_file; // empty: no metrics file
+    Location metrics_file_where;
+    std::chrono::microseconds metrics_interval{15000000};
 
     // Filled by validation: the files, and which file each record kind goes to.
     std::vector<FileSpec> files;

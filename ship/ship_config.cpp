@@ -148,6 +148,7 @@ const std::map<std::string, Apply> &option_table()
         {"ack_wait", duration_in(&Settings::ack_wait, 100, 600000)},
         {"status_interval", duration_in(&Settings::status_interval, 100, 86400000)},
         {"lag_warning", count_in(&Settings::lag_warning, 0, UINT64_MAX)},
+        {"metrics_file", text(&Settings::metrics_file, nullptr, "a file name")},
         {"rotated_idle", duration_in(&Settings::rotated_idle, 0, 3600000)},
         {"retry_max", duration_in(&Settings::retry_max, 100, 3600000)},
         {"create_stream",
@@ -344,6 +345,8 @@ std::variant<Settings, std::string> load_settings(const std::string &path)
     if (s.node.empty())
         s.node = default_node();
     s.mtalog_config = resolve(s.mtalog_config, path);
+    if (!s.metrics_file.empty())
+        s.metrics_file = resolve(s.metrics_file, path);
     for (std::string *file : {&s.tls_ca, &s.tls_cert, &s.tls_key}) {
         if (file->empty())
             continue;

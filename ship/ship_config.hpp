@@ -42,6 +42,7 @@ struct Settings {
     std::chrono::milliseconds ack_wait{5000};
     std::chrono::milliseconds status_interval{10000};
     std::uint64_t lag_warning = 100000; // records behind; 0: off
+    std::string metrics_file;           // Prometheus text, resolved against config_path's directory; "": none
     std::chrono::milliseconds rotated_idle{2000};
     std::chrono::milliseconds retry_max{10000};
     bool create_stream = true;

@@ -1143,6 +1143,37 @@ private:
                                   {"connected", nats_.connected()}};
         if (auto e = write_atomically(status_path_, j.dump(1) + "\n", false))
             say("cannot write the status file: " + *e);
+        if (!s_.metrics_file.empty())
+            if (auto e = write_atomically(s_.metrics_file, metrics_text(l), false))
+                say("cannot write metrics_file: " + *e);
+    }
+
+    // The same counts in Prometheus's text format, for node_exporter's
+    // textfile collector (node and stream are tokens: no label escaping).
+    [[nodiscard]] std::string metrics_text(const Lag &l) const
+    {
+        const std::string labels = "{node=\"" + s_.node + "\",stream=\"" + s_.stream + "\"} ";
+        std::string out;
+        const auto family = [&](const char *name, const char *type, const char *help, std::uint64_t value) {
+            out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + labels +
+                   std::to_string(value) + "\n";
+        };
+        family("mtalog_ship_records_shipped_total", "counter", "Records the stream acknowledged.", c_.acked);
+        family("mtalog_ship_records_published_total", "counter", "Publishes sent, retries included.", c_.published);
+        family("mtalog_ship_shipped_bytes_total", "counter", "Bytes of acknowledged records.", c_.bytes);
+        family("mtalog_ship_failed_publishes_total", "counter", "Publishes that failed and were retried.", c_.failures);
+        family("mtalog_ship_duplicates_dropped_total", "counter",
+               "Publishes the server dropped as duplicates (de-duplicated by message id).", c_.duplicates);
+        family("mtalog_ship_records_found_stored_total", "counter",
+               "Records a read-back of the stream found stored after a failure, not sent again.", c_.found_stored);
+        family("mtalog_ship_resyncs_total", "counter", "Read-backs of the stream after a failure.", c_.resyncs);
+        family("mtalog_ship_copies_deleted_total", "counter", "Extra copies an audit deleted from the stream.",
+               c_.copies_deleted);
+        family("mtalog_ship_lag_records", "gauge", "Records in the files not yet acknowledged.", l.records);
+        family("mtalog_ship_lag_bytes", "gauge", "Bytes in the files not yet acknowledged.", l.bytes);
+        family("mtalog_ship_lag_seconds", "gauge", "Seconds the shipper has been behind its files (0: caught up).", l.seconds);
+        family("mtalog_ship_connected", "gauge", "1 while connected to the servers.", nats_.connected() ? 1 : 0);
+        return out;
     }
 
     void finish()

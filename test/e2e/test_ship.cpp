@@ -256,7 +256,7 @@ TEST_CASE("ship: publishes that time out while the server stalls are stored once
 {
     if (!testing::nats_server_installed())
         return;
-    NodeOnOneServer n("  ack_wait = 500ms\n");
+    NodeOnOneServer n("  ack_wait = 500ms\n  metrics_file = \"ship.prom\"\n");
     const testing::StreamReader reader = n.reader();
     n.generate(200000);
     testing::Process shipper({testing::mtalog_ship_exe(), n.ship_conf}, n.dir / "ship.log", n.dir.path());
@@ -276,6 +276,20 @@ TEST_CASE("ship: publishes that time out while the server stalls are stored once
     CHECK(status.at("found_stored").get<long long>() > 0); // stored without an ack, found, not sent again
     CHECK(status.at("false_duplicates").get<long long>() == 0);
     check_exactly_once(reader, n.lines_in_files());
+    // metrics_file: the same counts, in a form promtool accepts.
+    const std::string metrics = testing::read_file(n.dir / "ship.prom");
+    const auto checked = testing::run_command({"/usr/bin/promtool", "check", "metrics"}, "", metrics);
+    INFO(metrics << checked.out << checked.err);
+    CHECK(checked.status == 0);
+    const std::string labels = "{node=\"n1\",stream=\"MTALOG\"} ";
+    for (const auto &[name, key] : {std::pair{"mtalog_ship_records_shipped_total", "shipped"},
+                                    std::pair{"mtalog_ship_failed_publishes_total", "failed_publishes"},
+                                    std::pair{"mtalog_ship_records_found_stored_total", "found_stored"},
+                                    std::pair{"mtalog_ship_lag_records", "lag_records"}})
+        CHECK(metrics.find(std::string(name) + labels + std::to_string(status.at(key).get<long long>()) + "\n") !=
+              std::string::npos);
+    // Every record was acknowledged to this shipper or found stored by its read-back.
+    CHECK(status.at("shipped").get<long long>() + status.at("found_stored").get<long long>() == n.lines_in_files());
 }
 
 TEST_CASE("ship: a file truncated under the shipper (copytruncate) is a clear error", "[ship]")

@@ -1,0 +1,38 @@
+// An instance's counters in Prometheus's text exposition format (0.0.4), for
+// node_exporter's textfile collector: with `metrics_file` set, the flusher
+// thread writes them every `metrics_interval` (and once at start and at
+// unload), never a hook call. The file is replaced whole: written under a
+// temporary name in its directory, then renamed over the old one, so a
+// reader never sees half of it.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "counters.hpp"
+
+namespace mtalog {
+
+struct MetricsSource {
+    std::string path;               // the log file, as configured (the `file` label)
+    const FileCounters *counters;
+};
+
+// Every family with its HELP and TYPE, one sample per file (and per reason
+// for dropped records), labelled {instance="...",file="..."}; the queue's
+// gauges are per instance.
+[[nodiscard]] std::string render_metrics(std::string_view instance, const std::vector<MetricsSource> &files,
+                                         std::size_t queue_waiting, std::size_t queue_capacity);
+
+// `text` as the whole of `path`, through a temporary name and rename(2);
+// the file gets `mode`. Returns an error text on failure (nothing is left
+// under the temporary name).
+[[nodiscard]] std::optional<std::string> replace_file(const std::string &path, std::string_view text, unsigned mode);
+
+// A label value as the exposition format wants it: \\, \" and \n escaped.
+[[nodiscard]] std::string prometheus_label(std::string_view value);
+
+} // namespace mtalog
