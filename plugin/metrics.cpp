@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log_file.hpp"
+
 namespace mtalog {
 
 namespace {
@@ -118,19 +120,7 @@ std::optional<std::string> replace_file(const std::string &path, std::string_vie
     if (fd < 0)
         return "cannot create \"" + temporary + "\": " + std::strerror(errno);
     (void)::fchmod(fd, mode); // exactly, whatever the umask
-    std::size_t done = 0;
-    int error = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n > 0) {
-            done += static_cast<std::size_t>(n);
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else {
-            error = n < 0 ? errno : EIO;
-            break;
-        }
-    }
+    int error = write_all(fd, text.data(), text.size()).error;
     if (::close(fd) != 0 && error == 0)
         error = errno;
     if (error == 0 && ::rename(temporary.c_str(), path.c_str()) != 0)

@@ -42,4 +42,21 @@ HeaderWrite write_header_if_empty(int fd, std::string_view line) noexcept
     return {0, error};
 }
 
+WriteResult write_all(int fd, const char *data, std::size_t size) noexcept
+{
+    WriteResult r;
+    while (r.done < size) {
+        const ssize_t n = ::write(fd, data + r.done, size - r.done);
+        if (n > 0) {
+            r.done += static_cast<std::size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            r.error = n < 0 ? errno : EIO;
+            break;
+        }
+    }
+    return r;
+}
+
 } // namespace mtalog

@@ -25,4 +25,12 @@ struct HeaderWrite {
 // disk is taken back off the file.
 HeaderWrite write_header_if_empty(int fd, std::string_view line) noexcept;
 
+struct WriteResult {
+    std::size_t done = 0; // bytes written
+    int error = 0;        // errno of the call that stopped short (EIO for a write of 0), or 0
+};
+
+// write(2) until all of `data` is written or a call fails (EINTR is retried).
+WriteResult write_all(int fd, const char *data, std::size_t size) noexcept;
+
 } // namespace mtalog

@@ -217,19 +217,9 @@ bool LogFileSink::write_out()
     }
     const char *data = buffer_.data();
     const std::size_t size = buffer_.size();
-    std::size_t done = 0;
-    int error = 0;
-    while (done < size) {
-        const ssize_t n = fd_ >= 0 ? ::write(fd_, data + done, size - done) : (errno = EBADF, -1);
-        if (n > 0) {
-            done += static_cast<std::size_t>(n);
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else {
-            error = n < 0 ? errno : EIO;
-            break;
-        }
-    }
+    const WriteResult wrote = fd_ >= 0 ? write_all(fd_, data, size) : WriteResult{0, EBADF};
+    const std::size_t done = wrote.done;
+    const int error = wrote.error;
     const std::size_t whole = count_newlines(data, data + done);
     counters_.written.fetch_add(whole, std::memory_order_relaxed);
     counters_.bytes.fetch_add(done, std::memory_order_relaxed);
