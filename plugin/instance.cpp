@@ -53,7 +53,7 @@ std::variant<std::unique_ptr<Instance>, std::string> Instance::create(ec_core *c
     const auto &metrics = self->settings_.metrics_file;
     if (!metrics.empty())
         if (auto conflict = PathRegistry::global().claim(metrics, self->settings_.metrics_file_where, self.get(),
-                                                         self->diag_.label()))
+                                                         self->diag_.label(), "metrics_file"))
             return mtacfg::ConfigError{self->settings_.metrics_file_where, *conflict}.render();
     return self;
 }

@@ -58,7 +58,7 @@ void gauge(std::string &out, std::string_view name, std::string_view help, std::
            std::size_t value)
 {
     out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ").append(name).append(" gauge\n");
-    out.append(name).append("{instance=\"").append(prometheus_label(instance)).append("\"} ");
+    out.append(name).append("{stanza=\"").append(prometheus_label(instance)).append("\"} ");
     out.append(std::to_string(value)).append("\n");
 }
 
@@ -85,7 +85,7 @@ std::string render_metrics(std::string_view instance, const std::vector<MetricsS
                            std::size_t queue_waiting, std::size_t queue_capacity)
 {
     std::string out;
-    const std::string instance_label = "instance=\"" + prometheus_label(instance) + "\"";
+    const std::string stanza_label = "stanza=\"" + prometheus_label(instance) + "\"";
     for (std::size_t i = 0; i < kFamilies.size();) {
         // One family: its rows, each with every file.
         const std::string_view name = kFamilies[i].name;
@@ -96,7 +96,7 @@ std::string render_metrics(std::string_view instance, const std::vector<MetricsS
             ++end;
         for (const MetricsSource &file : files)
             for (std::size_t k = i; k < end; ++k) {
-                out.append(name).append("{").append(instance_label);
+                out.append(name).append("{").append(stanza_label);
                 out.append(",file=\"").append(prometheus_label(file.path)).append("\"");
                 if (!kFamilies[k].reason.empty())
                     out.append(",reason=\"").append(kFamilies[k].reason).append("\"");

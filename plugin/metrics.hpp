@@ -22,8 +22,10 @@ struct MetricsSource {
 };
 
 // Every family with its HELP and TYPE, one sample per file (and per reason
-// for dropped records), labelled {instance="...",file="..."}; the queue's
-// gauges are per instance.
+// for dropped records), labelled {stanza="...",file="..."}, where `stanza`
+// is the stanza's instance name ("" for a plain `mtalog` stanza). Not
+// `instance`: Prometheus sets that label on every scraped target, and would
+// rename ours to exported_instance. The queue's gauges are per stanza.
 [[nodiscard]] std::string render_metrics(std::string_view instance, const std::vector<MetricsSource> &files,
                                          std::size_t queue_waiting, std::size_t queue_capacity);
 

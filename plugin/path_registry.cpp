@@ -9,7 +9,7 @@ PathRegistry &PathRegistry::global()
 }
 
 std::optional<std::string> PathRegistry::claim(const std::string &path, const mtacfg::Location &where,
-                                               const void *owner, const std::string &owner_label)
+                                               const void *owner, const std::string &owner_label, const char *kind)
 {
     const std::string key = mtacfg::normalize_path(path);
     std::lock_guard lock(mutex_);
@@ -17,7 +17,7 @@ std::optional<std::string> PathRegistry::claim(const std::string &path, const mt
     for (auto it = begin; it != end; ++it) {
         const Claim &other = it->second;
         if (other.owner != owner)
-            return "log file \"" + path + "\" is already written by " + other.owner_label + " (" + other.where.render() + "); one file has one writer: give each instance its own files";
+            return std::string(kind) + " \"" + path + "\" is already written by " + other.owner_label + " (" + other.where.render() + "); one file has one writer: give each instance its own files";
     }
     claims_.emplace(key, Claim{where, owner, owner_label});
     return std::nullopt;

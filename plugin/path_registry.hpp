@@ -16,10 +16,11 @@ class PathRegistry {
 public:
     static PathRegistry &global();
 
-    // Records that `owner` writes `path`, named at `where`. Returns an error
-    // text naming the other owner and its position if another owner does.
+    // Records that `owner` writes `path` (a `kind`: "log file", "metrics_file"),
+    // named at `where`. Returns an error text naming the other owner and its
+    // position if another owner does.
     std::optional<std::string> claim(const std::string &path, const mtacfg::Location &where, const void *owner,
-                                     const std::string &owner_label);
+                                     const std::string &owner_label, const char *kind = "log file");
     void release(const void *owner);
 
 private:

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "spool.hpp"
@@ -82,12 +83,14 @@ std::variant<Cursor, std::string> load_cursor(const std::string &path)
     }
 }
 
-std::optional<std::string> write_atomically(const std::string &path, const std::string &text, bool durable)
+std::optional<std::string> write_atomically(const std::string &path, const std::string &text, bool durable,
+                                            unsigned mode)
 {
     const std::string tmp = path + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return tmp + ": " + std::strerror(errno);
+    (void)::fchmod(fd, mode); // exactly, whatever the umask
     std::size_t done = 0;
     while (done < text.size()) {
         const ssize_t n = ::write(fd, text.data() + done, text.size() - done);

@@ -38,8 +38,9 @@ struct Cursor {
 [[nodiscard]] std::variant<Cursor, std::string> load_cursor(const std::string &path);
 // Durably replaces `path`; an error text on failure.
 [[nodiscard]] std::optional<std::string> save_cursor(const Cursor &cursor, const std::string &path);
-// Writes `text` to `path` atomically (temporary name, fsync, rename).
+// Writes `text` to `path` atomically (temporary name, fsync when `durable`,
+// rename); the file gets exactly `mode`.
 [[nodiscard]] std::optional<std::string> write_atomically(const std::string &path, const std::string &text,
-                                                          bool durable);
+                                                          bool durable, unsigned mode = 0600);
 
 } // namespace mtalog::ship

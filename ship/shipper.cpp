@@ -1144,7 +1144,7 @@ private:
         if (auto e = write_atomically(status_path_, j.dump(1) + "\n", false))
             say("cannot write the status file: " + *e);
         if (!s_.metrics_file.empty())
-            if (auto e = write_atomically(s_.metrics_file, metrics_text(l), false))
+            if (auto e = write_atomically(s_.metrics_file, metrics_text(l), false, 0644)) // node_exporter reads it
                 say("cannot write metrics_file: " + *e);
     }
 

@@ -4,6 +4,8 @@
 // queue_size bounds both the records and the memory that wait. A batch is
 // admitted while fewer than `capacity` units wait (so the queue may pass
 // capacity by one batch), and refused only when at least `capacity` wait.
+// (The buffers behind those batches may hold more than their bytes: a batch
+// from the BatchPool keeps its capacity; the pool bounds what it keeps idle.)
 // When full, `block` waits up to a deadline and `drop` refuses at once;
 // either way the caller counts a refused batch, record by record.
 // spdlog 1.10 can only block forever or overwrite old records, so this is

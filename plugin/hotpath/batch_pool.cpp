@@ -1,5 +1,7 @@
 #include "batch_pool.hpp"
 
+#include <utility>
+
 namespace mtalog {
 
 void BatchReturn::operator()(Batch *batch) const noexcept
@@ -22,11 +24,12 @@ BatchPool::~BatchPool()
         delete batch;
 }
 
-BatchPtr BatchPool::take()
+BatchPtr BatchPool::take(bool full)
 {
     BatchPtr batch;
     {
         std::lock_guard lock(mutex_);
+        taken_since_trim_ = true;
         if (!idle_.empty()) {
             batch.reset(idle_.back());
             idle_.pop_back();
@@ -35,12 +38,30 @@ BatchPtr BatchPool::take()
     if (!batch) {
         auto made = std::make_unique<Batch>();
         made->home = this;
+        {
+            std::lock_guard lock(mutex_);
+            ++live_;
+        }
         batch.reset(made.release());
     }
     // An idle batch may hold the sink's small first buffer.
-    if (batch->lines.capacity() < reserve_bytes_)
+    if (full && batch->lines.capacity() < reserve_bytes_)
         batch->lines.reserve(reserve_bytes_);
     return batch;
+}
+
+void BatchPool::trim_if_unused() noexcept
+{
+    // Freed under the mutex (idle_ keeps its capacity, so giving back still
+    // never allocates); nobody took a batch for a whole interval, so nobody
+    // is likely to wait.
+    std::lock_guard lock(mutex_);
+    if (std::exchange(taken_since_trim_, false))
+        return;
+    for (Batch *batch : idle_)
+        delete batch;
+    live_ -= idle_.size();
+    idle_.clear();
 }
 
 std::size_t BatchPool::idle() const
@@ -49,15 +70,22 @@ std::size_t BatchPool::idle() const
     return idle_.size();
 }
 
+std::size_t BatchPool::live() const
+{
+    std::lock_guard lock(mutex_);
+    return live_;
+}
+
 void BatchPool::give(Batch *batch) noexcept
 {
     batch->lines.clear();
-    if (batch->lines.capacity() <= keep_bytes_) {
+    {
         std::lock_guard lock(mutex_);
-        if (idle_.size() < kKeep) {
+        if (batch->lines.capacity() <= keep_bytes_ && idle_.size() < kKeep) {
             idle_.push_back(batch);
             return;
         }
+        --live_;
     }
     delete batch;
 }

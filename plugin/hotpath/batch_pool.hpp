@@ -8,8 +8,10 @@
 // a copy of up to 256 KiB, and spdlog's queue slots hold no batch text.
 //
 // Memory: batches in the queue are bounded by admission; the pool keeps at
-// most kKeep idle batches, and frees one whose buffer grew past `keep_bytes`
-// (a batch with very long records) instead of keeping it.
+// most kKeep idle batches, frees one whose buffer grew past `keep_bytes` (a
+// batch with very long records) instead of keeping it, and frees every idle
+// one when trim_if_unused() finds none taken since its last call (the
+// flusher calls it), so a quiet instance gives the memory back.
 #pragma once
 
 #include <cstddef>
@@ -49,27 +51,33 @@ class BatchPool {
 public:
     static constexpr std::size_t kKeep = 8;
 
-    // A new batch's buffer is reserved to `reserve_bytes` (what a stage
-    // fills before its hand-off), so a stage that gets it never grows it by
-    // steps on the hook path.
+    // `reserve_bytes` is what a stage fills before its hand-off.
     BatchPool(std::size_t reserve_bytes, std::size_t keep_bytes);
     ~BatchPool();
     BatchPool(const BatchPool &) = delete;
     BatchPool &operator=(const BatchPool &) = delete;
 
-    // An empty batch: an idle one, or a new one (may throw std::bad_alloc).
-    [[nodiscard]] BatchPtr take();
+    // An empty batch: an idle one, or a new one. With `full`, its buffer
+    // holds reserve_bytes, so a stage that gets it in exchange never grows
+    // it by steps on the hook path. May throw std::bad_alloc.
+    [[nodiscard]] BatchPtr take(bool full);
+    // Frees the idle batches if none was taken since the last call.
+    void trim_if_unused() noexcept;
     [[nodiscard]] std::size_t idle() const;
+    [[nodiscard]] std::size_t live() const; // batches in existence: idle, queued or being written
 
     // The message that carries `batch` through spdlog's queue: its payload
     // is the pointer, its source function the tag. Ownership passes only
     // once the message is queued (the caller then releases its BatchPtr).
+    // `batch` must outlive the message (it is the pointer's own storage).
     [[nodiscard]] static spdlog::details::log_msg message(const Batch *const &batch, spdlog::string_view_t logger,
                                                           spdlog::level::level_enum level, int units) noexcept
     {
         return {spdlog::log_clock::time_point{}, spdlog::source_loc{nullptr, units, kTag},
                 logger, level, spdlog::string_view_t(reinterpret_cast<const char *>(&batch), sizeof batch)};
     }
+    static spdlog::details::log_msg message(const Batch *&&, spdlog::string_view_t, spdlog::level::level_enum,
+                                            int) = delete; // a temporary pointer would dangle in the payload
     // The batch a message carries, owned from here on; empty for a message
     // whose payload is the lines themselves.
     [[nodiscard]] static BatchPtr from(const spdlog::details::log_msg &msg) noexcept
@@ -89,7 +97,9 @@ private:
     const std::size_t reserve_bytes_;
     const std::size_t keep_bytes_;
     mutable std::mutex mutex_;
-    std::vector<Batch *> idle_; // capacity kKeep, reserved up front: giving back never allocates
+    std::vector<Batch *> idle_;  // capacity kKeep, reserved up front: giving back never allocates
+    std::size_t live_ = 0;       // under mutex_
+    bool taken_since_trim_ = false; // under mutex_
 };
 
 } // namespace mtalog

@@ -77,7 +77,7 @@ void Batcher::hand_off_own(std::unique_lock<std::mutex> &stage_lock, Staging::St
     } else {
         BatchPtr batch;
         try {
-            batch = batches_.take();
+            batch = batches_.take(true);
         } catch (const std::bad_alloc &) {
             admission_.release(units);
             lane.counters->accepted.fetch_add(records, std::memory_order_relaxed);
@@ -93,7 +93,7 @@ void Batcher::hand_off_own(std::unique_lock<std::mutex> &stage_lock, Staging::St
     stage.lines[index].clear();
 }
 
-std::size_t Batcher::collect(Lane &lane, Batch &batch, bool trim)
+std::size_t Batcher::collect(Lane &lane, BatchPtr &batch, bool trim)
 {
     std::size_t records = 0;
     staging_.for_each([&](Staging::Stage &stage) {
@@ -101,17 +101,22 @@ std::size_t Batcher::collect(Lane &lane, Batch &batch, bool trim)
         Buffer &lines = stage.lines[lane.index];
         const std::uint32_t staged = stage.records[lane.index];
         if (staged > 0) {
-            if (batch.lines.size() == 0 && lines.size() > Staging::kKeptBytes) {
-                // A busy thread's batch is taken, not copied under its stage's
-                // mutex; a quiet thread's few records are copied, so its stage
-                // keeps its small buffer.
-                swap_buffers(batch.lines, lines);
-            } else {
-                try {
-                    batch.lines.append(lines.data(), lines.data() + lines.size());
-                } catch (const std::bad_alloc &) {
-                    return; // they stay staged, for the next collection
+            // A busy thread's batch is taken, not copied under its stage's
+            // mutex (the stage gets a full-size buffer in exchange); a quiet
+            // thread's few records are copied, so its stage keeps its small
+            // buffer. The batch is taken only once there is something to
+            // collect.
+            const bool busy = lines.size() > Staging::kKeptBytes;
+            try {
+                if (!batch)
+                    batch = batches_.take(busy);
+                if (busy && batch->lines.size() == 0) {
+                    swap_buffers(batch->lines, lines);
+                } else {
+                    batch->lines.append(lines.data(), lines.data() + lines.size());
                 }
+            } catch (const std::bad_alloc &) {
+                return; // they stay staged, for the next collection
             }
             records += staged;
             stage.records[lane.index] = 0;
@@ -128,12 +133,7 @@ std::size_t Batcher::collect(Lane &lane, Batch &batch, bool trim)
 bool Batcher::collect_and_queue(Lane &lane, spdlog::level::level_enum level, bool trim)
 {
     BatchPtr batch;
-    try {
-        batch = batches_.take();
-    } catch (const std::bad_alloc &) {
-        return false; // the records stay staged, for the next collection
-    }
-    const std::size_t records = collect(lane, *batch, trim);
+    const std::size_t records = collect(lane, batch, trim);
     if (records == 0)
         return false;
     const std::size_t units = Admission::weight(records, batch->lines.size());
@@ -159,6 +159,7 @@ void Batcher::collect_quiet_records(Lane &lane, bool trim)
 
 void Batcher::flusher_tick(Lane &lane)
 {
+    batches_.trim_if_unused(); // idle batches of a quiet instance are freed
     // A thread busy handing off its own batch is left alone.
     if (std::unique_lock handoff(lane.handoff, std::try_to_lock); handoff.owns_lock())
         collect_quiet_records(lane, true);

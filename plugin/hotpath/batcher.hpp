@@ -12,8 +12,8 @@
 // - Records of threads that went quiet are collected, under the lane lock
 //   held exclusive, from every stage into one batch per file: by the flusher
 //   (when the queue has room, or after two intervals without; at most one such
-//   batch queued per file), by `stats`, by a reopen and by unload. The first
-//   stage with records is swapped into the batch, the others are copied.
+//   batch queued per file), by `stats`, by a reopen and by unload. A busy
+//   stage's buffer is swapped into the batch, a quiet one's records copied.
 // - spdlog's queue has a slot for every batch admission can let in plus
 //   kControlSlotsPerFile per file, so posting never blocks; batches are posted
 //   to the pool directly, so a failure is counted record by record here.
@@ -98,8 +98,9 @@ public:
 
 private:
     void hand_off_own(std::unique_lock<std::mutex> &stage_lock, Staging::Stage &stage, Lane &lane);
-    // Moves every stage's records for the lane into `batch`; returns how many.
-    std::size_t collect(Lane &lane, Batch &batch, bool trim);
+    // Moves every stage's records for the lane into `batch` (taken from the
+    // pool at the first record found); returns how many.
+    std::size_t collect(Lane &lane, BatchPtr &batch, bool trim);
     bool collect_and_queue(Lane &lane, spdlog::level::level_enum level, bool trim);
     void collect_quiet_records(Lane &lane, bool trim);
     bool queue(Lane &lane, BatchPtr batch, std::size_t records, std::size_t units, spdlog::level::level_enum level);

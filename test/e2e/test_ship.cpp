@@ -278,6 +278,9 @@ TEST_CASE("ship: publishes that time out while the server stalls are stored once
     check_exactly_once(reader, n.lines_in_files());
     // metrics_file: the same counts, in a form promtool accepts.
     const std::string metrics = testing::read_file(n.dir / "ship.prom");
+    struct stat st {};
+    REQUIRE(::stat((n.dir / "ship.prom").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0644); // node_exporter runs as its own user
     const auto checked = testing::run_command({"/usr/bin/promtool", "check", "metrics"}, "", metrics);
     INFO(metrics << checked.out << checked.err);
     CHECK(checked.status == 0);

@@ -57,14 +57,14 @@ TEST_CASE("the exposition text names every counter per file, escapes labels, and
     const std::string text = mtalog::render_metrics("edge", {{"/var/log/m.log", &a}, {odd, &b}}, 3, 8192);
     promtool_accepts(text);
     const auto s = samples(text);
-    CHECK(s.at(R"(mtalog_records_accepted_total{instance="edge",file="/var/log/m.log"})") == 7);
-    CHECK(s.at(R"(mtalog_records_written_total{instance="edge",file="/var/log/m.log"})") == 5);
-    CHECK(s.at(R"(mtalog_records_dropped_total{instance="edge",file="/var/log/m.log",reason="overflow"})") == 1);
-    CHECK(s.at(R"(mtalog_records_dropped_total{instance="edge",file="/var/log/m.log",reason="write_error"})") == 0);
-    CHECK(s.at(R"(mtalog_records_dropped_total{instance="edge",file="/var/log/m.log",reason="internal"})") == 1);
-    CHECK(s.at(R"(mtalog_written_bytes_total{instance="edge",file="/var/log/a \"quoted\" \\ path\nnext"})") == 1234);
-    CHECK(s.at(R"(mtalog_queue_waiting_records{instance="edge"})") == 3);
-    CHECK(s.at(R"(mtalog_queue_capacity_records{instance="edge"})") == 8192);
+    CHECK(s.at(R"(mtalog_records_accepted_total{stanza="edge",file="/var/log/m.log"})") == 7);
+    CHECK(s.at(R"(mtalog_records_written_total{stanza="edge",file="/var/log/m.log"})") == 5);
+    CHECK(s.at(R"(mtalog_records_dropped_total{stanza="edge",file="/var/log/m.log",reason="overflow"})") == 1);
+    CHECK(s.at(R"(mtalog_records_dropped_total{stanza="edge",file="/var/log/m.log",reason="write_error"})") == 0);
+    CHECK(s.at(R"(mtalog_records_dropped_total{stanza="edge",file="/var/log/m.log",reason="internal"})") == 1);
+    CHECK(s.at(R"(mtalog_written_bytes_total{stanza="edge",file="/var/log/a \"quoted\" \\ path\nnext"})") == 1234);
+    CHECK(s.at(R"(mtalog_queue_waiting_records{stanza="edge"})") == 3);
+    CHECK(s.at(R"(mtalog_queue_capacity_records{stanza="edge"})") == 8192);
     // 15 counters in 13 families (dropped has three reasons), two files, two gauges.
     CHECK(s.size() == 2 * 15 + 2);
     // Each family is declared once, before its samples.
@@ -82,11 +82,11 @@ TEST_CASE("an instance writes its metrics at start, every interval and at unload
     REQUIRE(h.error().empty());
     // At start: the file is there, all zeros.
     const auto first = samples(testing::read_file(metrics));
-    CHECK(first.at("mtalog_records_written_total{instance=\"test\",file=\"" + log + "\"}") == 0);
+    CHECK(first.at("mtalog_records_written_total{stanza=\"test\",file=\"" + log + "\"}") == 0);
 
     testing::log_numbered(h, 0, 3000);
     // Within an interval or two the file shows every record written.
-    const std::string written_key = "mtalog_records_written_total{instance=\"test\",file=\"" + log + "\"}";
+    const std::string written_key = "mtalog_records_written_total{stanza=\"test\",file=\"" + log + "\"}";
     CHECK(testing::wait_until(
         [&] {
             const auto s = samples(testing::read_file(metrics));
@@ -96,8 +96,8 @@ TEST_CASE("an instance writes its metrics at start, every interval and at unload
     promtool_accepts(testing::read_file(metrics));
     const auto live = samples(testing::read_file(metrics));
     const auto counters = testing::stats_counters(h, log);
-    CHECK(live.at("mtalog_records_accepted_total{instance=\"test\",file=\"" + log + "\"}") == counters.at("accepted"));
-    CHECK(live.at("mtalog_written_bytes_total{instance=\"test\",file=\"" + log + "\"}") == counters.at("bytes"));
+    CHECK(live.at("mtalog_records_accepted_total{stanza=\"test\",file=\"" + log + "\"}") == counters.at("accepted"));
+    CHECK(live.at("mtalog_written_bytes_total{stanza=\"test\",file=\"" + log + "\"}") == counters.at("bytes"));
 
     testing::log_numbered(h, 3000, 5); // staged at unload: in the final file
     h.stop();
@@ -105,8 +105,11 @@ TEST_CASE("an instance writes its metrics at start, every interval and at unload
     const auto closing = testing::closing_counters(h, log);
     CHECK(last.at(written_key) == 3005);
     CHECK(last.at(written_key) == closing.at("written"));
-    CHECK(last.at("mtalog_queue_waiting_records{instance=\"test\"}") == 0);
+    CHECK(last.at("mtalog_queue_waiting_records{stanza=\"test\"}") == 0);
     CHECK(temporaries_in(dir.path()) == 0);
+    CHECK((std::filesystem::status(metrics).permissions() & std::filesystem::perms::all) ==
+          (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+           std::filesystem::perms::group_read | std::filesystem::perms::others_read)); // 0644: node_exporter reads it
 }
 
 TEST_CASE("a metrics_file that cannot be written is refused at load, or reported and retried", "[metrics]")
@@ -129,7 +132,7 @@ TEST_CASE("a metrics_file that cannot be written is refused at load, or reported
         testing::Harness h(dir, "mainlog = \"" + log + "\"\nmetrics_file = \"" + metrics + "\"",
                            "mtalog \"second\" {\n  mainlog = \"" + (dir / "n.log") + "\"\n  metrics_file = \"" +
                                metrics + "\"\n}\n");
-        CHECK_THAT(h.error(), Catch::Contains(metrics));
+        CHECK_THAT(h.error(), Catch::Contains("metrics_file \"" + metrics + "\" is already written by"));
     }
     SECTION("its directory goes away after load: reported, records unharmed")
     {
