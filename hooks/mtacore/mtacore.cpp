@@ -154,23 +154,53 @@ int parse_args(int argc, char **argv, Args &args)
 
 // Handles SIGHUP, SIGUSR1, SIGTERM and SIGINT on one thread (the signals are
 // blocked everywhere else, including in module threads, which inherit the mask).
+// A replay blocked reading standard input would not see `stop`: after SIGTERM
+// or SIGINT this thread also sends kInterrupt to the thread that made it,
+// which takes that signal only while it replays (interruptible()), so the
+// read fails with EINTR and the replay ends.
 class SignalThread {
 public:
+    static constexpr int kInterrupt = SIGUSR2;
+
     SignalThread(mtacore::Core &core, mtacore::Host &host, std::atomic<bool> &stop)
-        : core_(core), host_(host), stop_(stop), thread_([this] { loop(); })
+        : core_(core), host_(host), stop_(stop), run_thread_(pthread_self()), thread_([this] { loop(); })
     {
     }
+
+    // While one lives, the constructing thread takes kInterrupt (its handler
+    // does nothing and does not restart the interrupted call).
+    class Interruptible {
+    public:
+        Interruptible()
+        {
+            sigset_t set;
+            sigemptyset(&set);
+            sigaddset(&set, kInterrupt);
+            pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+        }
+        ~Interruptible()
+        {
+            sigset_t set;
+            sigemptyset(&set);
+            sigaddset(&set, kInterrupt);
+            pthread_sigmask(SIG_BLOCK, &set, nullptr); // one sent too late stays pending, unseen
+        }
+        Interruptible(const Interruptible &) = delete;
+        Interruptible &operator=(const Interruptible &) = delete;
+    };
     ~SignalThread()
     {
         done_.store(true);
         thread_.join();
     }
 
+    // Blocked in every thread from the start (kInterrupt is not waited for
+    // here, only blocked, so no other thread is ever interrupted).
     static sigset_t handled()
     {
         sigset_t set;
         sigemptyset(&set);
-        for (int s : {SIGHUP, SIGUSR1, SIGTERM, SIGINT})
+        for (int s : {SIGHUP, SIGUSR1, SIGTERM, SIGINT, kInterrupt})
             sigaddset(&set, s);
         return set;
     }
@@ -178,9 +208,12 @@ public:
 private:
     void loop()
     {
-        const sigset_t set = handled();
+        sigset_t set = handled();
+        sigdelset(&set, kInterrupt);
         const timespec tick{0, 50 * 1000 * 1000};
         while (!done_.load()) {
+            if (stop_.load())
+                pthread_kill(run_thread_, kInterrupt); // again each tick: a read may start after one
             const int sig = sigtimedwait(&set, nullptr, &tick);
             if (sig == SIGHUP) {
                 core_.log_reopen();
@@ -199,6 +232,7 @@ private:
     mtacore::Host &host_;
     std::atomic<bool> &stop_;
     std::atomic<bool> done_{false};
+    pthread_t run_thread_;
     std::thread thread_;
 };
 
@@ -295,12 +329,15 @@ int run(const Args &args)
                 }
                 in = &file;
             }
-            const auto stats = mtacore::replay(
-                core, *in, args.replay == "-" ? "<stdin>" : args.replay, stop, std::cerr,
-                show_progress ? mtacore::ReplayProgress([](std::uint64_t lines, double secs) {
-                    progress_line(std::to_string(lines) + " lines replayed", static_cast<double>(lines), "lines", secs);
-                })
-                              : mtacore::ReplayProgress());
+            const auto progress = show_progress ? mtacore::ReplayProgress([](std::uint64_t lines, double secs) {
+                progress_line(std::to_string(lines) + " lines replayed", static_cast<double>(lines), "lines", secs);
+            })
+                                                : mtacore::ReplayProgress();
+            const auto stats = [&] {
+                const SignalThread::Interruptible interruptible; // for the replay only, not the summary
+                return mtacore::replay(core, *in, args.replay == "-" ? "<stdin>" : args.replay, stop, std::cerr,
+                                       progress);
+            }();
             std::printf("replayed %llu lines: %llu attempt, %llu connection_failure, %llu permanent_failure, "
                         "%llu reopen, %llu malformed\n",
                         static_cast<unsigned long long>(stats.lines), static_cast<unsigned long long>(stats.attempts),
@@ -350,6 +387,10 @@ int main(int argc, char **argv)
     // Before any thread exists, so every thread (modules' too) inherits it.
     const sigset_t handled = SignalThread::handled();
     pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+    struct sigaction interrupt {};
+    interrupt.sa_handler = [](int) {}; // only to end a blocking read with EINTR (no SA_RESTART)
+    sigemptyset(&interrupt.sa_mask);
+    sigaction(SignalThread::kInterrupt, &interrupt, nullptr);
     Args args;
     if (const int status = parse_args(argc, argv, args); status >= 0)
         return status;

@@ -319,3 +319,43 @@ TEST_CASE("a long replay prints progress lines about once a second on a terminal
         CHECK(err.find("stopped: 25 records written") != std::string::npos); // the summary still comes
     }
 }
+
+TEST_CASE("SIGTERM stops a replay that waits on an idle standard input, and every record read is written", "[cli][signals]")
+{
+    testing::TempDir dir;
+    const std::string log = dir / "m.log";
+    const auto conf = config_for(dir, "mainlog = \"" + log + "\"");
+    int in[2];
+    REQUIRE(::pipe(in) == 0);
+    const std::string exe = testing::mtacore_exe();
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(in[1]);
+        ::dup2(in[0], 0);
+        const int null = ::open("/dev/null", O_WRONLY);
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+        ::execl(exe.c_str(), exe.c_str(), "--config", conf.c_str(), "--replay", "-", static_cast<char *>(nullptr));
+        ::_exit(127);
+    }
+    ::close(in[0]);
+    const std::string line =
+        "{\"hook\":\"connection_failure\",\"addr\":\"192.0.2.1:25\",\"err\":[\"CONN_ERROR_CONNECT\"],\"now\":1700000000}\n";
+    for (int i = 0; i < 5; ++i)
+        REQUIRE(::write(in[1], line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+    // Read and staged; the pipe stays open, so the replay waits for more.
+    REQUIRE(testing::wait_until([&] { return fs::exists(log) && testing::read_lines(log).size() == 5; }));
+    REQUIRE(::kill(pid, SIGTERM) == 0);
+    int status = 0;
+    const bool ended = testing::wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, std::chrono::seconds(5));
+    if (!ended) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+    }
+    ::close(in[1]);
+    CHECK(ended);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(testing::read_lines(log).size() == 5);
+}
