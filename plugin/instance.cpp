@@ -293,6 +293,7 @@ void Instance::flusher_loop()
             } catch (...) {
             }
         }
+        batcher_->flusher_round_done(); // once per round: per file, a second call would find no take since the first
         if (const auto now = std::chrono::steady_clock::now(); now >= metrics_due) {
             write_metrics();
             metrics_due = now + settings_.metrics_interval;

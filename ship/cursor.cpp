@@ -87,7 +87,7 @@ std::optional<std::string> write_atomically(const std::string &path, const std::
                                             unsigned mode)
 {
     const std::string tmp = path + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
         return tmp + ": " + std::strerror(errno);
     (void)::fchmod(fd, mode); // exactly, whatever the umask

@@ -365,6 +365,10 @@ private:
     struct KeyRun {
         std::deque<Pending> pending; // records read, not yet behind the cursor; by offset, ascending
         std::uint64_t floor_seq = 0;              // this key's messages past its offset have a higher sequence
+        // Offsets acknowledged or found stored (so counted) before a resync but
+        // not yet behind the cursor: read again after it, they are found
+        // stored, and must not be counted a second time.
+        std::set<std::uint64_t> counted;
     };
     struct Source {
         const ShipFile *spec = nullptr;
@@ -530,10 +534,12 @@ private:
         take_acks();
         for (auto &[key, run] : runs_) {
             for (const Pending &p : run.pending) {
-                if (p.acked)
+                if (p.acked) {
                     cursor_.keys[key].add_stored(p.offset, p.end);
-                else
+                    run.counted.insert(p.offset); // counted once already, as shipped or found stored
+                } else {
                     ++c_.unresolved;
+                }
             }
             run.pending.clear();
         }
@@ -806,7 +812,8 @@ private:
             return false; // in flight already (a file reopened after a read error)
         if (const auto stored_end = k.stored_at(offset); stored_end && *stored_end >= end) {
             track(run, Pending{offset, end, 0, true, false});
-            ++c_.found_stored;
+            if (run.counted.erase(offset) == 0)
+                ++c_.found_stored; // not one this process saw acknowledged
             advance(key, run);
             return false;
         }

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
+#include <fcntl.h>
 #include <getopt.h>
 #include <iostream>
 #include <pthread.h>
@@ -154,53 +154,23 @@ int parse_args(int argc, char **argv, Args &args)
 
 // Handles SIGHUP, SIGUSR1, SIGTERM and SIGINT on one thread (the signals are
 // blocked everywhere else, including in module threads, which inherit the mask).
-// A replay blocked reading standard input would not see `stop`: after SIGTERM
-// or SIGINT this thread also sends kInterrupt to the thread that made it,
-// which takes that signal only while it replays (interruptible()), so the
-// read fails with EINTR and the replay ends.
 class SignalThread {
 public:
-    static constexpr int kInterrupt = SIGUSR2;
-
     SignalThread(mtacore::Core &core, mtacore::Host &host, std::atomic<bool> &stop)
-        : core_(core), host_(host), stop_(stop), run_thread_(pthread_self()), thread_([this] { loop(); })
+        : core_(core), host_(host), stop_(stop), thread_([this] { loop(); })
     {
     }
-
-    // While one lives, the constructing thread takes kInterrupt (its handler
-    // does nothing and does not restart the interrupted call).
-    class Interruptible {
-    public:
-        Interruptible()
-        {
-            sigset_t set;
-            sigemptyset(&set);
-            sigaddset(&set, kInterrupt);
-            pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-        }
-        ~Interruptible()
-        {
-            sigset_t set;
-            sigemptyset(&set);
-            sigaddset(&set, kInterrupt);
-            pthread_sigmask(SIG_BLOCK, &set, nullptr); // one sent too late stays pending, unseen
-        }
-        Interruptible(const Interruptible &) = delete;
-        Interruptible &operator=(const Interruptible &) = delete;
-    };
     ~SignalThread()
     {
         done_.store(true);
         thread_.join();
     }
 
-    // Blocked in every thread from the start (kInterrupt is not waited for
-    // here, only blocked, so no other thread is ever interrupted).
     static sigset_t handled()
     {
         sigset_t set;
         sigemptyset(&set);
-        for (int s : {SIGHUP, SIGUSR1, SIGTERM, SIGINT, kInterrupt})
+        for (int s : {SIGHUP, SIGUSR1, SIGTERM, SIGINT})
             sigaddset(&set, s);
         return set;
     }
@@ -208,12 +178,9 @@ public:
 private:
     void loop()
     {
-        sigset_t set = handled();
-        sigdelset(&set, kInterrupt);
+        const sigset_t set = handled();
         const timespec tick{0, 50 * 1000 * 1000};
         while (!done_.load()) {
-            if (stop_.load())
-                pthread_kill(run_thread_, kInterrupt); // again each tick: a read may start after one
             const int sig = sigtimedwait(&set, nullptr, &tick);
             if (sig == SIGHUP) {
                 core_.log_reopen();
@@ -232,7 +199,6 @@ private:
     mtacore::Host &host_;
     std::atomic<bool> &stop_;
     std::atomic<bool> done_{false};
-    pthread_t run_thread_;
     std::thread thread_;
 };
 
@@ -317,27 +283,25 @@ int run(const Args &args)
     {
         SignalThread signals(core, host, stop);
         if (!args.replay.empty()) {
-            std::ifstream file;
-            std::istream *in = &std::cin;
+            int fd = STDIN_FILENO;
             if (args.replay != "-") {
-                file.open(args.replay, std::ios::binary);
-                if (!file) {
+                fd = ::open(args.replay.c_str(), O_RDONLY | O_CLOEXEC);
+                if (fd < 0) {
                     std::fprintf(stderr, "mtacore: cannot read replay file %s: %s\n", args.replay.c_str(),
                                  std::strerror(errno));
                     host.stop();
                     return kExitRuntime;
                 }
-                in = &file;
             }
-            const auto progress = show_progress ? mtacore::ReplayProgress([](std::uint64_t lines, double secs) {
-                progress_line(std::to_string(lines) + " lines replayed", static_cast<double>(lines), "lines", secs);
-            })
-                                                : mtacore::ReplayProgress();
-            const auto stats = [&] {
-                const SignalThread::Interruptible interruptible; // for the replay only, not the summary
-                return mtacore::replay(core, *in, args.replay == "-" ? "<stdin>" : args.replay, stop, std::cerr,
-                                       progress);
-            }();
+            // Read through poll(), so SIGTERM ends a replay whose producer went quiet.
+            mtacore::FdInput input(fd, stop);
+            std::istream in(&input);
+            const auto stats = mtacore::replay(
+                core, in, args.replay == "-" ? "<stdin>" : args.replay, stop, std::cerr,
+                show_progress ? mtacore::ReplayProgress([](std::uint64_t lines, double secs) {
+                    progress_line(std::to_string(lines) + " lines replayed", static_cast<double>(lines), "lines", secs);
+                })
+                              : mtacore::ReplayProgress());
             std::printf("replayed %llu lines: %llu attempt, %llu connection_failure, %llu permanent_failure, "
                         "%llu reopen, %llu malformed\n",
                         static_cast<unsigned long long>(stats.lines), static_cast<unsigned long long>(stats.attempts),
@@ -345,6 +309,8 @@ int run(const Args &args)
                         static_cast<unsigned long long>(stats.permanent_failures),
                         static_cast<unsigned long long>(stats.reopens),
                         static_cast<unsigned long long>(stats.bad_lines));
+            if (fd != STDIN_FILENO)
+                ::close(fd);
             if (stats.bad_lines > 0)
                 status = kExitRuntime;
         } else if (args.have_generate) {
@@ -387,10 +353,6 @@ int main(int argc, char **argv)
     // Before any thread exists, so every thread (modules' too) inherits it.
     const sigset_t handled = SignalThread::handled();
     pthread_sigmask(SIG_BLOCK, &handled, nullptr);
-    struct sigaction interrupt {};
-    interrupt.sa_handler = [](int) {}; // only to end a blocking read with EINTR (no SA_RESTART)
-    sigemptyset(&interrupt.sa_mask);
-    sigaction(SignalThread::kInterrupt, &interrupt, nullptr);
     Args args;
     if (const int status = parse_args(argc, argv, args); status >= 0)
         return status;

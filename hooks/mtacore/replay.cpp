@@ -1,10 +1,13 @@
 #include "replay.hpp"
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <istream>
 #include <ostream>
+#include <poll.h>
 #include <set>
+#include <unistd.h>
 
 #include <mtahooks/conn_flags.hpp>
 #include <nlohmann/json.hpp>
@@ -242,6 +245,29 @@ void replay_line(Core &core, const json &line, ReplayStats &stats)
 
 } // namespace
 
+FdInput::int_type FdInput::underflow()
+{
+    if (gptr() < egptr())
+        return traits_type::to_int_type(*gptr());
+    for (;;) {
+        if (stop_.load())
+            return traits_type::eof();
+        pollfd ready{fd_, POLLIN, 0};
+        const int r = ::poll(&ready, 1, 50);
+        if (r < 0 && errno != EINTR)
+            return traits_type::eof();
+        if (r <= 0)
+            continue;
+        const ssize_t n = ::read(fd_, buffer_, sizeof buffer_);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            return traits_type::eof(); // end of input, or an error reading it
+        setg(buffer_, buffer_, buffer_ + n);
+        return traits_type::to_int_type(*gptr());
+    }
+}
+
 ReplayStats replay(Core &core, std::istream &in, const std::string &source, const std::atomic<bool> &stop,
                    std::ostream &errors, const ReplayProgress &progress)
 {
@@ -250,6 +276,8 @@ ReplayStats replay(Core &core, std::istream &in, const std::string &source, cons
     const auto start = std::chrono::steady_clock::now();
     auto next_progress = start + std::chrono::seconds(1);
     while (!stop.load() && std::getline(in, text)) {
+        if (in.eof() && stop.load())
+            break; // the end of input is the stop's, mid-line: not a line
         ++stats.lines;
         if (progress) {
             // A clock read costs little beside parsing a JSON line.

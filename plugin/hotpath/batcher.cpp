@@ -159,7 +159,6 @@ void Batcher::collect_quiet_records(Lane &lane, bool trim)
 
 void Batcher::flusher_tick(Lane &lane)
 {
-    batches_.trim_if_unused(); // idle batches of a quiet instance are freed
     // A thread busy handing off its own batch is left alone.
     if (std::unique_lock handoff(lane.handoff, std::try_to_lock); handoff.owns_lock())
         collect_quiet_records(lane, true);

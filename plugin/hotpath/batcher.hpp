@@ -85,6 +85,9 @@ public:
     // Each flush_interval: quiet threads' records (unless a thread holds the
     // lane), then a flush if the last one is done.
     void flusher_tick(Lane &lane);
+    // Once per flush_interval, after every lane's tick: frees the pool's idle
+    // batches if none was taken since the last round.
+    void flusher_round_done() noexcept { batches_.trim_if_unused(); }
     // For `stats`: the records staged so far, as the flusher would.
     void collect_for_stats(Lane &lane);
     // For a reopen, with lane.handoff held exclusive: every staged record,
