@@ -36,7 +36,7 @@ protected:
 private:
     int fd_;
     const std::atomic<bool> &stop_;
-    char buffer_[65536];
+    char buffer_[65536] = {};
 };
 
 // Called about once a second during a replay: lines read so far, seconds.
