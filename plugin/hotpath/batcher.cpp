@@ -1,6 +1,7 @@
 #include "batcher.hpp"
 
 #include <algorithm>
+#include <new>
 #include <shared_mutex>
 #include <utility>
 
@@ -78,17 +79,11 @@ void Batcher::hand_off_own(std::unique_lock<std::mutex> &stage_lock, Staging::St
         BatchPtr batch;
         try {
             batch = batches_.take(true);
-        } catch (const std::bad_alloc &) {
-            admission_.release(units);
-            lane.counters->accepted.fetch_add(records, std::memory_order_relaxed);
-            lane.counters->dropped_internal.fetch_add(records, std::memory_order_relaxed);
-            diag_.limited(error_limit_, EC_LOG_ERROR,
-                          [&] { return std::to_string(records) + " records dropped: out of memory"; });
-        }
-        if (batch) {
             swap_buffers(batch->lines, stage.lines[index]); // the stage gets the batch's empty buffer
-            queue(lane, std::move(batch), records, units, LogFileSink::kBatchLevel);
+        } catch (const std::bad_alloc &) {
+            // No batch: queue() counts the records dropped, as for a failed post.
         }
+        queue(lane, std::move(batch), records, units, LogFileSink::kBatchLevel);
     }
     stage.lines[index].clear();
 }
@@ -199,6 +194,8 @@ bool Batcher::queue(Lane &lane, BatchPtr batch, std::size_t records, std::size_t
 {
     lane.counters->accepted.fetch_add(records, std::memory_order_relaxed);
     try {
+        if (!batch)
+            throw std::bad_alloc(); // the pool could not lend one
         // The queue carries the batch's address (the writer owns the batch
         // from there), and the admission units in the source line field.
         // Posted to the pool directly, so a failure reaches this catch (and

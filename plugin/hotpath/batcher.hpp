@@ -106,6 +106,8 @@ private:
     std::size_t collect(Lane &lane, BatchPtr &batch, bool trim);
     bool collect_and_queue(Lane &lane, spdlog::level::level_enum level, bool trim);
     void collect_quiet_records(Lane &lane, bool trim);
+    // Posts `batch` (none: the pool could not lend one), counting its records
+    // dropped_internal when it cannot.
     bool queue(Lane &lane, BatchPtr batch, std::size_t records, std::size_t units, spdlog::level::level_enum level);
     void count_refused(const Lane &lane, std::size_t records);
     void count_format_error(const Lane &lane, const std::exception &e);
