@@ -6,7 +6,6 @@
 #include <spdlog/details/thread_pool.h>
 
 #include "hook_handlers.hpp"
-#include "mainlog_format.hpp"
 #include "metrics.hpp"
 #include "path_registry.hpp"
 
@@ -69,7 +68,7 @@ std::optional<std::string> Instance::compile_formats()
 
 Instance::Instance(ec_core *core, mtacfg::Settings settings)
     : core_(core), settings_(std::move(settings)), diag_(core, mtacfg::stanza_label(settings_.instance)),
-      format_ctx_{core, settings_.timestamp_precision, settings_.max_note_bytes, {}}
+      format_ctx_{core, settings_.timestamp_precision, settings_.max_note_bytes, {}, {}, {}}
 {
 }
 
@@ -86,7 +85,7 @@ std::optional<std::string> Instance::start()
         return std::nullopt;
     }
     try {
-        format_ctx_.mainlog_bindings = mainlog_binding_texts(format_ctx_, kCachedBindingSlots);
+        cache_binding_texts(format_ctx_, kCachedBindingSlots);
         batcher_ = std::make_unique<Batcher>(settings_, diag_);
         pool_ = std::make_shared<spdlog::details::thread_pool>(batcher_->queue_slots(settings_.files.size()), 1);
         batcher_->attach(pool_);

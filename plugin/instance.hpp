@@ -54,7 +54,7 @@ public:
     void reopen();
 
 private:
-    static constexpr int kCachedBindingSlots = 256; // mainlog binding text kept for slots below this
+    static constexpr int kCachedBindingSlots = 256; // binding texts kept for slots below this
 
     using Deadline = std::chrono::steady_clock::time_point;
 

@@ -1,7 +1,10 @@
 // The named fields of a record: JSON keys and CSV columns, in this order.
 // One table holds everything about a field (name, type, record kinds, its
-// place in JSON, the function that writes it, its documentation): JSON, CSV,
-// the template macros that show a field and the docs all read that row.
+// place in JSON, the function that writes it, its documentation): the
+// template macros that show a field, the CSV header and the docs read that
+// row. JSON and CSV lines are laid out by hand per record kind for speed
+// (json_format.cpp, csv_format.cpp); test_property holds them byte for byte
+// to what this table's writers give.
 #pragma once
 
 #include <array>

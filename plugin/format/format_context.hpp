@@ -17,10 +17,12 @@ struct FormatContext {
     ec_core *core = nullptr;
     mtacfg::TimePrecision precision = mtacfg::TimePrecision::seconds;
     std::size_t max_note_bytes = 2048;
-    // mainlog's escaped "group@name" for the binding slots the core knew at
+    // Each format's text for the binding names of the slots the core knew at
     // start (the ABI keeps binding names unchanged while the module is
-    // loaded); a slot not here is looked up on every record.
-    std::vector<std::optional<std::string>> mainlog_bindings;
+    // loaded): mainlog's escaped "group@name", JSON's `,"binding_group":..,
+    // "binding":..` members, CSV's two cells. A slot not here is looked up on
+    // every record. Filled by cache_binding_texts (formatter.hpp).
+    std::vector<std::optional<std::string>> mainlog_bindings, json_bindings, csv_bindings;
 };
 
 } // namespace mtalog

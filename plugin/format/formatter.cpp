@@ -80,4 +80,11 @@ std::variant<std::vector<std::unique_ptr<Formatter>>, std::string> make_formatte
     return formatters;
 }
 
+void cache_binding_texts(FormatContext &ctx, int slots)
+{
+    ctx.mainlog_bindings = mainlog_binding_texts(ctx, slots);
+    ctx.json_bindings = json_binding_texts(ctx, slots);
+    ctx.csv_bindings = csv_binding_texts(ctx, slots);
+}
+
 } // namespace mtalog

@@ -1,11 +1,6 @@
 #include "json_format.hpp"
 
 #include <cstring>
-#include <stdexcept>
-#include <string>
-
-#include "fields.hpp"
-
 
 namespace mtalog {
 
@@ -52,83 +47,239 @@ bool needs_json_escape(std::string_view text)
     return false;
 }
 
-// A literal run of the line, padded so that it is copied in one fixed-size
-// move (two 16-byte stores) instead of a call to memcpy.
-struct Literal {
-    static constexpr std::size_t kRoom = 32;
-    char text[kRoom] = {};
-    std::size_t size = 0;
-
-    Literal() = default;
-    explicit Literal(std::string_view s) : size(s.size())
-    {
-        if (s.size() > kRoom)
-            throw std::length_error("JSON key longer than a literal run");
-        std::memcpy(text, s.data(), s.size());
-    }
-    void append_to(Buffer &out) const
-    {
-        const std::size_t at = out.size();
-        out.reserve(at + kRoom);
-        std::memcpy(out.data() + at, text, kRoom);
-        out.try_resize(at + size);
-    }
-};
-
-// Text that the field's writer makes from known words and digits only: no
-// quote, backslash or U+2028/9 to look for.
-constexpr bool plain_by_construction(Field f)
+// Gives out[start..] (text already through the text layer) JSON's escapes,
+// when it needs any.
+void json_escape_from(Buffer &out, std::size_t start)
 {
-    return f == Field::type || f == Field::event_time || f == Field::stage_name || f == Field::peer_family;
+    const std::string_view written(out.data() + start, out.size() - start);
+    if (!needs_json_escape(written))
+        return;
+    Buffer value;
+    append_raw(value, written.data(), written.size());
+    out.resize(start);
+    append_json_body(out, std::string_view(value.data(), value.size()));
 }
 
-// The literal runs around each value, made once from the field table: the
-// key with its comma (and a string's opening quote), and the opening of the
-// field's JSON object.
-struct JsonRow {
-    Literal key;       // `,"name":`, or `"key":` inside an object (first row: `{"type":`)
-    Literal key_comma; // inside an object: `,"key":`
-    Literal open;      // first row of an object: `,"object":{`
-    int object = 0;    // 0: none; else 1 + the object's first row
-    bool scan = false; // a string that may need JSON's escapes
+// A literal run whose length the compiler knows: a fixed-size copy.
+template <std::size_t N> void lit(Buffer &out, const char (&text)[N]) { append_raw(out, text, N - 1); }
+
+// Text from the core or the remote side through both layers of escapes: the
+// text layer's (escape.hpp, capped at `cap`), then JSON's. Text that needs
+// neither is found so in one scan (a quote stops it like any special byte).
+void put_json_text(Buffer &out, std::string_view text, std::size_t cap)
+{
+    if (text.size() <= cap && detail::plain_prefix(text, '"') == text.size()) {
+        append_raw(out, text.data(), text.size());
+        return;
+    }
+    const std::size_t start = out.size();
+    append_escaped_capped(out, text, 0, cap);
+    json_escape_from(out, start);
+}
+
+// A field's NUL-terminated text through both layers: most are short and
+// plain, and go in with one length and one scan.
+void put_json_text(Buffer &out, const char *text)
+{
+    constexpr std::size_t kShort = 64; // within kMaxFieldBytes: no cap applies
+    const std::size_t n = ::strnlen(text, kShort + 1);
+    if (n <= kShort && detail::plain_prefix(std::string_view(text, n), '"') == n)
+        append_raw(out, text, n);
+    else
+        put_json_text(out, bounded_field(text), kMaxFieldBytes);
+}
+
+// `key` (`,"name":"`), the field's text and the closing quote; nothing when
+// the text is NULL or empty (absent values are omitted).
+template <std::size_t N> [[gnu::always_inline]] inline void put_json_field(Buffer &out, const char (&key)[N], const char *text)
+{
+    if (text == nullptr || *text == '\0')
+        return;
+    lit(out, key);
+    put_json_text(out, text);
+    out.push_back('"');
+}
+
+// `key` and a message id as the core prints it; nothing for the all-zero id.
+template <std::size_t N>
+[[gnu::always_inline]] inline void put_json_id(Buffer &out, const char (&key)[N], const FormatContext &ctx, const message_id &id,
+                 FormatCache *cache = nullptr)
+{
+    const std::size_t mark = out.size();
+    lit(out, key);
+    const std::size_t start = out.size();
+    const bool cached = append_message_id(out, ctx, id, 0, cache);
+    if (out.size() == start) {
+        out.resize(mark);
+        return;
+    }
+    if (!cached) // a cached id needs nothing more
+        json_escape_from(out, start);
+    out.push_back('"');
+}
+
+// `key`, then the local part and domain joined by `@`; nothing when both are
+// absent.
+template <std::size_t N>
+[[gnu::always_inline]] inline void put_json_address(Buffer &out, const char (&key)[N], const char *local, const char *domain)
+{
+    const bool has_local = local && *local, has_domain = domain && *domain;
+    if (!has_local && !has_domain)
+        return;
+    lit(out, key);
+    if (has_local)
+        put_json_text(out, local);
+    if (has_domain) {
+        out.push_back('@');
+        put_json_text(out, domain);
+    }
+    out.push_back('"');
+}
+
+// The members of an object: each key is written with its leading comma but
+// the first, which goes without.
+class Members {
+public:
+    explicit Members(Buffer &out) : out_(out) {}
+    template <std::size_t N> void key(const char (&text)[N])
+    {
+        if (first_)
+            append_raw(out_, text + 1, N - 2);
+        else
+            lit(out_, text);
+        first_ = false;
+    }
+
+private:
+    Buffer &out_;
+    bool first_ = true;
 };
 
-std::array<JsonRow, kFields.size()> make_rows()
+void put_json_binding_names(Buffer &out, const BindingNames &names)
 {
-    std::array<JsonRow, kFields.size()> rows{};
-    for (std::size_t i = 0; i < kFields.size(); ++i) {
-        const FieldInfo &f = kFields[i];
-        JsonRow &row = rows[i];
-        const std::string quote = f.type == FieldType::string ? "\"" : "";
-        row.scan = f.type == FieldType::string && !plain_by_construction(f.field);
-        if (f.json_object.empty()) {
-            row.key = Literal((i == 0 ? "{\"" : ",\"") + std::string(f.name) + "\":" + quote);
-            continue;
+    put_json_field(out, ",\"binding_group\":\"", names.group);
+    put_json_field(out, ",\"binding\":\"", names.name);
+}
+
+// binding_group, binding and binding_slot of `slot`.
+void put_json_binding(Buffer &out, const FormatContext &ctx, int slot)
+{
+    if (const std::string *text = cached_binding(ctx.json_bindings, slot))
+        put(out, *text);
+    else
+        put_json_binding_names(out, binding_names(ctx, slot));
+    lit(out, ",\"binding_slot\":");
+    put_int(out, slot);
+}
+
+// "peer":{address, port, family, host}, when the record has any of them.
+void put_json_peer(Buffer &out, const Record &r)
+{
+    const bool has_host = r.peer_host != nullptr && *r.peer_host != '\0';
+    if (r.addr == nullptr && !has_host)
+        return;
+    const Peer p = peer_of(r.addr);
+    lit(out, ",\"peer\":{");
+    Members members(out);
+    if (p.known && p.ip[0] != '\0') { // our own text: nothing to escape
+        members.key(",\"address\":\"");
+        put(out, p.ip);
+        out.push_back('"');
+    }
+    if (p.known) {
+        members.key(",\"port\":");
+        put_int(out, p.port);
+    }
+    if (p.family[0] != '\0') {
+        members.key(",\"family\":\"");
+        put(out, p.family);
+        out.push_back('"');
+    }
+    if (has_host) {
+        members.key(",\"host\":\"");
+        put_json_text(out, r.peer_host);
+        out.push_back('"');
+    }
+    out.push_back('}');
+}
+
+// type (with the opening brace), timestamp, event_time and message_id: the
+// start of every record.
+template <std::size_t N> void put_json_head(Buffer &out, const char (&type)[N], const Record &r, const FormatContext &ctx)
+{
+    lit(out, type);
+    append_record_time(out, r, mtacfg::TimePrecision::microseconds);
+    lit(out, ",\"event_time\":\""); // ours: nothing to escape
+    append_rfc3339(out, r.now, r.cache ? &r.cache->rfc3339_second : nullptr);
+    out.push_back('"');
+    if (r.msg)
+        put_json_id(out, ",\"message_id\":\"", ctx, r.msg->id);
+}
+
+void put_json_domain(Buffer &out, const Record &r)
+{
+    put_json_field(out, ",\"domain\":\"", r.dr ? r.dr->domain : nullptr);
+}
+
+// Attempts and permanent failures.
+template <std::size_t N>
+void format_json_message(const Record &r, const FormatContext &ctx, const char (&type)[N], Buffer &out)
+{
+    put_json_head(out, type, r, ctx);
+    const ec_message *m = r.msg;
+    if (m) {
+        put_json_id(out, ",\"batch_id\":\"", ctx, m->batch_id, r.cache);
+        put_json_id(out, ",\"connection_id\":\"", ctx, m->conn_id, r.cache);
+        put_json_address(out, ",\"mail_from\":\"", m->mailfrom_local, m->mailfrom_domain);
+        put_json_address(out, ",\"rcpt_to\":\"", m->rcptto_local, m->rcptto_domain);
+    }
+    put_json_domain(out, r);
+    if (m) {
+        lit(out, ",\"size\":");
+        put_int(out, static_cast<long long>(m->size));
+        put_json_binding(out, ctx, m->binding_slot);
+        lit(out, ",\"stage\":");
+        put_int(out, m->stage);
+        if (const char *name = stage_name(m->stage)) { // our own table: nothing to escape
+            lit(out, ",\"stage_name\":\"");
+            put(out, name);
+            out.push_back('"');
         }
-        row.object = i > 0 && kFields[i - 1].json_object == f.json_object ? rows[i - 1].object : static_cast<int>(i) + 1;
-        row.key = Literal("\"" + std::string(f.json_key) + "\":" + quote);
-        row.key_comma = Literal(",\"" + std::string(f.json_key) + "\":" + quote);
-        row.open = Literal(",\"" + std::string(f.json_object) + "\":{");
+        lit(out, ",\"retries\":");
+        put_int(out, m->num_retries);
+        if (const auto micros = queue_micros(r)) {
+            lit(out, ",\"elapsed\":");
+            append_seconds(out, *micros, 0);
+        }
+        put_json_field(out, ",\"remote_ip\":\"", m->remote_ip);
     }
-    return rows;
+    put_json_peer(out, r);
+    if (r.has_note) {
+        lit(out, ",\"note\":\"");
+        put_json_text(out, r.note, ctx.max_note_bytes);
+        out.push_back('"');
+    }
+    out.push_back('}');
 }
 
-const std::array<JsonRow, kFields.size()> kRows = make_rows();
-
-void append_string_list(Buffer &out, std::string_view value)
+void format_json_connection_failure(const Record &r, const FormatContext &ctx, Buffer &out)
 {
-    // Flag names are plain ASCII without commas: split on the separator.
-    out.push_back('[');
-    std::size_t start = 0;
-    for (;;) {
-        const auto comma = value.find(',', start);
-        append_json_string(out, value.substr(start, comma - start));
-        if (comma == std::string_view::npos)
-            break;
-        out.push_back(',');
-        start = comma + 1;
+    put_json_head(out, "{\"type\":\"connection_failure\",\"timestamp\":", r, ctx);
+    put_json_domain(out, r);
+    put_json_binding(out, ctx, r.binding_slot);
+    put_json_peer(out, r);
+    lit(out, ",\"error\":{\"code\":");
+    put_int(out, r.err);
+    if (r.err != 0) {
+        lit(out, ",\"flags\":[");
+        append_conn_flag_names(out, r.err, ',', '"'); // names and hex digits: nothing to escape
+        out.push_back(']');
     }
-    out.push_back(']');
+    if (r.os_errno) {
+        lit(out, ",\"errno\":");
+        put_int(out, *r.os_errno);
+    }
+    lit(out, "}}");
 }
 
 } // namespace
@@ -140,57 +291,20 @@ void append_json_string(Buffer &out, std::string_view text)
     out.push_back('"');
 }
 
+BindingTexts json_binding_texts(const FormatContext &ctx, int slots)
+{
+    return binding_texts(ctx, slots, put_json_binding_names);
+}
+
 void format_json(const Record &record, const FormatContext &ctx, Buffer &out)
 {
-    const KindMask kind = kind_bit(record.kind);
-    int object = 0; // the object open now (JsonRow::object)
-    for (std::size_t i = 0; i < kFields.size(); ++i) {
-        const FieldInfo &info = kFields[i];
-        if ((info.kinds & kind) == 0)
-            continue;
-        const JsonRow &row = kRows[i];
-        // Key and opening first, straight into the line; taken back when the
-        // record has no such value.
-        const std::size_t mark = out.size();
-        if (row.object != object) {
-            if (object != 0)
-                out.push_back('}');
-            if (row.object != 0)
-                row.open.append_to(out);
-            row.key.append_to(out);
-        } else {
-            (row.object != 0 ? row.key_comma : row.key).append_to(out);
-        }
-        if (info.type == FieldType::string_list) {
-            Buffer value;
-            if (!info.write(record, ctx, value, ',')) {
-                out.resize(mark);
-                continue;
-            }
-            append_string_list(out, std::string_view(value.data(), value.size()));
-        } else if (info.type == FieldType::string) {
-            const std::size_t start = out.size();
-            if (!info.write(record, ctx, out, ',')) {
-                out.resize(mark);
-                continue;
-            }
-            const std::string_view written(out.data() + start, out.size() - start);
-            if (row.scan && needs_json_escape(written)) {
-                Buffer value;
-                append_raw(value, written.data(), written.size());
-                out.resize(start);
-                append_json_body(out, std::string_view(value.data(), value.size()));
-            }
-            out.push_back('"');
-        } else if (!info.write(record, ctx, out, ',')) {
-            out.resize(mark);
-            continue;
-        }
-        object = row.object;
+    switch (record.kind) {
+    case RecordKind::attempt: format_json_message(record, ctx, "{\"type\":\"attempt\",\"timestamp\":", out); break;
+    case RecordKind::permanent_failure:
+        format_json_message(record, ctx, "{\"type\":\"permanent_failure\",\"timestamp\":", out);
+        break;
+    case RecordKind::connection_failure: format_json_connection_failure(record, ctx, out); break;
     }
-    if (object != 0)
-        out.push_back('}');
-    out.push_back('}');
 }
 
 } // namespace mtalog

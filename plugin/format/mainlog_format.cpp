@@ -23,13 +23,10 @@ void put_binding_names(Buffer &out, const BindingNames &names)
 
 void put_binding(Buffer &out, const FormatContext &ctx, int slot)
 {
-    if (slot >= 0 && static_cast<std::size_t>(slot) < ctx.mainlog_bindings.size()) {
-        if (const auto &text = ctx.mainlog_bindings[static_cast<std::size_t>(slot)]) {
-            put(out, *text);
-            return;
-        }
-    }
-    put_binding_names(out, binding_names(ctx, slot));
+    if (const std::string *text = cached_binding(ctx.mainlog_bindings, slot))
+        put(out, *text);
+    else
+        put_binding_names(out, binding_names(ctx, slot));
 }
 
 // time@id@batch@conn@ (empty ids without a message)
@@ -97,18 +94,9 @@ void format_connection_failure(const Record &r, const FormatContext &ctx, Buffer
 
 } // namespace
 
-std::vector<std::optional<std::string>> mainlog_binding_texts(const FormatContext &ctx, int slots)
+BindingTexts mainlog_binding_texts(const FormatContext &ctx, int slots)
 {
-    std::vector<std::optional<std::string>> texts(static_cast<std::size_t>(slots));
-    for (int slot = 0; slot < slots; ++slot) {
-        const BindingNames names = binding_names(ctx, slot);
-        if (names.group == nullptr && names.name == nullptr)
-            continue;
-        Buffer text;
-        put_binding_names(text, names);
-        texts[static_cast<std::size_t>(slot)] = std::string(text.data(), text.size());
-    }
-    return texts;
+    return binding_texts(ctx, slots, put_binding_names);
 }
 
 void format_mainlog(const Record &record, const FormatContext &ctx, Buffer &out)

@@ -17,6 +17,6 @@ void format_mainlog(const Record &record, const FormatContext &ctx, Buffer &out)
 
 // The escaped binding fields of slots [0, slots) as the core names them now,
 // for FormatContext::mainlog_bindings.
-std::vector<std::optional<std::string>> mainlog_binding_texts(const FormatContext &ctx, int slots);
+BindingTexts mainlog_binding_texts(const FormatContext &ctx, int slots);
 
 } // namespace mtalog

@@ -26,7 +26,7 @@ struct FormatCache {
     SecondText rfc3339_second; // "YYYY-MM-DDTHH:MM:SS" of the last second in RFC 3339
     struct Id {
         bool valid = false;
-        std::uint8_t len = 0;  // the text needs no escaping, '@' included
+        std::uint8_t len = 0;  // the text needs nothing in any format (append_message_id)
         message_id id{};
         char text[EC_MESSAGE_ID_TEXT_MAX] = {};
     };

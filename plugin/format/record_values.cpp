@@ -16,19 +16,30 @@ bool same_id(const message_id &a, const message_id &b) noexcept
     return a.slot == b.slot && a.pid == b.pid && a.counter == b.counter;
 }
 
+// Whether an id's text, already found to need no escape, is also free of
+// what a separator or a CSV cell would have to treat (see append_message_id).
+bool bare_id(const char *text, std::size_t n) noexcept
+{
+    if (n > 0 && (text[0] == ' ' || text[n - 1] == ' '))
+        return false;
+    for (std::size_t i = 0; i < n; ++i)
+        if (text[i] == '@' || text[i] == '"' || text[i] == ',')
+            return false;
+    return true;
+}
+
 } // namespace
 
-void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, char separator,
+bool append_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, char separator,
                        FormatCache *cache)
 {
-    // Cached texts are kept only when they hold no byte to escape, '@' (the
-    // only separator a field is written with here) included.
+    // '@' is the only separator a field is written with here.
     const bool cacheable = cache != nullptr && (separator == 0 || separator == '@');
     if (cacheable) {
         for (const FormatCache::Id &e : cache->ids) {
             if (e.valid && same_id(e.id, id)) {
                 append_raw(out, e.text, e.len);
-                return;
+                return true;
             }
         }
     }
@@ -40,7 +51,7 @@ void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &
     const std::size_t n = std::min<std::size_t>(ctx.core->message_id_text(ctx.core, &id, text, EC_MESSAGE_ID_TEXT_MAX + 1),
                                                 EC_MESSAGE_ID_TEXT_MAX);
     if (detail::plain_prefix(std::string_view(text, n), separator) == n) {
-        if (cacheable && (separator == '@' || std::memchr(text, '@', n) == nullptr)) {
+        if (cacheable && bare_id(text, n)) {
             FormatCache::Id &e = cache->ids[cache->next];
             cache->next ^= 1u;
             e.valid = true;
@@ -49,12 +60,13 @@ void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &
             std::memcpy(e.text, text, n);
         }
         out.resize(at + n);
-        return;
+        return false;
     }
     char copy[EC_MESSAGE_ID_TEXT_MAX];
     std::memcpy(copy, text, n);
     out.resize(at);
     append_escaped(out, std::string_view(copy, n), separator);
+    return false;
 }
 
 BindingNames binding_names(const FormatContext &ctx, int slot)
@@ -163,25 +175,47 @@ void append_peer_address(Buffer &out, const sockaddr *addr)
     put_int(out, p.port);
 }
 
-void append_conn_flag_names(Buffer &out, int err, char separator)
+void append_conn_flag_names(Buffer &out, int err, char separator, char quote)
 {
     auto remaining = static_cast<unsigned>(err);
     bool first = true;
+    auto open = [&] {
+        if (!first)
+            out.push_back(separator);
+        if (quote != 0)
+            out.push_back(quote);
+        first = false;
+    };
     for (const auto &flag : mtahooks::kConnFlags) {
         const auto bit = static_cast<unsigned>(flag.value);
         if ((remaining & bit) == 0)
             continue;
-        if (!first)
-            out.push_back(separator);
+        open();
         put(out, flag.name);
+        if (quote != 0)
+            out.push_back(quote);
         remaining &= ~bit;
-        first = false;
     }
     if (remaining != 0) {
-        if (!first)
-            out.push_back(separator);
+        open();
         fmt::format_to(std::back_inserter(out), "0x{:x}", remaining);
+        if (quote != 0)
+            out.push_back(quote);
     }
+}
+
+BindingTexts binding_texts(const FormatContext &ctx, int slots, void (*write)(Buffer &out, const BindingNames &names))
+{
+    BindingTexts texts(static_cast<std::size_t>(slots));
+    for (int slot = 0; slot < slots; ++slot) {
+        const BindingNames names = binding_names(ctx, slot);
+        if (names.group == nullptr && names.name == nullptr)
+            continue;
+        Buffer text;
+        write(text, names);
+        texts[static_cast<std::size_t>(slot)] = std::string(text.data(), text.size());
+    }
+    return texts;
 }
 
 } // namespace mtalog

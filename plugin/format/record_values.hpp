@@ -5,7 +5,9 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "escape.hpp"
 #include "numbers.hpp"
@@ -18,8 +20,11 @@ namespace mtalog {
 // (0: none); nothing for the all-zero id.
 // `cache`: the calling thread's, to reuse the text of a recent id; for batch
 // and connection ids, which repeat from record to record (a message's own id
-// mostly does not, and would only push them out).
-void append_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, char separator,
+// mostly does not, and would only push them out). Only text that needs
+// nothing in any format is cached: no escape, no `@`, `"` or `,`, no space at
+// either end. Returns true when the text came from the cache, and so is
+// known to need nothing more in JSON or CSV either.
+bool append_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, char separator,
                        FormatCache *cache = nullptr);
 
 struct BindingNames {
@@ -54,8 +59,22 @@ const char *stage_name(int stage);
 
 // a.b.c.d:port, [v6]:port, or nothing.
 void append_peer_address(Buffer &out, const sockaddr *addr);
-// CONN_* names joined by `separator`, then leftover bits as 0x...
-void append_conn_flag_names(Buffer &out, int err, char separator);
+// CONN_* names joined by `separator`, then leftover bits as 0x...; each
+// name between two `quote`s when that is not 0 (JSON's string list).
+void append_conn_flag_names(Buffer &out, int err, char separator, char quote = 0);
+
+// The text a format writes for a slot's binding names, per slot the core
+// knew at start (FormatContext); nullopt for a slot it did not know, which is
+// then looked up on every record.
+using BindingTexts = std::vector<std::optional<std::string>>;
+BindingTexts binding_texts(const FormatContext &ctx, int slots, void (*write)(Buffer &out, const BindingNames &names));
+// The cached text of `slot`, or NULL when it has none.
+[[nodiscard]] inline const std::string *cached_binding(const BindingTexts &texts, int slot)
+{
+    if (slot < 0 || static_cast<std::size_t>(slot) >= texts.size() || !texts[static_cast<std::size_t>(slot)])
+        return nullptr;
+    return &*texts[static_cast<std::size_t>(slot)];
+}
 
 // The record's time as the instance's time_precision asks (mainlog), or
 // always with microseconds (JSON, CSV), through the thread's cache.

@@ -70,14 +70,16 @@ namespace detail {
 // backslash or the separator (each test exact, with the classic "has a byte
 // less than n" / "has a zero byte" bit tricks); the first word that may hold
 // one is finished byte by byte.
-std::size_t plain_prefix_portable(std::string_view text, char separator) noexcept
+std::size_t plain_prefix_portable(std::string_view text, char separator, char separator2) noexcept
 {
     constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     auto has_zero = [&](std::uint64_t v) { return (v - ones) & ~v & highs; };
     const std::uint64_t sep = separator != 0 ? ones * static_cast<unsigned char>(separator) : 0;
+    const std::uint64_t sep2 = separator2 != 0 ? ones * static_cast<unsigned char>(separator2) : 0;
     auto special = [&](std::uint64_t x) {
         return (x & highs) | ((x - ones * 0x20) & ~x & highs) | has_zero(x ^ (ones * 0x7F)) |
-               has_zero(x ^ (ones * '\\')) | (separator != 0 ? has_zero(x ^ sep) : 0);
+               has_zero(x ^ (ones * '\\')) | (separator != 0 ? has_zero(x ^ sep) : 0) |
+               (separator2 != 0 ? has_zero(x ^ sep2) : 0);
     };
     std::size_t i = 0;
     while (i + 8 <= text.size()) {
@@ -103,7 +105,8 @@ std::size_t plain_prefix_portable(std::string_view text, char separator) noexcep
         if (special(x) == 0)
             return text.size();
     }
-    while (i < text.size() && !needs_escape(static_cast<unsigned char>(text[i]), separator))
+    while (i < text.size() && !needs_escape(static_cast<unsigned char>(text[i]), separator) &&
+           !(separator2 != 0 && text[i] == separator2))
         ++i;
     return i;
 }
@@ -114,15 +117,22 @@ std::size_t plain_prefix_portable(std::string_view text, char separator) noexcep
 // compare against 0x20 catches both the control bytes and every byte >= 0x80;
 // the first special byte's index comes straight from the mask. Nothing is
 // read outside the text.
-std::size_t plain_prefix(std::string_view text, char separator) noexcept
+namespace {
+
+// With `Two`, `separator2` stops the run too (one more compare per block).
+template <bool Two>
+std::size_t plain_prefix_sse2(std::string_view text, char separator, [[maybe_unused]] char separator2) noexcept
 {
     const std::size_t n = text.size();
     const char *p = text.data();
     const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7F), backslash = _mm_set1_epi8('\\');
     const __m128i sep = _mm_set1_epi8(separator != 0 ? separator : '\\');
+    const __m128i sep2 = _mm_set1_epi8(separator2 != 0 ? separator2 : '\\');
     auto mask_of = [&](__m128i x) {
-        const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(x, space), _mm_cmpeq_epi8(x, del)),
-                                         _mm_or_si128(_mm_cmpeq_epi8(x, backslash), _mm_cmpeq_epi8(x, sep)));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(x, space), _mm_cmpeq_epi8(x, del)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, backslash), _mm_cmpeq_epi8(x, sep)));
+        if constexpr (Two)
+            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(x, sep2));
         return static_cast<unsigned>(_mm_movemask_epi8(hit));
     };
     if (n < 16) {
@@ -142,7 +152,7 @@ std::size_t plain_prefix(std::string_view text, char separator) noexcept
             m = mask_of(_mm_set_epi32(0x61616161, 0x61616161, static_cast<int>(b), static_cast<int>(a))); // 'a': plain
             half = 4;
         } else {
-            return plain_prefix_portable(text, separator);
+            return Two ? plain_prefix_portable(text, separator, separator2) : plain_prefix_portable(text, separator);
         }
         const unsigned low = m & ((1u << half) - 1), high = (m >> half) & ((1u << half) - 1);
         if (low != 0)
@@ -161,8 +171,23 @@ std::size_t plain_prefix(std::string_view text, char separator) noexcept
     const unsigned m = special(p + last) >> (i - last);
     return m != 0 ? i + static_cast<std::size_t>(__builtin_ctz(m)) : n;
 }
+
+} // namespace
+
+std::size_t plain_prefix(std::string_view text, char separator) noexcept
+{
+    return plain_prefix_sse2<false>(text, separator, 0);
+}
+std::size_t plain_prefix(std::string_view text, char separator, char separator2) noexcept
+{
+    return plain_prefix_sse2<true>(text, separator, separator2);
+}
 #else
 std::size_t plain_prefix(std::string_view text, char separator) noexcept { return plain_prefix_portable(text, separator); }
+std::size_t plain_prefix(std::string_view text, char separator, char separator2) noexcept
+{
+    return plain_prefix_portable(text, separator, separator2);
+}
 #endif
 
 } // namespace detail

@@ -58,9 +58,11 @@ namespace detail {
 // Length of the leading run of `text` that needs no escaping (no byte below
 // 0x20, 0x7F, backslash, byte >= 0x80 or separator). plain_prefix is the
 // fastest the target allows (SSE2 on x86-64); the portable one is its
-// fallback and the reference it is tested against.
+// fallback and the reference it is tested against. `separator2` (0: none)
+// also ends the run: a second byte a format treats (CSV's quote).
 [[nodiscard]] std::size_t plain_prefix(std::string_view text, char separator) noexcept;
-[[nodiscard]] std::size_t plain_prefix_portable(std::string_view text, char separator) noexcept;
+[[nodiscard]] std::size_t plain_prefix(std::string_view text, char separator, char separator2) noexcept;
+[[nodiscard]] std::size_t plain_prefix_portable(std::string_view text, char separator, char separator2 = 0) noexcept;
 
 // Whether `text` holds byte `a` or `b`, or (with `high`) a byte >= 0x80:
 // sixteen bytes at a time (short text as two overlapping halves). The JSON

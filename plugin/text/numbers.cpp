@@ -7,11 +7,25 @@
 
 namespace mtalog {
 
+namespace {
+
+constexpr char kPairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                          "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                          "8081828384858687888990919293949596979899";
+
+// Six digits of microseconds (0..999,999), two at a time.
+void put_micros(char *at, long usec)
+{
+    const auto u = static_cast<unsigned long>(usec);
+    std::memcpy(at, kPairs + 2 * (u / 10000), 2);
+    std::memcpy(at + 2, kPairs + 2 * (u / 100 % 100), 2);
+    std::memcpy(at + 4, kPairs + 2 * (u % 100), 2);
+}
+
+} // namespace
+
 void put_int(Buffer &out, long long v)
 {
-    static constexpr char kPairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                     "8081828384858687888990919293949596979899";
     static constexpr unsigned long long kPow10[] = {1ULL,
                                                     10ULL,
                                                     100ULL,
@@ -74,9 +88,7 @@ void append_seconds(Buffer &out, long long micros, int decimals)
     put_int(out, magnitude / 1000000);
     out.push_back('.');
     char frac[6];
-    long long rest = magnitude % 1000000;
-    for (int i = 5; i >= 0; --i, rest /= 10)
-        frac[i] = static_cast<char>('0' + rest % 10);
+    put_micros(frac, static_cast<long>(magnitude % 1000000));
     out.append(frac, frac + std::min(decimals, 6));
 }
 
@@ -99,9 +111,7 @@ void append_time(Buffer &out, const timeval &t, TimeDecimals decimals, SecondTex
         }
         if (decimals == TimeDecimals::micro) {
             char frac[7] = {'.'};
-            long rest = usec;
-            for (int i = 6; i >= 1; --i, rest /= 10)
-                frac[i] = static_cast<char>('0' + rest % 10);
+            put_micros(frac + 1, usec);
             append_raw(out, frac, 7);
         }
         return;
@@ -124,14 +134,17 @@ void append_rfc3339(Buffer &out, const timeval &t, SecondText *cache)
     long usec = static_cast<long>(t.tv_usec);
     if (usec < 0 || usec > 999999)
         usec = 0;
+    constexpr std::size_t kDateTime = 19; // "YYYY-MM-DDTHH:MM:SS", the only text this cache holds
+    static_assert(kDateTime <= sizeof cache->text);
     if (cache != nullptr && cache->second == t.tv_sec && cache->second >= 0) {
-        // "YYYY-MM-DDTHH:MM:SS" as last written by this thread; then ".uuuuuuZ".
-        char text[8 + sizeof cache->text] = {};
-        std::memcpy(text, cache->text, cache->len);
-        text[cache->len] = '.';
-        put_digits(text + cache->len + 1, usec, 6);
-        text[cache->len + 7] = 'Z';
-        append_raw(out, text, cache->len + 8u);
+        // The date and time as last written by this thread; then ".uuuuuuZ".
+        const std::size_t at = out.size();
+        out.resize(at + kDateTime + 8);
+        char *text = out.data() + at;
+        std::memcpy(text, cache->text, kDateTime);
+        text[kDateTime] = '.';
+        put_micros(text + kDateTime + 1, usec);
+        text[kDateTime + 7] = 'Z';
         return;
     }
     // Days since 1970-01-01 to a proleptic Gregorian date (eras of 400
@@ -163,12 +176,12 @@ void append_rfc3339(Buffer &out, const timeval &t, SecondText *cache)
     put_digits(text + 11, second_of_day / 3600, 2);
     put_digits(text + 14, second_of_day / 60 % 60, 2);
     put_digits(text + 17, second_of_day % 60, 2);
-    put_digits(text + 20, usec, 6);
+    put_micros(text + 20, usec);
     append_raw(out, text, sizeof text - 1);
     if (cache != nullptr && secs >= 0) {
         cache->second = secs;
-        cache->len = 19;
-        std::memcpy(cache->text, text, 19);
+        cache->len = kDateTime;
+        std::memcpy(cache->text, text, kDateTime);
     }
 }
 

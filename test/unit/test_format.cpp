@@ -512,17 +512,18 @@ TEST_CASE("holds_any agrees with a byte loop at every length up to 70, for rando
 TEST_CASE("escape: the vector scanner finds the same first special byte as the portable one and a byte loop",
           "[format]")
 {
-    auto reference = [](std::string_view text, char separator) {
+    auto reference = [](std::string_view text, char separator, char separator2 = 0) {
         std::size_t i = 0;
         for (; i < text.size(); ++i) {
             const auto c = static_cast<unsigned char>(text[i]);
-            if (c < 0x20 || c >= 0x7F || c == '\\' || (separator != 0 && c == static_cast<unsigned char>(separator)))
+            if (c < 0x20 || c >= 0x7F || c == '\\' || (separator != 0 && c == static_cast<unsigned char>(separator)) ||
+                (separator2 != 0 && c == static_cast<unsigned char>(separator2)))
                 break;
         }
         return i;
     };
     std::mt19937 rng(20261122);
-    const std::string specials = std::string("\x01\x1f\x7f\x80\xff\\@,", 8) + std::string(1, '\0');
+    const std::string specials = std::string("\x01\x1f\x7f\x80\xff\\@,\"", 9) + std::string(1, '\0');
     std::size_t checked = 0;
     for (std::size_t length = 0; length <= 80; ++length) {
         for (int round = 0; round < 200; ++round) {
@@ -538,9 +539,15 @@ TEST_CASE("escape: the vector scanner finds the same first special byte as the p
                 REQUIRE(mtalog::detail::plain_prefix_portable(text, separator) == want);
                 ++checked;
             }
+            // CSV's pair: a comma and a quote both end the run.
+            const std::size_t want = reference(text, ',', '"');
+            INFO("length " << length << " separators , and \"");
+            REQUIRE(mtalog::detail::plain_prefix(text, ',', '"') == want);
+            REQUIRE(mtalog::detail::plain_prefix_portable(text, ',', '"') == want);
+            ++checked;
         }
     }
-    CHECK(checked == 81u * 200u * 3u);
+    CHECK(checked == 81u * 200u * 4u);
 }
 
 TEST_CASE("numbers and IPv4 peers written by hand match the C library", "[format]")

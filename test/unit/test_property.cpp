@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <cctype>
 #include <optional>
 #include <random>
@@ -18,6 +20,7 @@
 #include "csv_format.hpp"
 #include "escape.hpp"
 #include "fields.hpp"
+#include "formatter.hpp"
 #include "json_format.hpp"
 #include "mainlog_format.hpp"
 #include "template_format.hpp"
@@ -251,4 +254,188 @@ TEST_CASE("no note or domain can break, forge or corrupt a line in any format", 
     // The generator really exercised both sides of the cap.
     CHECK(truncated > kCases / 10);
     CHECK(truncated < kCases * 9 / 10);
+}
+
+namespace {
+
+// JSON and CSV as the field table defines them, field by field through each
+// row's writer (the table is also what templates and the docs read): the
+// reference the hand-laid writers are held to.
+std::string table_json(const Record &r, const FormatContext &ctx)
+{
+    std::string out = "{";
+    std::string_view object; // the object open now
+    bool first_member = true;
+    for (const FieldInfo &f : kFields) {
+        if ((f.kinds & kind_bit(r.kind)) == 0)
+            continue;
+        Buffer value;
+        if (!f.write(r, ctx, value, ','))
+            continue;
+        if (f.json_object != object) {
+            if (!object.empty())
+                out += '}';
+            if (!f.json_object.empty()) {
+                out += ",\"" + std::string(f.json_object) + "\":{";
+                first_member = true;
+            }
+            object = f.json_object;
+        }
+        if (!first_member)
+            out += ',';
+        first_member = false;
+        out += '"' + std::string(object.empty() ? f.name : f.json_key) + "\":";
+        const std::string_view text(value.data(), value.size());
+        Buffer json;
+        if (f.type == FieldType::string) {
+            append_json_string(json, text);
+        } else if (f.type == FieldType::string_list) {
+            json.push_back('[');
+            for (std::size_t start = 0;;) {
+                const auto comma = text.find(',', start);
+                append_json_string(json, text.substr(start, comma - start));
+                if (comma == std::string_view::npos)
+                    break;
+                json.push_back(',');
+                start = comma + 1;
+            }
+            json.push_back(']');
+        } else {
+            append_raw(json, text.data(), text.size());
+        }
+        out += fmt::to_string(json);
+    }
+    if (!object.empty())
+        out += '}';
+    return out + '}';
+}
+
+std::string table_csv(const Record &r, const FormatContext &ctx)
+{
+    std::string out;
+    for (const FieldInfo &f : kFields) {
+        if (&f != &kFields.front())
+            out += ',';
+        Buffer value;
+        if ((f.kinds & kind_bit(r.kind)) == 0 || !f.write(r, ctx, value, '|'))
+            continue;
+        const std::string cell = fmt::to_string(value);
+        const bool text = f.type == FieldType::string || f.type == FieldType::string_list;
+        if (!text || cell.empty() ||
+            (cell.front() != ' ' && cell.back() != ' ' && cell.find_first_of(",\"") == std::string::npos)) {
+            out += cell;
+            continue;
+        }
+        out += '"';
+        for (const char c : cell)
+            out += c == '"' ? std::string("\"\"") : std::string(1, c);
+        out += '"';
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("json and csv lines are what the field table says, for every kind and every absent or hostile value",
+          "[property]")
+{
+    mtacore::Core core;
+    // Slot 0 is `default`; 1..4 here; 5 and up, and negative slots, unknown.
+    core.set_bindings({{"mta1", "pool-a"}, {"m\"q", " lead"}, {"a,b", "g\\h"}, {"", "only-group"}});
+    FormatContext plain_ctx;
+    plain_ctx.core = core.c_api();
+    plain_ctx.max_note_bytes = 300;
+    FormatContext cached_ctx = plain_ctx; // as an instance runs: per-slot binding texts
+    cache_binding_texts(cached_ctx, 3);   // slots 3 and up are looked up per record
+
+    std::mt19937_64 rng(20261130);
+    auto pick_text = [&](std::vector<std::string> &keep) -> const char * {
+        switch (rng() % 8) {
+        case 0: return nullptr;
+        case 1: return "";
+        case 2: return "example.com";
+        case 3: return " spaced ";
+        case 4: return "a,\"b\"";
+        default: {
+            std::string t = random_text(rng, 3);
+            t.erase(std::remove(t.begin(), t.end(), '\0'), t.end()); // C strings end at NUL
+            keep.push_back(std::move(t));
+            return keep.back().c_str();
+        }
+        }
+    };
+    FormatCache cache; // shared across records, as a thread's stage holds it
+    const message_id ids[] = {{0x5F000000u, 1, 7}, {0x5F000000u, 1, 8}, {0, 0, 0}, {0x1u, 2, 3}};
+    int kinds_seen[3] = {}, peers_seen = 0, flags_seen = 0;
+    constexpr int kCases = 6000;
+    for (int n = 0; n < kCases; ++n) {
+        std::vector<std::string> keep;
+        keep.reserve(16);
+        ec_message msg{};
+        msg.id = ids[rng() % 4];
+        msg.batch_id = ids[rng() % 4];
+        msg.conn_id = ids[rng() % 4];
+        msg.mailfrom_local = pick_text(keep);
+        msg.mailfrom_domain = pick_text(keep);
+        msg.rcptto_local = pick_text(keep);
+        msg.rcptto_domain = pick_text(keep);
+        msg.remote_ip = pick_text(keep);
+        msg.size = rng() % 3 == 0 ? 0 : static_cast<std::size_t>(rng() % 100000000);
+        msg.binding_slot = static_cast<int>(rng() % 8) - 1;
+        msg.stage = static_cast<int>(rng() % 20) - 1;
+        msg.num_retries = static_cast<int>(rng() % 30);
+        msg.creation_time = rng() % 3 == 0 ? timeval{0, 0} : timeval{1699990000 + static_cast<long>(rng() % 20000), 5};
+        const char *domain = pick_text(keep);
+        domain_record dr{const_cast<char *>(domain), 0, 0};
+        sockaddr_in v4{};
+        v4.sin_family = AF_INET;
+        v4.sin_port = htons(25);
+        v4.sin_addr.s_addr = htonl(0xC0000238u + static_cast<std::uint32_t>(rng() % 200));
+        sockaddr_in6 v6{};
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = htons(2525);
+        v6.sin6_addr.s6_addr[0] = 0x20;
+        v6.sin6_addr.s6_addr[1] = 0x01;
+        v6.sin6_addr.s6_addr[15] = static_cast<std::uint8_t>(rng());
+        sockaddr other{};
+        other.sa_family = static_cast<sa_family_t>(rng() % 2 == 0 ? AF_UNIX : 99);
+        const sockaddr *addrs[] = {nullptr, reinterpret_cast<const sockaddr *>(&v4),
+                                   reinterpret_cast<const sockaddr *>(&v6), &other};
+        const std::string note = random_text(rng, 6);
+
+        Record r;
+        r.kind = static_cast<RecordKind>(rng() % 3);
+        r.now = record_time(timeval{1700000000 + static_cast<long>(rng() % 3), static_cast<long>(rng() % 1000000)});
+        r.msg = rng() % 5 == 0 ? nullptr : &msg;
+        r.dr = rng() % 5 == 0 ? nullptr : &dr;
+        r.has_note = rng() % 4 != 0;
+        r.note = r.has_note ? std::string_view(note) : std::string_view();
+        // Adapters give peers and hosts to every kind; Momentum's hook only to connection failures.
+        r.addr = addrs[rng() % 4];
+        r.err = rng() % 4 == 0 ? 0 : static_cast<int>(rng() % 0x40000);
+        r.binding_slot = static_cast<int>(rng() % 8) - 1;
+        r.peer_host = rng() % 2 == 0 ? nullptr : pick_text(keep);
+        if (rng() % 2 == 0)
+            r.os_errno = static_cast<int>(rng() % 200);
+        r.cache = rng() % 4 == 0 ? nullptr : &cache;
+        ++kinds_seen[static_cast<int>(r.kind)];
+        peers_seen += r.addr != nullptr;
+        flags_seen += r.kind == RecordKind::connection_failure && r.err != 0;
+
+        const std::string want_json = table_json(r, plain_ctx), want_csv = table_csv(r, plain_ctx);
+        for (const FormatContext *ctx : {&plain_ctx, &cached_ctx}) {
+            INFO("case " << n << (ctx == &cached_ctx ? ", cached binding texts" : ""));
+            Buffer line;
+            format_json(r, *ctx, line);
+            REQUIRE(fmt::to_string(line) == want_json);
+            line.clear();
+            format_csv(r, *ctx, line);
+            REQUIRE(fmt::to_string(line) == want_csv);
+        }
+    }
+    // Every kind, peers and flag lists really came up.
+    for (const int seen : kinds_seen)
+        CHECK(seen > kCases / 4);
+    CHECK(peers_seen > kCases / 2);
+    CHECK(flags_seen > kCases / 5);
 }
