@@ -36,9 +36,6 @@ void quote_from(Buffer &out, std::size_t start)
     out.push_back('"');
 }
 
-// A literal run whose length the compiler knows: a fixed-size copy.
-template <std::size_t N> void lit(Buffer &out, const char (&text)[N]) { append_raw(out, text, N - 1); }
-
 // Copies a short text that needs neither the text layer's escapes nor
 // quotes for a comma or a quote, and returns true; returns false having
 // written nothing for any other text. One scan decides.
@@ -84,7 +81,7 @@ void put_text_cell(Buffer &out, const char *text)
 void put_id_cell(Buffer &out, const FormatContext &ctx, const message_id &id, FormatCache *cache = nullptr)
 {
     const std::size_t start = out.size();
-    if (!append_message_id(out, ctx, id, 0, cache)) // a cached id needs nothing more
+    if (!append_message_id(out, ctx, id, 0, cache, true)) // a bare id needs nothing more
         quote_from(out, start);
     out.push_back(',');
 }
@@ -139,7 +136,7 @@ void put_binding_cells(Buffer &out, const FormatContext &ctx, int slot)
 // type, timestamp, event_time and message_id, each with its comma.
 template <std::size_t N> void put_head(Buffer &out, const char (&type)[N], const Record &r, const FormatContext &ctx)
 {
-    lit(out, type);
+    put_literal(out, type);
     append_record_time(out, r, mtacfg::TimePrecision::microseconds);
     out.push_back(',');
     append_rfc3339(out, r.now, r.cache ? &r.cache->rfc3339_second : nullptr);
@@ -159,7 +156,7 @@ void put_peer_cells(Buffer &out, const Record &r)
         out.push_back(',');
         put_int_cell(out, p.port);
     } else {
-        lit(out, ",,");
+        put_literal(out, ",,");
     }
     put(out, p.family);
     out.push_back(',');
@@ -177,7 +174,7 @@ void format_csv_message(const Record &r, const FormatContext &ctx, const char (&
         put_address_cell(out, m->mailfrom_local, m->mailfrom_domain);
         put_address_cell(out, m->rcptto_local, m->rcptto_domain);
     } else {
-        lit(out, ",,,,");
+        put_literal(out, ",,,,");
     }
     put_text_cell(out, r.dr ? r.dr->domain : nullptr);
     if (m) {
@@ -193,10 +190,10 @@ void format_csv_message(const Record &r, const FormatContext &ctx, const char (&
         out.push_back(',');
         put_text_cell(out, m->remote_ip);
     } else {
-        lit(out, ",,,,,,,,,");
+        put_literal(out, ",,,,,,,,,");
     }
     put_peer_cells(out, r);
-    lit(out, ",,,"); // error_code, error_flags, os_errno: connection failures only
+    put_literal(out, ",,,"); // error_code, error_flags, os_errno: connection failures only
     if (r.has_note)
         put_csv_text(out, r.note, ctx.max_note_bytes);
 }
@@ -204,11 +201,11 @@ void format_csv_message(const Record &r, const FormatContext &ctx, const char (&
 void format_csv_connection_failure(const Record &r, const FormatContext &ctx, Buffer &out)
 {
     put_head(out, "connection_failure,", r, ctx);
-    lit(out, ",,,,"); // batch_id, connection_id, mail_from, rcpt_to: message kinds only
+    put_literal(out, ",,,,"); // batch_id, connection_id, mail_from, rcpt_to: message kinds only
     put_text_cell(out, r.dr ? r.dr->domain : nullptr);
     out.push_back(','); // size
     put_binding_cells(out, ctx, r.binding_slot);
-    lit(out, ",,,,,"); // stage, stage_name, retries, elapsed, remote_ip
+    put_literal(out, ",,,,,"); // stage, stage_name, retries, elapsed, remote_ip
     put_peer_cells(out, r);
     put_int_cell(out, r.err);
     append_conn_flag_names(out, r.err, '|'); // names and hex digits: nothing to quote

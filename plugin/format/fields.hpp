@@ -34,8 +34,9 @@ inline constexpr KindMask kMessageKinds = kAttempt | kPermFail, kAllKinds = kAtt
 // having written nothing when the record has no such value (absent values
 // are omitted, not invented). Text is escaped by the shared text layer
 // (escape.hpp) for a field without separator; string lists are joined by
-// `list_separator`. Called only for records of the row's kinds (JSON and CSV
-// skip the others; a template refuses such a macro when it is compiled).
+// `list_separator`. Called only for records of the row's kinds (a template
+// refuses such a macro when it is compiled; the table's own JSON and CSV in
+// test_property skip the others).
 using FieldWriter = bool (*)(const Record &r, const FormatContext &ctx, Buffer &out, char list_separator);
 
 struct FieldInfo {

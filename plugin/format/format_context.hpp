@@ -23,6 +23,13 @@ struct FormatContext {
     // "binding":..` members, CSV's two cells. A slot not here is looked up on
     // every record. Filled by cache_binding_texts (formatter.hpp).
     std::vector<std::optional<std::string>> mainlog_bindings, json_bindings, csv_bindings;
+    // The core's own names of those slots, for binding_names() (templates).
+    struct SlotNames {
+        bool known = false;
+        const char *group = nullptr;
+        const char *name = nullptr;
+    };
+    std::vector<SlotNames> slot_names;
 };
 
 } // namespace mtalog

@@ -82,6 +82,12 @@ std::variant<std::vector<std::unique_ptr<Formatter>>, std::string> make_formatte
 
 void cache_binding_texts(FormatContext &ctx, int slots)
 {
+    ctx.slot_names.assign(static_cast<std::size_t>(slots), {});
+    for (int slot = 0; slot < slots; ++slot) {
+        const BindingNames names = binding_names(ctx, slot);
+        if (names.group != nullptr || names.name != nullptr)
+            ctx.slot_names[static_cast<std::size_t>(slot)] = {true, names.group, names.name};
+    }
     ctx.mainlog_bindings = mainlog_binding_texts(ctx, slots);
     ctx.json_bindings = json_binding_texts(ctx, slots);
     ctx.csv_bindings = csv_binding_texts(ctx, slots);

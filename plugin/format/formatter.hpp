@@ -36,8 +36,8 @@ std::variant<std::unique_ptr<Formatter>, FormatterError> make_formatter(const mt
 // template does not compile.
 std::variant<std::vector<std::unique_ptr<Formatter>>, std::string> make_formatters(const mtacfg::Settings &settings);
 
-// Fills ctx's per-slot binding texts of every format for slots [0, slots),
-// as the core names them now.
+// Fills ctx's per-slot binding names, and texts of every format, for slots
+// [0, slots), as the core names them now.
 void cache_binding_texts(FormatContext &ctx, int slots);
 
 } // namespace mtalog

@@ -60,9 +60,6 @@ void json_escape_from(Buffer &out, std::size_t start)
     append_json_body(out, std::string_view(value.data(), value.size()));
 }
 
-// A literal run whose length the compiler knows: a fixed-size copy.
-template <std::size_t N> void lit(Buffer &out, const char (&text)[N]) { append_raw(out, text, N - 1); }
-
 // Text from the core or the remote side through both layers of escapes: the
 // text layer's (escape.hpp, capped at `cap`), then JSON's. Text that needs
 // neither is found so in one scan (a quote stops it like any special byte).
@@ -95,7 +92,7 @@ template <std::size_t N> [[gnu::always_inline]] inline void put_json_field(Buffe
 {
     if (text == nullptr || *text == '\0')
         return;
-    lit(out, key);
+    put_literal(out, key);
     put_json_text(out, text);
     out.push_back('"');
 }
@@ -106,14 +103,14 @@ template <std::size_t N>
                  FormatCache *cache = nullptr)
 {
     const std::size_t mark = out.size();
-    lit(out, key);
+    put_literal(out, key);
     const std::size_t start = out.size();
-    const bool cached = append_message_id(out, ctx, id, 0, cache);
+    const bool bare = append_message_id(out, ctx, id, 0, cache, true);
     if (out.size() == start) {
         out.resize(mark);
         return;
     }
-    if (!cached) // a cached id needs nothing more
+    if (!bare) // a bare id needs nothing more
         json_escape_from(out, start);
     out.push_back('"');
 }
@@ -126,7 +123,7 @@ template <std::size_t N>
     const bool has_local = local && *local, has_domain = domain && *domain;
     if (!has_local && !has_domain)
         return;
-    lit(out, key);
+    put_literal(out, key);
     if (has_local)
         put_json_text(out, local);
     if (has_domain) {
@@ -146,7 +143,7 @@ public:
         if (first_)
             append_raw(out_, text + 1, N - 2);
         else
-            lit(out_, text);
+            put_literal(out_, text);
         first_ = false;
     }
 
@@ -168,7 +165,7 @@ void put_json_binding(Buffer &out, const FormatContext &ctx, int slot)
         put(out, *text);
     else
         put_json_binding_names(out, binding_names(ctx, slot));
-    lit(out, ",\"binding_slot\":");
+    put_literal(out, ",\"binding_slot\":");
     put_int(out, slot);
 }
 
@@ -179,7 +176,7 @@ void put_json_peer(Buffer &out, const Record &r)
     if (r.addr == nullptr && !has_host)
         return;
     const Peer p = peer_of(r.addr);
-    lit(out, ",\"peer\":{");
+    put_literal(out, ",\"peer\":{");
     Members members(out);
     if (p.known && p.ip[0] != '\0') { // our own text: nothing to escape
         members.key(",\"address\":\"");
@@ -207,9 +204,9 @@ void put_json_peer(Buffer &out, const Record &r)
 // start of every record.
 template <std::size_t N> void put_json_head(Buffer &out, const char (&type)[N], const Record &r, const FormatContext &ctx)
 {
-    lit(out, type);
+    put_literal(out, type);
     append_record_time(out, r, mtacfg::TimePrecision::microseconds);
-    lit(out, ",\"event_time\":\""); // ours: nothing to escape
+    put_literal(out, ",\"event_time\":\""); // ours: nothing to escape
     append_rfc3339(out, r.now, r.cache ? &r.cache->rfc3339_second : nullptr);
     out.push_back('"');
     if (r.msg)
@@ -235,27 +232,27 @@ void format_json_message(const Record &r, const FormatContext &ctx, const char (
     }
     put_json_domain(out, r);
     if (m) {
-        lit(out, ",\"size\":");
+        put_literal(out, ",\"size\":");
         put_int(out, static_cast<long long>(m->size));
         put_json_binding(out, ctx, m->binding_slot);
-        lit(out, ",\"stage\":");
+        put_literal(out, ",\"stage\":");
         put_int(out, m->stage);
         if (const char *name = stage_name(m->stage)) { // our own table: nothing to escape
-            lit(out, ",\"stage_name\":\"");
+            put_literal(out, ",\"stage_name\":\"");
             put(out, name);
             out.push_back('"');
         }
-        lit(out, ",\"retries\":");
+        put_literal(out, ",\"retries\":");
         put_int(out, m->num_retries);
         if (const auto micros = queue_micros(r)) {
-            lit(out, ",\"elapsed\":");
+            put_literal(out, ",\"elapsed\":");
             append_seconds(out, *micros, 0);
         }
         put_json_field(out, ",\"remote_ip\":\"", m->remote_ip);
     }
     put_json_peer(out, r);
     if (r.has_note) {
-        lit(out, ",\"note\":\"");
+        put_literal(out, ",\"note\":\"");
         put_json_text(out, r.note, ctx.max_note_bytes);
         out.push_back('"');
     }
@@ -268,18 +265,18 @@ void format_json_connection_failure(const Record &r, const FormatContext &ctx, B
     put_json_domain(out, r);
     put_json_binding(out, ctx, r.binding_slot);
     put_json_peer(out, r);
-    lit(out, ",\"error\":{\"code\":");
+    put_literal(out, ",\"error\":{\"code\":");
     put_int(out, r.err);
     if (r.err != 0) {
-        lit(out, ",\"flags\":[");
+        put_literal(out, ",\"flags\":[");
         append_conn_flag_names(out, r.err, ',', '"'); // names and hex digits: nothing to escape
         out.push_back(']');
     }
     if (r.os_errno) {
-        lit(out, ",\"errno\":");
+        put_literal(out, ",\"errno\":");
         put_int(out, *r.os_errno);
     }
-    lit(out, "}}");
+    put_literal(out, "}}");
 }
 
 } // namespace

@@ -1,7 +1,8 @@
 // JSON lines: one object per record, keys in field-table order (fields.hpp;
 // the writer is laid out by hand per record kind, and a test holds it to the
-// table's field writers), absent values omitted. The peer and error of a connection failure are
-// objects: "peer":{"address":..,"port":..,"family":..}, "error":{"code":..,"flags":[..]}.
+// table's field writers), absent values omitted. The peer and error of a
+// connection failure are objects: "peer":{"address":..,"port":..,
+// "family":..}, "error":{"code":..,"flags":[..]}.
 // String values carry the shared text layer (escape.hpp), then JSON's own
 // escapes, so the line is valid JSON and valid UTF-8 whatever the input.
 #pragma once

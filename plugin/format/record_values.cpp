@@ -31,8 +31,9 @@ bool bare_id(const char *text, std::size_t n) noexcept
 } // namespace
 
 bool append_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, char separator,
-                       FormatCache *cache)
+                       FormatCache *cache, bool check_bare)
 {
+    check_bare = check_bare && separator == 0;
     // '@' is the only separator a field is written with here.
     const bool cacheable = cache != nullptr && (separator == 0 || separator == '@');
     if (cacheable) {
@@ -50,7 +51,20 @@ bool append_message_id(Buffer &out, const FormatContext &ctx, const message_id &
     char *text = out.data() + at;
     const std::size_t n = std::min<std::size_t>(ctx.core->message_id_text(ctx.core, &id, text, EC_MESSAGE_ID_TEXT_MAX + 1),
                                                 EC_MESSAGE_ID_TEXT_MAX);
-    if (detail::plain_prefix(std::string_view(text, n), separator) == n) {
+    const std::string_view view(text, n);
+    std::size_t plain = 0;
+    bool bare = false;
+    if (check_bare) {
+        // One scan also says whether the text is bare: no quote or comma
+        // (and then no space at either end).
+        plain = detail::plain_prefix(view, '"', ',');
+        bare = plain == n && (n == 0 || (text[0] != ' ' && text[n - 1] != ' '));
+        if (plain < n && (text[plain] == '"' || text[plain] == ','))
+            plain += detail::plain_prefix(view.substr(plain), 0); // a quote or comma needs no escape
+    } else {
+        plain = detail::plain_prefix(view, separator);
+    }
+    if (plain == n) {
         if (cacheable && bare_id(text, n)) {
             FormatCache::Id &e = cache->ids[cache->next];
             cache->next ^= 1u;
@@ -60,7 +74,7 @@ bool append_message_id(Buffer &out, const FormatContext &ctx, const message_id &
             std::memcpy(e.text, text, n);
         }
         out.resize(at + n);
-        return false;
+        return bare;
     }
     char copy[EC_MESSAGE_ID_TEXT_MAX];
     std::memcpy(copy, text, n);
@@ -71,6 +85,10 @@ bool append_message_id(Buffer &out, const FormatContext &ctx, const message_id &
 
 BindingNames binding_names(const FormatContext &ctx, int slot)
 {
+    if (slot >= 0 && static_cast<std::size_t>(slot) < ctx.slot_names.size()) {
+        if (const auto &known = ctx.slot_names[static_cast<std::size_t>(slot)]; known.known)
+            return BindingNames{known.group, known.name};
+    }
     BindingNames names;
     if (ctx.core->binding_lookup(ctx.core, slot, &names.name, &names.group) != 0)
         names = BindingNames{};

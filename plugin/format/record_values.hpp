@@ -22,10 +22,12 @@ namespace mtalog {
 // and connection ids, which repeat from record to record (a message's own id
 // mostly does not, and would only push them out). Only text that needs
 // nothing in any format is cached: no escape, no `@`, `"` or `,`, no space at
-// either end. Returns true when the text came from the cache, and so is
-// known to need nothing more in JSON or CSV either.
+// either end. Returns true when the text is known to need nothing more in
+// JSON or CSV either: it came from the cache, or (`check_bare`, separator 0)
+// the core's text has no byte to escape, no quote or comma and no space at
+// either end.
 bool append_message_id(Buffer &out, const FormatContext &ctx, const message_id &id, char separator,
-                       FormatCache *cache = nullptr);
+                       FormatCache *cache = nullptr, bool check_bare = false);
 
 struct BindingNames {
     const char *group = nullptr; // NULL when the slot is unknown to the core

@@ -1,6 +1,7 @@
 #include "template_format.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 
 namespace mtalog {
@@ -35,7 +36,7 @@ void m_us(const Record &r, const FormatContext &, Buffer &out, const std::string
 void m_t(const Record &r, const FormatContext &, Buffer &out, const std::string &format, int)
 {
     if (format.empty()) {
-        put_int(out, static_cast<long long>(r.now.tv_sec));
+        append_record_time(out, r, mtacfg::TimePrecision::seconds); // the thread's cached second
         return;
     }
     std::tm tm{};
@@ -118,11 +119,15 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
                      [&](int a, int b) { return macros[a].name.size() > macros[b].name.size(); });
 
     CompiledTemplate t;
-    std::string literal;
-    auto flush_literal = [&] {
-        if (!literal.empty())
-            t.items_.push_back(Item{nullptr, std::move(literal), 0});
+    std::string literal; // the text since the last macro
+    // Ends an item: the literal so far becomes its prefix.
+    auto push = [&](Item item) {
+        item.prefix = std::move(literal);
         literal.clear();
+        item.fits = item.prefix.size() <= Item::kRoom;
+        if (item.fits)
+            std::copy(item.prefix.begin(), item.prefix.end(), item.padded);
+        t.items_.push_back(std::move(item));
     };
     std::size_t i = 0;
     while (i < text.size()) {
@@ -159,7 +164,11 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
             return TemplateError{at, "macro '%" + std::string(info.name) + "' means nothing for " +
                                          std::string(mtacfg::record_name(kind)) + " records"};
         i += 1 + info.name.size();
-        Item item{&info, {}, 0};
+        Item item;
+        if (info.field != nullptr)
+            item.field = info.field->write;
+        else
+            item.own = info.write;
         const bool has_braces = i < text.size() && text[i] == '{';
         const bool wants_braces = info.arg != MacroArg::none;
         if ((info.arg == MacroArg::required_braces || info.arg == MacroArg::decimals_required) && !has_braces)
@@ -183,22 +192,28 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
             }
             i = close + 1;
         }
-        flush_literal();
-        t.items_.push_back(std::move(item));
+        push(std::move(item));
     }
-    flush_literal();
+    if (!literal.empty())
+        push(Item{});
     return t;
 }
 
 void CompiledTemplate::format(const Record &r, const FormatContext &ctx, Buffer &out) const
 {
     for (const Item &item : items_) {
-        if (item.macro == nullptr)
-            put(out, item.text);
-        else if (item.macro->field != nullptr)
-            item.macro->field->write(r, ctx, out, '|');
-        else
-            item.macro->write(r, ctx, out, item.text, item.number);
+        if (item.fits) {
+            const std::size_t at = out.size();
+            out.reserve(at + Item::kRoom);
+            std::memcpy(out.data() + at, item.padded, Item::kRoom);
+            out.try_resize(at + item.prefix.size());
+        } else {
+            put(out, item.prefix);
+        }
+        if (item.field != nullptr)
+            item.field(r, ctx, out, '|');
+        else if (item.own != nullptr)
+            item.own(r, ctx, out, item.text, item.number);
     }
 }
 

@@ -51,10 +51,18 @@ public:
     [[nodiscard]] std::size_t item_count() const noexcept { return items_.size(); }
 
 private:
+    // The literal text before a macro, then the macro: one step per macro.
     struct Item {
-        const MacroInfo *macro = nullptr; // nullptr: literal
-        std::string text;                 // the literal, or the macro's argument
+        std::string prefix;               // literal text before the macro ("" for none)
+        FieldWriter field = nullptr;      // the macro's field's writer, or
+        MacroWriter own = nullptr;        // its own (neither: the template's trailing literal)
+        std::string text;                 // the macro's argument
         int number = 0;                   // decimals, for %us{N} and %T{N}
+        // A prefix of at most kRoom bytes is also kept padded, and copied in
+        // one fixed-size move instead of a call to memcpy.
+        static constexpr std::size_t kRoom = 16;
+        char padded[kRoom] = {};
+        bool fits = false;
     };
     std::vector<Item> items_;
 };

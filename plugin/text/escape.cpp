@@ -152,7 +152,7 @@ std::size_t plain_prefix_sse2(std::string_view text, char separator, [[maybe_unu
             m = mask_of(_mm_set_epi32(0x61616161, 0x61616161, static_cast<int>(b), static_cast<int>(a))); // 'a': plain
             half = 4;
         } else {
-            return Two ? plain_prefix_portable(text, separator, separator2) : plain_prefix_portable(text, separator);
+            return plain_prefix_portable(text, separator, Two ? separator2 : 0);
         }
         const unsigned low = m & ((1u << half) - 1), high = (m >> half) & ((1u << half) - 1);
         if (low != 0)

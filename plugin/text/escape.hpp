@@ -66,7 +66,7 @@ namespace detail {
 
 // Whether `text` holds byte `a` or `b`, or (with `high`) a byte >= 0x80:
 // sixteen bytes at a time (short text as two overlapping halves). The JSON
-// and CSV writers ask it of each value they wrote.
+// and CSV writers ask it of a value that took the text layer's escapes.
 [[nodiscard]] inline bool holds_any(std::string_view text, char a, char b, bool high) noexcept
 {
     std::size_t i = 0;

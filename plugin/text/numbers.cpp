@@ -13,10 +13,10 @@ constexpr char kPairs[] = "00010203040506070809101112131415161718192021222324252
                           "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                           "8081828384858687888990919293949596979899";
 
-// Six digits of microseconds (0..999,999), two at a time.
-void put_micros(char *at, long usec)
+// Six digits of microseconds, two at a time. Every caller passes
+// 0..999,999 (a record's time is normalised where it is built).
+void put_micros(char *at, unsigned long u)
 {
-    const auto u = static_cast<unsigned long>(usec);
     std::memcpy(at, kPairs + 2 * (u / 10000), 2);
     std::memcpy(at + 2, kPairs + 2 * (u / 100 % 100), 2);
     std::memcpy(at + 4, kPairs + 2 * (u % 100), 2);
@@ -77,18 +77,21 @@ void put_int(Buffer &out, long long v)
 void append_seconds(Buffer &out, long long micros, int decimals)
 {
     const bool negative = micros < 0;
-    const long long magnitude = negative ? -micros : micros;
+    // Unsigned, so that even LLONG_MIN has a magnitude.
+    const unsigned long long magnitude =
+        negative ? 0ULL - static_cast<unsigned long long>(micros) : static_cast<unsigned long long>(micros);
     if (decimals <= 0) {
         // Whole seconds, rounded down (towards minus infinity).
-        put_int(out, negative ? -((magnitude + 999999) / 1000000) : magnitude / 1000000);
+        const auto whole = static_cast<long long>((magnitude + (negative ? 999999 : 0)) / 1000000);
+        put_int(out, negative ? -whole : whole);
         return;
     }
     if (negative)
         out.push_back('-');
-    put_int(out, magnitude / 1000000);
+    put_int(out, static_cast<long long>(magnitude / 1000000));
     out.push_back('.');
     char frac[6];
-    put_micros(frac, static_cast<long>(magnitude % 1000000));
+    put_micros(frac, static_cast<unsigned long>(magnitude % 1000000));
     out.append(frac, frac + std::min(decimals, 6));
 }
 
@@ -111,7 +114,7 @@ void append_time(Buffer &out, const timeval &t, TimeDecimals decimals, SecondTex
         }
         if (decimals == TimeDecimals::micro) {
             char frac[7] = {'.'};
-            put_micros(frac + 1, usec);
+            put_micros(frac + 1, static_cast<unsigned long>(usec));
             append_raw(out, frac, 7);
         }
         return;
@@ -143,7 +146,7 @@ void append_rfc3339(Buffer &out, const timeval &t, SecondText *cache)
         char *text = out.data() + at;
         std::memcpy(text, cache->text, kDateTime);
         text[kDateTime] = '.';
-        put_micros(text + kDateTime + 1, usec);
+        put_micros(text + kDateTime + 1, static_cast<unsigned long>(usec));
         text[kDateTime + 7] = 'Z';
         return;
     }
@@ -176,7 +179,7 @@ void append_rfc3339(Buffer &out, const timeval &t, SecondText *cache)
     put_digits(text + 11, second_of_day / 3600, 2);
     put_digits(text + 14, second_of_day / 60 % 60, 2);
     put_digits(text + 17, second_of_day % 60, 2);
-    put_micros(text + 20, usec);
+    put_micros(text + 20, static_cast<unsigned long>(usec));
     append_raw(out, text, sizeof text - 1);
     if (cache != nullptr && secs >= 0) {
         cache->second = secs;

@@ -11,6 +11,10 @@
 namespace mtalog {
 
 inline void put(Buffer &out, std::string_view s) { append_raw(out, s.data(), s.size()); }
+// A string literal: its length is known to the compiler, so the copy is a
+// few fixed-size moves. Only for literals (an array holding shorter text
+// would be copied whole).
+template <std::size_t N> void put_literal(Buffer &out, const char (&text)[N]) { append_raw(out, text, N - 1); }
 void put_int(Buffer &out, long long v);
 
 // Seconds with `decimals` digits after the point (0: whole seconds, rounded down).

@@ -237,6 +237,9 @@ Result run_case(const std::string &name, unsigned threads, std::uint64_t count, 
     if (name == "mtalog") {
         const std::string conf = dir + "/bench.conf";
         std::ofstream out(conf);
+        // The Workload's bindings (the core takes its binding table from the config).
+        out << "Binding_Group \"pool-a\" {\n  Binding \"mta1\" {}\n  Binding \"mta2\" {}\n}\n"
+               "Binding_Group \"pool-b\" {\n  Binding \"mta3\" {}\n}\n";
         out << "mtalog \"bench\" {\n  " << (g_kind == "attempt" ? "attempt_logfile" : "mainlog") << " = \"" << path
             << "\"\n  queue_size = " << queue << "\n";
         if (g_format != "mainlog") // the mainlog file takes all three kinds: one format for all

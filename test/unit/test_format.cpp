@@ -426,7 +426,25 @@ TEST_CASE("a template compiles to items once; literal runs are merged", "[templa
 {
     auto t = CompiledTemplate::compile("at %t: %i (%n) 100%%", RecordKind::attempt);
     REQUIRE(std::holds_alternative<CompiledTemplate>(t));
-    CHECK(std::get<CompiledTemplate>(t).item_count() == 7); // "at ", %t, ": ", %i, " (", %n, ") 100%"
+    // Each macro with the literal before it: "at " %t, ": " %i, " (" %n, and the trailing ") 100%".
+    CHECK(std::get<CompiledTemplate>(t).item_count() == 4);
+
+    // Literals of every length around the 16 bytes kept padded, empty ones, and a trailing one.
+    Fixture f;
+    const Record r = attempt_of(f, "ok");
+    for (const std::string lit : {"", "@", "0123456789abcde", "0123456789abcdef", "0123456789abcdefg",
+                                  "a literal much longer than sixteen bytes"}) {
+        INFO("literal '" << lit << "'");
+        CHECK(template_line(lit + "%N" + lit + "%N%N" + lit, r, f.ctx) == lit + "3" + lit + "33" + lit);
+    }
+    // %t is the whole second, also before 1970 and through the thread's cache.
+    FormatCache cache;
+    for (const timeval now : {timeval{-5, 500000}, timeval{-5, 0}, timeval{1700000000, 999999}, timeval{1700000000, 1}}) {
+        Record at = r;
+        at.now = now;
+        at.cache = &cache;
+        CHECK(template_line("%t", at, f.ctx) == std::to_string(now.tv_sec));
+    }
 }
 
 TEST_CASE("event_time agrees with gmtime(3) across centuries, leap days and negative times", "[json]")

@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <cctype>
@@ -310,6 +312,42 @@ std::string table_json(const Record &r, const FormatContext &ctx)
     return out + '}';
 }
 
+// A core with what the mock core never gives: binding names with quotes,
+// commas, edge spaces, backslashes, control bytes, UTF-8 and more than 64
+// bytes, and message-id texts with the same (an adapter's ids are the
+// event's own text).
+struct HostileCore {
+    static int binding_lookup(ec_core *, int slot, const char **name, const char **group)
+    {
+        static const char *const names[][2] = {
+            {"default", "default"},
+            {"pool-a", "mta1"},
+            {" lead", "m\"q"},
+            {"g\\h", "a,b"},
+            {"\x01ctl \xc3\xa9\xe2\x80\xa8", "a-binding-name-that-is-longer-than-sixty-four-bytes-by-a-margin-of-some"},
+            {"", "only-name"},
+        };
+        if (slot < 0 || slot >= 6) {
+            *name = *group = nullptr;
+            return -1;
+        }
+        *group = names[slot][0];
+        *name = names[slot][1];
+        return 0;
+    }
+    static std::size_t message_id_text(ec_core *, const message_id *id, char *buf, std::size_t buflen)
+    {
+        static const char *const texts[] = {"a\"b,c", " lead", "trail ", "back\\slash", "ctl\x01\xc3\xa9\xe2\x80\xa9"};
+        std::string text;
+        if (id->slot != 0 || id->pid != 0 || id->counter != 0)
+            text = id->counter % 2 == 0 ? texts[id->counter / 2 % 5] : "00/00-" + std::to_string(id->counter) + "-5F";
+        const std::size_t n = std::min(text.size(), buflen - 1);
+        std::memcpy(buf, text.data(), n);
+        buf[n] = '\0';
+        return text.size();
+    }
+};
+
 std::string table_csv(const Record &r, const FormatContext &ctx)
 {
     std::string out;
@@ -339,14 +377,13 @@ std::string table_csv(const Record &r, const FormatContext &ctx)
 TEST_CASE("json and csv lines are what the field table says, for every kind and every absent or hostile value",
           "[property]")
 {
-    mtacore::Core core;
-    // Slot 0 is `default`; 1..4 here; 5 and up, and negative slots, unknown.
-    core.set_bindings({{"mta1", "pool-a"}, {"m\"q", " lead"}, {"a,b", "g\\h"}, {"", "only-group"}});
+    ec_core core{}; // hostile binding names and id texts (HostileCore)
+    core.binding_lookup = HostileCore::binding_lookup;
+    core.message_id_text = HostileCore::message_id_text;
     FormatContext plain_ctx;
-    plain_ctx.core = core.c_api();
-    plain_ctx.max_note_bytes = 300;
-    FormatContext cached_ctx = plain_ctx; // as an instance runs: per-slot binding texts
-    cache_binding_texts(cached_ctx, 3);   // slots 3 and up are looked up per record
+    plain_ctx.core = &core;
+    FormatContext cached_ctx = plain_ctx; // as an instance runs: per-slot binding names and texts
+    cache_binding_texts(cached_ctx, 4);   // slots 4 and up are looked up per record
 
     std::mt19937_64 rng(20261130);
     auto pick_text = [&](std::vector<std::string> &keep) -> const char * {
@@ -365,16 +402,18 @@ TEST_CASE("json and csv lines are what the field table says, for every kind and 
         }
     };
     FormatCache cache; // shared across records, as a thread's stage holds it
-    const message_id ids[] = {{0x5F000000u, 1, 7}, {0x5F000000u, 1, 8}, {0, 0, 0}, {0x1u, 2, 3}};
+    message_id ids[12] = {}; // ids[0] all zero: no text
+    for (std::uint16_t k = 1; k < 12; ++k)
+        ids[k] = message_id{0x5F000000u, 1, k};
     int kinds_seen[3] = {}, peers_seen = 0, flags_seen = 0;
     constexpr int kCases = 6000;
     for (int n = 0; n < kCases; ++n) {
         std::vector<std::string> keep;
         keep.reserve(16);
         ec_message msg{};
-        msg.id = ids[rng() % 4];
-        msg.batch_id = ids[rng() % 4];
-        msg.conn_id = ids[rng() % 4];
+        msg.id = ids[rng() % 12];
+        msg.batch_id = ids[rng() % 12];
+        msg.conn_id = ids[rng() % 12];
         msg.mailfrom_local = pick_text(keep);
         msg.mailfrom_domain = pick_text(keep);
         msg.rcptto_local = pick_text(keep);
@@ -422,15 +461,26 @@ TEST_CASE("json and csv lines are what the field table says, for every kind and 
         peers_seen += r.addr != nullptr;
         flags_seen += r.kind == RecordKind::connection_failure && r.err != 0;
 
-        const std::string want_json = table_json(r, plain_ctx), want_csv = table_csv(r, plain_ctx);
-        for (const FormatContext *ctx : {&plain_ctx, &cached_ctx}) {
+        plain_ctx.max_note_bytes = cached_ctx.max_note_bytes = std::array<std::size_t, 4>{1, 16, 300, 2048}[rng() % 4];
+        // The writers under test go first in half the cases, so that they
+        // also meet ids the thread's cache does not hold yet.
+        const bool reference_first = rng() % 2 == 0;
+        std::string want_json, want_csv;
+        if (reference_first) {
+            want_json = table_json(r, plain_ctx);
+            want_csv = table_csv(r, plain_ctx);
+        }
+        for (const FormatContext *ctx : {&cached_ctx, &plain_ctx}) {
+            Buffer json, csv;
+            format_json(r, *ctx, json);
+            format_csv(r, *ctx, csv);
+            if (!reference_first) {
+                want_json = table_json(r, plain_ctx);
+                want_csv = table_csv(r, plain_ctx);
+            }
             INFO("case " << n << (ctx == &cached_ctx ? ", cached binding texts" : ""));
-            Buffer line;
-            format_json(r, *ctx, line);
-            REQUIRE(fmt::to_string(line) == want_json);
-            line.clear();
-            format_csv(r, *ctx, line);
-            REQUIRE(fmt::to_string(line) == want_csv);
+            REQUIRE(fmt::to_string(json) == want_json);
+            REQUIRE(fmt::to_string(csv) == want_csv);
         }
     }
     // Every kind, peers and flag lists really came up.
