@@ -32,6 +32,22 @@ void KeyState::add_stored(std::uint64_t start, std::uint64_t end)
     stored.emplace(start, end);
 }
 
+void KeyState::remove_stored(std::uint64_t start, std::uint64_t end)
+{
+    auto it = stored.upper_bound(start);
+    if (it == stored.begin())
+        return;
+    --it;
+    const auto [from, to] = *it;
+    if (to <= start)
+        return;
+    stored.erase(it);
+    if (from < start)
+        stored.emplace(from, start);
+    if (end < to)
+        stored.emplace(end, to);
+}
+
 std::optional<std::uint64_t> KeyState::stored_at(std::uint64_t start) const
 {
     auto it = stored.upper_bound(start);

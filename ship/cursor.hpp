@@ -21,6 +21,9 @@ struct KeyState {
 
     // Records [start, end) as stored, merging neighbours.
     void add_stored(std::uint64_t start, std::uint64_t end);
+    // Forgets [start, end) (one record inside a stored range), splitting the
+    // range around it.
+    void remove_stored(std::uint64_t start, std::uint64_t end);
     // The end of the stored range that starts at `start`, if any.
     [[nodiscard]] std::optional<std::uint64_t> stored_at(std::uint64_t start) const;
     // Forgets ranges before offset.

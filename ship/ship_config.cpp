@@ -151,6 +151,7 @@ const std::map<std::string, Apply> &option_table()
         {"metrics_file", text(&Settings::metrics_file, nullptr, "a file name")},
         {"rotated_idle", duration_in(&Settings::rotated_idle, 0, 3600000)},
         {"retry_max", duration_in(&Settings::retry_max, 100, 3600000)},
+        {"confirm_after", duration_in(&Settings::confirm_after, 0, 600000)},
         {"create_stream",
          [](Settings &s, const std::string &v) -> std::optional<std::string> {
              const auto b = mtacfg::parse_bool(v);

@@ -45,6 +45,7 @@ struct Settings {
     std::string metrics_file;           // Prometheus text, resolved against config_path's directory; "": none
     std::chrono::milliseconds rotated_idle{2000};
     std::chrono::milliseconds retry_max{10000};
+    std::chrono::milliseconds confirm_after{2000}; // after a read-back, until what it found is confirmed
     bool create_stream = true;
     int replicas = 1;
     std::chrono::milliseconds duplicate_window{120000};

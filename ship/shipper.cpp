@@ -288,6 +288,12 @@ struct Counters {
     std::uint64_t false_duplicates = 0; // "duplicate" acks whose sequence did not hold the record
     std::uint64_t copies_deleted = 0;   // audit: second copies of an id deleted from the stream
     std::uint64_t bytes = 0;            // payload bytes acknowledged
+    // Records acknowledged or found stored after a resync that the confirming
+    // read did not find (a server gave them up: looked up and sent again),
+    // or whose confirmation a new failure cut short (looked up again). Each
+    // such record was counted once in acked or found_stored already, and is
+    // counted there again: records = acked + found_stored - unconfirmed.
+    std::uint64_t unconfirmed = 0;
 };
 
 class Shipper {
@@ -318,6 +324,10 @@ public:
                 resync_needed_ = true;
                 continue;
             }
+            if (probation_ && Clock::now() >= confirm_at_ && !confirm())
+                confirm_at_ = Clock::now() + std::max(s_.confirm_after, std::chrono::milliseconds(500)); // later
+            if (failed_)
+                continue;
             const bool progressed = read_and_publish();
             const auto now = Clock::now();
             if (dirty_ && now - last_save >= std::chrono::milliseconds(200)) {
@@ -534,7 +544,9 @@ private:
         take_acks();
         for (auto &[key, run] : runs_) {
             for (const Pending &p : run.pending) {
-                if (p.acked) {
+                if (p.acked && probation_) {
+                    ++c_.unconfirmed; // not confirmed yet: the read-back decides again
+                } else if (p.acked) {
                     cursor_.keys[key].add_stored(p.offset, p.end);
                     run.counted.insert(p.offset); // counted once already, as shipped or found stored
                 } else {
@@ -575,6 +587,8 @@ private:
             last_resync_ = Clock::now();
             resync_needed_ = false;
             dirty_ = true;
+            probation_ = true; // what the read-back found, and acks from now on, wait for confirm()
+            confirm_at_ = last_resync_ + s_.confirm_after;
             return true;
         }
         return false;
@@ -617,6 +631,7 @@ private:
         std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> first_seq; // audit: (key, offset) -> seq
         std::set<std::uint64_t> extra_copies;
         std::uint64_t found = 0;
+        probation_from_ = cursor_.scan_from + 1;
         if (last > cursor_.scan_from) {
             StreamRead r;
             r.stream = s_.stream;
@@ -640,7 +655,9 @@ private:
                 if (ours && natsMsgHeader_Get(m, "Nats-Msg-Size", &size) == NATS_OK && size) {
                     KeyState &k = cursor_.keys[key];
                     if (offset >= k.offset) {
-                        k.add_stored(offset, offset + std::stoull(size) + 1);
+                        const std::uint64_t end = offset + std::stoull(size) + 1;
+                        k.add_stored(offset, end);
+                        probation_found_.push_back({key, offset, end});
                         ++found;
                     }
                 }
@@ -667,6 +684,73 @@ private:
         if (found)
             say("read back " + std::to_string(found) + " message(s) of this node past the cursor: not sent again");
         return std::nullopt;
+    }
+
+    // Ends the probation that follows a resync. A server can give up a
+    // message it acknowledged, or that a read-back saw, when a leader elected
+    // with a stale store takes over its sequence numbers (nats-server 2.9
+    // does so after the whole cluster restarts). So until a second read of
+    // the stream, once the cluster has settled, finds them, such records stay
+    // ahead of the cursor and nothing is saved. That read rebuilds the
+    // stored ranges past each key's offset from what the stream holds;
+    // records it lacks are sent again (through a resync). Returns false when
+    // the stream cannot be read yet (tried again later).
+    bool confirm()
+    {
+        std::uint64_t last = 0;
+        if (settle(last))
+            return false;
+        std::set<std::pair<std::uint64_t, std::uint64_t>> present; // (key, offset)
+        if (last >= probation_from_) {
+            StreamRead r;
+            r.stream = s_.stream;
+            r.subject = s_.subject_prefix + "." + s_.node + ".>";
+            r.from = probation_from_;
+            r.headers_only = true;
+            r.wait_ms = std::max<std::int64_t>(5000, 2 * s_.ack_wait.count());
+            auto error = read_stream(nats_.js(), r, [&](natsMsg *m, std::uint64_t) {
+                const char *id = nullptr;
+                std::uint64_t key = 0, offset = 0;
+                if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id && parse_id(id, key, offset))
+                    present.emplace(key, offset);
+            });
+            if (error) {
+                say("cannot confirm what the stream holds yet: " + *error + "; retrying");
+                return false;
+            }
+        }
+        std::uint64_t missing = 0, dropped_ranges = 0;
+        for (auto &[key, run] : runs_) {
+            for (Pending &p : run.pending) {
+                // An ack past what this read saw came after the cluster settled.
+                const bool in_read = !p.sent || p.seq <= last;
+                if (p.acked && in_read && !present.count({key, p.offset})) {
+                    p.acked = false;
+                    ++missing;
+                }
+            }
+        }
+        // What the read-backs found and the files have not reached yet.
+        for (const Found &f : probation_found_) {
+            if (!present.count({f.key, f.offset})) {
+                cursor_.keys[f.key].remove_stored(f.offset, f.end);
+                ++dropped_ranges;
+            }
+        }
+        probation_found_.clear();
+        probation_ = false;
+        dirty_ = true;
+        if (missing != 0 || dropped_ranges != 0) {
+            c_.unconfirmed += missing;
+            say("the stream no longer holds " + std::to_string(missing) + " record(s) it acknowledged or a read-back "
+                "saw, and " + std::to_string(dropped_ranges) + " a read-back saw ahead of the files: a server gave "
+                "them up; reading back the stream and sending them again");
+            failed_ = true;
+            return true;
+        }
+        for (auto &[key, run] : runs_)
+            advance(key, run);
+        return true;
     }
 
     void take_acks()
@@ -747,6 +831,8 @@ private:
 
     void advance(std::uint64_t key, KeyRun &run)
     {
+        if (probation_)
+            return; // held until confirm()
         KeyState &k = cursor_.keys[key];
         while (!run.pending.empty() && run.pending.front().acked && run.pending.front().offset == k.offset) {
             k.offset = run.pending.front().end;
@@ -1024,6 +1110,8 @@ private:
 
     void save()
     {
+        if (probation_)
+            return; // nothing unconfirmed reaches the disk (dirty_ stays set)
         // scan_from: no message of this node past it is unknown here.
         std::uint64_t scan_from = UINT64_MAX, highest = cursor_.scan_from;
         for (const auto &[key, run] : runs_) {
@@ -1142,6 +1230,7 @@ private:
                                   {"resyncs", c_.resyncs},
                                   {"false_duplicates", c_.false_duplicates},
                                   {"copies_deleted", c_.copies_deleted},
+                                  {"unconfirmed", c_.unconfirmed},
                                   {"bytes_shipped", c_.bytes},
                                   {"lag_records", l.records},
                                   {"lag_bytes", l.bytes},
@@ -1176,6 +1265,10 @@ private:
         family("mtalog_ship_resyncs_total", "counter", "Read-backs of the stream after a failure.", c_.resyncs);
         family("mtalog_ship_copies_deleted_total", "counter", "Extra copies an audit deleted from the stream.",
                c_.copies_deleted);
+        family("mtalog_ship_records_unconfirmed_total", "counter",
+               "Records acknowledged or found stored that a later read of the stream did not confirm (looked up and "
+               "sent again).",
+               c_.unconfirmed);
         family("mtalog_ship_lag_records", "gauge", "Records in the files not yet acknowledged.", l.records);
         family("mtalog_ship_lag_bytes", "gauge", "Bytes in the files not yet acknowledged.", l.bytes);
         family("mtalog_ship_lag_seconds", "gauge", "Seconds the shipper has been behind its files (0: caught up).", l.seconds);
@@ -1191,6 +1284,8 @@ private:
             po.MaxWait = s_.ack_wait.count();
             js_PublishAsyncComplete(nats_.js(), &po);
             take_acks();
+            if (probation_ && !failed_)
+                confirm(); // else the saved cursor stays where it was: the next start reads back
         }
         save();
     }
@@ -1206,6 +1301,14 @@ private:
     std::string id_;              // the message id being built, reused
     Counters c_;
     bool failed_ = false;
+    // Between a resync and confirm(): see confirm().
+    bool probation_ = false;
+    std::uint64_t probation_from_ = 0; // the first sequence the resync's read-back covered
+    struct Found {
+        std::uint64_t key, offset, end;
+    };
+    std::vector<Found> probation_found_; // what the read-backs of this probation found
+    Clock::time_point confirm_at_{};
     std::size_t pending_entries_ = 0;
     std::size_t in_flight_ = 0; // published in this epoch, not acknowledged yet
     bool resync_needed_ = false;

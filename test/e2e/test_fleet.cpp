@@ -51,7 +51,7 @@ struct Node {
             return;
         const auto j = nlohmann::json::parse(status);
         for (const char *k : {"shipped", "duplicates", "found_stored", "unresolved", "failed_publishes", "resyncs",
-                              "false_duplicates", "copies_deleted"})
+                              "false_duplicates", "copies_deleted", "unconfirmed"})
             (audit ? audit_totals : totals)[k] += j.at(k).get<long long>();
         fs::remove(dir + "/state/status.json");
     }
@@ -312,6 +312,7 @@ TEST_CASE("every record of two nodes lands exactly once in a 3-replica stream th
                    << live.missing << " missing, " << live.extra << " extra, " << live.doubled_ids
                    << " ids stored twice, " << live.out_of_order << " sent again after a later one); " << duplicates
                    << " duplicates dropped by the server, " << found_stored << " found stored by read-back, "
+                   << total("unconfirmed") << " not confirmed by the next read (sent again or found again), "
                    << total("failed_publishes") << " failed publishes, " << total("resyncs")
                    << " resyncs; faults: " << faults);
     CHECK(in_files >= 400000);

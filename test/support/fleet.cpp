@@ -313,6 +313,13 @@ long long StreamReader::messages(const std::string &stream) const
     return n;
 }
 
+bool StreamReader::delete_message(const std::string &stream, std::uint64_t seq) const
+{
+    Connection c(*this);
+    jsErrCode jerr{};
+    return c.js && js_DeleteMsg(c.js, stream.c_str(), seq, nullptr, &jerr) == NATS_OK;
+}
+
 void exim_deliveries(const std::string &config, int processes, int records, const std::string &tag,
                      const std::string &rotate)
 {

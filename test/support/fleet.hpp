@@ -72,6 +72,9 @@ struct StreamReader {
     std::string leader(const std::string &stream) const;
     // The stream's message count, or -1.
     long long messages(const std::string &stream) const;
+    // Deletes the message at `seq` (as a server that gave it up would lose
+    // it); false when that failed.
+    bool delete_message(const std::string &stream, std::uint64_t seq) const;
 };
 
 // `processes` forked processes, each like an Exim delivery: it loads the
