@@ -15,25 +15,25 @@ bool needs_quotes(std::string_view cell)
     return !cell.empty() && (cell.front() == ' ' || cell.back() == ' ' || detail::holds_any(cell, ',', '"', false));
 }
 
-// Quotes out[start..] (one cell, through the text layer already), with its
-// quotes doubled, when it needs quotes.
-void quote_from(Buffer &out, std::size_t start)
+// `cell` quoted, with its quotes doubled.
+void append_quoted(Buffer &out, std::string_view cell)
 {
-    const std::string_view written(out.data() + start, out.size() - start);
-    if (!needs_quotes(written))
-        return;
-    Buffer cell;
-    append_raw(cell, written.data(), written.size());
-    out.resize(start);
     out.push_back('"');
     std::size_t plain = 0;
-    const std::string_view text(cell.data(), cell.size());
-    for (std::size_t q; (q = text.find('"', plain)) != std::string_view::npos; plain = q + 1) {
-        append_raw(out, text.data() + plain, q + 1 - plain);
+    for (std::size_t q; (q = cell.find('"', plain)) != std::string_view::npos; plain = q + 1) {
+        append_raw(out, cell.data() + plain, q + 1 - plain);
         out.push_back('"'); // a quote is doubled
     }
-    append_raw(out, text.data() + plain, text.size() - plain);
+    append_raw(out, cell.data() + plain, cell.size() - plain);
     out.push_back('"');
+}
+
+// Quotes out[start..] (one cell, through the text layer already) when it
+// needs quotes.
+void quote_from(Buffer &out, std::size_t start)
+{
+    if (needs_quotes(std::string_view(out.data() + start, out.size() - start)))
+        rewrite_from(out, start, append_quoted);
 }
 
 // Copies a short text that needs neither the text layer's escapes nor
@@ -126,10 +126,7 @@ void put_csv_binding_names(Buffer &out, const BindingNames &names)
 // binding_group, binding and binding_slot, each with its comma.
 void put_binding_cells(Buffer &out, const FormatContext &ctx, int slot)
 {
-    if (const std::string *text = cached_binding(ctx.csv_bindings, slot))
-        put(out, *text);
-    else
-        put_csv_binding_names(out, binding_names(ctx, slot));
+    put_binding_text(out, ctx, ctx.csv_bindings, slot, put_csv_binding_names);
     put_int_cell(out, slot);
 }
 

@@ -51,13 +51,8 @@ bool needs_json_escape(std::string_view text)
 // when it needs any.
 void json_escape_from(Buffer &out, std::size_t start)
 {
-    const std::string_view written(out.data() + start, out.size() - start);
-    if (!needs_json_escape(written))
-        return;
-    Buffer value;
-    append_raw(value, written.data(), written.size());
-    out.resize(start);
-    append_json_body(out, std::string_view(value.data(), value.size()));
+    if (needs_json_escape(std::string_view(out.data() + start, out.size() - start)))
+        rewrite_from(out, start, append_json_body);
 }
 
 // Text from the core or the remote side through both layers of escapes: the
@@ -161,10 +156,7 @@ void put_json_binding_names(Buffer &out, const BindingNames &names)
 // binding_group, binding and binding_slot of `slot`.
 void put_json_binding(Buffer &out, const FormatContext &ctx, int slot)
 {
-    if (const std::string *text = cached_binding(ctx.json_bindings, slot))
-        put(out, *text);
-    else
-        put_json_binding_names(out, binding_names(ctx, slot));
+    put_binding_text(out, ctx, ctx.json_bindings, slot, put_json_binding_names);
     put_literal(out, ",\"binding_slot\":");
     put_int(out, slot);
 }

@@ -23,10 +23,7 @@ void put_binding_names(Buffer &out, const BindingNames &names)
 
 void put_binding(Buffer &out, const FormatContext &ctx, int slot)
 {
-    if (const std::string *text = cached_binding(ctx.mainlog_bindings, slot))
-        put(out, *text);
-    else
-        put_binding_names(out, binding_names(ctx, slot));
+    put_binding_text(out, ctx, ctx.mainlog_bindings, slot, put_binding_names);
 }
 
 // time@id@batch@conn@ (empty ids without a message)

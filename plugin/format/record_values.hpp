@@ -70,12 +70,18 @@ void append_conn_flag_names(Buffer &out, int err, char separator, char quote = 0
 // then looked up on every record.
 using BindingTexts = std::vector<std::optional<std::string>>;
 BindingTexts binding_texts(const FormatContext &ctx, int slots, void (*write)(Buffer &out, const BindingNames &names));
-// The cached text of `slot`, or NULL when it has none.
-[[nodiscard]] inline const std::string *cached_binding(const BindingTexts &texts, int slot)
+// Appends the text of `slot` from `texts`, or, for a slot not there,
+// `write`'s text for the names the core gives it now.
+inline void put_binding_text(Buffer &out, const FormatContext &ctx, const BindingTexts &texts, int slot,
+                             void (*write)(Buffer &out, const BindingNames &names))
 {
-    if (slot < 0 || static_cast<std::size_t>(slot) >= texts.size() || !texts[static_cast<std::size_t>(slot)])
-        return nullptr;
-    return &*texts[static_cast<std::size_t>(slot)];
+    if (slot >= 0 && static_cast<std::size_t>(slot) < texts.size()) {
+        if (const auto &text = texts[static_cast<std::size_t>(slot)]) {
+            put(out, *text);
+            return;
+        }
+    }
+    write(out, binding_names(ctx, slot));
 }
 
 // The record's time as the instance's time_precision asks (mainlog), or

@@ -247,6 +247,14 @@ void append_field_text(Buffer &out, const char *text, char separator)
     }
     append_escaped_capped(out, bounded_field(text), separator, kMaxFieldBytes);
 }
+void rewrite_from(Buffer &out, std::size_t start, void (*rewrite)(Buffer &out, std::string_view text))
+{
+    Buffer value;
+    append_raw(value, out.data() + start, out.size() - start);
+    out.resize(start);
+    rewrite(out, std::string_view(value.data(), value.size()));
+}
+
 void append_escaped(Buffer &out, std::string_view text, char separator)
 {
     std::size_t i = 0;

@@ -33,6 +33,10 @@ inline void append_raw(Buffer &out, const char *data, std::size_t n)
     std::memcpy(out.data() + at, data, n);
 }
 
+// Moves out[start..] aside and writes it again through `rewrite` (a
+// format's own escaping or quoting of a value already in the line).
+void rewrite_from(Buffer &out, std::size_t start, void (*rewrite)(Buffer &out, std::string_view text));
+
 // Cap on the escaped output of every text field but the note (domains,
 // addresses, binding names, context values): a record stays one bounded line.
 inline constexpr std::size_t kMaxFieldBytes = 1024;
