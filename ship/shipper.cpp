@@ -360,7 +360,10 @@ public:
             std::snprintf(rate, sizeof rate, " in %.3f s from the first publish to the last ack (%.0f records/s)", busy,
                           static_cast<double>(c_.acked) / busy);
         say("stopped: " + std::to_string(c_.acked) + " records shipped" + rate + " (" + std::to_string(c_.duplicates) +
-            " already in the stream), cursor saved");
+            " already in the stream), " +
+            (probation_ ? "cursor left as last saved (what came after the last read-back is not confirmed yet: the "
+                          "next start reads back)"
+                        : "cursor saved"));
         const bool broken = std::any_of(sources_.begin(), sources_.end(), [](const Source &src) { return src.broken; });
         return broken ? 1 : 0;
     }
@@ -549,6 +552,7 @@ private:
                 } else if (p.acked) {
                     cursor_.keys[key].add_stored(p.offset, p.end);
                     run.counted.insert(p.offset); // counted once already, as shipped or found stored
+                    probation_found_.push_back({key, p.offset, p.end}); // confirm() checks it too
                 } else {
                     ++c_.unresolved;
                 }
@@ -595,10 +599,10 @@ private:
     }
 
     // Waits (up to 10 s) until the stream has a leader, every replica is
-    // current and its last sequence holds still: a leader elected a moment
-    // ago may not have applied every committed message yet, and a read-back
-    // from it would miss them. Returns the last sequence.
-    std::optional<std::string> settle(std::uint64_t &last)
+    // current and (with `still`) its last sequence holds still: a leader
+    // elected a moment ago may not have applied every committed message yet,
+    // and a read-back from it would miss them. Returns the last sequence.
+    std::optional<std::string> settle(std::uint64_t &last, bool still = true)
     {
         const auto until = Clock::now() + std::chrono::seconds(10);
         std::uint64_t previous = UINT64_MAX;
@@ -613,7 +617,7 @@ private:
             for (int i = 0; si->Cluster && i < si->Cluster->ReplicasLen; ++i)
                 current = current && si->Cluster->Replicas[i]->Current && !si->Cluster->Replicas[i]->Offline;
             jsStreamInfo_Destroy(si);
-            if ((current && last == previous) || Clock::now() >= until || g_stop)
+            if ((current && (!still || last == previous)) || Clock::now() >= until || g_stop)
                 return std::nullopt;
             previous = current ? last : UINT64_MAX;
             std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -690,18 +694,29 @@ private:
     // message it acknowledged, or that a read-back saw, when a leader elected
     // with a stale store takes over its sequence numbers (nats-server 2.9
     // does so after the whole cluster restarts). So until a second read of
-    // the stream, once the cluster has settled, finds them, such records stay
-    // ahead of the cursor and nothing is saved. That read rebuilds the
-    // stored ranges past each key's offset from what the stream holds;
-    // records it lacks are sent again (through a resync). Returns false when
-    // the stream cannot be read yet (tried again later).
+    // the stream, once its replicas are current, finds them, such records
+    // stay ahead of the cursor and nothing is saved: the records acknowledged
+    // since the resync, and the stored ranges it added (found by its
+    // read-back, or acknowledged before it). What the read lacks is taken out
+    // of the stored ranges and sent again (through a resync). Returns false
+    // when the stream cannot be read yet (tried again later).
     bool confirm()
     {
         std::uint64_t last = 0;
-        if (settle(last))
+        if (settle(last, false))
             return false;
-        std::set<std::pair<std::uint64_t, std::uint64_t>> present; // (key, offset)
-        if (last >= probation_from_) {
+        take_acks(); // acks that came in while the replicas caught up are checked too
+        if (failed_)
+            return true; // a failure first: the resync decides
+        // What this read must find: (key, offset) -> found.
+        std::map<std::pair<std::uint64_t, std::uint64_t>, bool> wanted;
+        for (auto &[key, run] : runs_)
+            for (const Pending &p : run.pending)
+                if (p.acked && (!p.sent || p.seq <= last)) // an ack past `last` came once the replicas were current
+                    wanted.emplace(std::pair{key, p.offset}, false);
+        for (const Found &f : probation_found_)
+            wanted.emplace(std::pair{f.key, f.offset}, false);
+        if (!wanted.empty() && last >= probation_from_) {
             StreamRead r;
             r.stream = s_.stream;
             r.subject = s_.subject_prefix + "." + s_.node + ".>";
@@ -712,39 +727,48 @@ private:
                 const char *id = nullptr;
                 std::uint64_t key = 0, offset = 0;
                 if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id && parse_id(id, key, offset))
-                    present.emplace(key, offset);
+                    if (const auto it = wanted.find({key, offset}); it != wanted.end())
+                        it->second = true;
             });
             if (error) {
                 say("cannot confirm what the stream holds yet: " + *error + "; retrying");
                 return false;
             }
         }
-        std::uint64_t missing = 0, dropped_ranges = 0;
+        std::uint64_t missing = 0; // records, each once
         for (auto &[key, run] : runs_) {
             for (Pending &p : run.pending) {
-                // An ack past what this read saw came after the cluster settled.
-                const bool in_read = !p.sent || p.seq <= last;
-                if (p.acked && in_read && !present.count({key, p.offset})) {
-                    p.acked = false;
-                    ++missing;
-                }
+                const auto it = wanted.find({key, p.offset});
+                if (!p.acked || it == wanted.end() || it->second)
+                    continue;
+                // Counted once as shipped or found stored; counted again when
+                // sent again or found again.
+                p.acked = false;
+                cursor_.keys[key].remove_stored(p.offset, p.end);
+                run.counted.erase(p.offset);
+                ++c_.unconfirmed;
+                ++missing;
+                it->second = true; // handled
             }
         }
-        // What the read-backs found and the files have not reached yet.
         for (const Found &f : probation_found_) {
-            if (!present.count({f.key, f.offset})) {
-                cursor_.keys[f.key].remove_stored(f.offset, f.end);
-                ++dropped_ranges;
-            }
+            auto &found = wanted[{f.key, f.offset}];
+            if (found)
+                continue;
+            found = true;
+            cursor_.keys[f.key].remove_stored(f.offset, f.end);
+            // One acknowledged before the resync was counted then; the files
+            // have not reached it again yet, so it is not in `pending`.
+            if (runs_[f.key].counted.erase(f.offset) != 0)
+                ++c_.unconfirmed;
+            ++missing;
         }
         probation_found_.clear();
         probation_ = false;
         dirty_ = true;
-        if (missing != 0 || dropped_ranges != 0) {
-            c_.unconfirmed += missing;
+        if (missing != 0) {
             say("the stream no longer holds " + std::to_string(missing) + " record(s) it acknowledged or a read-back "
-                "saw, and " + std::to_string(dropped_ranges) + " a read-back saw ahead of the files: a server gave "
-                "them up; reading back the stream and sending them again");
+                "saw: a server gave them up; reading back the stream and sending them again");
             failed_ = true;
             return true;
         }
@@ -1284,8 +1308,10 @@ private:
             po.MaxWait = s_.ack_wait.count();
             js_PublishAsyncComplete(nats_.js(), &po);
             take_acks();
-            if (probation_ && !failed_)
-                confirm(); // else the saved cursor stays where it was: the next start reads back
+            // Not before confirm_after: then the cursor stays where it was
+            // last saved, and the next start reads back.
+            if (probation_ && !failed_ && Clock::now() >= confirm_at_)
+                confirm();
         }
         save();
     }

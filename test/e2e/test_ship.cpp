@@ -327,7 +327,7 @@ TEST_CASE("ship: a record the stream gives up after acknowledging it is found mi
     // acknowledged (seen with nats-server 2.9.10 after a full restart);
     // deleting one stands in for that, inside the window before the
     // confirming read that follows every read-back (here: the one at start).
-    NodeOnOneServer n("  confirm_after = 5s\n");
+    NodeOnOneServer n("  confirm_after = 10s\n");
     const testing::StreamReader reader = n.reader();
     n.generate(2000);
     const long long records = n.lines_in_files();
