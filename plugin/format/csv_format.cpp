@@ -36,33 +36,20 @@ void quote_from(Buffer &out, std::size_t start)
         rewrite_from(out, start, append_quoted);
 }
 
-// Copies a short text that needs neither the text layer's escapes nor
-// quotes for a comma or a quote, and returns true; returns false having
-// written nothing for any other text. One scan decides.
-bool put_bare(Buffer &out, const char *text)
+// Whether text goes into a cell as it is: nothing for the text layer to
+// escape, no comma or quote, no space at either end. One scan decides.
+bool bare_cell(std::string_view text)
 {
-    constexpr std::size_t kShort = 64; // within kMaxFieldBytes: no cap applies
-    const std::size_t n = ::strnlen(text, kShort + 1);
-    if (n > kShort || detail::plain_prefix(std::string_view(text, n), ',', '"') != n)
-        return false;
-    append_raw(out, text, n);
-    return true;
-}
-
-// Whether the cell written from `start` needs no quotes for a space at
-// either end.
-bool no_edge_space(const Buffer &out, std::size_t start)
-{
-    return out.size() == start || (out[start] != ' ' && out[out.size() - 1] != ' ');
+    const std::size_t n = text.size();
+    return detail::plain_prefix(text, ',', '"') == n && (n == 0 || (text[0] != ' ' && text[n - 1] != ' '));
 }
 
 // Text through the text layer (escape.hpp, capped at `cap`), quoted when
-// the cell needs it. Text that needs neither is found so in one scan.
+// the cell needs it.
 void put_csv_text(Buffer &out, std::string_view text, std::size_t cap)
 {
-    const std::size_t n = text.size();
-    if (n <= cap && detail::plain_prefix(text, ',', '"') == n && (n == 0 || (text[0] != ' ' && text[n - 1] != ' '))) {
-        append_raw(out, text.data(), n);
+    if (text.size() <= cap && bare_cell(text)) {
+        append_raw(out, text.data(), text.size());
         return;
     }
     const std::size_t start = out.size();
@@ -70,11 +57,21 @@ void put_csv_text(Buffer &out, std::string_view text, std::size_t cap)
     quote_from(out, start);
 }
 
-// The cell of a text field (empty for NULL), then the comma after it.
+// The cell of a text field (empty for NULL), then the comma after it; a
+// bare one in one move with its comma.
 void put_text_cell(Buffer &out, const char *text)
 {
-    if (text != nullptr)
-        put_csv_text(out, bounded_field(text), kMaxFieldBytes);
+    if (text != nullptr) {
+        const std::string_view view = bounded_field(text);
+        if (view.size() <= kMaxFieldBytes && bare_cell(view)) {
+            const std::size_t at = out.size();
+            out.resize(at + view.size() + 1);
+            std::memcpy(out.data() + at, view.data(), view.size());
+            out[at + view.size()] = ',';
+            return;
+        }
+        put_csv_text(out, view, kMaxFieldBytes);
+    }
     out.push_back(',');
 }
 
@@ -89,18 +86,30 @@ void put_id_cell(Buffer &out, const FormatContext &ctx, const message_id &id, Fo
 // local@domain; `@domain` without a local part, `local` without a domain.
 void put_address_cell(Buffer &out, const char *local, const char *domain)
 {
-    const std::size_t start = out.size();
-    const bool has_domain = domain && *domain;
-    bool bare = local == nullptr || put_bare(out, local);
-    if (bare && has_domain) {
-        out.push_back('@');
-        bare = put_bare(out, domain);
-    }
-    if (bare && no_edge_space(out, start)) {
+    const bool has_local = local && *local, has_domain = domain && *domain;
+    if (!has_local && !has_domain) {
         out.push_back(',');
         return;
     }
-    out.resize(start);
+    const std::string_view a = has_local ? bounded_field(local) : std::string_view(),
+                           b = has_domain ? bounded_field(domain) : std::string_view();
+    // Most: both parts bare, so the cell is too unless a space ends it.
+    const bool edges = (a.empty() || a.front() != ' ') && (has_domain ? b.back() != ' ' : a.back() != ' ');
+    if (a.size() <= kMaxFieldBytes && b.size() <= kMaxFieldBytes && edges &&
+        (a.empty() || detail::plain_prefix(a, ',', '"') == a.size()) &&
+        (b.empty() || detail::plain_prefix(b, ',', '"') == b.size())) {
+        const std::size_t at = out.size(), n = a.size() + (has_domain ? 1 + b.size() : 0);
+        out.resize(at + n + 1);
+        char *p = out.data() + at;
+        std::memcpy(p, a.data(), a.size());
+        if (has_domain) {
+            p[a.size()] = '@';
+            std::memcpy(p + a.size() + 1, b.data(), b.size());
+        }
+        p[n] = ',';
+        return;
+    }
+    const std::size_t start = out.size();
     append_field_text(out, local, 0);
     if (has_domain) {
         out.push_back('@');
@@ -134,9 +143,8 @@ void put_binding_cells(Buffer &out, const FormatContext &ctx, int slot)
 template <std::size_t N> void put_head(Buffer &out, const char (&type)[N], const Record &r, const FormatContext &ctx)
 {
     put_literal(out, type);
-    append_record_time(out, r, mtacfg::TimePrecision::microseconds);
-    out.push_back(',');
-    append_rfc3339(out, r.now, r.cache ? &r.cache->rfc3339_second : nullptr);
+    append_unix_and_rfc3339(out, r.now, ",", r.cache ? &r.cache->second : nullptr,
+                            r.cache ? &r.cache->rfc3339_second : nullptr);
     out.push_back(',');
     if (r.msg)
         put_id_cell(out, ctx, r.msg->id);
@@ -147,6 +155,10 @@ template <std::size_t N> void put_head(Buffer &out, const char (&type)[N], const
 // peer_address, peer_port, peer_family and peer_host, each with its comma.
 void put_peer_cells(Buffer &out, const Record &r)
 {
+    if (r.addr == nullptr && r.peer_host == nullptr) { // message records from Momentum's hooks
+        put_literal(out, ",,,,");
+        return;
+    }
     const Peer p = peer_of(r.addr);
     if (p.known) { // our own text: nothing to escape or quote
         put(out, p.ip);

@@ -119,6 +119,21 @@ template <std::size_t N>
     if (!has_local && !has_domain)
         return;
     put_literal(out, key);
+    if (has_local && has_domain) { // most: both short and plain, copied in one move with the '@' and the quote
+        constexpr std::size_t kShort = 64; // within kMaxFieldBytes: no cap applies
+        const std::size_t a = ::strnlen(local, kShort + 1), b = ::strnlen(domain, kShort + 1);
+        if (a <= kShort && b <= kShort && detail::plain_prefix(std::string_view(local, a), '"') == a &&
+            detail::plain_prefix(std::string_view(domain, b), '"') == b) {
+            const std::size_t at = out.size();
+            out.resize(at + a + b + 2);
+            char *p = out.data() + at;
+            std::memcpy(p, local, a);
+            p[a] = '@';
+            std::memcpy(p + a + 1, domain, b);
+            p[a + b + 1] = '"';
+            return;
+        }
+    }
     if (has_local)
         put_json_text(out, local);
     if (has_domain) {
@@ -197,9 +212,8 @@ void put_json_peer(Buffer &out, const Record &r)
 template <std::size_t N> void put_json_head(Buffer &out, const char (&type)[N], const Record &r, const FormatContext &ctx)
 {
     put_literal(out, type);
-    append_record_time(out, r, mtacfg::TimePrecision::microseconds);
-    put_literal(out, ",\"event_time\":\""); // ours: nothing to escape
-    append_rfc3339(out, r.now, r.cache ? &r.cache->rfc3339_second : nullptr);
+    append_unix_and_rfc3339(out, r.now, ",\"event_time\":\"", r.cache ? &r.cache->second : nullptr, // ours: nothing
+                            r.cache ? &r.cache->rfc3339_second : nullptr);                       // to escape
     out.push_back('"');
     if (r.msg)
         put_json_id(out, ",\"message_id\":\"", ctx, r.msg->id);

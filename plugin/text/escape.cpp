@@ -124,6 +124,8 @@ template <bool Two>
 std::size_t plain_prefix_sse2(std::string_view text, char separator, [[maybe_unused]] char separator2) noexcept
 {
     const std::size_t n = text.size();
+    if (n == 0)
+        return 0;
     const char *p = text.data();
     const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7F), backslash = _mm_set1_epi8('\\');
     const __m128i sep = _mm_set1_epi8(separator != 0 ? separator : '\\');

@@ -122,6 +122,36 @@ void append_time(Buffer &out, const timeval &t, TimeDecimals decimals, SecondTex
     append_seconds(out, static_cast<long long>(t.tv_sec) * 1000000LL + usec, decimals == TimeDecimals::micro ? 6 : 0);
 }
 
+void append_unix_and_rfc3339(Buffer &out, const timeval &t, std::string_view between, SecondText *unix_cache,
+                             SecondText *rfc3339_cache)
+{
+    constexpr std::size_t kDateTime = 19; // as in append_rfc3339
+    if (unix_cache != nullptr && rfc3339_cache != nullptr && t.tv_sec >= 0 && unix_cache->second == t.tv_sec &&
+        rfc3339_cache->second == t.tv_sec && t.tv_usec >= 0 && t.tv_usec <= 999999) {
+        char micros[6];
+        put_micros(micros, static_cast<unsigned long>(t.tv_usec));
+        const std::size_t at = out.size(), unix_len = unix_cache->len;
+        out.resize(at + unix_len + 7 + between.size() + kDateTime + 8);
+        char *p = out.data() + at;
+        std::memcpy(p, unix_cache->text, unix_len);
+        p += unix_len;
+        *p++ = '.';
+        std::memcpy(p, micros, 6);
+        p += 6;
+        std::memcpy(p, between.data(), between.size());
+        p += between.size();
+        std::memcpy(p, rfc3339_cache->text, kDateTime);
+        p += kDateTime;
+        *p++ = '.';
+        std::memcpy(p, micros, 6);
+        p[6] = 'Z';
+        return;
+    }
+    append_time(out, t, TimeDecimals::micro, unix_cache);
+    put(out, between);
+    append_rfc3339(out, t, rfc3339_cache);
+}
+
 namespace {
 
 void put_digits(char *at, long long value, int width)

@@ -33,6 +33,11 @@ enum class TimeDecimals { none, micro };
 // Unix seconds, without or with six decimals.
 // `cache`: the calling thread's, to reuse the text of the last second.
 void append_time(Buffer &out, const timeval &t, TimeDecimals decimals, SecondText *cache = nullptr);
+// The Unix time with microseconds, `between`, then the same time in RFC
+// 3339 (JSON's and CSV's timestamp and event_time): when both caches hold
+// the second, one move for all of it, the microseconds written once.
+void append_unix_and_rfc3339(Buffer &out, const timeval &t, std::string_view between, SecondText *unix_cache,
+                             SecondText *rfc3339_cache);
 // RFC 3339 UTC with microseconds: 2023-11-14T22:13:20.250000Z
 // `cache`: the calling thread's, to reuse the date and time of the last second.
 void append_rfc3339(Buffer &out, const timeval &t, SecondText *cache = nullptr);
