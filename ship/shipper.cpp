@@ -552,7 +552,8 @@ private:
                 } else if (p.acked) {
                     cursor_.keys[key].add_stored(p.offset, p.end);
                     run.counted.insert(p.offset); // counted once already, as shipped or found stored
-                    probation_found_.push_back({key, p.offset, p.end}); // confirm() checks it too
+                    if (p.sent) // acknowledged at p.seq; confirm() checks it too
+                        probation_found_[{key, p.offset}] = Found{p.end, p.seq};
                 } else {
                     ++c_.unresolved;
                 }
@@ -661,7 +662,7 @@ private:
                     if (offset >= k.offset) {
                         const std::uint64_t end = offset + std::stoull(size) + 1;
                         k.add_stored(offset, end);
-                        probation_found_.push_back({key, offset, end});
+                        probation_found_[{key, offset}] = Found{end, seq};
                         ++found;
                     }
                 }
@@ -708,15 +709,22 @@ private:
         take_acks(); // acks that came in while the replicas caught up are checked too
         if (failed_)
             return true; // a failure first: the resync decides
-        // What this read must find: (key, offset) -> found.
-        std::map<std::pair<std::uint64_t, std::uint64_t>, bool> wanted;
+        // Records of this probation at a sequence this read covers (an ack
+        // past `last` came once the replicas were current): each must be
+        // found. Records older than the read-back (confirmed before, or
+        // read from the saved cursor) are not looked for here.
+        const auto covered = [&](std::uint64_t seq) { return seq >= probation_from_ && seq <= last; };
+        // (key, offset) -> seen: every record sent in this epoch (an ack
+        // may still come in during the read), and what the read-backs found.
+        std::map<std::pair<std::uint64_t, std::uint64_t>, bool> seen;
         for (auto &[key, run] : runs_)
             for (const Pending &p : run.pending)
-                if (p.acked && (!p.sent || p.seq <= last)) // an ack past `last` came once the replicas were current
-                    wanted.emplace(std::pair{key, p.offset}, false);
-        for (const Found &f : probation_found_)
-            wanted.emplace(std::pair{f.key, f.offset}, false);
-        if (!wanted.empty() && last >= probation_from_) {
+                if (p.sent)
+                    seen.emplace(std::pair{key, p.offset}, false);
+        for (const auto &[at, f] : probation_found_)
+            if (covered(f.seq))
+                seen.emplace(at, false);
+        if (!seen.empty() && last >= probation_from_) {
             StreamRead r;
             r.stream = s_.stream;
             r.subject = s_.subject_prefix + "." + s_.node + ".>";
@@ -727,7 +735,7 @@ private:
                 const char *id = nullptr;
                 std::uint64_t key = 0, offset = 0;
                 if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id && parse_id(id, key, offset))
-                    if (const auto it = wanted.find({key, offset}); it != wanted.end())
+                    if (const auto it = seen.find({key, offset}); it != seen.end())
                         it->second = true;
             });
             if (error) {
@@ -735,11 +743,18 @@ private:
                 return false;
             }
         }
+        take_acks(); // acks that came in during the read are checked too
+        if (failed_)
+            return true;
         std::uint64_t missing = 0; // records, each once
         for (auto &[key, run] : runs_) {
             for (Pending &p : run.pending) {
-                const auto it = wanted.find({key, p.offset});
-                if (!p.acked || it == wanted.end() || it->second)
+                if (!p.acked)
+                    continue;
+                const auto found = probation_found_.find({key, p.offset});
+                const bool check = p.sent ? covered(p.seq) : found != probation_found_.end() && covered(found->second.seq);
+                const auto it = seen.find({key, p.offset});
+                if (!check || it == seen.end() || it->second)
                     continue;
                 // Counted once as shipped or found stored; counted again when
                 // sent again or found again.
@@ -751,15 +766,15 @@ private:
                 it->second = true; // handled
             }
         }
-        for (const Found &f : probation_found_) {
-            auto &found = wanted[{f.key, f.offset}];
-            if (found)
-                continue;
-            found = true;
-            cursor_.keys[f.key].remove_stored(f.offset, f.end);
+        for (const auto &[at, f] : probation_found_) {
+            const auto it = seen.find(at);
+            if (it == seen.end() || it->second)
+                continue; // not covered by this read, seen, or handled above
+            it->second = true;
+            cursor_.keys[at.first].remove_stored(at.second, f.end);
             // One acknowledged before the resync was counted then; the files
             // have not reached it again yet, so it is not in `pending`.
-            if (runs_[f.key].counted.erase(f.offset) != 0)
+            if (runs_[at.first].counted.erase(at.second) != 0)
                 ++c_.unconfirmed;
             ++missing;
         }
@@ -1114,8 +1129,8 @@ private:
 
     bool caught_up()
     {
-        if (pending_entries_ != 0 || failed_ || resync_needed_)
-            return false;
+        if (pending_entries_ != 0 || failed_ || resync_needed_ || probation_)
+            return false; // (--once waits for the confirmation)
         for (auto &src : sources_) {
             if (src.broken)
                 continue;
@@ -1331,9 +1346,11 @@ private:
     bool probation_ = false;
     std::uint64_t probation_from_ = 0; // the first sequence the resync's read-back covered
     struct Found {
-        std::uint64_t key, offset, end;
+        std::uint64_t end, seq;
     };
-    std::vector<Found> probation_found_; // what the read-backs of this probation found
+    // (key, offset) -> what the read-backs of this probation found, and what
+    // was acknowledged before its resync.
+    std::map<std::pair<std::uint64_t, std::uint64_t>, Found> probation_found_;
     Clock::time_point confirm_at_{};
     std::size_t pending_entries_ = 0;
     std::size_t in_flight_ = 0; // published in this epoch, not acknowledged yet
