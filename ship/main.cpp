@@ -20,11 +20,13 @@ mtalog config that CONFIG's mtalog_ship stanza points at) to a NATS JetStream
 stream, one message per record, exactly once, with subject
 <subject_prefix>.<node>.<record type>. The files are the spool: the MTA never
 waits for the stream, and the cursor in state_dir moves only after the
-stream acknowledged.
+stream acknowledged (and, after a read-back of the stream, once a second
+read confirmed it: confirm_after).
 
   --check     validate CONFIG (and the mtalog config and credentials file it
               names), print a summary, and exit without connecting
-  --once      stop once every file is shipped to its end (catch-up runs)
+  --once      stop once every file is shipped to its end and confirmed
+              (catch-up runs)
   --audit     first read back every message of this node from the stream,
               delete second copies of a record, and ship again every record
               of the files still on disk that the stream lacks (after a
@@ -32,7 +34,8 @@ stream acknowledged.
   --help      this text
 
 Signals: SIGTERM or SIGINT stop after the records in flight are acknowledged
-(the cursor is saved); SIGUSR1 prints the status line and rewrites
+(the cursor is saved, or left as last saved within confirm_after of a
+read-back); SIGUSR1 prints the status line and rewrites
 state_dir/status.json at once.
 
 tail reads the stream through the durable consumer NAME (default
