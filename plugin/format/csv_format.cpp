@@ -94,14 +94,16 @@ void put_address_cell(Buffer &out, const char *local, const char *domain)
     const std::string_view a = has_local ? bounded_field(local) : std::string_view(),
                            b = has_domain ? bounded_field(domain) : std::string_view();
     // Most: both parts bare, so the cell is too unless a space ends it.
-    const bool edges = (a.empty() || a.front() != ' ') && (has_domain ? b.back() != ' ' : a.back() != ' ');
+    const bool edges =
+        (a.empty() || a.front() != ' ') && (has_domain ? b.back() != ' ' : (a.empty() || a.back() != ' '));
     if (a.size() <= kMaxFieldBytes && b.size() <= kMaxFieldBytes && edges &&
         (a.empty() || detail::plain_prefix(a, ',', '"') == a.size()) &&
         (b.empty() || detail::plain_prefix(b, ',', '"') == b.size())) {
         const std::size_t at = out.size(), n = a.size() + (has_domain ? 1 + b.size() : 0);
         out.resize(at + n + 1);
         char *p = out.data() + at;
-        std::memcpy(p, a.data(), a.size());
+        if (!a.empty()) // an empty view's data may be NULL, which memcpy must not get
+            std::memcpy(p, a.data(), a.size());
         if (has_domain) {
             p[a.size()] = '@';
             std::memcpy(p + a.size() + 1, b.data(), b.size());
