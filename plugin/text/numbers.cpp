@@ -168,7 +168,7 @@ void append_rfc3339(Buffer &out, const timeval &t, SecondText *cache)
     if (usec < 0 || usec > 999999)
         usec = 0;
     constexpr std::size_t kDateTime = 19; // "YYYY-MM-DDTHH:MM:SS", the only text this cache holds
-    static_assert(kDateTime <= sizeof cache->text);
+    static_assert(kDateTime <= sizeof SecondText::text);
     if (cache != nullptr && cache->second == t.tv_sec && cache->second >= 0) {
         // The date and time as last written by this thread; then ".uuuuuuZ".
         const std::size_t at = out.size();
