@@ -2,7 +2,8 @@
 // One table holds everything about a field (name, type, record kinds, its
 // place in JSON, the function that writes it, its documentation): the
 // template macros that show a field, the CSV header and the docs read that
-// row. JSON and CSV lines are laid out by hand per record kind for speed
+// row; the writers themselves are in field_writers.hpp. JSON and CSV lines
+// are laid out by hand per record kind for speed
 // (json_format.cpp, csv_format.cpp); test_property holds them byte for byte
 // to what this table's writers give.
 #pragma once

@@ -23,11 +23,14 @@ struct FormatContext {
     // "binding":..` members, CSV's two cells. A slot not here is looked up on
     // every record. Filled by cache_binding_texts (formatter.hpp).
     std::vector<std::optional<std::string>> mainlog_bindings, json_bindings, csv_bindings;
-    // The core's own names of those slots, for binding_names() (templates).
+    // The core's own names of those slots, for binding_names(), and each
+    // name's text as the text layer writes it ("" for none), for the
+    // binding_group and binding fields (templates).
     struct SlotNames {
         bool known = false;
         const char *group = nullptr;
         const char *name = nullptr;
+        std::string group_text, name_text;
     };
     std::vector<SlotNames> slot_names;
 };

@@ -95,21 +95,6 @@ BindingNames binding_names(const FormatContext &ctx, int slot)
     return names;
 }
 
-std::optional<int> binding_slot_of(const Record &r)
-{
-    if (r.kind == RecordKind::connection_failure)
-        return r.binding_slot;
-    if (r.msg == nullptr)
-        return std::nullopt;
-    return r.msg->binding_slot;
-}
-
-BindingNames binding_names_of(const Record &r, const FormatContext &ctx)
-{
-    const auto slot = binding_slot_of(r);
-    return slot ? binding_names(ctx, *slot) : BindingNames{};
-}
-
 std::optional<long long> queue_micros(const Record &r)
 {
     if (r.msg == nullptr || (r.msg->creation_time.tv_sec == 0 && r.msg->creation_time.tv_usec == 0))

@@ -37,10 +37,14 @@ BindingNames binding_names(const FormatContext &ctx, int slot);
 
 // The slot a record refers to: the connection failure's, or the message's
 // (nullopt when an attempt or permanent failure has no message).
-std::optional<int> binding_slot_of(const Record &r);
-// Names for binding_slot_of(r); both NULL when there is no slot or the core
-// does not know it.
-BindingNames binding_names_of(const Record &r, const FormatContext &ctx);
+inline std::optional<int> binding_slot_of(const Record &r)
+{
+    if (r.kind == RecordKind::connection_failure)
+        return r.binding_slot;
+    if (r.msg == nullptr)
+        return std::nullopt;
+    return r.msg->binding_slot;
+}
 
 // Microseconds from the message's creation to the event; nullopt when there
 // is no message or it has no creation time (zero).

@@ -1,5 +1,7 @@
 #include "template_format.hpp"
 
+#include "field_writers.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <ctime>
@@ -120,13 +122,21 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
 
     CompiledTemplate t;
     std::string literal; // the text since the last macro
-    // Ends an item: the literal so far becomes its prefix.
+    // Ends an item: the literal so far goes before it, all but its last
+    // kRoom bytes in literal steps of their own.
     auto push = [&](Item item) {
-        item.prefix = std::move(literal);
+        std::string_view rest = literal;
+        for (;;) {
+            const bool last = rest.size() <= Item::kRoom;
+            Item &step = last ? item : t.items_.emplace_back();
+            const std::string_view piece = rest.substr(0, Item::kRoom);
+            std::copy(piece.begin(), piece.end(), step.padded);
+            step.length = static_cast<unsigned char>(piece.size());
+            rest.remove_prefix(piece.size());
+            if (last)
+                break;
+        }
         literal.clear();
-        item.fits = item.prefix.size() <= Item::kRoom;
-        if (item.fits)
-            std::copy(item.prefix.begin(), item.prefix.end(), item.padded);
         t.items_.push_back(std::move(item));
     };
     std::size_t i = 0;
@@ -165,10 +175,13 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
                                          std::string(mtacfg::record_name(kind)) + " records"};
         i += 1 + info.name.size();
         Item item;
-        if (info.field != nullptr)
-            item.field = info.field->write;
-        else
+        if (info.field != nullptr) {
+            item.step = Step::field;
+            item.field = info.field->field;
+        } else {
+            item.step = Step::own;
             item.own = info.write;
+        }
         const bool has_braces = i < text.size() && text[i] == '{';
         const bool wants_braces = info.arg != MacroArg::none;
         if ((info.arg == MacroArg::required_braces || info.arg == MacroArg::decimals_required) && !has_braces)
@@ -192,6 +205,14 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
             }
             i = close + 1;
         }
+        // %T in whole seconds is the elapsed field exactly, and %t without
+        // strftime the cached second: both written inline.
+        if (item.own == m_T && item.number == 0) {
+            item.step = Step::field;
+            item.field = Field::elapsed;
+        } else if (item.own == m_t && item.text.empty()) {
+            item.step = Step::seconds;
+        }
         push(std::move(item));
     }
     if (!literal.empty())
@@ -202,17 +223,15 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
 void CompiledTemplate::format(const Record &r, const FormatContext &ctx, Buffer &out) const
 {
     for (const Item &item : items_) {
-        if (item.fits) {
-            const std::size_t at = out.size();
-            out.reserve(at + Item::kRoom);
-            std::memcpy(out.data() + at, item.padded, Item::kRoom);
-            out.try_resize(at + item.prefix.size());
-        } else {
-            put(out, item.prefix);
-        }
-        if (item.field != nullptr)
-            item.field(r, ctx, out, '|');
-        else if (item.own != nullptr)
+        const std::size_t at = out.size();
+        out.reserve(at + Item::kRoom);
+        std::memcpy(out.data() + at, item.padded, Item::kRoom);
+        out.try_resize(at + item.length);
+        if (item.step == Step::field)
+            write_field(item.field, r, ctx, out, '|');
+        else if (item.step == Step::seconds)
+            append_record_time(out, r, mtacfg::TimePrecision::seconds);
+        else if (item.step == Step::own)
             item.own(r, ctx, out, item.text, item.number);
     }
 }

@@ -52,17 +52,19 @@ public:
 
 private:
     // The literal text before a macro, then the macro: one step per macro.
+    // A literal longer than kRoom is cut into steps of its own.
+    enum class Step : unsigned char { literal, field, seconds, own };
     struct Item {
-        std::string prefix;               // literal text before the macro ("" for none)
-        FieldWriter field = nullptr;      // the macro's field's writer, or
-        MacroWriter own = nullptr;        // its own (neither: the template's trailing literal)
-        std::string text;                 // the macro's argument
-        int number = 0;                   // decimals, for %us{N} and %T{N}
-        // A prefix of at most kRoom bytes is also kept padded, and copied in
-        // one fixed-size move instead of a call to memcpy.
         static constexpr std::size_t kRoom = 16;
+        // The literal before the macro, padded to kRoom bytes: copied in one
+        // fixed-size move instead of a call to memcpy.
         char padded[kRoom] = {};
-        bool fits = false;
+        unsigned char length = 0;  // of the literal, at most kRoom
+        Step step = Step::literal; // what follows the literal (seconds: %t)
+        Field field = Field::type; // Step::field: the field the macro shows
+        MacroWriter own = nullptr; // Step::own: the macro's own writer
+        std::string text;          // the macro's argument
+        int number = 0;            // decimals, for %us{N} and %T{N}
     };
     std::vector<Item> items_;
 };

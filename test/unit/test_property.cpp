@@ -374,7 +374,7 @@ std::string table_csv(const Record &r, const FormatContext &ctx)
 
 } // namespace
 
-TEST_CASE("json and csv lines are what the field table says, for every kind and every absent or hostile value",
+TEST_CASE("json, csv and template lines are what the field table says, for every kind and every absent or hostile value",
           "[property]")
 {
     ec_core core{}; // hostile binding names and id texts (HostileCore)
@@ -384,6 +384,47 @@ TEST_CASE("json and csv lines are what the field table says, for every kind and 
     plain_ctx.core = &core;
     FormatContext cached_ctx = plain_ctx; // as an instance runs: per-slot binding names and texts
     cache_binding_texts(cached_ctx, 4);   // slots 4 and up are looked up per record
+
+    // Per kind, a template of every macro that shows a field, and %T and %t,
+    // each after a separator (long ones are cut into steps of their own).
+    const std::array<std::string_view, 3> separators{"|", " ~ a separator of 33 bytes ~~~~ ", "16 bytes exactly"};
+    std::array<std::optional<CompiledTemplate>, 3> templates;
+    std::array<std::vector<Field>, 3> template_fields;
+    for (const RecordKind kind : mtacfg::kAllRecordKinds) {
+        const auto k = static_cast<std::size_t>(kind);
+        std::string text;
+        for (const MacroInfo &m : template_macros()) {
+            if (m.field == nullptr || (m.kinds & kind_bit(kind)) == 0)
+                continue;
+            text += std::string(separators[template_fields[k].size() % 3]) + "%" + std::string(m.name);
+            template_fields[k].push_back(m.field->field);
+        }
+        text += "|%t|";
+        if ((kMessageKinds & kind_bit(kind)) != 0)
+            text += "%T{0}|%T";
+        auto compiled = CompiledTemplate::compile(text, kind);
+        REQUIRE(std::holds_alternative<CompiledTemplate>(compiled));
+        templates[k] = std::move(std::get<CompiledTemplate>(compiled));
+    }
+    // The same through the table's rows, one by one.
+    auto table_template = [&](const Record &r, const FormatContext &ctx) {
+        const auto k = static_cast<std::size_t>(r.kind);
+        std::string out;
+        for (std::size_t i = 0; i < template_fields[k].size(); ++i) {
+            Buffer value;
+            field_info(template_fields[k][i]).write(r, ctx, value, '|');
+            out += std::string(separators[i % 3]) + fmt::to_string(value);
+        }
+        Buffer seconds;
+        append_time(seconds, r.now, TimeDecimals::none);
+        out += "|" + fmt::to_string(seconds) + "|";
+        if (r.kind != RecordKind::connection_failure) {
+            Buffer elapsed;
+            field_info(Field::elapsed).write(r, ctx, elapsed, '|');
+            out += fmt::to_string(elapsed) + "|" + fmt::to_string(elapsed);
+        }
+        return out;
+    };
 
     std::mt19937_64 rng(20261130);
     auto pick_text = [&](std::vector<std::string> &keep) -> const char * {
@@ -465,22 +506,26 @@ TEST_CASE("json and csv lines are what the field table says, for every kind and 
         // The writers under test go first in half the cases, so that they
         // also meet ids the thread's cache does not hold yet.
         const bool reference_first = rng() % 2 == 0;
-        std::string want_json, want_csv;
+        std::string want_json, want_csv, want_template;
         if (reference_first) {
             want_json = table_json(r, plain_ctx);
             want_csv = table_csv(r, plain_ctx);
+            want_template = table_template(r, plain_ctx);
         }
         for (const FormatContext *ctx : {&cached_ctx, &plain_ctx}) {
-            Buffer json, csv;
+            Buffer json, csv, line;
             format_json(r, *ctx, json);
             format_csv(r, *ctx, csv);
+            templates[static_cast<std::size_t>(r.kind)]->format(r, *ctx, line);
             if (!reference_first) {
                 want_json = table_json(r, plain_ctx);
                 want_csv = table_csv(r, plain_ctx);
+                want_template = table_template(r, plain_ctx);
             }
             INFO("case " << n << (ctx == &cached_ctx ? ", cached binding texts" : ""));
             REQUIRE(fmt::to_string(json) == want_json);
             REQUIRE(fmt::to_string(csv) == want_csv);
+            REQUIRE(fmt::to_string(line) == want_template);
         }
     }
     // Every kind, peers and flag lists really came up.
