@@ -572,10 +572,13 @@ TEST_CASE("numbers and IPv4 peers written by hand match the C library", "[format
 {
     std::vector<long long> values{0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, -1, -9, -10, -99, -100,
                                   std::numeric_limits<long long>::max(), std::numeric_limits<long long>::min()};
-    for (long long p = 1; p <= 1000000000000000000LL; p *= 10)
+    for (long long p = 1;; p *= 10) { // every power of ten up to 10^18, the last below the maximum
         for (long long d : {-1LL, 0LL, 1LL})
             for (long long sign : {1LL, -1LL})
                 values.push_back(sign * (p + d));
+        if (p > std::numeric_limits<long long>::max() / 10)
+            break;
+    }
     std::mt19937_64 rng(7);
     for (int i = 0; i < 2000; ++i)
         values.push_back(static_cast<long long>(rng()) >> (rng() % 64));
