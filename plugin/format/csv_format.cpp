@@ -93,12 +93,9 @@ void put_address_cell(Buffer &out, const char *local, const char *domain)
     }
     const std::string_view a = has_local ? bounded_field(local) : std::string_view(),
                            b = has_domain ? bounded_field(domain) : std::string_view();
-    // Most: both parts bare, so the cell is too unless a space ends it.
-    const bool edges =
-        (a.empty() || a.front() != ' ') && (has_domain ? b.back() != ' ' : (a.empty() || a.back() != ' '));
-    if (a.size() <= kMaxFieldBytes && b.size() <= kMaxFieldBytes && edges &&
-        (a.empty() || detail::plain_prefix(a, ',', '"') == a.size()) &&
-        (b.empty() || detail::plain_prefix(b, ',', '"') == b.size())) {
+    // Most: both parts bare, so the cell is too unless a space ends it. The
+    // cell is copied first and checked in one scan (`@` is plain).
+    if (a.size() <= kMaxFieldBytes && b.size() <= kMaxFieldBytes) {
         const std::size_t at = out.size(), n = a.size() + (has_domain ? 1 + b.size() : 0);
         out.resize(at + n + 1);
         char *p = out.data() + at;
@@ -108,8 +105,11 @@ void put_address_cell(Buffer &out, const char *local, const char *domain)
             p[a.size()] = '@';
             std::memcpy(p + a.size() + 1, b.data(), b.size());
         }
-        p[n] = ',';
-        return;
+        if (p[0] != ' ' && p[n - 1] != ' ' && detail::plain_prefix(std::string_view(p, n), ',', '"') == n) {
+            p[n] = ',';
+            return;
+        }
+        out.resize(at);
     }
     const std::size_t start = out.size();
     append_field_text(out, local, 0);
