@@ -35,12 +35,9 @@ void m_us(const Record &r, const FormatContext &, Buffer &out, const std::string
 {
     append_seconds(out, static_cast<long long>(r.now.tv_sec) * 1000000LL + r.now.tv_usec, decimals);
 }
+// %t{strftime}; %t alone compiles to Step::seconds (the thread's cached second).
 void m_t(const Record &r, const FormatContext &, Buffer &out, const std::string &format, int)
 {
-    if (format.empty()) {
-        append_record_time(out, r, mtacfg::TimePrecision::seconds); // the thread's cached second
-        return;
-    }
     std::tm tm{};
     const std::time_t secs = r.now.tv_sec;
     localtime_r(&secs, &tm);

@@ -21,6 +21,7 @@
 #include "core.hpp"
 #include "csv_format.hpp"
 #include "escape.hpp"
+#include "field_writers.hpp"
 #include "fields.hpp"
 #include "formatter.hpp"
 #include "json_format.hpp"
@@ -387,7 +388,7 @@ TEST_CASE("json, csv and template lines are what the field table says, for every
 
     // Per kind, a template of every macro that shows a field, and %T and %t,
     // each after a separator (long ones are cut into steps of their own).
-    const std::array<std::string_view, 3> separators{"|", " ~ a separator of 33 bytes ~~~~ ", "16 bytes exactly"};
+    const std::array<std::string_view, 3> separators{"|", " ~ a separator of 33 bytes ~~~~~ ", "16 bytes exactly"};
     std::array<std::optional<CompiledTemplate>, 3> templates;
     std::array<std::vector<Field>, 3> template_fields;
     for (const RecordKind kind : mtacfg::kAllRecordKinds) {
@@ -526,6 +527,16 @@ TEST_CASE("json, csv and template lines are what the field table says, for every
             REQUIRE(fmt::to_string(json) == want_json);
             REQUIRE(fmt::to_string(csv) == want_csv);
             REQUIRE(fmt::to_string(line) == want_template);
+        }
+        // write_field's switch: every row of the kind, macro or not, as its row writes it.
+        for (const FieldInfo &f : kFields) {
+            if ((f.kinds & kind_bit(r.kind)) == 0)
+                continue;
+            Buffer by_row, by_switch;
+            const bool row_wrote = f.write(r, plain_ctx, by_row, ',');
+            INFO("case " << n << ", field " << f.name);
+            REQUIRE(write_field(f.field, r, plain_ctx, by_switch, ',') == row_wrote);
+            REQUIRE(fmt::to_string(by_switch) == fmt::to_string(by_row));
         }
     }
     // Every kind, peers and flag lists really came up.
