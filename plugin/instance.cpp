@@ -68,7 +68,7 @@ std::optional<std::string> Instance::compile_formats()
 
 Instance::Instance(ec_core *core, mtacfg::Settings settings)
     : core_(core), settings_(std::move(settings)), diag_(core, mtacfg::stanza_label(settings_.instance)),
-      format_ctx_{core, settings_.timestamp_precision, settings_.max_note_bytes, {}, {}, {}, {}}
+      format_ctx_{core, settings_.timestamp_precision, settings_.max_note_bytes, {}, {}, {}, {}, {}, {}}
 {
 }
 

@@ -91,24 +91,16 @@ void put_address_cell(Buffer &out, const char *local, const char *domain)
         out.push_back(',');
         return;
     }
-    const std::string_view a = has_local ? bounded_field(local) : std::string_view(),
-                           b = has_domain ? bounded_field(domain) : std::string_view();
+    // Empty parts as "" rather than NULL: append_raw_address copies them.
+    const std::string_view a = has_local ? bounded_field(local) : std::string_view(""),
+                           b = has_domain ? bounded_field(domain) : std::string_view("");
     // Most: both parts bare, so the cell is too unless a space ends it. The
-    // cell is copied first and checked in one scan (`@` is plain).
+    // cell is copied with its comma first and checked in one scan.
     if (a.size() <= kMaxFieldBytes && b.size() <= kMaxFieldBytes) {
-        const std::size_t at = out.size(), n = a.size() + (has_domain ? 1 + b.size() : 0);
-        out.resize(at + n + 1);
-        char *p = out.data() + at;
-        if (!a.empty()) // an empty view's data may be NULL, which memcpy must not get
-            std::memcpy(p, a.data(), a.size());
-        if (has_domain) {
-            p[a.size()] = '@';
-            std::memcpy(p + a.size() + 1, b.data(), b.size());
-        }
-        if (p[0] != ' ' && p[n - 1] != ' ' && detail::plain_prefix(std::string_view(p, n), ',', '"') == n) {
-            p[n] = ',';
+        const std::size_t at = out.size();
+        const std::string_view cell = append_raw_address(out, a, b, ',');
+        if (cell.front() != ' ' && cell.back() != ' ' && detail::plain_prefix(cell, ',', '"') == cell.size())
             return;
-        }
         out.resize(at);
     }
     const std::size_t start = out.size();

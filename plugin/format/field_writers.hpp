@@ -47,22 +47,22 @@ inline bool address(Buffer &out, const char *local, const char *domain)
     return true;
 }
 
-// One of the record's binding names: the text cached for its slot, or the
-// core's name now, for a slot not cached.
-inline bool binding_part(const Record &r, const FormatContext &ctx, Buffer &out, const char *BindingNames::*part,
-                         std::string FormatContext::SlotNames::*cached)
+// One binding name of a slot as the text layer writes it (binding_texts'
+// writers for FormatContext::group_texts and name_texts).
+inline void put_group_text(Buffer &out, const BindingNames &names) { append_field_text(out, names.group, 0); }
+inline void put_name_text(Buffer &out, const BindingNames &names) { append_field_text(out, names.name, 0); }
+
+// One of the record's binding names, from `texts` or, for a slot not there,
+// through `write`.
+inline bool binding_part(const Record &r, const FormatContext &ctx, Buffer &out, const BindingTexts &texts,
+                         void (*write)(Buffer &out, const BindingNames &names))
 {
     const auto slot = binding_slot_of(r);
     if (!slot)
         return false;
-    if (*slot >= 0 && static_cast<std::size_t>(*slot) < ctx.slot_names.size()) {
-        if (const auto &known = ctx.slot_names[static_cast<std::size_t>(*slot)]; known.known) {
-            const std::string &cached_text = known.*cached;
-            put(out, cached_text);
-            return !cached_text.empty();
-        }
-    }
-    return text(out, binding_names(ctx, *slot).*part);
+    const std::size_t before = out.size();
+    put_binding_text(out, ctx, texts, *slot, write);
+    return out.size() != before;
 }
 
 // One writer per field, in table order; `sep` is the list separator. Rows of
@@ -105,8 +105,8 @@ inline bool w_size(const Record &r, const FormatContext &, Buffer &out, char)
     const ec_message *m = r.msg;
     return m && integer(out, static_cast<long long>(m->size));
 }
-inline bool w_binding_group(const Record &r, const FormatContext &ctx, Buffer &out, char) { return binding_part(r, ctx, out, &BindingNames::group, &FormatContext::SlotNames::group_text); }
-inline bool w_binding(const Record &r, const FormatContext &ctx, Buffer &out, char) { return binding_part(r, ctx, out, &BindingNames::name, &FormatContext::SlotNames::name_text); }
+inline bool w_binding_group(const Record &r, const FormatContext &ctx, Buffer &out, char) { return binding_part(r, ctx, out, ctx.group_texts, put_group_text); }
+inline bool w_binding(const Record &r, const FormatContext &ctx, Buffer &out, char) { return binding_part(r, ctx, out, ctx.name_texts, put_name_text); }
 inline bool w_binding_slot(const Record &r, const FormatContext &, Buffer &out, char)
 {
     const auto slot = binding_slot_of(r);

@@ -21,16 +21,15 @@ struct FormatContext {
     // start (the ABI keeps binding names unchanged while the module is
     // loaded): mainlog's escaped "group@name", JSON's `,"binding_group":..,
     // "binding":..` members, CSV's two cells. A slot not here is looked up on
-    // every record. Filled by cache_binding_texts (formatter.hpp).
-    std::vector<std::optional<std::string>> mainlog_bindings, json_bindings, csv_bindings;
-    // The core's own names of those slots, for binding_names(), and each
-    // name's text as the text layer writes it ("" for none), for the
-    // binding_group and binding fields (templates).
+    // every record; the binding_group and binding fields (templates) each
+    // have theirs, the name as the text layer writes it. Filled by
+    // cache_binding_texts (formatter.hpp).
+    std::vector<std::optional<std::string>> mainlog_bindings, json_bindings, csv_bindings, group_texts, name_texts;
+    // The core's own names of those slots, for binding_names().
     struct SlotNames {
         bool known = false;
         const char *group = nullptr;
         const char *name = nullptr;
-        std::string group_text, name_text;
     };
     std::vector<SlotNames> slot_names;
 };

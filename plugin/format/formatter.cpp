@@ -1,6 +1,7 @@
 #include "formatter.hpp"
 
 #include "csv_format.hpp"
+#include "field_writers.hpp"
 #include "json_format.hpp"
 #include "mainlog_format.hpp"
 #include "parser.hpp"
@@ -85,20 +86,14 @@ void cache_binding_texts(FormatContext &ctx, int slots)
     ctx.slot_names.assign(static_cast<std::size_t>(slots), {});
     for (int slot = 0; slot < slots; ++slot) {
         const BindingNames names = binding_names(ctx, slot);
-        if (names.group == nullptr && names.name == nullptr)
-            continue;
-        auto &known = ctx.slot_names[static_cast<std::size_t>(slot)];
-        known = {true, names.group, names.name, {}, {}};
-        Buffer text;
-        append_field_text(text, names.group, 0);
-        known.group_text.assign(text.data(), text.size());
-        text.clear();
-        append_field_text(text, names.name, 0);
-        known.name_text.assign(text.data(), text.size());
+        if (names.group != nullptr || names.name != nullptr)
+            ctx.slot_names[static_cast<std::size_t>(slot)] = {true, names.group, names.name};
     }
     ctx.mainlog_bindings = mainlog_binding_texts(ctx, slots);
     ctx.json_bindings = json_binding_texts(ctx, slots);
     ctx.csv_bindings = csv_binding_texts(ctx, slots);
+    ctx.group_texts = binding_texts(ctx, slots, field_writers::put_group_text);
+    ctx.name_texts = binding_texts(ctx, slots, field_writers::put_name_text);
 }
 
 } // namespace mtalog

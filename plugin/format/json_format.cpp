@@ -122,17 +122,11 @@ template <std::size_t N>
     if (has_local && has_domain) { // most: both short and plain, copied in one move with the '@' and the quote
         constexpr std::size_t kShort = 64; // within kMaxFieldBytes: no cap applies
         const std::size_t a = ::strnlen(local, kShort + 1), b = ::strnlen(domain, kShort + 1);
-        if (a <= kShort && b <= kShort) { // copied, then checked in one scan (`@` is plain)
+        if (a <= kShort && b <= kShort) { // copied, then checked in one scan
             const std::size_t at = out.size();
-            out.resize(at + a + b + 2);
-            char *p = out.data() + at;
-            std::memcpy(p, local, a);
-            p[a] = '@';
-            std::memcpy(p + a + 1, domain, b);
-            if (detail::plain_prefix(std::string_view(p, a + b + 1), '"') == a + b + 1) {
-                p[a + b + 1] = '"';
+            const std::string_view text = append_raw_address(out, {local, a}, {domain, b}, '"');
+            if (detail::plain_prefix(text, '"') == text.size())
                 return;
-            }
             out.resize(at);
         }
     }
