@@ -5,6 +5,8 @@
 #include <array>
 #include <chrono>
 #include <ctime>
+#include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -47,6 +49,71 @@ struct Rng {
     bool chance(unsigned percent) { return below(100) < percent; }
 };
 
+using Clock = std::chrono::steady_clock;
+
+// A paced thread sleeps in steps no longer than this, so it sees a stop or
+// the end of the run promptly even at a call every few seconds.
+constexpr auto kSleepStep = std::chrono::milliseconds(20);
+
+// What the workers of one run share. Thread t makes the run's calls t, t + T,
+// t + 2T, ...; the call's number is also its message id's sequence number.
+struct Run {
+    Clock::time_point start;
+    Clock::time_point end = Clock::time_point::max(); // no call is made at or after it
+    Clock::time_point over;                             // the run lasts at least until then
+    double rate = 0;                                    // calls/s over all threads; 0: unpaced
+    unsigned threads = 1;
+    std::uint32_t slot_base = 0;
+    std::atomic<std::uint64_t> done{0};
+    std::atomic<unsigned> finished{0}; // workers that have returned
+
+    [[nodiscard]] bool unbounded() const { return rate <= 0 && end == Clock::time_point::max(); }
+
+    // Call k is due at start + k / rate, worked out from k alone so rounding
+    // never accumulates and a late call does not push back the ones after it:
+    // a thread that fell behind catches up as fast as it can.
+    [[nodiscard]] Clock::time_point due(std::uint64_t k) const
+    {
+        if (rate <= 0)
+            return start;
+        const double seconds = static_cast<double>(k) / rate;
+        if (seconds > 1e9) // past any end, and beyond what a time_point holds
+            return Clock::time_point::max();
+        return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    }
+};
+
+// start + duration, or no end when that is beyond what a time_point holds.
+Clock::time_point end_of(Clock::time_point start, const std::optional<std::chrono::microseconds> &duration)
+{
+    if (!duration)
+        return Clock::time_point::max();
+    const auto room = std::chrono::duration_cast<std::chrono::microseconds>(Clock::time_point::max() - start);
+    return *duration >= room ? Clock::time_point::max() : start + *duration;
+}
+
+// Until when the run lasts once every call is made: a run with a duration
+// fills it; a paced one of N calls takes N / R s, each call having its 1/R s,
+// so the rate it achieves is R; an unpaced one ends with its last call.
+Clock::time_point over_at(const Run &run, const GenerateOptions &options)
+{
+    if (!options.calls)
+        return run.end;
+    return std::min(run.end, options.rate > 0 ? run.due(*options.calls) : run.start);
+}
+
+// How far through the run, 0 to 1: the larger of the calls made of their
+// limit and the time passed of the duration, as either one ends the run.
+double run_share(const GenerateOptions &o, std::uint64_t done, double seconds)
+{
+    double share = 0;
+    if (o.calls)
+        share = *o.calls == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(*o.calls);
+    if (o.duration && o.duration->count() > 0)
+        share = std::max(share, seconds / std::chrono::duration<double>(*o.duration).count());
+    return std::min(share, 1.0);
+}
+
 std::string replace_all(std::string text, const std::string &from, const std::string &to)
 {
     for (auto pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size()))
@@ -56,25 +123,19 @@ std::string replace_all(std::string text, const std::string &from, const std::st
 
 class Worker {
 public:
-    Worker(Core &core, const GenerateOptions &o, unsigned index, std::uint64_t first_seq, std::uint64_t count,
-           std::uint32_t slot_base, std::atomic<std::uint64_t> &done)
-        : core_(core), options_(o), rng_{std::mt19937_64(o.seed * 1000003u + index)}, seq_(first_seq),
-          count_(count), slot_base_(slot_base), done_(done)
+    Worker(Core &core, const GenerateOptions &o, unsigned index, std::uint64_t count, Run &shared)
+        : core_(core), options_(o), rng_{std::mt19937_64(o.seed * 1000003u + index)}, seq_(index), count_(count),
+          run_(shared)
     {
     }
 
     void run(const std::atomic<bool> &stop)
     {
-        for (std::uint64_t i = 0; i < count_ && !stop.load(std::memory_order_relaxed); ++i, ++seq_) {
-            const auto pick = rng_.below(100);
-            if (pick < 60)
-                attempt();
-            else if (pick < 85)
-                connection_failure();
-            else
-                permanent_failure();
-            done_.fetch_add(1, std::memory_order_relaxed);
+        for (std::uint64_t i = 0; i < count_ && wait_for_turn(stop); ++i, seq_ += run_.threads) {
+            one_call();
+            run_.done.fetch_add(1, std::memory_order_relaxed);
         }
+        run_.finished.fetch_add(1);
     }
 
     // Hook-call latency: bucket b holds calls of [2^b, 2^(b+1)) ns.
@@ -83,10 +144,42 @@ public:
     GenerateStats stats;
 
 private:
+    // Waits until call seq_ is due. False when the run is over first: stopped,
+    // or the end reached.
+    bool wait_for_turn(const std::atomic<bool> &stop) const
+    {
+        if (run_.unbounded()) // as fast as possible: no clock to read
+            return !stop.load(std::memory_order_relaxed);
+        const auto due = run_.due(seq_);
+        if (due >= run_.end)
+            return false;
+        for (;;) {
+            if (stop.load(std::memory_order_relaxed))
+                return false;
+            const auto now = Clock::now();
+            if (now >= run_.end)
+                return false;
+            if (now >= due)
+                return true;
+            std::this_thread::sleep_until(std::min(due, now + kSleepStep));
+        }
+    }
+
+    void one_call()
+    {
+        const auto pick = rng_.below(100);
+        if (pick < 60)
+            attempt();
+        else if (pick < 85)
+            connection_failure();
+        else
+            permanent_failure();
+    }
+
     message_id id_for(std::uint64_t seq) const
     {
         message_id id{};
-        id.slot = slot_base_ + static_cast<std::uint32_t>(seq >> 16);
+        id.slot = run_.slot_base + static_cast<std::uint32_t>(seq >> 16);
         id.pid = static_cast<std::uint16_t>(::getpid());
         id.counter = static_cast<std::uint16_t>(seq & 0xFFFF);
         return id;
@@ -219,64 +312,54 @@ private:
     Rng rng_;
     std::uint64_t seq_;
     std::uint64_t count_;
-    std::uint32_t slot_base_;
-    std::atomic<std::uint64_t> &done_;
+    Run &run_;
 };
 
 } // namespace
 
-GenerateStats generate(Core &core, const GenerateOptions &options, const std::atomic<bool> &stop,
-                       const Progress &progress)
-{
-    const unsigned threads = std::max(1u, options.threads);
-    const auto start = std::chrono::steady_clock::now();
-    const auto slot_base = static_cast<std::uint32_t>(std::time(nullptr));
-    std::atomic<std::uint64_t> done{0};
-    std::vector<std::unique_ptr<Worker>> workers;
-    std::uint64_t first = 0;
-    for (unsigned t = 0; t < threads; ++t) {
-        const std::uint64_t count = options.calls / threads + (t < options.calls % threads ? 1 : 0);
-        workers.push_back(std::make_unique<Worker>(core, options, t, first, count, slot_base, done));
-        first += count;
-    }
-    std::vector<std::thread> running;
-    for (auto &w : workers)
-        running.emplace_back([&w, &stop] { w->run(stop); });
+namespace {
 
-    GenerateStats total;
-    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+// Thread t's share of `calls` (calls t, t + T, ...), or no limit.
+std::uint64_t count_for(const GenerateOptions &options, unsigned t, unsigned threads)
+{
+    if (!options.calls)
+        return std::numeric_limits<std::uint64_t>::max();
+    return *options.calls / threads + (t < *options.calls % threads ? 1 : 0);
+}
+
+// The main thread's part while the workers run: reopens at their marks and
+// progress lines. Returns the reopens made.
+unsigned watch(Core &core, const GenerateOptions &options, const Run &run, const std::atomic<bool> &stop,
+               const Progress &progress)
+{
+    auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - run.start).count(); };
     double last_progress = 0;
     unsigned reopened = 0;
     for (;;) {
-        const std::uint64_t now_done = done.load();
-        while (reopened < options.reopens && options.calls > 0 &&
-               now_done >= options.calls * (reopened + 1) / (options.reopens + 1)) {
+        const std::uint64_t done = run.done.load();
+        const double share = run_share(options, done, elapsed());
+        while (reopened < options.reopens && share * (options.reopens + 1) >= reopened + 1) {
             core.log_reopen();
             ++reopened;
         }
-        if (now_done >= options.calls || stop.load())
-            break;
+        if (stop.load() || (run.finished.load() == run.threads && Clock::now() >= run.over))
+            return reopened;
         if (progress && elapsed() - last_progress >= 1.0) {
             last_progress = elapsed();
-            progress(now_done, options.calls, last_progress);
+            progress(done, share, last_progress);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    for (auto &t : running)
-        t.join();
-    while (reopened < options.reopens && !stop.load()) { // runs too short to reach a mark
-        core.log_reopen();
-        ++reopened;
-    }
-    total.seconds = elapsed();
+}
+
+// Folds the workers' counts and latency histograms into one.
+void add_up(const std::vector<std::unique_ptr<Worker>> &workers, GenerateStats &total)
+{
+    std::array<std::uint64_t, 64> buckets{};
     for (const auto &w : workers) {
         total.attempts += w->stats.attempts;
         total.connection_failures += w->stats.connection_failures;
         total.permanent_failures += w->stats.permanent_failures;
-    }
-    total.reopens = reopened;
-    std::array<std::uint64_t, 64> buckets{};
-    for (const auto &w : workers) {
         total.max_call_ns = std::max(total.max_call_ns, w->max_call_ns);
         for (std::size_t b = 0; b < buckets.size(); ++b)
             buckets[b] += w->latency_buckets[b];
@@ -290,6 +373,38 @@ GenerateStats generate(Core &core, const GenerateOptions &options, const std::at
             break;
         }
     }
+}
+
+} // namespace
+
+GenerateStats generate(Core &core, const GenerateOptions &options, const std::atomic<bool> &stop,
+                       const Progress &progress)
+{
+    const unsigned threads = std::max(1u, options.threads);
+    Run run;
+    run.start = Clock::now();
+    run.end = end_of(run.start, options.duration);
+    run.rate = options.rate;
+    run.threads = threads;
+    run.slot_base = static_cast<std::uint32_t>(std::time(nullptr));
+    run.over = over_at(run, options);
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (unsigned t = 0; t < threads; ++t)
+        workers.push_back(std::make_unique<Worker>(core, options, t, count_for(options, t, threads), run));
+    std::vector<std::thread> running;
+    for (auto &w : workers)
+        running.emplace_back([&w, &stop] { w->run(stop); });
+
+    GenerateStats total;
+    total.reopens = watch(core, options, run, stop, progress);
+    for (auto &t : running)
+        t.join();
+    while (total.reopens < options.reopens && !stop.load()) { // runs too short to reach a mark
+        core.log_reopen();
+        ++total.reopens;
+    }
+    total.seconds = std::chrono::duration<double>(Clock::now() - run.start).count();
+    add_up(workers, total);
     return total;
 }
 

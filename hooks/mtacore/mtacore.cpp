@@ -2,6 +2,8 @@
 // hooks from replayed or generated traffic.
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -9,8 +11,10 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <iostream>
+#include <optional>
 #include <pthread.h>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unistd.h>
 
@@ -18,6 +22,7 @@
 #include "generate.hpp"
 #include "host.hpp"
 #include "replay.hpp"
+#include "values.hpp"
 
 #ifndef MTACORE_MODULES_DIR
 #define MTACORE_MODULES_DIR "modules"
@@ -35,7 +40,10 @@ constexpr int kExitUsage = 64;
 
 const char kUsage[] = R"USAGE(Usage: mtacore --config FILE [--check]
        mtacore --config FILE --replay FILE|-
-       mtacore --config FILE --generate N [--threads T] [--seed S] [--reopens K]
+       mtacore --config FILE --generate N [--duration D] [--rate R] [--threads T]
+               [--seed S] [--reopens K]
+       mtacore --config FILE --duration D [--rate R] [--threads T] [--seed S]
+               [--reopens K]
        mtacore --config FILE            (run until SIGTERM/SIGINT)
 
 The reference MTA core: loads the modules its config names from modules_path,
@@ -46,11 +54,18 @@ Options:
       --check          validate the config and every module stanza, then exit
       --replay FILE|-  feed hook events from JSON lines (- is standard input),
                        then unload the modules and exit
-      --generate N     make exactly N hook calls of realistic synthetic traffic
+      --generate N     make N hook calls of realistic synthetic traffic (with
+                       --duration, at most N: the run ends at whichever comes
+                       first)
+      --duration D     generate traffic for D: seconds (30) or a number with a
+                       unit (500ms, 30s, 2m, 1h, 1d); alone, no limit on calls
+      --rate R         pace generated traffic to R hook calls per second over
+                       all threads (default: as fast as they can); the summary
+                       gives the rate achieved
       --threads T      threads for --generate (default 4)
       --seed S         random seed for --generate (default 1)
       --reopens K      core_log_reopen calls spread evenly over a --generate
-                       run (default 1)
+                       or --duration run (default 1)
       --pidfile FILE   write the process id to FILE (removed at exit), for
                        logrotate's postrotate: kill -HUP "$(cat FILE)"
   -q, --quiet          no progress lines (without it, --replay and --generate
@@ -73,11 +88,16 @@ struct Args {
     std::string replay;
     bool have_generate = false;
     std::uint64_t generate = 0;
+    std::optional<std::chrono::microseconds> duration;
+    double rate = 0; // 0: unpaced
     unsigned threads = 4;
     std::uint64_t seed = 1;
     unsigned reopens = 1;
     bool quiet = false;
     std::string pidfile;
+
+    // --duration alone generates too, with no limit on the calls.
+    [[nodiscard]] bool generating() const { return have_generate || duration.has_value(); }
 };
 
 bool parse_number(const char *text, std::uint64_t &out)
@@ -90,6 +110,32 @@ bool parse_number(const char *text, std::uint64_t &out)
     return errno == 0 && end && *end == '\0';
 }
 
+// A rate above 0 in plain decimal (2000, 0.5): no sign, exponent, inf or nan.
+bool parse_rate(const char *text, double &out)
+{
+    const std::string_view digits(text);
+    const auto dot = digits.find('.');
+    const bool plain = !digits.empty() && digits != "." &&
+                       digits.find_first_not_of("0123456789.") == std::string_view::npos &&
+                       (dot == std::string_view::npos || digits.find('.', dot + 1) == std::string_view::npos);
+    if (!plain)
+        return false;
+    out = std::strtod(text, nullptr);
+    return out > 0 && std::isfinite(out);
+}
+
+// Plain seconds (30) or the config files' durations (500ms, 30s, 2m), above 0.
+std::optional<std::chrono::microseconds> parse_run_duration(const char *text)
+{
+    std::string with_unit(text);
+    if (!with_unit.empty() && with_unit.find_first_not_of("0123456789") == std::string::npos)
+        with_unit += "s";
+    const auto duration = mtacfg::parse_duration(with_unit);
+    if (!duration || duration->count() <= 0)
+        return std::nullopt;
+    return duration;
+}
+
 int usage_error(const std::string &message)
 {
     std::fprintf(stderr, "mtacore: %s\nTry 'mtacore --help'.\n", message.c_str());
@@ -99,10 +145,21 @@ int usage_error(const std::string &message)
 // -1: carry on; otherwise the exit status.
 int parse_args(int argc, char **argv, Args &args)
 {
-    enum { opt_check = 256, opt_replay, opt_generate, opt_threads, opt_seed, opt_reopens, opt_pidfile };
+    enum {
+        opt_check = 256,
+        opt_replay,
+        opt_generate,
+        opt_duration,
+        opt_rate,
+        opt_threads,
+        opt_seed,
+        opt_reopens,
+        opt_pidfile
+    };
     static const option long_options[] = {
         {"config", required_argument, nullptr, 'c'},     {"check", no_argument, nullptr, opt_check},
         {"replay", required_argument, nullptr, opt_replay}, {"generate", required_argument, nullptr, opt_generate},
+        {"duration", required_argument, nullptr, opt_duration}, {"rate", required_argument, nullptr, opt_rate},
         {"threads", required_argument, nullptr, opt_threads}, {"seed", required_argument, nullptr, opt_seed},
         {"reopens", required_argument, nullptr, opt_reopens}, {"quiet", no_argument, nullptr, 'q'},
         {"pidfile", required_argument, nullptr, opt_pidfile},
@@ -119,6 +176,17 @@ int parse_args(int argc, char **argv, Args &args)
             if (!parse_number(optarg, args.generate))
                 return usage_error(std::string("--generate needs a whole number, not '") + optarg + "'");
             args.have_generate = true;
+            break;
+        case opt_duration:
+            args.duration = parse_run_duration(optarg);
+            if (!args.duration)
+                return usage_error(std::string("--duration needs a time above 0 such as 30, 500ms, 30s or 2m, not '") +
+                                   optarg + "'");
+            break;
+        case opt_rate:
+            if (!parse_rate(optarg, args.rate))
+                return usage_error(std::string("--rate needs a number of calls per second above 0, not '") + optarg +
+                                   "'");
             break;
         case opt_threads:
             if (!parse_number(optarg, n) || n < 1 || n > 1024)
@@ -145,10 +213,13 @@ int parse_args(int argc, char **argv, Args &args)
         return usage_error(std::string("unexpected argument '") + argv[optind] + "'");
     if (args.config.empty())
         return usage_error("--config FILE is required");
-    if (!args.replay.empty() && args.have_generate)
-        return usage_error("--replay and --generate cannot be combined");
-    if (args.check && (!args.replay.empty() || args.have_generate))
-        return usage_error("--check cannot be combined with --replay or --generate");
+    const bool generating = args.generating();
+    if (!args.replay.empty() && generating)
+        return usage_error("--replay cannot be combined with --generate or --duration");
+    if (args.check && (!args.replay.empty() || generating))
+        return usage_error("--check cannot be combined with --replay, --generate or --duration");
+    if (args.rate > 0 && !generating)
+        return usage_error("--rate needs --generate N or --duration D");
     return -1;
 }
 
@@ -236,11 +307,32 @@ void progress_line(const std::string &what, double done, const char *unit, doubl
                  secs);
 }
 
-void print_generate_summary(const mtacore::GenerateStats &s, unsigned threads)
+// "1200/5000 hook calls (24%)"; without a limit on the calls, "1200 hook
+// calls (24%)", the share then being of the duration.
+std::string generate_progress(std::uint64_t done, const std::optional<std::uint64_t> &limit, double share)
+{
+    char what[96];
+    if (limit)
+        std::snprintf(what, sizeof what, "%llu/%llu hook calls (%.0f%%)", static_cast<unsigned long long>(done),
+                      static_cast<unsigned long long>(*limit), 100.0 * share);
+    else
+        std::snprintf(what, sizeof what, "%llu hook calls (%.0f%%)", static_cast<unsigned long long>(done),
+                      100.0 * share);
+    return what;
+}
+
+// A paced run names its target beside the rate achieved, so a machine that
+// could not keep up shows in the summary; low rates keep their decimals.
+void print_generate_summary(const mtacore::GenerateStats &s, const mtacore::GenerateOptions &options)
 {
     const double rate = s.seconds > 0 ? static_cast<double>(s.calls()) / s.seconds : 0;
-    std::printf("generated %llu hook calls from %u threads in %.3f s (%.0f calls/s)\n",
-                static_cast<unsigned long long>(s.calls()), threads, s.seconds, rate);
+    char target[64] = "";
+    if (options.rate > 0) // whole rates in full, not as 2e+06
+        std::snprintf(target, sizeof target, options.rate == std::floor(options.rate) ? ", target %.0f" : ", target %g",
+                      options.rate);
+    const int decimals = rate > 0 && rate < 100 ? 2 : 0;
+    std::printf("generated %llu hook calls from %u threads in %.3f s (%.*f calls/s%s)\n",
+                static_cast<unsigned long long>(s.calls()), options.threads, s.seconds, decimals, rate, target);
     std::printf("  %-20s %12llu\n", "attempt", static_cast<unsigned long long>(s.attempts));
     std::printf("  %-20s %12llu\n", "connection_failure", static_cast<unsigned long long>(s.connection_failures));
     std::printf("  %-20s %12llu\n", "permanent_failure", static_cast<unsigned long long>(s.permanent_failures));
@@ -313,24 +405,24 @@ int run(const Args &args)
                 ::close(fd);
             if (stats.bad_lines > 0)
                 status = kExitRuntime;
-        } else if (args.have_generate) {
+        } else if (args.generating()) {
             mtacore::GenerateOptions options;
-            options.calls = args.generate;
+            if (args.have_generate)
+                options.calls = args.generate;
+            options.duration = args.duration;
+            options.rate = args.rate;
             options.threads = args.threads;
             options.seed = args.seed;
             options.reopens = args.reopens;
             options.bindings = static_cast<std::uint32_t>(host.config().bindings.size());
             const auto stats = mtacore::generate(
                 core, options, stop,
-                show_progress ? mtacore::Progress([](std::uint64_t done, std::uint64_t total, double secs) {
-                    const double share = total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0;
-                    char what[96];
-                    std::snprintf(what, sizeof what, "%llu/%llu hook calls (%.0f%%)",
-                                  static_cast<unsigned long long>(done), static_cast<unsigned long long>(total), share);
-                    progress_line(what, static_cast<double>(done), "calls", secs);
+                show_progress ? mtacore::Progress([&options](std::uint64_t done, double share, double secs) {
+                    progress_line(generate_progress(done, options.calls, share), static_cast<double>(done), "calls",
+                                  secs);
                 })
                               : mtacore::Progress());
-            print_generate_summary(stats, options.threads);
+            print_generate_summary(stats, options);
         } else {
             core.panic(EC_LOG_NOTICE, "mtacore", "running; SIGHUP reopens logs, SIGTERM stops");
             while (!stop.load())

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <fcntl.h>
 #include <filesystem>
 #include <set>
@@ -36,14 +37,43 @@ testing::CommandResult run_mtacore(const std::vector<std::string> &args, const s
     return testing::run_command(argv, "", input);
 }
 
+// One file per hook: a.log, c.log and p.log in `dir`.
+std::string three_files_config(const testing::TempDir &dir)
+{
+    return config_for(dir, "attempt_logfile = \"" + dir / "a.log" + "\"\nconnection_failure_logfile = \"" +
+                               dir / "c.log" + "\"\npermanent_failure_logfile = \"" + dir / "p.log" + "\"");
+}
+
+std::size_t records_in_three_files(const testing::TempDir &dir)
+{
+    return testing::read_lines(dir / "a.log").size() + testing::read_lines(dir / "c.log").size() +
+           testing::read_lines(dir / "p.log").size();
+}
+
+// The figures of "generated N hook calls from T threads in S s (...)".
+struct GenerateSummary {
+    unsigned long long calls = 0;
+    double seconds = -1;
+};
+
+GenerateSummary generate_summary(const std::string &out)
+{
+    GenerateSummary s;
+    unsigned threads = 0;
+    if (std::sscanf(out.c_str(), "generated %llu hook calls from %u threads in %lf s", &s.calls, &threads,
+                    &s.seconds) != 3)
+        return {};
+    return s;
+}
+
 } // namespace
 
 TEST_CASE("--help describes every option and exits 0", "[cli]")
 {
     const auto r = run_mtacore({"--help"});
     CHECK(r.status == 0);
-    for (const char *word : {"--config", "--check", "--replay", "--generate", "--threads", "--seed", "--reopens",
-                             "SIGHUP", "SIGUSR1", "SIGTERM", "Exit status"})
+    for (const char *word : {"--config", "--check", "--replay", "--generate", "--duration", "--rate", "--threads",
+                             "--seed", "--reopens", "SIGHUP", "SIGUSR1", "SIGTERM", "Exit status"})
         CHECK(r.out.find(word) != std::string::npos);
 }
 
@@ -53,6 +83,31 @@ TEST_CASE("bad command lines exit 64 with a hint", "[cli]")
     const auto r = run_mtacore({"--config", "x", "--threads", "0"});
     CHECK(r.status == 64);
     CHECK(r.err == "mtacore: --threads needs a number from 1 to 1024, not '0'\nTry 'mtacore --help'.\n");
+}
+
+TEST_CASE("bad --rate and --duration values exit 64 naming the option", "[cli]")
+{
+    const std::string hint = "\nTry 'mtacore --help'.\n";
+    auto r = run_mtacore({"--config", "x", "--generate", "10", "--rate", "0"});
+    CHECK(r.status == 64);
+    CHECK(r.err == "mtacore: --rate needs a number of calls per second above 0, not '0'" + hint);
+    r = run_mtacore({"--config", "x", "--duration", "junk"});
+    CHECK(r.status == 64);
+    CHECK(r.err == "mtacore: --duration needs a time above 0 such as 30, 500ms, 30s or 2m, not 'junk'" + hint);
+    for (const char *rate : {"-5", "junk", "", ".", "1e3", "inf", "nan", "0.0", "2000/s", "1.2.3"}) {
+        INFO("--rate '" << rate << "'");
+        CHECK(run_mtacore({"--config", "x", "--generate", "10", "--rate", rate}).status == 64);
+    }
+    for (const char *duration : {"0", "0s", "-1", "-5s", "", "5x", "1.5s", "s"}) {
+        INFO("--duration '" << duration << "'");
+        CHECK(run_mtacore({"--config", "x", "--duration", duration}).status == 64);
+    }
+    r = run_mtacore({"--config", "x", "--rate", "100"});
+    CHECK(r.status == 64);
+    CHECK(r.err == "mtacore: --rate needs --generate N or --duration D" + hint);
+    r = run_mtacore({"--config", "x", "--replay", "-", "--duration", "1s"});
+    CHECK(r.status == 64);
+    CHECK(r.err == "mtacore: --replay cannot be combined with --generate or --duration" + hint);
 }
 
 TEST_CASE("--check accepts a good config and opens nothing", "[cli]")
@@ -130,8 +185,7 @@ TEST_CASE("--replay writes the records, reports malformed lines by number and ex
 TEST_CASE("--generate makes exactly N hook calls from T threads, one record each", "[cli]")
 {
     testing::TempDir dir;
-    const auto conf = config_for(dir, "attempt_logfile = \"" + dir / "a.log" + "\"\nconnection_failure_logfile = \"" +
-                                          dir / "c.log" + "\"\npermanent_failure_logfile = \"" + dir / "p.log" + "\"");
+    const auto conf = three_files_config(dir);
     const auto r = run_mtacore({"--config", conf, "--generate", "5003", "--threads", "3", "--seed", "7", "--reopens", "2",
                             "--quiet"});
     REQUIRE(r.status == 0);
@@ -151,6 +205,114 @@ TEST_CASE("--generate makes exactly N hook calls from T threads, one record each
     for (const auto &line : testing::read_lines(dir / "a.log"))
         ids.insert(line.substr(line.find('@') + 1, 20));
     CHECK(ids.size() == a);
+}
+
+// Timing bounds are loose: the machine may be shared and slow to start a run.
+TEST_CASE("--rate paces the calls and --duration ends the run when it comes before N", "[cli][rate]")
+{
+    testing::TempDir dir;
+    const auto conf = three_files_config(dir);
+    const auto r =
+        run_mtacore({"--config", conf, "--generate", "1000000", "--rate", "2000", "--duration", "1s", "--quiet"});
+    REQUIRE(r.status == 0);
+    INFO(r.out);
+    const auto s = generate_summary(r.out);
+    CHECK(s.calls >= 1500);
+    CHECK(s.calls <= 2600);
+    CHECK(s.seconds >= 0.9);
+    CHECK(s.seconds <= 3.0);
+    CHECK(r.out.find(" calls/s, target 2000)\n") != std::string::npos);
+    CHECK(r.out.find("  reopen                          1") != std::string::npos);
+    CHECK(records_in_three_files(dir) == s.calls);
+}
+
+TEST_CASE("--generate N ends a paced run when it comes before the duration", "[cli][rate]")
+{
+    testing::TempDir dir;
+    const auto conf = three_files_config(dir);
+    const auto r = run_mtacore(
+        {"--config", conf, "--generate", "300", "--rate", "1000", "--duration", "10s", "--threads", "3", "--quiet"});
+    REQUIRE(r.status == 0);
+    INFO(r.out);
+    const auto s = generate_summary(r.out);
+    CHECK(s.calls == 300);
+    CHECK(s.seconds >= 0.29); // the 300th call is due 0.299 s in
+    CHECK(s.seconds <= 2.5);
+    CHECK(records_in_three_files(dir) == 300);
+}
+
+TEST_CASE("--duration alone generates until it has passed, paced or not", "[cli][rate]")
+{
+    testing::TempDir dir;
+    const auto conf = three_files_config(dir);
+    SECTION("paced, the duration in plain seconds, reopens spread over it")
+    {
+        const auto r =
+            run_mtacore({"--config", conf, "--duration", "1", "--rate", "300", "--reopens", "3", "--quiet"});
+        REQUIRE(r.status == 0);
+        INFO(r.out);
+        const auto s = generate_summary(r.out);
+        CHECK(s.calls >= 200);
+        CHECK(s.calls <= 400);
+        CHECK(s.seconds >= 0.9);
+        CHECK(s.seconds <= 3.0);
+        CHECK(r.out.find("  reopen                          3") != std::string::npos);
+        CHECK(records_in_three_files(dir) == s.calls);
+    }
+    SECTION("as fast as it can")
+    {
+        const auto r = run_mtacore({"--config", conf, "--duration", "200ms", "--threads", "1", "--quiet"});
+        REQUIRE(r.status == 0);
+        INFO(r.out);
+        const auto s = generate_summary(r.out);
+        CHECK(s.calls > 0);
+        CHECK(s.seconds >= 0.19);
+        CHECK(s.seconds <= 2.0);
+        CHECK(r.out.find("target") == std::string::npos);
+        CHECK(records_in_three_files(dir) == s.calls);
+    }
+}
+
+TEST_CASE("SIGTERM ends a slowly paced run promptly, every call made written", "[cli][rate][signals]")
+{
+    testing::TempDir dir;
+    const auto conf = three_files_config(dir);
+    const std::string out_file = dir / "out";
+    const std::string exe = testing::mtacore_exe();
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        const int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        const int null = ::open("/dev/null", O_WRONLY);
+        ::dup2(out, 1);
+        ::dup2(null, 2);
+        // Each of 4 threads sleeps 800 ms between its calls.
+        ::execl(exe.c_str(), exe.c_str(), "--config", conf.c_str(), "--duration", "60s", "--rate", "5",
+                static_cast<char *>(nullptr));
+        ::_exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    REQUIRE(::kill(pid, SIGTERM) == 0);
+    const auto signalled = std::chrono::steady_clock::now();
+    int status = 0;
+    const bool ended =
+        testing::wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, std::chrono::seconds(5));
+    if (!ended) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+    }
+    REQUIRE(ended);
+    CHECK(std::chrono::steady_clock::now() - signalled < std::chrono::seconds(2));
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    std::string out;
+    for (const auto &line : testing::read_lines(out_file))
+        out += line + "\n";
+    INFO(out);
+    const auto s = generate_summary(out);
+    CHECK(s.seconds >= 0.0);
+    CHECK(s.calls <= 10);
+    CHECK(records_in_three_files(dir) == s.calls);
 }
 
 TEST_CASE("SIGHUP reopens the files, SIGTERM shuts down cleanly with exit 0", "[cli][signals]")
