@@ -1,6 +1,9 @@
 #include "ship_config.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -59,6 +62,35 @@ std::vector<std::string> split_list(std::string_view text)
     if (!cur.empty())
         out.push_back(std::move(cur));
     return out;
+}
+
+// Where a URL's user information ("user:password@" or "token@": its
+// authority up to the last '@') stands; size 0 when it has none.
+struct Userinfo {
+    std::size_t at = 0, size = 0;
+};
+
+Userinfo userinfo_of(std::string_view url)
+{
+    const auto scheme = url.find("://");
+    const std::size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
+    const auto authority = url.substr(start, url.find_first_of("/?#", start) - start);
+    const auto last = authority.rfind('@');
+    return last == std::string_view::npos ? Userinfo{} : Userinfo{start, last + 1};
+}
+
+// The URL as messages may show it: user information hidden.
+std::string shown_url(const std::string &url)
+{
+    const Userinfo u = userinfo_of(url);
+    return u.size == 0 ? url : url.substr(0, u.at) + "(hidden)@" + url.substr(u.at + u.size);
+}
+
+// A server URL may carry a password, so a value of `servers` is never
+// repeated in a message.
+bool may_hold_secret(const std::string &option)
+{
+    return option == "servers";
 }
 
 std::string resolve(const std::string &path, const std::string &relative_to_file)
@@ -130,9 +162,13 @@ const std::map<std::string, Apply> &option_table()
              s.servers = split_list(v);
              if (s.servers.empty())
                  return std::string("one or more server URLs, e.g. \"nats://127.0.0.1:4222\"");
-             for (const auto &u : s.servers)
+             for (const auto &u : s.servers) {
                  if (u.rfind("nats://", 0) != 0 && u.rfind("tls://", 0) != 0)
                      return std::string("server URLs starting nats:// or tls://");
+                 if (userinfo_of(u).size != 0)
+                     return std::string("server URLs without user:password@ or token@: put the user and password, "
+                                        "or the token, in credentials_file (mode 0600)");
+             }
              return std::nullopt;
          }},
         {"stream", text(&Settings::stream, is_token, "a stream name of letters, digits, '-' and '_'")},
@@ -174,28 +210,76 @@ std::vector<std::string> option_names()
     return names;
 }
 
-// user/password or token, from a file nobody else may read.
-std::optional<std::string> read_credentials(const std::string &path, const mtacfg::Location &named_at, Credentials &out)
+// Larger than any user/password or token file; a bound on what is read.
+constexpr std::size_t kMaxCredentialsBytes = 65536;
+
+// What is wrong with the open credentials file for holding secrets, if anything.
+std::optional<std::string> refuse_credentials(int fd)
 {
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0)
-        return ConfigError{named_at, "credentials_file \"" + path + "\": " + std::strerror(errno)}.render();
-    if ((st.st_mode & 077) != 0)
-        return ConfigError{named_at, "credentials_file \"" + path + "\" is readable or writable by others (mode " +
-                                         [&] {
-                                             char m[8];
-                                             std::snprintf(m, sizeof m, "%04o", st.st_mode & 07777);
-                                             return std::string(m);
-                                         }() +
-                                         "): chmod 600 it"}
-            .render();
-    auto parsed = mtacfg::parse_file(path);
+    if (::fstat(fd, &st) != 0)
+        return std::string(": ") + std::strerror(errno);
+    if (!S_ISREG(st.st_mode))
+        return " is not a regular file";
+    if ((st.st_mode & 077) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        return " is readable or writable by others (mode " + std::string(mode) + "): chmod 600 it";
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> read_to_end(int fd, std::string &content)
+{
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return std::string(": ") + std::strerror(errno);
+        if (n == 0)
+            return std::nullopt;
+        content.append(buf, static_cast<std::size_t>(n));
+        if (content.size() > kMaxCredentialsBytes)
+            return " is too large for a credentials file";
+    }
+}
+
+// The credentials file's text, read through the one descriptor whose mode
+// was checked: nothing can be swapped in between, and a symbolic link (which
+// could point anyone's file here) is refused, not followed.
+std::optional<std::string> read_credentials_text(const std::string &path, const mtacfg::Location &named_at,
+                                                 std::string &content)
+{
+    // O_NONBLOCK: a FIFO named here must not hang the start (it is refused
+    // as not a regular file); it changes nothing for a regular file.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    std::optional<std::string> problem;
+    if (fd < 0)
+        problem = errno == ELOOP ? " is a symbolic link: name the file itself" : std::string(": ") + std::strerror(errno);
+    if (!problem)
+        problem = refuse_credentials(fd);
+    if (!problem)
+        problem = read_to_end(fd, content);
+    if (fd >= 0)
+        ::close(fd);
+    if (problem)
+        return ConfigError{named_at, "credentials_file \"" + path + "\"" + *problem}.render();
+    return std::nullopt;
+}
+
+// user/password or token, from a file nobody else may read. No message
+// quotes the file's text: a slip there may hold the secret itself.
+std::optional<std::string> read_credentials(const std::string &path, const mtacfg::Location &named_at, Credentials &out)
+{
+    std::string content;
+    if (auto error = read_credentials_text(path, named_at, content))
+        return error;
+    auto parsed = mtacfg::parse_secrets(content, path);
     if (auto *e = std::get_if<ConfigError>(&parsed))
         return e->render();
-    const auto &doc = std::get<mtacfg::Document>(parsed);
-    if (!doc.blocks.empty())
-        return ConfigError{doc.blocks.front().where, "a credentials file holds only user, password or token"}.render();
-    for (const Option &o : doc.options) {
+    for (const Option &o : std::get<mtacfg::Document>(parsed).options) {
         const std::string name = mtacfg::to_lower(o.name);
         if (name == "user")
             out.user = o.value;
@@ -204,8 +288,9 @@ std::optional<std::string> read_credentials(const std::string &path, const mtacf
         else if (name == "token")
             out.token = o.value;
         else
-            return ConfigError{o.where, "unknown option '" + o.name + "' in a credentials file" +
-                                            mtacfg::did_you_mean(o.name, {"user", "password", "token"})}
+            return ConfigError{o.where,
+                               "unknown option in a credentials file, which holds only user, password or token" +
+                                   mtacfg::did_you_mean(o.name, {"user", "password", "token"})}
                 .render();
     }
     const mtacfg::Location at{path, 0, 0};
@@ -328,7 +413,8 @@ std::variant<Settings, std::string> load_settings(const std::string &path)
             return ConfigError{o.where, "'" + o.name + "' given twice (first at " + first->second->where.render() + ")"}
                 .render();
         if (auto expected = it->second(s, o.value))
-            return ConfigError{o.value_where, "'" + o.name + "' must be " + *expected + ", not \"" + o.value + "\""}
+            return ConfigError{o.value_where, "'" + o.name + "' must be " + *expected +
+                                                  (may_hold_secret(name) ? "" : ", not \"" + o.value + "\"")}
                 .render();
         if (name == "credentials_file")
             credentials_at = &o;
@@ -371,7 +457,7 @@ std::string describe(const Settings &s)
     std::string out = "node " + s.node + ": " + std::to_string(s.files.size()) + " file(s) from " + s.mtalog_config +
                       " to stream " + s.stream + " (subjects " + s.subject_prefix + "." + s.node + ".<type>) on";
     for (const auto &server : s.servers)
-        out += " " + server;
+        out += " " + shown_url(server);
     return out;
 }
 

@@ -22,11 +22,12 @@ struct Token {
     Location where;
 };
 
-std::string describe(const Token &t)
+// In a file of secrets no token's text is shown, only its kind.
+std::string describe(const Token &t, bool secret)
 {
     switch (t.kind) {
-    case Tok::word: return "'" + t.text + "'";
-    case Tok::string: return "\"" + t.text + "\"";
+    case Tok::word: return secret ? "a word" : "'" + t.text + "'";
+    case Tok::string: return secret ? "a quoted value" : "\"" + t.text + "\"";
     case Tok::equals: return "'='";
     case Tok::lbrace: return "'{'";
     case Tok::rbrace: return "'}'";
@@ -168,7 +169,10 @@ private:
 
 class Parser {
 public:
-    explicit Parser(std::vector<std::string> include_stack) : include_stack_(std::move(include_stack)) {}
+    Parser(std::vector<std::string> include_stack, bool secrets)
+        : include_stack_(std::move(include_stack)), secrets_(secrets)
+    {
+    }
 
     void parse(const std::string &text, const std::string &file, Document &doc)
     {
@@ -193,14 +197,20 @@ private:
                 fail(tok.where, "unexpected '}' with no open block");
             }
             if (tok.kind != Tok::word)
-                fail(tok.where, "expected an option or block name, found " + describe(tok));
+                fail(tok.where, std::string(secrets_ ? "expected an option name" : "expected an option or block name") +
+                                    ", found " + describe(tok, secrets_));
 
             Token second = lexer.next();
             if (second.kind == Tok::equals) {
                 Token value = lexer.next();
                 if (value.kind != Tok::word && value.kind != Tok::string)
-                    fail(value.where, "expected a value after '" + tok.text + " =', found " + describe(value));
+                    fail(value.where, "expected a value after '" + (secrets_ ? std::string() : tok.text + " ") +
+                                          "=', found " + describe(value, secrets_));
                 options.push_back(Option{tok.text, tok.where, value.text, value.where});
+            } else if (secrets_) {
+                // Only `name = value` belongs in such a file, and the likely
+                // slip is a missing '=': said here, where it is missing.
+                fail(second.where, "expected '=' after the option name, found " + describe(second, secrets_));
             } else if (second.kind == Tok::lbrace) {
                 open_nested(lexer, blocks, tok, std::nullopt);
             } else if (second.kind == Tok::word || second.kind == Tok::string) {
@@ -211,10 +221,10 @@ private:
                 Token third = lexer.next();
                 if (third.kind != Tok::lbrace)
                     fail(third.where, "expected '{' after '" + tok.text + " " + second.text + "', found " +
-                                          describe(third));
+                                          describe(third, secrets_));
                 open_nested(lexer, blocks, tok, second.text);
             } else {
-                fail(second.where, "expected '=' or '{' after '" + tok.text + "', found " + describe(second));
+                fail(second.where, "expected '=' or '{' after '" + tok.text + "', found " + describe(second, secrets_));
             }
         }
     }
@@ -273,13 +283,14 @@ private:
     }
 
     std::vector<std::string> include_stack_;
+    bool secrets_;
 };
 
-ParseResult run(const std::string &text, const std::string &name, std::vector<std::string> stack)
+ParseResult run(const std::string &text, const std::string &name, std::vector<std::string> stack, bool secrets)
 {
     try {
         Document doc;
-        Parser parser(std::move(stack));
+        Parser parser(std::move(stack), secrets);
         parser.parse(text, name, doc);
         return doc;
     } catch (const Failure &f) {
@@ -291,7 +302,12 @@ ParseResult run(const std::string &text, const std::string &name, std::vector<st
 
 ParseResult parse_text(const std::string &text, const std::string &name)
 {
-    return run(text, name, {});
+    return run(text, name, {}, false);
+}
+
+ParseResult parse_secrets(const std::string &text, const std::string &name)
+{
+    return run(text, name, {}, true);
 }
 
 ParseResult parse_file(const std::string &path)
@@ -302,7 +318,7 @@ ParseResult parse_file(const std::string &path)
         return ConfigError{Location{path, 0, 0}, "cannot read config file"};
     std::stringstream text;
     text << in.rdbuf();
-    return run(text.str(), path, {fs::weakly_canonical(path, ec).string()});
+    return run(text.str(), path, {fs::weakly_canonical(path, ec).string()}, false);
 }
 
 Location value_location(const Location &value_at, std::size_t offset)

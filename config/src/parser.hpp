@@ -18,6 +18,11 @@ using ParseResult = std::variant<Document, ConfigError>;
 // `name` is used as the file name in locations.
 [[nodiscard]] ParseResult parse_text(const std::string &text, const std::string &name);
 
+// A file of secrets (a credentials file): `name = value` only (no blocks, no
+// include), and an error says where and what is wrong without quoting any of
+// the file's text, so a secret never reaches a message.
+[[nodiscard]] ParseResult parse_secrets(const std::string &text, const std::string &name);
+
 // Where byte `offset` of a value read at `value_at` stands in the source:
 // in a double-quoted value each \" and \\ takes two columns for one byte.
 // The line is read back from value_at.file; if it cannot be (a config that

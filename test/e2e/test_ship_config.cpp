@@ -1,0 +1,172 @@
+// mtalog-ship's config and the trust it needs: secrets (credentials file,
+// server URLs) never echoed, and the credentials file read through one
+// descriptor.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fleet.hpp"
+#include "ship_config.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char *kSecret = "hunter2";
+
+// A node's directory: an mtalog config writing `log_name` (mainlog format),
+// and a shipper config for `servers` with `extra` in its stanza.
+struct ConfigDir {
+    testing::TempDir dir;
+    std::string ship_conf = dir / "ship.conf";
+
+    explicit ConfigDir(const std::string &servers = "nats://127.0.0.1:9", const std::string &extra = "",
+                       const std::string &log_name = "attempt.log")
+    {
+        testing::write_file(dir / "core.conf", "modules_path = \"" + testing::modules_dir() +
+                                                   "\"\nmtalog {\n  attempt_logfile = \"" + log_name +
+                                                   "\"\n  log_connection_failures = off\n}\n");
+        write_ship_conf(servers, extra);
+    }
+    void write_ship_conf(const std::string &servers, const std::string &extra) const
+    {
+        testing::write_file(ship_conf, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  servers = \"" + servers +
+                                           "\"\n  node = \"n1\"\n  state_dir = \"state\"\n  duplicate_window = 2s\n"
+                                           "  retry_max = 500ms\n  status_interval = 200ms\n" +
+                                           extra + "}\n");
+    }
+    [[nodiscard]] testing::CommandResult check() const
+    {
+        // timeout: a credentials file that blocks its reader must not hang the suite
+        return testing::run_command({"/usr/bin/timeout", "20", testing::mtalog_ship_exe(), "--check", ship_conf},
+                                    dir.path());
+    }
+    // --check with `text` as the credentials file (mode 0600); its stderr.
+    [[nodiscard]] std::string check_credentials(const std::string &text) const
+    {
+        const std::string secret = dir / "secret";
+        fs::remove(secret);
+        testing::write_file(secret, text);
+        ::chmod(secret.c_str(), 0600);
+        const auto r = check();
+        CHECK(r.status == 1);
+        return r.err;
+    }
+    [[nodiscard]] testing::CommandResult ship_once(int timeout_s = 60) const
+    {
+        return testing::run_command(
+            {"/usr/bin/timeout", std::to_string(timeout_s), testing::mtalog_ship_exe(), "--once", ship_conf},
+            dir.path());
+    }
+};
+
+} // namespace
+
+TEST_CASE("ship config: a credentials file's syntax error is located and explained, its text never shown", "[ship]")
+{
+    const ConfigDir c("nats://127.0.0.1:9", "  credentials_file = \"secret\"\n");
+    const std::string at = "mtalog-ship: " + c.dir / "secret";
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"user = \"ship\"\npassword \"hunter2\"\n", ":2:11: expected '=' after the option name, found a quoted value"},
+        {"password = \"pw\"\nuser ship hunter2\n", ":2:6: expected '=' after the option name, found a word"},
+        {"hunter2\n", ":2:1: expected '=' after the option name, found end of file"},
+        {"user = \"ship\"\npassword hunter2 {\n}\n", ":2:10: expected '=' after the option name, found a word"},
+        {"user = \"ship\"\nhunter2 = \"x\"\n",
+         ":2:1: unknown option in a credentials file, which holds only user, password or token"},
+        {"passwort = \"hunter2\"\n",
+         ":1:1: unknown option in a credentials file, which holds only user, password or token (did you mean "
+         "'password'?)"},
+        {"token =\n", ":2:1: expected a value after '=', found end of file"},
+        {"hunter2 =\n", ":2:1: expected a value after '=', found end of file"},
+        {"\"hunter2\"\n", ":1:2: expected an option name, found a quoted value"},
+        {"token = \"hunter2\n", ":1:9: unterminated string: missing closing \""},
+        {"include \"hunter2\"\n", ":1:10: expected '=' after the option name, found a quoted value"},
+    };
+    for (const auto &[text, expected] : cases) {
+        INFO(text);
+        const std::string err = c.check_credentials(text);
+        CHECK(err == at + expected + "\n");
+        CHECK(err.find(kSecret) == std::string::npos);
+    }
+}
+
+TEST_CASE("ship config: a server URL carrying a user, password or token is refused without showing it", "[ship]")
+{
+    ConfigDir c;
+    for (const std::string servers :
+         {"nats://ship:hunter2@127.0.0.1:4222", "nats://hunter2@127.0.0.1:4222",
+          "nats://127.0.0.1:4222, tls://ship:hunter2@mx.example:4222", "nats://ship:p@ss:hunter2@127.0.0.1:4222"}) {
+        INFO(servers);
+        c.write_ship_conf(servers, "");
+        const auto r = c.check();
+        CHECK(r.status == 1);
+        CHECK(r.err == "mtalog-ship: " + c.ship_conf +
+                           ":3:14: 'servers' must be server URLs without user:password@ or token@: put the user and "
+                           "password, or the token, in credentials_file (mode 0600)\n");
+        CHECK((r.out + r.err).find(kSecret) == std::string::npos);
+    }
+    // Refused for another reason: the value is not shown either.
+    c.write_ship_conf("http://ship:hunter2@127.0.0.1", "");
+    const auto r = c.check();
+    CHECK(r.err == "mtalog-ship: " + c.ship_conf + ":3:14: 'servers' must be server URLs starting nats:// or tls://\n");
+
+    // An '@' past the host is not user information.
+    c.write_ship_conf("nats://127.0.0.1:4222/x@y", "");
+    CHECK(c.check().status == 0);
+
+    // Whatever built the settings, the summary never shows user information.
+    mtalog::ship::Settings s;
+    s.node = "n1";
+    s.servers = {"nats://ship:hunter2@127.0.0.1:4222", "tls://hunter2@mx.example:4222", "nats://127.0.0.1:4223"};
+    const std::string shown = mtalog::ship::describe(s);
+    CHECK(shown.find(kSecret) == std::string::npos);
+    CHECK(shown.find(" nats://(hidden)@127.0.0.1:4222 tls://(hidden)@mx.example:4222 nats://127.0.0.1:4223") !=
+          std::string::npos);
+}
+
+TEST_CASE("ship config: the credentials file is read through one descriptor: no symbolic link, no special file",
+          "[ship]")
+{
+    const ConfigDir c("nats://127.0.0.1:9", "  credentials_file = \"secret\"\n");
+    const std::string secret = c.dir / "secret";
+    const std::string at = "mtalog-ship: " + c.ship_conf + ":9:23: credentials_file \"" + secret + "\"";
+
+    testing::write_file(c.dir / "real", "user = \"ship\"\npassword = \"hunter2\"\n");
+    ::chmod((c.dir / "real").c_str(), 0600);
+    fs::create_symlink(c.dir / "real", secret);
+    auto r = c.check();
+    CHECK(r.status == 1);
+    CHECK(r.err == at + " is a symbolic link: name the file itself\n");
+
+    fs::remove(secret);
+    REQUIRE(::mkfifo(secret.c_str(), 0600) == 0); // would block a reader that opens it by name
+    r = c.check();
+    CHECK(r.status == 1);
+    CHECK(r.err == at + " is not a regular file\n");
+
+    fs::remove(secret);
+    fs::create_directory(secret);
+    ::chmod(secret.c_str(), 0700);
+    r = c.check();
+    CHECK(r.err == at + " is not a regular file\n");
+
+    fs::remove(secret);
+    testing::write_file(secret, "token = \"" + std::string(70000, 'x') + "\"\n");
+    ::chmod(secret.c_str(), 0600);
+    r = c.check();
+    CHECK(r.err == at + " is too large for a credentials file\n");
+
+    fs::remove(secret);
+    fs::rename(c.dir / "real", secret);
+    ::chmod(secret.c_str(), 0640);
+    r = c.check();
+    CHECK(r.err == at + " is readable or writable by others (mode 0640): chmod 600 it\n");
+
+    ::chmod(secret.c_str(), 0600);
+    r = c.check();
+    INFO(r.err);
+    CHECK(r.status == 0);
+    CHECK((r.out + r.err).find(kSecret) == std::string::npos);
+}
