@@ -312,7 +312,7 @@ std::vector<std::string> option_names()
 
 
 // An error for a file path, or nullopt when the file can be opened later.
-std::optional<std::string> check_path(const std::string &path, bool follow_symlinks)
+std::optional<std::string> check_path(const std::string &path, bool follow_symlinks, LogAccess access)
 {
     std::error_code ec;
     const fs::path p(path);
@@ -327,7 +327,9 @@ std::optional<std::string> check_path(const std::string &path, bool follow_symli
         return "directory \"" + dir.string() + "\" does not exist";
     if (!fs::is_directory(dir, ec))
         return "\"" + dir.string() + "\" is not a directory";
-    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    if (access == LogAccess::read && ::access(dir.c_str(), R_OK | X_OK) != 0)
+        return "directory \"" + dir.string() + "\" is not readable";
+    if (access == LogAccess::write && ::access(dir.c_str(), W_OK | X_OK) != 0)
         return "directory \"" + dir.string() + "\" is not writable";
     return std::nullopt;
 }
@@ -344,7 +346,7 @@ struct Claim {
     bool explicit_mode;
 };
 
-std::optional<ConfigError> route(Settings &s, const Location &stanza_where)
+std::optional<ConfigError> route(Settings &s, const Location &stanza_where, LogAccess access)
 {
     std::map<std::string, Claim> claims;
     for (RecordKind kind : kAllRecordKinds) {
@@ -360,7 +362,7 @@ std::optional<ConfigError> route(Settings &s, const Location &stanza_where)
         const std::string key = normalize_path(path);
         auto it = claims.find(key);
         if (it == claims.end()) {
-            if (auto problem = check_path(path, s.follow_symlinks))
+            if (auto problem = check_path(path, s.follow_symlinks, access))
                 return ConfigError{where, "log file \"" + path + "\": " + *problem};
             s.files.push_back(FileSpec{path, r.format, mode, s.follow_symlinks, where});
             it = claims.emplace(key, Claim{s.files.size() - 1, kind, r.mode.has_value()}).first;
@@ -419,7 +421,7 @@ const std::vector<OptionSpec> &mtalog_option_table()
 }
 
 std::variant<Settings, ConfigError> validate_mtalog(const std::vector<Option> &options, const std::string &instance,
-                                                    const Location &stanza_where)
+                                                    const Location &stanza_where, LogAccess access)
 {
     Settings s;
     s.instance = instance;
@@ -454,12 +456,14 @@ std::variant<Settings, ConfigError> validate_mtalog(const std::vector<Option> &o
     }
     if (!s.enabled)
         return s;
-    if (auto error = route(s, stanza_where))
+    if (auto error = route(s, stanza_where, access))
         return *error;
     if (!s.metrics_file.empty()) {
-        // Replaced by rename, so a symbolic link there is replaced, never followed.
-        if (auto problem = check_path(s.metrics_file, true))
-            return ConfigError{s.metrics_file_where, "metrics_file \"" + s.metrics_file + "\": " + *problem};
+        // Replaced by rename, so a symbolic link there is replaced, never
+        // followed. A reader never opens it: only the writer's access counts.
+        if (access == LogAccess::write)
+            if (auto problem = check_path(s.metrics_file, true, access))
+                return ConfigError{s.metrics_file_where, "metrics_file \"" + s.metrics_file + "\": " + *problem};
         for (const FileSpec &file : s.files)
             if (normalize_path(file.path) == normalize_path(s.metrics_file))
                 return ConfigError{s.metrics_file_where,

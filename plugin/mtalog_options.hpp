@@ -104,13 +104,20 @@ struct OptionSpec {
 
 [[nodiscard]] const std::vector<OptionSpec> &mtalog_option_table();
 
+// What the validating process will do with the log files: the module
+// writes them; a reader (mtalog-ship) only lists and reads them, and must
+// not need more than that.
+enum class LogAccess { write, read };
+
 // Validates a stanza's options (names case-insensitive, each at most once),
 // then routing: at least one record kind logged (unless enabled = off), one
 // format and one mode per file, and each file's directory exists and is
-// writable.
+// writable (with LogAccess::read: readable and searchable; metrics_file,
+// which a reader never touches, is then not looked at on disk).
 [[nodiscard]] std::variant<Settings, ConfigError> validate_mtalog(const std::vector<Option> &options,
                                                                   const std::string &instance,
-                                                                  const Location &stanza_where);
+                                                                  const Location &stanza_where,
+                                                                  LogAccess access = LogAccess::write);
 
 // `mtalog` or `mtalog "instance"`, as messages name a stanza.
 [[nodiscard]] std::string stanza_label(const std::string &instance);

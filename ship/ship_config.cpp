@@ -328,7 +328,10 @@ std::optional<std::string> read_mtalog_files(const std::string &path, const mtac
     for (const auto &block : std::get<mtacfg::Document>(parsed).blocks) {
         if (!mtacfg::iequals(block.kind, "mtalog"))
             continue; // the core's own stanzas
-        auto validated = mtacfg::validate_mtalog(block.options, block.instance.value_or(""), block.where);
+        // The shipper only lists and reads the log directories: it must be
+        // able to run without write access to them.
+        auto validated = mtacfg::validate_mtalog(block.options, block.instance.value_or(""), block.where,
+                                                 mtacfg::LogAccess::read);
         if (auto *e = std::get_if<ConfigError>(&validated))
             return e->render();
         const auto &settings = std::get<mtacfg::Settings>(validated);

@@ -1,9 +1,10 @@
 // mtalog-ship's config and the trust it needs: secrets (credentials file,
-// server URLs) never echoed, and the credentials file read through one
-// descriptor.
+// server URLs) never echoed; the credentials file read through one
+// descriptor; read access to the log directories is enough.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -169,4 +170,50 @@ TEST_CASE("ship config: the credentials file is read through one descriptor: no 
     INFO(r.err);
     CHECK(r.status == 0);
     CHECK((r.out + r.err).find(kSecret) == std::string::npos);
+}
+
+TEST_CASE("ship config: --check needs read access to the log directories, not write access", "[ship]")
+{
+    // Root passes access() whatever the mode: as root, the check runs as nobody.
+    const bool root = ::geteuid() == 0;
+    if (root && (!fs::exists("/usr/bin/setpriv") || !::getpwnam("nobody"))) {
+        WARN("skipped: running as root without setpriv (util-linux) or the user nobody");
+        return;
+    }
+    testing::TempDir tmp;
+    const std::string d = tmp.path();
+    ::chmod(d.c_str(), 0755); // everything here readable by the unprivileged user
+    fs::create_directory(d + "/logs");
+    testing::write_file(d + "/logs/attempt.log", "2024-01-01 00:00:00 a record\n");
+    ::chmod((d + "/logs/attempt.log").c_str(), 0644);
+    fs::copy_file(testing::mtalog_ship_exe(), d + "/mtalog-ship");
+    ::chmod((d + "/mtalog-ship").c_str(), 0755);
+    testing::write_file(d + "/core.conf", "mtalog {\n  attempt_logfile = \"" + d +
+                                              "/logs/attempt.log\"\n  log_connection_failures = off\n}\n");
+    testing::write_file(d + "/ship.conf", "mtalog_ship {\n  mtalog_config = \"core.conf\"\n"
+                                          "  servers = \"nats://127.0.0.1:9\"\n  node = \"n1\"\n}\n");
+    for (const char *f : {"/core.conf", "/ship.conf"})
+        ::chmod((d + f).c_str(), 0644);
+    const std::vector<std::string> as_reader =
+        root ? std::vector<std::string>{"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"}
+             : std::vector<std::string>{};
+    const auto run_as_reader = [&](std::vector<std::string> argv) {
+        argv.insert(argv.begin(), as_reader.begin(), as_reader.end());
+        return testing::run_command(argv, d);
+    };
+    // Owned by root, 0755 (as root); without the write bit (otherwise).
+    ::chmod((d + "/logs").c_str(), root ? 0755 : 0555);
+    CHECK(run_as_reader({"/usr/bin/test", "-w", d + "/logs"}).status == 1); // the reader cannot write there
+    auto r = run_as_reader({d + "/mtalog-ship", "--check", d + "/ship.conf"});
+    INFO(r.err);
+    CHECK(r.status == 0);
+    CHECK(r.out.find("ok: node n1: 1 file(s)") != std::string::npos);
+
+    // A directory it cannot list is refused.
+    ::chmod((d + "/logs").c_str(), root ? 0711 : 0311);
+    r = run_as_reader({d + "/mtalog-ship", "--check", d + "/ship.conf"});
+    CHECK(r.status == 1);
+    CHECK(r.err == "mtalog-ship: " + d + "/core.conf:2:22: log file \"" + d + "/logs/attempt.log\": directory \"" + d +
+                       "/logs\" is not readable\n");
+    ::chmod((d + "/logs").c_str(), 0755); // so that the temporary directory can be removed
 }
