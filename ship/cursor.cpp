@@ -10,9 +10,76 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "escape.hpp"
 #include "spool.hpp"
 
 namespace mtalog::ship {
+
+namespace {
+
+bool is_utf8(std::string_view text)
+{
+    for (std::size_t i = 0, n = 0; i < text.size(); i += n)
+        if ((n = utf8_sequence_length(text.substr(i))) == 0)
+            return false;
+    return true;
+}
+
+std::string to_hex(std::string_view bytes)
+{
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (const char c : bytes) {
+        const auto b = static_cast<unsigned char>(c);
+        out += digits[b >> 4];
+        out += digits[b & 0xf];
+    }
+    return out;
+}
+
+std::optional<std::string> from_hex(std::string_view hex)
+{
+    const auto value = [](char c) -> int {
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        if (c >= 'a' && c <= 'f')
+            return c - 'a' + 10;
+        return -1;
+    };
+    if (hex.size() % 2 != 0)
+        return std::nullopt;
+    std::string out;
+    for (std::size_t i = 0; i < hex.size(); i += 2) {
+        const int hi = value(hex[i]), lo = value(hex[i + 1]);
+        if (hi < 0 || lo < 0)
+            return std::nullopt;
+        out += static_cast<char>(hi << 4 | lo);
+    }
+    return out;
+}
+
+nlohmann::json file_entry(const KeyState &k)
+{
+    nlohmann::json stored = nlohmann::json::array();
+    for (const auto &[start, end] : k.stored)
+        stored.push_back({start, end});
+    nlohmann::json entry = {{"path", k.path}, {"offset", k.offset}, {"done", k.done}, {"stored", stored}};
+    // JSON text is UTF-8 but a path is bytes: one that is not UTF-8 is kept
+    // exactly, as hex, in path_bytes (its `path`, for people, shows U+FFFD
+    // for the bytes that are not UTF-8).
+    if (!is_utf8(k.path))
+        entry["path_bytes"] = to_hex(k.path);
+    return entry;
+}
+
+std::optional<std::string> path_from(const nlohmann::json &v)
+{
+    if (!v.contains("path_bytes"))
+        return v.at("path").get<std::string>();
+    return from_hex(v.at("path_bytes").get<std::string>());
+}
+
+} // namespace
 
 void KeyState::add_stored(std::uint64_t start, std::uint64_t end)
 {
@@ -86,7 +153,10 @@ std::variant<Cursor, std::string> load_cursor(const std::string &path)
             if (key.size() != 16)
                 return path + ": bad file key \"" + key + "\"";
             KeyState k;
-            k.path = v.at("path").get<std::string>();
+            auto file_path = path_from(v);
+            if (!file_path)
+                return path + ": bad path_bytes of file key \"" + key + "\"";
+            k.path = std::move(*file_path);
             k.offset = v.at("offset").get<std::uint64_t>();
             k.done = v.at("done").get<bool>();
             for (const auto &range : v.at("stored"))
@@ -146,14 +216,12 @@ std::optional<std::string> write_atomically(const std::string &path, const std::
 std::optional<std::string> save_cursor(const Cursor &cursor, const std::string &path)
 {
     nlohmann::json files = nlohmann::json::object();
-    for (const auto &[key, k] : cursor.keys) {
-        nlohmann::json stored = nlohmann::json::array();
-        for (const auto &[start, end] : k.stored)
-            stored.push_back({start, end});
-        files[key_text(key)] = {{"path", k.path}, {"offset", k.offset}, {"done", k.done}, {"stored", stored}};
-    }
+    for (const auto &[key, k] : cursor.keys)
+        files[key_text(key)] = file_entry(k);
     const nlohmann::json j = {{"version", 1}, {"node", cursor.node}, {"scan_from", cursor.scan_from}, {"files", files}};
-    return write_atomically(path, j.dump(1) + "\n", true);
+    // replace, not dump's default (which throws on bytes that are not UTF-8):
+    // file_entry kept such a path's bytes.
+    return write_atomically(path, j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", true);
 }
 
 } // namespace mtalog::ship
