@@ -1,7 +1,7 @@
 // mtalog-ship's config and the trust it needs: secrets (credentials file,
 // server URLs) never echoed; the credentials file read through one
 // descriptor; read access to the log directories is enough; a log path that
-// is not UTF-8.
+// is not UTF-8; and TLS's check of the server's name.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -65,6 +65,46 @@ struct ConfigDir {
             dir.path());
     }
 };
+
+bool openssl_installed()
+{
+    if (fs::exists("/usr/bin/openssl"))
+        return true;
+    WARN("skipped: openssl is not installed (scripts/install-deps installs it)");
+    return false;
+}
+
+// `name`.pem and `name`-key.pem, a server certificate for `alt_name` (an
+// openssl subjectAltName, e.g. "IP:127.0.0.1") signed by the CA ca.pem
+// (made on first use).
+void make_server_certificate(const std::string &dir, const std::string &name, const std::string &alt_name)
+{
+    const auto run = [&](const std::vector<std::string> &argv) {
+        const auto r = testing::run_command(argv, dir);
+        INFO(r.err);
+        REQUIRE(r.status == 0);
+    };
+    if (!fs::exists(dir + "/ca.pem"))
+        run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out",
+             "ca.pem", "-days", "2", "-subj", "/CN=test-ca"});
+    run({"/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + "-key.pem", "-out",
+         name + ".csr", "-subj", "/CN=" + name});
+    testing::write_file(dir + "/" + name + ".ext", "subjectAltName=" + alt_name + "\nextendedKeyUsage=serverAuth\n");
+    run({"/usr/bin/openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+         "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext"});
+}
+
+// A JetStream server on loopback presenting `name`.pem; its tls:// URL.
+std::string start_tls_server(const std::string &dir, const std::string &name, testing::Process &server)
+{
+    const int port = testing::free_port();
+    testing::write_file(dir + "/" + name + ".conf", "listen: 127.0.0.1:" + std::to_string(port) +
+                                                        "\njetstream { store_dir: \"" + dir + "/js-" + name +
+                                                        "\" }\ntls {\n  cert_file: \"" + dir + "/" + name +
+                                                        ".pem\"\n  key_file: \"" + dir + "/" + name + "-key.pem\"\n}\n");
+    server = testing::Process({testing::nats_server_exe(), "-c", dir + "/" + name + ".conf"}, dir + "/" + name + ".log");
+    return "tls://127.0.0.1:" + std::to_string(port);
+}
 
 void generate(const ConfigDir &c, int records)
 {
@@ -287,4 +327,36 @@ TEST_CASE("ship: a log file whose name is not UTF-8 is checked, shipped once, an
     CHECK(r.status == 0);
     CHECK(r.err.find("stopped: 0 records shipped") != std::string::npos);
     CHECK(testing::StreamReader{cluster.url(0), "", ""}.messages("MTALOG") == records);
+}
+
+TEST_CASE("ship: TLS refuses a server whose certificate the trusted CA signed for another name", "[ship]")
+{
+    if (!testing::nats_server_installed() || !openssl_installed())
+        return;
+    testing::TempDir certs;
+    const std::string d = certs.path();
+    make_server_certificate(d, "right", "IP:127.0.0.1");
+    make_server_certificate(d, "other", "DNS:other.example");
+    testing::Process right_server, other_server;
+    const std::string right = start_tls_server(d, "right", right_server);
+    const std::string other = start_tls_server(d, "other", other_server);
+    const std::string trust = "  tls_ca = \"" + d + "/ca.pem\"\n";
+
+    // The CA and the server work: a certificate for the server's address is taken.
+    ConfigDir c(right, trust);
+    generate(c, 100);
+    auto r = c.ship_once();
+    INFO(r.err);
+    CHECK(r.status == 0);
+    CHECK(r.err.find("stopped: " + std::to_string(testing::records_of(c.dir / "attempt.log").size()) +
+                     " records shipped") != std::string::npos);
+
+    // The same CA's certificate for other.example is refused for 127.0.0.1.
+    c.write_ship_conf(other, trust);
+    r = testing::run_command({"/usr/bin/timeout", "3", testing::mtalog_ship_exe(), "--once", c.ship_conf},
+                             c.dir.path());
+    INFO(r.err);
+    CHECK(r.status == 124); // still retrying when stopped
+    CHECK(r.err.find("cannot connect to any of the servers") != std::string::npos);
+    CHECK(r.err.find("IP address mismatch") != std::string::npos);
 }
