@@ -10,127 +10,66 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "escape.hpp"
 #include "spool.hpp"
 
 namespace mtalog::ship {
 
 namespace {
 
-bool is_utf8(std::string_view text)
+using nlohmann::json;
+
+std::uint64_t key_of(const std::string &hex)
 {
-    for (std::size_t i = 0, n = 0; i < text.size(); i += n)
-        if ((n = utf8_sequence_length(text.substr(i))) == 0)
-            return false;
-    return true;
+    if (hex.size() != 16 || hex.find_first_not_of("0123456789abcdef") != std::string::npos)
+        throw std::runtime_error("bad file key \"" + hex + "\"");
+    return std::stoull(hex, nullptr, 16);
 }
 
-std::string to_hex(std::string_view bytes)
+Cursor from_v1(const json &j)
 {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (const char c : bytes) {
-        const auto b = static_cast<unsigned char>(c);
-        out += digits[b >> 4];
-        out += digits[b & 0xf];
+    Cursor c;
+    c.node = j.at("node").get<std::string>();
+    c.scan_from = j.at("scan_from").get<std::uint64_t>();
+    for (const auto &[key, v] : j.at("files").items()) {
+        LegacyEntry e;
+        e.path = v.at("path").get<std::string>();
+        e.offset = v.at("offset").get<std::uint64_t>();
+        e.done = v.at("done").get<bool>();
+        c.legacy.emplace(key_of(key), std::move(e));
     }
-    return out;
+    return c;
 }
 
-std::optional<std::string> from_hex(std::string_view hex)
+Cursor from_v2(const json &j)
 {
-    const auto value = [](char c) -> int {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        return -1;
-    };
-    if (hex.size() % 2 != 0)
-        return std::nullopt;
-    std::string out;
-    for (std::size_t i = 0; i < hex.size(); i += 2) {
-        const int hi = value(hex[i]), lo = value(hex[i + 1]);
-        if (hi < 0 || lo < 0)
-            return std::nullopt;
-        out += static_cast<char>(hi << 4 | lo);
+    Cursor c;
+    c.node = j.at("node").get<std::string>();
+    c.scan_from = j.at("scan_from").get<std::uint64_t>();
+    for (const auto &[key, v] : j.at("files").items()) {
+        FileEntry e;
+        e.path = v.at("path").get<std::string>();
+        e.canonical = key_of(v.at("canonical").get<std::string>());
+        e.generation = v.at("generation").get<unsigned>();
+        e.final_offset = v.at("final").get<std::uint64_t>();
+        if (const auto &done = v.at("done"); !done.is_null()) {
+            e.done_end = done.at(0).get<std::uint64_t>();
+            e.done_size = done.at(1).get<std::uint64_t>();
+        }
+        e.fp_len = v.at("fp").at(0).get<std::uint64_t>();
+        e.fp_hash = key_of(v.at("fp").at(1).get<std::string>());
+        for (const auto &id : v.at("ids"))
+            e.ids.emplace_back(id.at(0).get<dev_t>(), id.at(1).get<ino_t>());
+        e.missed = v.value("missed", 0u);
+        c.files.emplace(key_of(key), std::move(e));
     }
-    return out;
-}
-
-nlohmann::json file_entry(const KeyState &k)
-{
-    nlohmann::json stored = nlohmann::json::array();
-    for (const auto &[start, end] : k.stored)
-        stored.push_back({start, end});
-    nlohmann::json entry = {{"path", k.path}, {"offset", k.offset}, {"done", k.done}, {"stored", stored}};
-    // JSON text is UTF-8 but a path is bytes: one that is not UTF-8 is kept
-    // exactly, as hex, in path_bytes (its `path`, for people, shows U+FFFD
-    // for the bytes that are not UTF-8).
-    if (!is_utf8(k.path))
-        entry["path_bytes"] = to_hex(k.path);
-    return entry;
-}
-
-std::optional<std::string> path_from(const nlohmann::json &v)
-{
-    if (!v.contains("path_bytes"))
-        return v.at("path").get<std::string>();
-    return from_hex(v.at("path_bytes").get<std::string>());
+    const json legacy = j.value("legacy", json::object()); // a named value: items() refers into it
+    for (const auto &[key, v] : legacy.items())
+        c.legacy.emplace(key_of(key), LegacyEntry{v.at("path").get<std::string>(), v.at("offset").get<std::uint64_t>(),
+                                                  v.at("done").get<bool>()});
+    return c;
 }
 
 } // namespace
-
-void KeyState::add_stored(std::uint64_t start, std::uint64_t end)
-{
-    if (end <= offset || start >= end)
-        return;
-    auto it = stored.upper_bound(start);
-    if (it != stored.begin() && std::prev(it)->second >= start) {
-        --it;
-        start = it->first;
-        end = std::max(end, it->second);
-        it = stored.erase(it);
-    }
-    while (it != stored.end() && it->first <= end) {
-        end = std::max(end, it->second);
-        it = stored.erase(it);
-    }
-    stored.emplace(start, end);
-}
-
-void KeyState::remove_stored(std::uint64_t start, std::uint64_t end)
-{
-    auto it = stored.upper_bound(start);
-    if (it == stored.begin())
-        return;
-    --it;
-    const auto [from, to] = *it;
-    if (to <= start)
-        return;
-    stored.erase(it);
-    if (from < start)
-        stored.emplace(from, start);
-    if (end < to)
-        stored.emplace(end, to);
-}
-
-std::optional<std::uint64_t> KeyState::stored_at(std::uint64_t start) const
-{
-    auto it = stored.upper_bound(start);
-    if (it == stored.begin())
-        return std::nullopt;
-    --it;
-    if (it->first <= start && start < it->second)
-        return it->second;
-    return std::nullopt;
-}
-
-void KeyState::trim()
-{
-    while (!stored.empty() && stored.begin()->second <= offset)
-        stored.erase(stored.begin());
-}
 
 std::variant<Cursor, std::string> load_cursor(const std::string &path)
 {
@@ -143,27 +82,15 @@ std::variant<Cursor, std::string> load_cursor(const std::string &path)
     std::stringstream text;
     text << in.rdbuf();
     try {
-        const auto j = nlohmann::json::parse(text.str());
-        if (j.at("version").get<int>() != 1)
+        const auto j = json::parse(text.str());
+        switch (j.at("version").get<int>()) {
+        case 1:
+            return from_v1(j);
+        case 2:
+            return from_v2(j);
+        default:
             return path + ": unknown cursor version";
-        Cursor c;
-        c.node = j.at("node").get<std::string>();
-        c.scan_from = j.at("scan_from").get<std::uint64_t>();
-        for (const auto &[key, v] : j.at("files").items()) {
-            if (key.size() != 16)
-                return path + ": bad file key \"" + key + "\"";
-            KeyState k;
-            auto file_path = path_from(v);
-            if (!file_path)
-                return path + ": bad path_bytes of file key \"" + key + "\"";
-            k.path = std::move(*file_path);
-            k.offset = v.at("offset").get<std::uint64_t>();
-            k.done = v.at("done").get<bool>();
-            for (const auto &range : v.at("stored"))
-                k.add_stored(range.at(0).get<std::uint64_t>(), range.at(1).get<std::uint64_t>());
-            c.keys.emplace(std::stoull(key, nullptr, 16), std::move(k));
         }
-        return c;
     } catch (const std::exception &e) {
         return path + ": not a cursor file (" + e.what() + ")";
     }
@@ -215,13 +142,32 @@ std::optional<std::string> write_atomically(const std::string &path, const std::
 
 std::optional<std::string> save_cursor(const Cursor &cursor, const std::string &path)
 {
-    nlohmann::json files = nlohmann::json::object();
-    for (const auto &[key, k] : cursor.keys)
-        files[key_text(key)] = file_entry(k);
-    const nlohmann::json j = {{"version", 1}, {"node", cursor.node}, {"scan_from", cursor.scan_from}, {"files", files}};
-    // replace, not dump's default (which throws on bytes that are not UTF-8):
-    // file_entry kept such a path's bytes.
-    return write_atomically(path, j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", true);
+    json files = json::object();
+    for (const auto &[key, e] : cursor.files) {
+        json ids = json::array();
+        for (const auto &[dev, ino] : e.ids)
+            ids.push_back({dev, ino});
+        files[key_text(key)] = {{"path", e.path},
+                                {"canonical", key_text(e.canonical)},
+                                {"generation", e.generation},
+                                {"final", e.final_offset},
+                                {"done", e.done_end ? json{*e.done_end, e.done_size} : json(nullptr)},
+                                {"fp", {e.fp_len, key_text(e.fp_hash)}},
+                                {"ids", ids},
+                                {"missed", e.missed}};
+    }
+    json legacy = json::object();
+    for (const auto &[key, e] : cursor.legacy)
+        legacy[key_text(key)] = {{"path", e.path}, {"offset", e.offset}, {"done", e.done}};
+    const json j = {{"version", 2}, {"node", cursor.node}, {"scan_from", cursor.scan_from}, {"files", files},
+                    {"legacy", legacy}};
+    try {
+        // A path is only shown in messages: bytes that are not UTF-8 (a
+        // Latin-1 file name) are replaced rather than refused.
+        return write_atomically(path, j.dump(1, ' ', false, json::error_handler_t::replace) + "\n", true);
+    } catch (const std::exception &e) {
+        return std::string("cannot encode the cursor: ") + e.what();
+    }
 }
 
 } // namespace mtalog::ship

@@ -1,39 +1,50 @@
-// The shipper's durable state: per file key, the offset up to which every
-// record is known to be in the stream, and ranges past it the stream already
-// holds; and the stream sequence after which a restart must look for this
-// node's messages. Written with write, fsync, rename, fsync of the directory,
-// and only from acknowledged facts.
+// The shipper's durable state (cursor.json in state_dir): per file key, the
+// offset before which every record is final in the stream, what tells the
+// file apart from others, and whether it is finished; and the stream
+// sequence after which a restart reads this node's messages back. Written
+// with write, fsync, rename and an fsync of the directory.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <sys/types.h>
+#include <utility>
 #include <variant>
+#include <vector>
 
 namespace mtalog::ship {
 
-struct KeyState {
-    std::string path;                              // the configured path, for messages
-    std::uint64_t offset = 0;                      // every record before it is in the stream
-    bool done = false;                             // a rotated file shipped to its end
-    std::map<std::uint64_t, std::uint64_t> stored; // [start, end) past offset already in the stream
+struct FileEntry {
+    std::string path;            // the configured path, for messages
+    std::uint64_t canonical = 0; // see spool.hpp
+    unsigned generation = 1;     // >1: another file began like one already known
+    std::uint64_t final_offset = 0;
+    // A finished rotated file: where its last whole record ends, and its
+    // size then (a trailing partial line is not a record).
+    std::optional<std::uint64_t> done_end;
+    std::uint64_t done_size = 0;
+    // The hash of the file's first fp_len bytes (up to 4 KiB): a file that
+    // starts like this one but differs within them is another file.
+    std::uint64_t fp_len = 0, fp_hash = 0;
+    std::vector<std::pair<dev_t, ino_t>> ids; // its identities seen lately (plain, compressed)
+    unsigned missed = 0;                      // prunes in a row that found none of its files
+};
 
-    // Records [start, end) as stored, merging neighbours.
-    void add_stored(std::uint64_t start, std::uint64_t end);
-    // Forgets [start, end) (one record inside a stored range), splitting the
-    // range around it.
-    void remove_stored(std::uint64_t start, std::uint64_t end);
-    // The end of the stored range that starts at `start`, if any.
-    [[nodiscard]] std::optional<std::uint64_t> stored_at(std::uint64_t start) const;
-    // Forgets ranges before offset.
-    void trim();
+// A key of a cursor that mtalog-ship 1 wrote (keys hashed the path as
+// written): mapped to the new keys at the first listing.
+struct LegacyEntry {
+    std::string path;
+    std::uint64_t offset = 0;
+    bool done = false;
 };
 
 struct Cursor {
     std::string node;
-    std::uint64_t scan_from = 0; // every message of this node after it may be unknown here
-    std::map<std::uint64_t, KeyState> keys;
+    std::uint64_t scan_from = 0; // a restart reads this node's messages after it
+    std::map<std::uint64_t, FileEntry> files;
+    std::map<std::uint64_t, LegacyEntry> legacy;
 };
 
 // A missing file is an empty cursor; a file that cannot be read or parsed is

@@ -1,5 +1,5 @@
 // mtalog-ship: ships the records mtalog wrote on this node to a NATS
-// JetStream stream, exactly once (see docs/fleet.md).
+// JetStream stream and keeps them there (see docs/fleet.md).
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -7,45 +7,58 @@
 
 #include "ship_config.hpp"
 #include "shipper.hpp"
+#include "tail.hpp"
+#include "values.hpp"
 
 namespace {
 
 constexpr const char *kUsage =
     R"(usage: mtalog-ship [--check] [--once] [--audit] CONFIG
        mtalog-ship tail [--durable NAME] [--subject SUBJECT] [--out-dir DIR]
-                        [--count N] [--idle-ms MS] CONFIG
+                        [--state FILE] [--count N] [--idle-ms MS]
+                        [--forget-after DURATION] CONFIG
 
 Ships every record line of the files mtalog writes on this node (named by the
 mtalog config that CONFIG's mtalog_ship stanza points at) to a NATS JetStream
-stream, one message per record, exactly once, with subject
-<subject_prefix>.<node>.<record type>. The files are the spool: the MTA never
-waits for the stream, and the cursor in state_dir moves only after the
-stream acknowledged (and, after a read-back of the stream, once a second
-read confirmed it: confirm_after).
+stream, one message per record, with subject <subject_prefix>.<node>.<type>
+and the record id <node>.<file key>.<offset> as its Nats-Msg-Id. The files
+are the spool: the MTA never waits for the stream. Every reconcile_interval
+the shipper reads back (headers only) what the stream holds of this node's
+recent records, and sends again any it acknowledged and then lost; after an
+incident (a failed publish, a lost connection, a new stream leader) it looks
+again for everything acknowledged within reconcile_window.
 
   --check     validate CONFIG (and the mtalog config and credentials file it
               names), print a summary, and exit without connecting
-  --once      stop once every file is shipped to its end and confirmed
-              (catch-up runs)
-  --audit     first read back every message of this node from the stream,
-              delete second copies of a record, and ship again every record
-              of the files still on disk that the stream lacks (after a
-              broker incident; reads all files again)
+  --once      stop once every file is shipped to its end and every record is
+              found in the stream by a read-back (catch-up runs)
+  --audit     check every record of the files still on disk against all of
+              this node's messages in the stream, not only the recent past,
+              and send what it lacks (after a broker incident); copies the
+              stream holds are counted, not deleted
   --help      this text
 
-Signals: SIGTERM or SIGINT stop after the records in flight are acknowledged
-(the cursor is saved, or left as last saved within confirm_after of a
-read-back); SIGUSR1 prints the status line and rewrites
-state_dir/status.json at once.
+Signals: SIGTERM or SIGINT stop after the records in flight are answered (up
+to ack_wait), with the cursor saved; SIGUSR1 prints the status line and
+rewrites state_dir/status.json at once. One shipper per state_dir: a second
+(or an --audit beside a running shipper) refuses to start.
 
 tail reads the stream through the durable consumer NAME (default
-mtalog-tail; it remembers what it has read) and prints "<node> <record>"
-lines, or appends each record to DIR/<node>.<type>.log.
+mtalog-tail; it remembers what was acknowledged) and writes each record once,
+de-duplicated by record id: "<node> <record>" lines on standard output, or
+each record appended to DIR/<node>.<type>.log. What it has written is kept
+in FILE (default DIR/.tail-NAME.state with --out-dir, else
+state_dir/tail-NAME.state), saved before the records are acknowledged: a
+crash of tail neither loses nor repeats a record in DIR. --forget-after
+(default 30d) drops the state of files not seen for that long. It ends after
+--count records, after --idle-ms without one, on SIGTERM, or when its output
+is closed.
 
-Exit status: 0 when stopped or caught up; 1 on a config error, refused
-credentials, a stream that does not exist (with create_stream = off) or does
-not take the subjects, or when shipping of a file stopped (it shrank, or two
-files begin with the same record).
+Exit status: 0 when stopped or caught up (tail: also when its output was
+closed); 1 on a config error, refused credentials, a stream that does not
+exist (with create_stream = off) or does not take the subjects, a state_dir
+in use, a file that could not be read (--once) or whose shipping stopped (it
+shrank), or an output tail could not write.
 )";
 
 } // namespace
@@ -91,10 +104,21 @@ int main(int argc, char **argv)
                 to.subject = value(a);
             } else if (tail && a == "--out-dir") {
                 to.out_dir = value(a);
+            } else if (tail && a == "--state") {
+                to.state = value(a);
             } else if (tail && a == "--count") {
                 to.count = std::stoll(value(a));
             } else if (tail && a == "--idle-ms") {
                 to.idle_ms = std::stoi(value(a));
+            } else if (tail && a == "--forget-after") {
+                const std::string v = value(a);
+                const auto d = mtacfg::parse_duration(v);
+                if (!d || d->count() <= 0) {
+                    std::fprintf(stderr, "mtalog-ship: --forget-after needs a duration such as 30d, not '%s'\n",
+                                 v.c_str());
+                    return 1;
+                }
+                to.forget_after_s = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
             } else if (!a.empty() && a[0] == '-') {
                 std::fprintf(stderr, "mtalog-ship: unknown option %s (see --help)\n", a.c_str());
                 return 1;

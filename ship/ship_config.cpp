@@ -141,6 +141,17 @@ Apply duration_in(std::chrono::milliseconds Settings::*member, long long lo_ms, 
     };
 }
 
+Apply size_in(std::size_t Settings::*member, std::uint64_t lo, std::uint64_t hi)
+{
+    return [=](Settings &s, const std::string &v) -> std::optional<std::string> {
+        const auto n = mtacfg::parse_size(v);
+        if (!n || *n < lo || *n > hi)
+            return "a size from " + std::to_string(lo) + " to " + std::to_string(hi >> 20) + "M, e.g. 1M";
+        s.*member = static_cast<std::size_t>(*n);
+        return std::nullopt;
+    };
+}
+
 // Text that `valid` accepts (any non-empty text without one).
 Apply text(std::string Settings::*member, bool (*valid)(std::string_view) = nullptr,
            const char *expected = "a non-empty value")
@@ -187,7 +198,11 @@ const std::map<std::string, Apply> &option_table()
         {"metrics_file", text(&Settings::metrics_file, nullptr, "a file name")},
         {"rotated_idle", duration_in(&Settings::rotated_idle, 0, 3600000)},
         {"retry_max", duration_in(&Settings::retry_max, 100, 3600000)},
-        {"confirm_after", duration_in(&Settings::confirm_after, 0, 600000)},
+        {"reconcile_interval", duration_in(&Settings::reconcile_interval, 100, 3600000)},
+        {"reconcile_window", duration_in(&Settings::reconcile_window, 0, 86400000)},
+        // The name before mtalog-ship 2, kept so that old configs load.
+        {"confirm_after", duration_in(&Settings::reconcile_interval, 100, 3600000)},
+        {"max_line", size_in(&Settings::max_line, 1024, 64 << 20)},
         {"create_stream",
          [](Settings &s, const std::string &v) -> std::optional<std::string> {
              const auto b = mtacfg::parse_bool(v);

@@ -45,7 +45,9 @@ struct Settings {
     std::string metrics_file;           // Prometheus text, resolved against config_path's directory; "": none
     std::chrono::milliseconds rotated_idle{2000};
     std::chrono::milliseconds retry_max{10000};
-    std::chrono::milliseconds confirm_after{2000}; // after a read-back, until what it found is confirmed
+    std::chrono::milliseconds reconcile_interval{5000}; // how often a round reads back what was acknowledged since
+    std::chrono::milliseconds reconcile_window{180000};  // how long an acknowledged record is looked for again after an incident
+    std::size_t max_line = 1 << 20;                       // longer lines are not records: reported, counted, skipped
     bool create_stream = true;
     int replicas = 1;
     std::chrono::milliseconds duplicate_window{120000};

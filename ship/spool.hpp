@@ -1,25 +1,22 @@
 // The files are the spool: which files hold a configured log's records (the
-// live file and its rotated siblings, plain, .gz or .zst), how each is known
-// across renames and compression, and reading their lines.
-//
-// A file's key is a hash of the configured path and the file's first record
-// line (after the format's header): it stays the same when logrotate or
-// mtalog renames the file and when the compressor turns it into .gz or .zst,
-// so an offset into the key's records means the same bytes in every form.
+// live file and its rotated siblings, plain, .gz or .zst), what each begins
+// with, and the record type of a line.
 #pragma once
 
 #include <cstdint>
-#include <memory>
-#include <optional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
 #include <utility>
 #include <vector>
 
+#include "readers.hpp"
+
 namespace mtalog::ship {
 
-enum class Encoding { plain, gzip, zstd };
+// Bytes of a file's start kept to tell files apart (see file_identity.hpp).
+inline constexpr std::size_t kHeadBytes = 4096;
 
 struct Candidate {
     std::string name; // path on disk
@@ -28,65 +25,67 @@ struct Candidate {
     ino_t ino = 0;
     std::uint64_t size = 0; // on disk
     std::int64_t mtime_ns = 0;
-    bool live = false;     // the configured path itself
-    std::uint64_t key = 0; // 0: no complete record yet
+    bool live = false;           // the configured path itself
+    std::uint64_t canonical = 0; // hash of the log's base name and the first record line; 0: none yet
+    std::string head;            // the first kHeadBytes decoded bytes (fewer in a shorter file)
+    std::string first_line;      // the first record line (for an old cursor's keys)
+    bool incomplete = false;     // a compressed file whose data stops early (being written, or cut)
+    bool unreadable = false;     // listed, but its start could not be read (see `error`)
+    std::string error;
+    std::uint64_t key = 0;   // resolved (file_identity.hpp); 0 until then
+    bool new_form = false;   // its identity was not yet known for its key (a fresh compressed copy, say)
+    std::string copy_of;     // a byte-for-byte copy of this listed file: not shipped (key 0)
+
+    [[nodiscard]] std::pair<dev_t, ino_t> identity() const { return {dev, ino}; }
 };
 
 // 64-bit FNV-1a.
 [[nodiscard]] std::uint64_t fnv1a(std::string_view data, std::uint64_t seed = 14695981039346656037ULL);
 [[nodiscard]] std::string key_text(std::uint64_t key); // 16 hex digits
-char *write_key_hex(char *out, std::uint64_t key);     // the same 16 digits at out; returns their end
 
-// Sequential reading of a file's records, whatever its encoding.
-class Reader {
+// The canonical key of a file of the log `base` (its configured file name,
+// no directory) whose first record line is `line`: the same whatever the
+// directory, the path's spelling, the working directory, a rename or a
+// compression.
+[[nodiscard]] std::uint64_t canonical_key(std::string_view base, std::string_view line);
+// The key mtalog-ship 1 gave the same file (a hash of the configured path as
+// written), for reading an old cursor.
+[[nodiscard]] std::uint64_t legacy_key(const std::string &configured_path, std::string_view line);
+
+// What a file starts with, remembered per (device, inode, size, mtime) for
+// compressed files (they do not change once complete) and per (device,
+// inode) for plain files with a whole head (they only grow).
+class HeadCache {
 public:
-    virtual ~Reader() = default;
-    // Reads up to `n` bytes at the current position; 0 at the end (for now,
-    // for a plain file that grows), -1 with `error` set on failure.
-    virtual long read(char *buf, std::size_t n) = 0;
-    // Bytes consumed so far (offsets are into the decoded records).
-    [[nodiscard]] virtual std::uint64_t position() const = 0;
-    // Skips forward to `offset`; false if the data ends before it.
-    bool skip_to(std::uint64_t offset);
-    // A plain file's size and modification time now (it may still grow);
-    // nullopt for a compressed file, which is complete.
-    struct Now {
-        std::uint64_t size = 0;
-        std::int64_t mtime_ns = 0;
+    struct Entry {
+        std::uint64_t canonical = 0;
+        std::string head;
+        std::string first_line; // for legacy keys
+        bool incomplete = false;
     };
-    [[nodiscard]] virtual std::optional<Now> plain_now() const { return std::nullopt; }
-    // The opened file's device and inode.
-    [[nodiscard]] virtual std::pair<dev_t, ino_t> identity() const = 0;
-    // Back to the start (plain files only).
-    virtual bool rewind() { return false; }
-    std::string error;
-};
-
-[[nodiscard]] std::unique_ptr<Reader> open_reader(const Candidate &c, std::string &error);
-
-// Opens `c` and makes sure it is the file that was listed: a name can point
-// at another file by the time it is opened (logrotate reuses "name.1", a
-// rotation replaces the live file). nullptr with `error` when it is not.
-[[nodiscard]] std::unique_ptr<Reader> open_listed(const Candidate &c, const std::string &path,
-                                                  const std::string &header, std::string &error);
-
-// Keys of compressed files, which never change once renamed into place
-// (plain files are keyed again at each listing: one short read).
-class KeyCache {
-public:
-    [[nodiscard]] std::optional<std::uint64_t> find(const Candidate &c) const;
-    void put(const Candidate &c);
+    [[nodiscard]] const Entry *find(const Candidate &c) const;
+    void put(const Candidate &c, Entry e);
+    void keep_only(const std::vector<Candidate> &listed); // forgets files no longer listed
 
 private:
-    std::vector<Candidate> entries_;
+    struct Slot {
+        dev_t dev;
+        ino_t ino;
+        std::uint64_t size;
+        std::int64_t mtime_ns;
+        bool plain;
+        Entry entry;
+    };
+    std::vector<Slot> slots_;
 };
 
 // The live file and the rotated siblings of `path` (names starting with its
-// base name followed by '.' or '-', not ending in .tmp), keyed; `header` is
-// the line a file of this format starts with. Candidates without a complete
-// record are left out (nothing to ship yet). Oldest first, the live file last.
+// base name followed by '.' or '-', see is_rotated_sibling), each with its
+// head read; `header` is the line a file of this format starts with.
+// Candidates without a complete record yet are left out (nothing to ship),
+// unreadable ones are kept (marked). Oldest first, the live file last.
 [[nodiscard]] std::vector<Candidate> list_candidates(const std::string &path, const std::string &header,
-                                                     KeyCache &cache);
+                                                     HeadCache &cache);
 
 // Whether `name` (a file name, no directory) is a rotated form of `base`:
 // mtalog's base.YYYYMMDD-HHMMSS[-N], logrotate's base.N or base-YYYYMMDD[-N],

@@ -1,5 +1,7 @@
 #include "stream_read.hpp"
 
+#include <algorithm>
+
 namespace mtalog::ship {
 
 std::string nats_error_text(natsStatus s)
@@ -39,9 +41,18 @@ std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,
         error = "consumer info: " + nats_error_text(st);
     }
     while (!error && remaining > 0) {
+        if (r.stop && r.stop->load()) {
+            error = "stopped";
+            break;
+        }
         natsMsgList list{};
         const int batch = static_cast<int>(remaining < 1024 ? remaining : 1024);
-        st = natsSubscription_Fetch(&list, sub, batch, r.wait_ms, &jerr);
+        // In short waits, so that a stop is seen within a second.
+        for (std::int64_t waited = 0;; waited += 1000) {
+            st = natsSubscription_Fetch(&list, sub, batch, std::min<std::int64_t>(1000, r.wait_ms - waited), &jerr);
+            if (st != NATS_TIMEOUT || waited + 1000 >= r.wait_ms || (r.stop && r.stop->load()))
+                break;
+        }
         if (st != NATS_OK) {
             error = "reading back (" + std::to_string(remaining) + " message(s) to go): " + nats_error_text(st);
             break;
@@ -59,13 +70,41 @@ std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,
             if (seq <= last_seq)
                 continue; // delivered again: each message is passed on once, in order
             last_seq = seq;
+            if (seq > r.until) {
+                remaining = 0;
+                break;
+            }
             each(m, seq);
+            if (seq == r.until)
+                remaining = 0;
         }
         natsMsgList_Destroy(&list);
     }
     natsSubscription_Unsubscribe(sub); // deletes the ephemeral consumer
     natsSubscription_Destroy(sub);
     return error;
+}
+
+std::optional<std::string> stream_state(jsCtx *js, const std::string &stream, StreamState &out, bool *missing)
+{
+    jsStreamInfo *si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    const natsStatus st = js_GetStreamInfo(&si, js, stream.c_str(), nullptr, &jerr);
+    if (missing)
+        *missing = st == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr;
+    if (st != NATS_OK)
+        return "stream info: " + nats_error_text(st);
+    out.first_seq = si->State.FirstSeq;
+    out.last_seq = si->State.LastSeq;
+    out.messages = si->State.Msgs;
+    out.leader = si->Cluster && si->Cluster->Leader ? si->Cluster->Leader : "";
+    out.current = !si->Cluster || !out.leader.empty();
+    for (int i = 0; si->Cluster && i < si->Cluster->ReplicasLen; ++i) {
+        const jsPeerInfo *p = si->Cluster->Replicas[i];
+        out.current = out.current && (p->Current || p->Offline);
+    }
+    jsStreamInfo_Destroy(si);
+    return std::nullopt;
 }
 
 } // namespace mtalog::ship

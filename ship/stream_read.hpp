@@ -1,9 +1,9 @@
 // Reading a stream back: every message matching a subject from a sequence to
 // the stream's end, through an ephemeral pull consumer (acknowledgements
-// off, optionally headers only). The consumer's pending count says when the
-// end is reached, so a stalled read is an error, never a short answer.
+// off, optionally headers only); and what the stream's state is.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <nats/nats.h>
@@ -16,16 +16,27 @@ struct StreamRead {
     std::string stream;
     std::string subject;    // may hold wildcards
     std::uint64_t from = 1; // first stream sequence
+    std::uint64_t until = UINT64_MAX; // the read ends once past it (or at the stream's end)
     bool headers_only = false;
-    std::int64_t wait_ms = 5000; // the longest wait for the next batch
+    std::int64_t wait_ms = 5000;               // the longest wait for the next batch
+    const std::atomic<bool> *stop = nullptr;   // ends the read early (an error) when set
 };
 
 // A libnats status with the library's last error detail, for messages.
 std::string nats_error_text(natsStatus s);
 
-// Calls `each(msg, sequence)` in sequence order; `msg` is destroyed after the
-// call. Returns an error text when the read could not be completed.
+// Calls `each(msg, sequence)` in sequence order, each message once; `msg` is
+// destroyed after the call. The read ends when the consumer has nothing
+// pending; a stalled read is an error text, never a short answer.
 std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,
                                        const std::function<void(natsMsg *, std::uint64_t)> &each);
+
+struct StreamState {
+    std::uint64_t first_seq = 0, last_seq = 0, messages = 0;
+    std::string leader;  // "" without a cluster
+    bool current = true; // a leader, and every replica that is online is current
+};
+// The stream's state, or an error text (`missing` when it does not exist).
+std::optional<std::string> stream_state(jsCtx *js, const std::string &stream, StreamState &out, bool *missing = nullptr);
 
 } // namespace mtalog::ship

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cursor.hpp"
 #include "fleet.hpp"
 #include "ship_config.hpp"
 
@@ -268,37 +267,6 @@ TEST_CASE("ship config: --check needs read access to the log directories, not wr
     CHECK(r.err == "mtalog-ship: " + d + "/core.conf:2:22: log file \"" + d + "/logs/attempt.log\": directory \"" + d +
                        "/logs\" is not readable\n");
     ::chmod((d + "/logs").c_str(), 0755); // so that the temporary directory can be removed
-}
-
-TEST_CASE("ship cursor: a path that is not UTF-8 is saved as valid JSON and loaded back byte for byte", "[ship]")
-{
-    using mtalog::ship::Cursor;
-    testing::TempDir dir;
-    Cursor c;
-    c.node = "n1";
-    c.scan_from = 7;
-    c.keys[0x1234].path = "logs/caf\xe9.log"; // Latin-1
-    c.keys[0x1234].offset = 42;
-    c.keys[0x1234].add_stored(50, 60);
-    c.keys[0x5678].path = "logs/caf\xc3\xa9.log"; // UTF-8
-    c.keys[0x5678].done = true;
-    REQUIRE_FALSE(mtalog::ship::save_cursor(c, dir / "cursor.json"));
-
-    const auto j = nlohmann::json::parse(testing::read_file(dir / "cursor.json")); // throws on bad UTF-8
-    CHECK(j["files"]["0000000000001234"]["path"] == "logs/caf\xef\xbf\xbd.log"); // U+FFFD, for people
-    CHECK_FALSE(j["files"]["0000000000005678"].contains("path_bytes"));
-
-    const auto loaded = mtalog::ship::load_cursor(dir / "cursor.json");
-    REQUIRE(std::holds_alternative<Cursor>(loaded));
-    const Cursor &back = std::get<Cursor>(loaded);
-    CHECK(back.node == "n1");
-    CHECK(back.scan_from == 7);
-    REQUIRE(back.keys.size() == 2);
-    CHECK(back.keys.at(0x1234).path == "logs/caf\xe9.log");
-    CHECK(back.keys.at(0x1234).offset == 42);
-    CHECK(back.keys.at(0x1234).stored == std::map<std::uint64_t, std::uint64_t>{{50, 60}});
-    CHECK(back.keys.at(0x5678).path == "logs/caf\xc3\xa9.log");
-    CHECK(back.keys.at(0x5678).done);
 }
 
 TEST_CASE("ship: a log file whose name is not UTF-8 is checked, shipped once, and its cursor survives", "[ship]")

@@ -1,0 +1,221 @@
+#include "rounds.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <utility>
+
+#include "stream_read.hpp"
+
+namespace mtalog::ship {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kSettleMax = std::chrono::seconds(30);
+
+} // namespace
+
+Rounds::Rounds(NatsLink &link, const Settings &s) : link_(link), s_(s)
+{
+    thread_ = std::thread([this] { run(); });
+}
+
+Rounds::~Rounds()
+{
+    stop();
+    if (thread_.joinable())
+        thread_.join();
+}
+
+void Rounds::stop()
+{
+    {
+        std::lock_guard lock(mutex_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+}
+
+bool Rounds::idle() const
+{
+    std::lock_guard lock(mutex_);
+    return phase_ == Phase::ready && !running_ && !requested_ && !done_;
+}
+
+void Rounds::request(std::uint64_t from, std::uint64_t until)
+{
+    {
+        std::lock_guard lock(mutex_);
+        requested_ = std::pair{from, until};
+    }
+    cv_.notify_all();
+}
+
+std::optional<RoundDone> Rounds::take()
+{
+    std::lock_guard lock(mutex_);
+    return std::exchange(done_, std::nullopt);
+}
+
+void Rounds::pause(std::chrono::milliseconds d)
+{
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, d, [&] { return stop_.load(); });
+}
+
+bool Rounds::connect()
+{
+    auto wait = std::chrono::milliseconds(250);
+    for (int attempt = 1; !stop_; ++attempt) {
+        bool fatal = false;
+        const auto error = link_.connect(fatal);
+        if (!error)
+            return true;
+        if (fatal) {
+            say("error: " + *error);
+            return false;
+        }
+        if (attempt == 1 || attempt % 10 == 0)
+            say(*error + "; retrying (attempt " + std::to_string(attempt) + ")");
+        pause(wait);
+        wait = std::min<std::chrono::milliseconds>(wait * 2, s_.retry_max);
+    }
+    return false;
+}
+
+// The stream exists (or is made) and takes <prefix>.>; false when that
+// cannot be so (a config matter, not an outage).
+bool Rounds::check_stream()
+{
+    auto wait = std::chrono::milliseconds(250);
+    const std::string wanted = s_.subject_prefix + ".>";
+    for (int attempt = 1; !stop_; ++attempt) {
+        jsStreamInfo *si = nullptr;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus st = js_GetStreamInfo(&si, link_.js(), s_.stream.c_str(), nullptr, &jerr);
+        if (st == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+            if (!s_.create_stream) {
+                say("error: stream \"" + s_.stream + "\" does not exist; create it (subjects \"" + wanted +
+                    "\") or set create_stream = on");
+                return false;
+            }
+            jsStreamConfig sc;
+            jsStreamConfig_Init(&sc);
+            const char *subjects[] = {wanted.c_str()};
+            sc.Name = s_.stream.c_str();
+            sc.Subjects = subjects;
+            sc.SubjectsLen = 1;
+            sc.Storage = js_FileStorage;
+            sc.Replicas = s_.replicas;
+            sc.Duplicates = static_cast<int64_t>(s_.duplicate_window.count()) * 1000000;
+            st = js_AddStream(&si, link_.js(), &sc, nullptr, &jerr);
+            if (st == NATS_OK)
+                say("created stream \"" + s_.stream + "\" (subjects " + wanted + ", " + std::to_string(s_.replicas) +
+                    " replica(s), duplicate window " + std::to_string(s_.duplicate_window.count()) + " ms)");
+        }
+        if (st == NATS_OK) {
+            bool covered = false;
+            std::string subjects;
+            for (int i = 0; i < si->Config->SubjectsLen; ++i) {
+                const std::string subject = si->Config->Subjects[i];
+                covered = covered || subject == wanted || subject == ">";
+                subjects += (i ? ", " : "") + subject;
+            }
+            jsStreamInfo_Destroy(si);
+            if (!covered)
+                say("error: stream \"" + s_.stream + "\" takes the subjects " + subjects + ", not " + wanted +
+                    ": add " + wanted + " to it, or set subject_prefix");
+            return covered;
+        }
+        if (attempt == 1 || attempt % 10 == 0)
+            say("stream \"" + s_.stream + "\" not reachable: " + nats_error_text(st) + "; retrying");
+        pause(wait);
+        wait = link_.connected() ? std::min<std::chrono::milliseconds>(wait * 2, s_.retry_max)
+                                 : std::chrono::milliseconds(250);
+    }
+    return false;
+}
+
+RoundDone Rounds::round(std::uint64_t from, std::uint64_t until)
+{
+    RoundDone d;
+    const auto start = Clock::now();
+    // A leader elected a moment ago may not have applied every committed
+    // message yet, and a replica behind may become leader: read only from
+    // a stream whose online replicas are all current.
+    StreamState state;
+    for (const auto until = start + kSettleMax;;) {
+        if (auto e = stream_state(link_.js(), s_.stream, state)) {
+            d.error = *e;
+            return d;
+        }
+        if (state.current)
+            break;
+        if (Clock::now() >= until || stop_) {
+            d.error = "the stream has no leader, or a replica is not current";
+            return d;
+        }
+        pause(std::chrono::milliseconds(300));
+    }
+    RoundResult &r = d.result;
+    r.from = from;
+    r.until = until;
+    r.last = state.last_seq;
+    r.first_seq = state.first_seq;
+    d.leader = state.leader;
+    if (state.last_seq >= from) {
+        StreamRead read;
+        read.stream = s_.stream;
+        read.subject = s_.subject_prefix + "." + s_.node + ".>";
+        read.from = from;
+        read.until = until;
+        read.headers_only = true;
+        read.wait_ms = std::max<std::int64_t>(5000, 2 * s_.ack_wait.count());
+        read.stop = &stop_;
+        d.error = read_stream(link_.js(), read, [&](natsMsg *m, std::uint64_t seq) {
+            const char *id = nullptr, *size = nullptr;
+            RecordId rid;
+            ++r.messages;
+            if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK || !id || !parse_id(id, rid) ||
+                natsMsgHeader_Get(m, "Nats-Msg-Size", &size) != NATS_OK || !size)
+                return;
+            const std::uint64_t end = rid.offset + std::strtoull(size, nullptr, 10) + 1;
+            if (!r.found[rid.key].add(rid.offset, end)) {
+                ++r.copies;
+                if (d.copies.size() < 100000)
+                    d.copies.push_back(rid);
+            }
+            auto [it, fresh] = r.seqs.try_emplace(rid.key, seq, seq);
+            it->second.first = std::min(it->second.first, seq);
+            it->second.second = std::max(it->second.second, seq);
+        });
+    }
+    d.took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    return d;
+}
+
+void Rounds::run()
+{
+    if (!connect() || !check_stream()) {
+        phase_ = stop_ ? Phase::connecting : Phase::failed;
+        return;
+    }
+    phase_ = Phase::ready;
+    for (;;) {
+        std::pair<std::uint64_t, std::uint64_t> range;
+        {
+            std::unique_lock lock(mutex_);
+            cv_.wait(lock, [&] { return stop_ || requested_.has_value(); });
+            if (stop_)
+                return;
+            range = *std::exchange(requested_, std::nullopt);
+            running_ = true;
+        }
+        RoundDone d = round(range.first, range.second);
+        std::lock_guard lock(mutex_);
+        running_ = false;
+        done_ = std::move(d);
+    }
+}
+
+} // namespace mtalog::ship

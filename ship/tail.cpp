@@ -1,0 +1,304 @@
+#include "tail.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <filesystem>
+#include <map>
+#include <nats/nats.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+#include "record_id.hpp"
+#include "nats_link.hpp"
+#include "signals.hpp"
+#include "stream_read.hpp"
+#include "tail_state.hpp"
+
+namespace mtalog::ship {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Totals {
+    long long written = 0, copies = 0, redelivered = 0, foreign = 0;
+};
+
+// One output file per node and record type, appended, fsynced per batch.
+class Outputs {
+public:
+    explicit Outputs(std::string dir) : dir_(std::move(dir)) {}
+    ~Outputs()
+    {
+        for (auto &[name, fd] : fds_)
+            ::close(fd);
+    }
+    // "<prefix>.<node>.<type>" -> "<node>.<type>.log"
+    static std::string name_of(std::string_view subject)
+    {
+        const auto last = subject.rfind('.');
+        const auto node = last == std::string_view::npos || last == 0 ? std::string_view::npos
+                                                                        : subject.rfind('.', last - 1);
+        return std::string(node == std::string_view::npos ? subject : subject.substr(node + 1)) + ".log";
+    }
+    // Cuts each file back to what the state recorded (records written after
+    // the last save come again, unacknowledged).
+    std::optional<std::string> recover(const std::map<std::string, std::uint64_t> &lengths)
+    {
+        for (const auto &[name, length] : lengths) {
+            const std::string path = dir_ + "/" + name;
+            struct stat st {};
+            if (::stat(path.c_str(), &st) != 0)
+                return "\"" + path + "\" is gone; the state says it held " + std::to_string(length) +
+                       " bytes (move the state away to start over)";
+            if (static_cast<std::uint64_t>(st.st_size) > length && ::truncate(path.c_str(), static_cast<off_t>(length)) != 0)
+                return "cannot cut \"" + path + "\" back to " + std::to_string(length) + " bytes: " + std::strerror(errno);
+        }
+        return std::nullopt;
+    }
+    std::optional<std::string> append(const std::string &name, std::string_view record)
+    {
+        if (!fds_.count(name)) {
+            const int fd = ::open((dir_ + "/" + name).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+            if (fd < 0)
+                return "cannot open \"" + dir_ + "/" + name + "\": " + std::strerror(errno);
+            fds_[name] = fd;
+        }
+        pending_[name].append(record).push_back('\n');
+        return std::nullopt;
+    }
+    // Writes and fsyncs the batch; records each file's length.
+    std::optional<std::string> commit(std::map<std::string, std::uint64_t> &lengths)
+    {
+        for (auto &[name, text] : pending_) {
+            const int fd = fds_.at(name);
+            for (std::size_t done = 0; done < text.size();) {
+                const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n < 0)
+                    return "cannot write \"" + dir_ + "/" + name + "\": " + std::strerror(errno);
+                done += static_cast<std::size_t>(n);
+            }
+            if (::fsync(fd) != 0)
+                return "cannot fsync \"" + dir_ + "/" + name + "\": " + std::strerror(errno);
+            struct stat st {};
+            ::fstat(fd, &st);
+            lengths[name] = static_cast<std::uint64_t>(st.st_size);
+        }
+        pending_.clear();
+        return std::nullopt;
+    }
+
+private:
+    std::string dir_;
+    std::map<std::string, int> fds_;
+    std::map<std::string, std::string> pending_;
+};
+
+std::int64_t unix_now()
+{
+    return static_cast<std::int64_t>(std::time(nullptr));
+}
+
+// The state file is held with a lock: one tail per state.
+int lock_state(const std::string &path, std::string &error)
+{
+    const int fd = ::open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        error = path + ".lock: " + std::strerror(errno);
+        return -1;
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);
+        error = "\"" + path + "\" is in use by another tail";
+        return -1;
+    }
+    return fd;
+}
+
+class Tail {
+public:
+    Tail(const Settings &s, const TailOptions &o) : s_(s), o_(o), link_(s), out_(o.out_dir) {}
+    int run();
+
+private:
+    // Handles one batch; false when the output failed (the batch stays
+    // unacknowledged).
+    bool handle(natsMsgList &list);
+    std::optional<std::string> write_stdout(const std::string &text);
+
+    const Settings &s_;
+    const TailOptions &o_;
+    NatsLink link_;
+    Outputs out_;
+    TailState state_;
+    std::string state_path_;
+    Totals t_;
+    int rc_ = 0;
+};
+
+std::optional<std::string> Tail::write_stdout(const std::string &text)
+{
+    for (std::size_t done = 0; done < text.size();) {
+        const ssize_t n = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EPIPE ? std::string("the output was closed") : std::string(std::strerror(errno));
+        done += static_cast<std::size_t>(n);
+    }
+    return std::nullopt;
+}
+
+bool Tail::handle(natsMsgList &list)
+{
+    std::string text; // standard output's share of the batch
+    const std::int64_t now = unix_now();
+    for (int i = 0; i < list.Count; ++i) {
+        natsMsg *m = list.Msgs[i];
+        const std::string_view data(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+        const char *id = nullptr, *node_header = nullptr;
+        natsMsgHeader_Get(m, "Mtalog-Node", &node_header);
+        RecordId rid;
+        std::string_view node;
+        if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id && parse_id(id, rid, &node)) {
+            if (state_.seen_before(node, rid.key, rid.offset, rid.offset + data.size() + 1, now)) {
+                jsMsgMetaData *meta = nullptr;
+                const bool again = natsMsg_GetMetaData(&meta, m) == NATS_OK && meta->NumDelivered > 1;
+                jsMsgMetaData_Destroy(meta);
+                ++(again ? t_.redelivered : t_.copies);
+                continue;
+            }
+        } else {
+            ++t_.foreign; // not a record of mtalog-ship's: passed on as it is
+        }
+        if (o_.out_dir.empty()) {
+            text.append(node_header ? node_header : "-").append(" ").append(data).push_back('\n');
+        } else if (auto e = out_.append(Outputs::name_of(natsMsg_GetSubject(m)), data)) {
+            say("error: " + *e + " (the record stays unacknowledged in the stream)");
+            rc_ = 1;
+            return false;
+        }
+        ++t_.written;
+    }
+    std::optional<std::string> e = o_.out_dir.empty() ? write_stdout(text) : out_.commit(state_.outputs);
+    if (!e)
+        e = state_.save(state_path_);
+    if (e) {
+        say(*e == "the output was closed" ? "tail: the output was closed" : "error: " + *e);
+        rc_ = *e == "the output was closed" ? 0 : 1;
+        return false;
+    }
+    // Written, recorded, and only then acknowledged: a crash in between
+    // repeats nothing (the state says what was written) and loses nothing.
+    for (int i = 0; i < list.Count; ++i)
+        natsMsg_Ack(list.Msgs[i], nullptr);
+    return true;
+}
+
+int Tail::run()
+{
+    state_path_ = !o_.state.empty()       ? o_.state
+                  : !o_.out_dir.empty()   ? o_.out_dir + "/.tail-" + o_.durable + ".state"
+                                          : s_.state_dir + "/tail-" + o_.durable + ".state";
+    if (!o_.out_dir.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(o_.out_dir, ec);
+        if (ec) {
+            say("error: --out-dir \"" + o_.out_dir + "\": " + ec.message());
+            return 1;
+        }
+    } else {
+        std::error_code ec;
+        std::filesystem::create_directories(std::filesystem::path(state_path_).parent_path(), ec);
+    }
+    std::string error;
+    const int lock = lock_state(state_path_, error);
+    if (lock < 0) {
+        say("error: " + error);
+        return 1;
+    }
+    auto loaded = TailState::load(state_path_);
+    if (auto *e = std::get_if<std::string>(&loaded)) {
+        say("error: " + *e);
+        return 1;
+    }
+    state_ = std::get<TailState>(std::move(loaded));
+    if (!o_.out_dir.empty())
+        if (auto e = out_.recover(state_.outputs)) {
+            say("error: " + *e);
+            return 1;
+        }
+    if (const std::size_t gone = state_.forget_unused(unix_now() - o_.forget_after_s))
+        say("tail: forgot " + std::to_string(gone) + " file key(s) not seen for " +
+            std::to_string(o_.forget_after_s / 86400) + " day(s)");
+    bool fatal = false;
+    if (auto e = link_.connect(fatal)) {
+        say("error: " + *e);
+        return 1;
+    }
+    const std::string subject = o_.subject.empty() ? s_.subject_prefix + ".>" : o_.subject;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = s_.stream.c_str();
+    natsSubscription *sub = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    if (const natsStatus st = js_PullSubscribe(&sub, link_.js(), subject.c_str(), o_.durable.c_str(), nullptr, &so, &jerr);
+        st != NATS_OK) {
+        say("error: cannot read stream \"" + s_.stream + "\": " + nats_error_text(st));
+        return 1;
+    }
+    auto last_record = Clock::now();
+    while (!stop_requested() && (o_.count < 0 || t_.written < o_.count)) {
+        natsMsgList list{};
+        const int batch = static_cast<int>(o_.count < 0 ? 512 : std::min<long long>(512, o_.count - t_.written));
+        const natsStatus st = natsSubscription_Fetch(&list, sub, batch, 1000, &jerr);
+        if (st == NATS_TIMEOUT) {
+            if (o_.idle_ms >= 0 && Clock::now() - last_record >= std::chrono::milliseconds(o_.idle_ms))
+                break;
+            continue;
+        }
+        if (st != NATS_OK) {
+            say("fetch: " + nats_error_text(st) + "; retrying");
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            continue;
+        }
+        const bool ok = handle(list);
+        natsMsgList_Destroy(&list);
+        if (!ok)
+            break;
+        last_record = Clock::now();
+    }
+    // The acks must reach the server before the process ends, or the
+    // durable consumer hands the records out again (they are then skipped
+    // as seen).
+    if (const natsStatus flushed = link_.flush(5000); flushed != NATS_OK)
+        say("warning: the last acknowledgements may not have reached the server (" + nats_error_text(flushed) +
+            "): the next tail skips those records as seen");
+    say("tail: " + std::to_string(t_.written) + " record(s) written, " + std::to_string(t_.copies) +
+        " copies in the stream skipped, " + std::to_string(t_.redelivered) + " redelivered and skipped" +
+        (t_.foreign ? ", " + std::to_string(t_.foreign) + " without a record id" : ""));
+    return rc_;
+}
+
+} // namespace
+
+int run_tail(const Settings &settings, const TailOptions &options)
+{
+    install_signals();
+    const int rc = Tail(settings, options).run();
+    // Everything is written and acknowledged: the process ends here without
+    // tearing libnats down (its teardown at exit crashed now and then; the
+    // system closes the socket).
+    std::fflush(nullptr);
+    std::_Exit(rc);
+}
+
+} // namespace mtalog::ship

@@ -1,0 +1,93 @@
+#include "tail_state.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cursor.hpp"
+#include "spool.hpp"
+
+namespace mtalog::ship {
+
+std::variant<TailState, std::string> TailState::load(const std::string &path)
+{
+    std::ifstream in(path);
+    if (!in) {
+        if (errno == ENOENT)
+            return TailState{};
+        return path + ": " + std::strerror(errno);
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+        const auto j = nlohmann::json::parse(text.str());
+        if (j.at("version").get<int>() != 1)
+            return path + ": unknown tail state version";
+        TailState t;
+        for (const auto &[name, length] : j.at("outputs").items())
+            t.outputs[name] = length.get<std::uint64_t>();
+        for (const auto &[node, keys] : j.at("seen").items())
+            for (const auto &[key, v] : keys.items()) {
+                if (key.size() != 16)
+                    return path + ": bad file key \"" + key + "\"";
+                Seen &s = t.seen_[node][std::stoull(key, nullptr, 16)];
+                s.used = v.at("used").get<std::int64_t>();
+                for (const auto &r : v.at("ranges"))
+                    s.ranges.add(r.at(0).get<std::uint64_t>(), r.at(1).get<std::uint64_t>());
+            }
+        return t;
+    } catch (const std::exception &e) {
+        return path + ": not a tail state file (" + e.what() + ")";
+    }
+}
+
+std::optional<std::string> TailState::save(const std::string &path) const
+{
+    nlohmann::json seen = nlohmann::json::object();
+    for (const auto &[node, keys] : seen_)
+        for (const auto &[key, s] : keys) {
+            nlohmann::json ranges = nlohmann::json::array();
+            for (const auto &[a, b] : s.ranges.ranges())
+                ranges.push_back({a, b});
+            seen[node][key_text(key)] = {{"used", s.used}, {"ranges", ranges}};
+        }
+    const nlohmann::json j = {{"version", 1}, {"outputs", outputs}, {"seen", seen}};
+    try {
+        return write_atomically(path, j.dump(0, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", true);
+    } catch (const std::exception &e) {
+        return std::string("cannot encode the tail state: ") + e.what();
+    }
+}
+
+bool TailState::seen_before(std::string_view node, std::uint64_t key, std::uint64_t offset, std::uint64_t end,
+                            std::int64_t now)
+{
+    auto n = seen_.find(node);
+    if (n == seen_.end())
+        n = seen_.emplace(std::string(node), std::map<std::uint64_t, Seen>{}).first;
+    Seen &s = n->second[key];
+    s.used = now;
+    return !s.ranges.add(offset, end);
+}
+
+std::size_t TailState::forget_unused(std::int64_t before)
+{
+    std::size_t n = 0;
+    for (auto node = seen_.begin(); node != seen_.end();) {
+        n += std::erase_if(node->second, [&](const auto &entry) { return entry.second.used < before; });
+        node = node->second.empty() ? seen_.erase(node) : std::next(node);
+    }
+    return n;
+}
+
+std::size_t TailState::keys() const
+{
+    std::size_t n = 0;
+    for (const auto &[node, keys] : seen_)
+        n += keys.size();
+    return n;
+}
+
+} // namespace mtalog::ship
