@@ -60,6 +60,8 @@ Cursor from_v2(const json &j)
         for (const auto &id : v.at("ids"))
             e.ids.emplace_back(id.at(0).get<dev_t>(), id.at(1).get<ino_t>());
         e.missed = v.value("missed", 0u);
+        for (const auto &range : v.value("skipped", json::array()))
+            e.skipped.emplace(range.at(0).get<std::uint64_t>(), range.at(1).get<std::uint64_t>());
         c.files.emplace(key_of(key), std::move(e));
     }
     const json legacy = j.value("legacy", json::object()); // a named value: items() refers into it
@@ -70,6 +72,25 @@ Cursor from_v2(const json &j)
 }
 
 } // namespace
+
+std::vector<std::uint64_t> age_entries(std::map<std::uint64_t, FileEntry> &files,
+                                       const std::set<std::uint64_t> &present, unsigned misses,
+                                       const std::function<bool(std::uint64_t)> &keep)
+{
+    std::vector<std::uint64_t> forgotten;
+    for (auto it = files.begin(); it != files.end();) {
+        if (present.count(it->first)) {
+            it->second.missed = 0;
+            ++it;
+        } else if (++it->second.missed >= misses && !keep(it->first)) {
+            forgotten.push_back(it->first);
+            it = files.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return forgotten;
+}
 
 std::variant<Cursor, std::string> load_cursor(const std::string &path)
 {
@@ -144,9 +165,11 @@ std::optional<std::string> save_cursor(const Cursor &cursor, const std::string &
 {
     json files = json::object();
     for (const auto &[key, e] : cursor.files) {
-        json ids = json::array();
+        json ids = json::array(), skipped = json::array();
         for (const auto &[dev, ino] : e.ids)
             ids.push_back({dev, ino});
+        for (const auto &[start, end] : e.skipped)
+            skipped.push_back({start, end});
         files[key_text(key)] = {{"path", e.path},
                                 {"canonical", key_text(e.canonical)},
                                 {"generation", e.generation},
@@ -154,6 +177,7 @@ std::optional<std::string> save_cursor(const Cursor &cursor, const std::string &
                                 {"done", e.done_end ? json{*e.done_end, e.done_size} : json(nullptr)},
                                 {"fp", {e.fp_len, key_text(e.fp_hash)}},
                                 {"ids", ids},
+                                {"skipped", skipped},
                                 {"missed", e.missed}};
     }
     json legacy = json::object();

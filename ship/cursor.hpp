@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <set>
 #include <map>
 #include <optional>
 #include <string>
@@ -29,6 +31,7 @@ struct FileEntry {
     // starts like this one but differs within them is another file.
     std::uint64_t fp_len = 0, fp_hash = 0;
     std::vector<std::pair<dev_t, ino_t>> ids; // its identities seen lately (plain, compressed)
+    std::map<std::uint64_t, std::uint64_t> skipped; // over-long lines past final_offset: [start, end)
     unsigned missed = 0;                      // prunes in a row that found none of its files
 };
 
@@ -46,6 +49,13 @@ struct Cursor {
     std::map<std::uint64_t, FileEntry> files;
     std::map<std::uint64_t, LegacyEntry> legacy;
 };
+
+// Counts a miss for every entry whose key is not in `present`, and forgets
+// entries missed `misses` times in a row unless `keep(key)`; returns the
+// keys forgotten. A file renamed or unreadable for a moment keeps its key.
+std::vector<std::uint64_t> age_entries(std::map<std::uint64_t, FileEntry> &files,
+                                       const std::set<std::uint64_t> &present, unsigned misses,
+                                       const std::function<bool(std::uint64_t)> &keep);
 
 // A missing file is an empty cursor; a file that cannot be read or parsed is
 // an error text.

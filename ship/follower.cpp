@@ -43,6 +43,12 @@ Follower::Follower(const ShipFile &spec, const FollowerSettings &settings, Curso
 Follower::~Follower() = default;
 Follower::Follower(Follower &&) noexcept = default;
 
+void Follower::refresh(Millis now)
+{
+    if (!broken_ && now >= next_list_)
+        list(now);
+}
+
 bool Follower::pump(Millis now, const Take &take)
 {
     if (broken_)
@@ -120,6 +126,8 @@ void Follower::list(Millis now)
         say_(note);
     if (!cursor_.legacy.empty())
         migrate_legacy();
+    if (stream_start_ns_ != 0)
+        expire_old_files();
     listed_once_ = true;
     for (const Candidate &c : listed_) {
         if (!c.copy_of.empty() && copies_.insert(c.name).second)
@@ -176,6 +184,24 @@ void Follower::list(Millis now)
         open(*target, now);
     } else {
         close();
+    }
+}
+
+void Follower::expire_old_files()
+{
+    for (const Candidate &c : listed_) {
+        if (c.key == 0 || c.mtime_ns >= stream_start_ns_ || ledger_.knows(c.key))
+            continue;
+        FileEntry &e = cursor_.files[c.key];
+        if (e.done_end)
+            continue;
+        const std::uint64_t size = c.encoding == Encoding::plain ? c.size : decoded_length(c);
+        e.final_offset = size;
+        e.done_end = size;
+        e.done_size = size;
+        ledger_.restore(c.key, size);
+        say_("\"" + c.name + "\" was last written before the oldest message the stream keeps: its records aged out "
+             "of the stream (its limits); not shipped again");
     }
 }
 
@@ -243,7 +269,7 @@ void Follower::open(const Candidate &c, Millis now)
     }
     reader_ = std::move(reader);
     active_ = c;
-    next_ = pos;
+    next_ = taken_ = pos;
     buffer_.clear();
     skipping_ = false;
     left_at_ = 0;
@@ -265,13 +291,13 @@ bool Follower::read_lines(Millis now, const Take &take)
     char buf[65536];
     for (;;) {
         // A round found records behind the reader missing: read them again.
-        if (const std::uint64_t pos = ledger_.read_pos(key); pos < next_) {
+        if (const std::uint64_t pos = ledger_.read_pos(key); pos < taken_) {
             if (!reader_->seek(pos)) {
                 close();
                 next_list_ = 0;
                 return progressed;
             }
-            next_ = pos;
+            next_ = taken_ = pos;
             buffer_.clear();
             skipping_ = false;
         }
@@ -280,11 +306,13 @@ bool Follower::read_lines(Millis now, const Take &take)
             const std::uint64_t offset = next_ + start, end = next_ + nl + 1;
             if (skipping_) {
                 ledger_.skip(key, skip_from_, end);
+                cursor_.files[key].skipped[skip_from_] = end; // remembered across restarts
                 skipping_ = false;
             } else if (!take(key, offset, std::string_view(buffer_).substr(start, nl - start))) {
                 break;
             }
             ledger_.set_read_pos(key, end);
+            taken_ = end;
             line_bytes_ += nl + 1 - start;
             ++lines_;
         }
@@ -298,9 +326,11 @@ bool Follower::read_lines(Millis now, const Take &take)
             if (!skipping_) {
                 skipping_ = true;
                 skip_from_ = next_;
-                ++counts_.skipped_lines;
-                say_("error: \"" + active_.name + "\" has a line longer than " + std::to_string(s_.max_line) +
-                     " bytes at offset " + std::to_string(next_) + ": not a record, not shipped (skipped to its end)");
+                if (!ledger_.known_at(active_.key, skip_from_)) { // not one skipped before a restart
+                    ++counts_.skipped_lines;
+                    say_("error: \"" + active_.name + "\" has a line longer than " + std::to_string(s_.max_line) +
+                         " bytes at offset " + std::to_string(next_) + ": not a record, not shipped (skipped to its end)");
+                }
             }
             next_ += buffer_.size();
             buffer_.clear();
@@ -351,8 +381,8 @@ void Follower::at_end(Millis now)
         return;
     }
     const auto st = reader_->plain_now();
-    if (st->size < next_) {
-        say_("error: \"" + active_.name + "\" shrank from " + std::to_string(next_) + " to " + std::to_string(st->size) +
+    if (st->size < taken_) {
+        say_("error: \"" + active_.name + "\" shrank from " + std::to_string(taken_) + " to " + std::to_string(st->size) +
              " bytes while being shipped: truncating a log file in place (logrotate's copytruncate) can lose "
              "records; use create (config/logrotate.mtalog). Shipping of \"" +
              spec_.path + "\" stopped");
@@ -363,6 +393,7 @@ void Follower::at_end(Millis now)
     if (st->size < next_ + buffer_.size()) {
         // Only a partial last line was taken back (mtalog undoes a short
         // write on a full disk): read again from the last whole line.
+        next_ = taken_;
         buffer_.clear();
         skipping_ = false;
         reader_->seek(next_);
@@ -371,6 +402,10 @@ void Follower::at_end(Millis now)
     struct stat live {};
     if (::stat(spec_.path.c_str(), &live) == 0 && live.st_ino == active_.ino && live.st_dev == active_.dev) {
         left_at_ = 0;
+        if (stale_partial_tail(now) && warned_partial_.insert(active_.key).second)
+            say_("warning: \"" + active_.name + "\" ends in " + std::to_string(buffer_.size()) +
+                 " bytes without a newline that have not changed for rotated_idle (a writer stopped mid-record): "
+                 "not shipped until their newline comes");
         return; // the live file: more will come
     }
     if (left_at_ == 0)
@@ -402,11 +437,13 @@ bool Follower::caught_up(Millis now)
     if (reader_ && (buffer_.find('\n') != std::string::npos || (!buffer_.empty() && !stale_partial_tail(now))))
         return false;
     for (const Candidate &c : listed_) {
-        if (c.key == 0)
-            continue; // incomplete or unreadable and unknown: reported
         const auto f = failures_.find(c.identity());
         if (f != failures_.end() && f->second.tries >= 2)
-            continue; // given up on (--once)
+            continue; // tried again after retry_max, and given up on (--once)
+        if (c.unreadable)
+            return false; // to be tried again
+        if (c.key == 0)
+            continue; // an incomplete compressed file or a copy: reported
         if (!has_work(c))
             continue;
         if (c.encoding != Encoding::plain &&

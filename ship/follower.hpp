@@ -54,6 +54,9 @@ public:
     // Lists when due, moves to the file that needs work, and hands out lines
     // until `take` says stop or nothing is left for now. True when it read.
     bool pump(Millis now, const Take &take);
+    // Lists when due, without reading (while nothing can be published), so
+    // that the lag counts what the files hold.
+    void refresh(Millis now);
     // Nothing is left that can be shipped now (a live file's partial last
     // line that has not changed for rotated_idle does not count; files
     // given up on do not count).
@@ -76,6 +79,17 @@ public:
     // line, compressed files not started estimated from the average record).
     [[nodiscard]] Lag unread();
 
+    // The stream let messages go (it has limits) and its oldest message is
+    // from `first_time_ns`: a file this shipper knows nothing of that was
+    // last written before then would only have been in the stream before
+    // that message, so it aged out; it is not shipped again.
+    void set_stream_start(std::int64_t first_time_ns)
+    {
+        if (first_time_ns != stream_start_ns_)
+            next_list_ = 0; // before anything more is read
+        stream_start_ns_ = first_time_ns;
+    }
+
 private:
     struct Failure {
         Millis retry_at = 0;
@@ -96,6 +110,7 @@ private:
     void finish(std::uint64_t size);
     std::uint64_t decoded_length(const Candidate &c);
     [[nodiscard]] bool stale_partial_tail(Millis now) const;
+    void expire_old_files();
 
     const ShipFile &spec_;
     FollowerSettings s_;
@@ -110,7 +125,8 @@ private:
     std::unique_ptr<Reader> reader_;
     Candidate active_;
     std::string buffer_;    // read, not yet a whole line
-    std::uint64_t next_ = 0; // offset of buffer_'s start
+    std::uint64_t next_ = 0;  // offset of buffer_'s start (past what an over-long line dropped)
+    std::uint64_t taken_ = 0; // end of the last line handed out or skipped: the ledger's read position
     bool skipping_ = false; // inside an over-long line
     std::uint64_t skip_from_ = 0;
     Millis left_at_ = 0;    // when the live path was first seen holding another file
@@ -126,6 +142,7 @@ private:
     std::set<std::string> copies_; // names of copies said once
     std::uint64_t line_bytes_ = 0, lines_ = 0; // for estimates
     bool broken_ = false;
+    std::int64_t stream_start_ns_ = 0;
     FollowerCounts counts_;
 };
 

@@ -62,6 +62,12 @@ Ledger::Line Ledger::consider(std::uint64_t k, std::uint64_t offset, std::uint64
     return Line::send;
 }
 
+bool Ledger::known_at(std::uint64_t k, std::uint64_t offset) const
+{
+    const auto it = keys_.find(k);
+    return it != keys_.end() && (offset < it->second.final_offset || segment_at(it->second, offset));
+}
+
 void Ledger::skip(std::uint64_t k, std::uint64_t offset, std::uint64_t end)
 {
     Segment s;
@@ -223,7 +229,7 @@ Ledger::RoundPlan Ledger::round_plan(Millis now) const
         late.from = std::max<std::uint64_t>(late.from, 1);
         return late;
     }
-    return RoundPlan{};
+    return RoundPlan{RoundKind::probe, highest_seq_ + 1, UINT64_MAX};
 }
 
 void Ledger::missing(Key &k, std::uint64_t start, std::uint64_t end, RoundOutcome &out, bool was_stored)
@@ -241,6 +247,10 @@ void Ledger::missing(Key &k, std::uint64_t start, std::uint64_t end, RoundOutcom
 void Ledger::settle_segments(Key &k, const RangeSet *found, const RoundResult &r, RoundOutcome &out)
 {
     const std::uint64_t last = std::min(r.last, r.until);
+    // A stream with limits lets its oldest messages go: a file's records
+    // before the first one it still holds aged out, they were not lost.
+    const std::uint64_t aged_before =
+        r.first_seq > 1 && found && !found->empty() ? found->ranges().begin()->first : 0;
     for (auto it = k.segments.begin(); it != k.segments.end();) {
         Segment &s = it->second;
         const std::uint64_t start = it->first;
@@ -250,16 +260,20 @@ void Ledger::settle_segments(Key &k, const RangeSet *found, const RoundResult &r
             ++it;
             continue;
         }
-        if (s.max_seq < r.first_seq || (found && found->covers(start, s.end))) {
+        if (s.max_seq < r.first_seq || (found && found->covers(start, s.end)) ||
+            (s.end <= aged_before && s.min_seq < r.first_seq)) {
             // Found, or aged out of a stream with limits (not lost).
-            s.checked_late = s.checked_late || due || s.max_seq < r.first_seq;
+            s.checked_late = s.checked_late || due || s.max_seq < r.first_seq || s.end <= aged_before;
             s.verified = true;
             out.verified_records += s.records;
             ++it;
             continue;
         }
-        if (s.max_seq > last && !out.rolled_back) {
-            ++it; // some of it is past what the read covered: the next round
+        // Past what the read covered: answered after the round was asked for,
+        // it may be stored after the read began (the next round looks). Answered
+        // before, it was stored before: the stream has gone backwards since.
+        if (s.max_seq > last && s.acked_at >= r.asked_at && !out.rolled_back) {
+            ++it;
             continue;
         }
         // Some or all of it is missing: the found parts stay, verified.
@@ -273,7 +287,7 @@ void Ledger::settle_segments(Key &k, const RangeSet *found, const RoundResult &r
                 if (a >= whole.end)
                     break;
                 const std::uint64_t from = std::max(a, pos), to = std::min(b, whole.end);
-                if (from > pos)
+                if (from > pos && (from > aged_before || whole.min_seq >= r.first_seq))
                     missing(k, pos, from, out, true);
                 Segment part = whole;
                 part.end = to;
@@ -350,8 +364,18 @@ RoundOutcome Ledger::apply(const RoundResult &r, std::uint64_t highest_acked, Mi
 {
     RoundOutcome out;
     out.rolled_back = r.until == UINT64_MAX && r.last < highest_acked;
-    for (const auto &[k, found] : r.found)
-        key(k); // records of a file this process has not listed yet (shipped before a restart)
+    if (out.rolled_back)
+        incident(now); // what it verified in the window may be gone too: looked for again
+    // A read from the stream's start, when the stream has let messages go
+    // (limits): a file's records before the first one it holds aged out, as
+    // they were shipped before it.
+    const bool from_start = r.first_seq > 1 && r.from <= r.first_seq && r.until == UINT64_MAX;
+    for (const auto &[k, found] : r.found) {
+        Key &e = key(k); // maybe a file this process has not listed yet (shipped before a restart)
+        if (from_start && !found.empty() && found.ranges().begin()->first > e.final_offset && e.segments.empty() &&
+            e.pending.empty())
+            skip(k, e.final_offset, found.ranges().begin()->first);
+    }
     for (auto &[k, e] : keys_) {
         const auto f = r.found.find(k);
         const RangeSet *found = f == r.found.end() ? nullptr : &f->second;
@@ -365,8 +389,6 @@ RoundOutcome Ledger::apply(const RoundResult &r, std::uint64_t highest_acked, Mi
     if (restart_round_ && r.from <= scan_from_ + 1 && r.until == UINT64_MAX)
         restart_round_ = false;
     highest_seq_ = out.rolled_back ? r.last : std::max(highest_seq_, r.last);
-    if (out.rolled_back)
-        incident(now); // what it verified may go the same way: look again
     return out;
 }
 
@@ -412,6 +434,13 @@ bool Ledger::busy(std::uint64_t k) const
 {
     const auto it = keys_.find(k);
     return it != keys_.end() && !it->second.pending.empty();
+}
+
+bool Ledger::knows(std::uint64_t k) const
+{
+    const auto it = keys_.find(k);
+    return it != keys_.end() && (it->second.final_offset != 0 || it->second.high_water != 0 ||
+                                 !it->second.segments.empty() || !it->second.pending.empty());
 }
 
 void Ledger::forget(std::uint64_t k)

@@ -45,6 +45,7 @@ struct RoundResult {
     std::uint64_t last = 0;      // the stream's last sequence when the read began
     Millis asked_at = 0;         // when the round was asked for
     std::uint64_t first_seq = 0; // the stream's first sequence then (older ones expired)
+    std::int64_t first_time_ns = 0; // and its time
     std::unordered_map<std::uint64_t, RangeSet> found;
     // Per key, the lowest and highest sequence its found records were at.
     std::unordered_map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> seqs;
@@ -85,6 +86,9 @@ public:
     [[nodiscard]] Line consider(std::uint64_t key, std::uint64_t offset, std::uint64_t end);
     // A line that will never be sent (over-long): final at once.
     void skip(std::uint64_t key, std::uint64_t offset, std::uint64_t end);
+    // Whether `offset` lies in what is final or known (an over-long line
+    // skipped before, say).
+    [[nodiscard]] bool known_at(std::uint64_t key, std::uint64_t offset) const;
 
     // --- publishing --------------------------------------------------------
     // `floor`: the highest stream sequence known before publishing (the
@@ -104,9 +108,11 @@ public:
     // What a round has to look for: records not verified yet (read from the
     // first of them to the stream's end), or records due for their late
     // check (read from the first to the last of them).
-    enum class RoundKind { none, check, late };
+    // With nothing to look for, a round only asks the stream's state (a
+    // probe): a stream that went backwards, or a new leader, is an incident.
+    enum class RoundKind { probe, check, late };
     struct RoundPlan {
-        RoundKind kind = RoundKind::none;
+        RoundKind kind = RoundKind::probe;
         std::uint64_t from = 1, until = UINT64_MAX;
     };
     [[nodiscard]] RoundPlan round_plan(Millis now) const;
@@ -133,6 +139,8 @@ public:
     [[nodiscard]] std::uint64_t highest_seq() const { return highest_seq_; }
     // Records of `key` in flight or failed (a finished file waits for them).
     [[nodiscard]] bool busy(std::uint64_t key) const;
+    // Whether anything is known of `key` (final, in flight, answered, found).
+    [[nodiscard]] bool knows(std::uint64_t key) const;
     // Whether everything acknowledged or found is verified (--once waits for it).
     [[nodiscard]] bool settled() const { return in_flight_ == 0 && unverified_segments() == 0 && !restart_round_; }
     void forget(std::uint64_t key); // a key whose files are gone for good

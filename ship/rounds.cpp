@@ -145,8 +145,14 @@ RoundDone Rounds::round(std::uint64_t from, std::uint64_t until)
     // a stream whose online replicas are all current.
     StreamState state;
     for (const auto until = start + kSettleMax;;) {
-        if (auto e = stream_state(link_.js(), s_.stream, state)) {
-            d.error = *e;
+        bool missing = false;
+        if (auto e = stream_state(link_.js(), s_.stream, state, &missing)) {
+            // Deleted under the shipper: made again (with create_stream); a
+            // stream that went backwards is what the ledger then sees.
+            if (!missing || !s_.create_stream || !check_stream())
+                d.error = missing ? "stream \"" + s_.stream + "\" does not exist" : *e;
+            else
+                continue;
             return d;
         }
         if (state.current)
@@ -162,13 +168,14 @@ RoundDone Rounds::round(std::uint64_t from, std::uint64_t until)
     r.until = until;
     r.last = state.last_seq;
     r.first_seq = state.first_seq;
+    r.first_time_ns = state.first_time_ns;
     d.leader = state.leader;
     if (state.last_seq >= from) {
         StreamRead read;
         read.stream = s_.stream;
         read.subject = s_.subject_prefix + "." + s_.node + ".>";
         read.from = from;
-        read.until = until;
+        read.until = std::min(until, state.last_seq); // what was stored after it began waits for the next round
         read.headers_only = true;
         read.wait_ms = std::max<std::int64_t>(5000, 2 * s_.ack_wait.count());
         read.stop = &stop_;

@@ -447,8 +447,10 @@ std::variant<Settings, std::string> load_settings(const std::string &path)
             .render();
     if (s.tls_cert.empty() != s.tls_key.empty())
         return ConfigError{stanza->where, "tls_cert and tls_key go together"}.render();
-    if (s.node.empty())
+    if (s.node.empty()) {
         s.node = default_node();
+        s.node_defaulted = true;
+    }
     s.mtalog_config = resolve(s.mtalog_config, path);
     if (!s.metrics_file.empty())
         s.metrics_file = resolve(s.metrics_file, path);

@@ -34,6 +34,7 @@ struct Settings {
     std::string stream = "MTALOG";
     std::string subject_prefix = "mtalog";
     std::string node; // default: the host name's first label
+    bool node_defaulted = false;
     std::string state_dir = "var/ship";
     std::string credentials_file;           // resolved against config_path's directory
     std::optional<Credentials> credentials; // read from credentials_file

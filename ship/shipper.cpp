@@ -34,7 +34,8 @@ constexpr std::size_t kCopiesRemembered = 1000000;
 class Shipper {
 public:
     Shipper(const Settings &s, const RunOptions &o)
-        : s_(s), o_(o), ledger_(s.reconcile_window.count()), link_(s), cursor_path_(s.state_dir + "/cursor.json")
+        : s_(s), o_(o), ledger_(s.reconcile_window.count()), link_(s), cursor_path_(s.state_dir + "/cursor.json"),
+          window_(s.max_pending)
     {
     }
 
@@ -44,6 +45,7 @@ private:
     std::optional<std::string> load_state();
     void take_acks(Millis now);
     void incident(Millis now, const std::string &why);
+    void publish_failed(Millis now, const std::string &error);
     void apply_round(RoundDone &d, Millis now);
     void maybe_round(Rounds &rounds, Millis now);
     bool pump(Millis now);
@@ -76,6 +78,8 @@ private:
     bool first_round_ = true;
     std::set<std::pair<std::uint64_t, std::uint64_t>> copies_seen_;
     Millis first_publish_ = 0, last_ack_ = 0;
+    Millis publish_after_ = 0, fail_backoff_ = 0;
+    std::size_t window_ = SIZE_MAX; // publishes in flight at most: max_pending, less after failures
 };
 
 std::optional<std::string> Shipper::load_state()
@@ -106,8 +110,11 @@ std::optional<std::string> Shipper::load_state()
         for (auto &[key, e] : cursor_.legacy)
             e = LegacyEntry{e.path, 0, false};
     }
-    for (const auto &[key, e] : cursor_.files)
+    for (const auto &[key, e] : cursor_.files) {
         ledger_.restore(key, e.final_offset);
+        for (const auto &[start, end] : e.skipped)
+            ledger_.skip(key, start, end);
+    }
     ledger_.set_scan_from(cursor_.scan_from); // the first round reads back from there
     if (auto e = save_cursor(cursor_, cursor_path_))
         return "cannot write the cursor: " + *e;
@@ -128,7 +135,7 @@ void Shipper::incident(Millis now, const std::string &why)
 void Shipper::take_acks(Millis now)
 {
     NatsLink::take_acks(acks_);
-    bool failed = false;
+    bool failed = false, answered = false;
     std::string error;
     for (const Ack &a : acks_) {
         if (!a.ok) {
@@ -147,10 +154,24 @@ void Shipper::take_acks(Millis now)
             c_.bytes += length - 1;
             c_.duplicates += a.duplicate ? 1 : 0;
             last_ack_ = now;
+            fail_backoff_ = 0;
+            answered = true;
         }
     }
+    if (answered)
+        window_ = std::min<std::size_t>(s_.max_pending, window_ * 2);
     if (failed)
-        incident(now, "publish failed: " + error + "; nothing is sent again before a read of the stream");
+        publish_failed(now, error);
+}
+
+// Nothing is sent again before a round; and failures in a row (a stream
+// that refuses the publishes) wait longer and longer, up to retry_max.
+void Shipper::publish_failed(Millis now, const std::string &error)
+{
+    incident(now, "publish failed: " + error + "; nothing is sent again before a read of the stream");
+    fail_backoff_ = std::clamp<Millis>(fail_backoff_ * 2, 100, s_.retry_max.count());
+    publish_after_ = now + fail_backoff_;
+    window_ = 1; // then doubled by each batch of answers: a refusing stream sees one publish per try
 }
 
 void Shipper::apply_round(RoundDone &d, Millis now)
@@ -170,6 +191,9 @@ void Shipper::apply_round(RoundDone &d, Millis now)
         if (copies_seen_.size() < kCopiesRemembered && copies_seen_.insert({r.key, r.offset}).second)
             ++c_.copies;
     c_.found_stored += out.found_records;
+    if (d.result.first_seq > 1)
+        for (Follower &f : followers_)
+            f.set_stream_start(d.result.first_time_ns);
     if (first_round_ && d.result.messages != 0)
         say("read back " + std::to_string(d.result.messages) + " message(s) of this node past the cursor (" +
             std::to_string(d.took_ms) + " ms): not sent again");
@@ -194,12 +218,11 @@ void Shipper::maybe_round(Rounds &rounds, Millis now)
     if (!rounds.idle() || now < next_round_at_)
         return;
     const Ledger::RoundPlan plan = ledger_.round_plan(now);
-    if (plan.kind == Ledger::RoundKind::none)
-        return;
     // Urgent when publishing waits for it; with --once, as soon as the
-    // files are read and answered.
+    // files are read and answered. A probe (nothing to look for) only every
+    // reconcile_interval.
     const bool due = ledger_.round_urgent() || now - last_round_ >= s_.reconcile_interval.count() ||
-                     (o_.once && ledger_.in_flight() == 0 &&
+                     (o_.once && plan.kind != Ledger::RoundKind::probe && ledger_.in_flight() == 0 &&
                       std::all_of(followers_.begin(), followers_.end(), [&](Follower &f) { return f.caught_up(now); }));
     if (!due)
         return;
@@ -222,7 +245,7 @@ const char *Shipper::subject_of(std::size_t source, std::string_view type)
 // One line of the files: sent unless the stream is known to hold it.
 bool Shipper::ship(std::size_t source, std::uint64_t key, std::uint64_t offset, std::string_view line)
 {
-    if (ledger_.in_flight() >= s_.max_pending || ledger_.round_urgent())
+    if (ledger_.in_flight() >= window_ || ledger_.round_urgent())
         return false;
     const std::uint64_t end = offset + line.size() + 1;
     switch (ledger_.consider(key, offset, end)) {
@@ -243,7 +266,7 @@ bool Shipper::ship(std::size_t source, std::uint64_t key, std::uint64_t offset, 
     if (auto error = link_.publish(subject_of(source, record_type(line, spec.format, spec.only_type)), line,
                                    id_.c_str(), spec.format.c_str())) {
         ++c_.failed;
-        incident(now_ms(), "publish failed: " + *error + "; nothing is sent again before a read of the stream");
+        publish_failed(now_ms(), *error);
         ledger_.sent(key, offset, end, ledger_.highest_seq());
         ledger_.failed(key, offset); // it may have left (the library's buffer): a round decides
         return false;
@@ -270,8 +293,10 @@ void Shipper::save(Millis now, bool force)
     if (!dirty_ || (!force && now - last_save_ < kSaveEvery))
         return;
     cursor_.scan_from = ledger_.scan_from();
-    for (auto &[key, e] : cursor_.files)
+    for (auto &[key, e] : cursor_.files) {
         e.final_offset = std::max(e.final_offset, ledger_.final_offset(key));
+        std::erase_if(e.skipped, [&](const auto &range) { return range.second <= e.final_offset; });
+    }
     if (auto e = save_cursor(cursor_, cursor_path_)) {
         if (now - last_save_ >= 60000 || force) { // said once a minute, not every 200 ms
             say("error: cannot write the cursor (records are shipped; the next start reads the stream back): " + *e);
@@ -293,17 +318,9 @@ void Shipper::prune()
     std::set<std::uint64_t> listed;
     for (const Follower &f : followers_)
         listed.merge(f.listed_keys());
-    for (auto it = cursor_.files.begin(); it != cursor_.files.end();) {
-        if (listed.count(it->first)) {
-            it->second.missed = 0;
-            ++it;
-        } else if (++it->second.missed >= kMissedPrunes && !ledger_.busy(it->first)) {
-            ledger_.forget(it->first);
-            it = cursor_.files.erase(it);
-        } else {
-            ++it;
-        }
-    }
+    for (const std::uint64_t key :
+         age_entries(cursor_.files, listed, kMissedPrunes, [&](std::uint64_t k) { return ledger_.busy(k); }))
+        ledger_.forget(key);
     // Keys a round found that no listing has (files of this node gone
     // before this process started).
     for (const std::uint64_t key : ledger_.keys())
@@ -374,6 +391,9 @@ int Shipper::work()
         say("error: " + *e);
         return 1;
     }
+    if (s_.node_defaulted)
+        say("node is not set: using \"" + s_.node + "\" (the host name's first label); set node in the config if "
+            "two hosts could share it");
     FollowerSettings fs;
     fs.rotated_idle = s_.rotated_idle.count();
     fs.retry_max = s_.retry_max.count();
@@ -405,7 +425,11 @@ int Shipper::work()
             if (ready)
                 maybe_round(rounds, now);
             dirty_ = ledger_.finalize(now) || dirty_;
-            const bool progressed = ready && link_.connected() && !ledger_.round_urgent() && pump(now);
+            const bool publishing = ready && link_.connected() && !ledger_.round_urgent() && now >= publish_after_;
+            const bool progressed = publishing && pump(now);
+            if (!publishing)
+                for (Follower &f : followers_)
+                    f.refresh(now);
             save(now, false);
             if (take_status_request() || now - last_status_ >= s_.status_interval.count())
                 report(now);
@@ -418,9 +442,9 @@ int Shipper::work()
             if (!progressed) {
                 // With the window full, wait for an eighth of it to be
                 // answered: a wake-up per answer would cost more than it.
-                const bool full = ledger_.in_flight() >= s_.max_pending;
+                const bool full = ledger_.in_flight() >= window_;
                 NatsLink::wait_for_acks(std::chrono::milliseconds(full ? 20 : 50),
-                                        full ? std::max<std::size_t>(1, s_.max_pending / 8) : 1);
+                                        full ? std::max<std::size_t>(1, window_ / 8) : 1);
             }
         }
         // In flight: answered (or timed out) before the cursor is saved.

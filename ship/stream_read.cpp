@@ -95,6 +95,7 @@ std::optional<std::string> stream_state(jsCtx *js, const std::string &stream, St
     if (st != NATS_OK)
         return "stream info: " + nats_error_text(st);
     out.first_seq = si->State.FirstSeq;
+    out.first_time_ns = si->State.FirstTime;
     out.last_seq = si->State.LastSeq;
     out.messages = si->State.Msgs;
     out.leader = si->Cluster && si->Cluster->Leader ? si->Cluster->Leader : "";

@@ -19,6 +19,7 @@
 
 #include "file_checks.hpp"
 #include "fleet.hpp"
+#include "ship_node.hpp"
 #include "spool.hpp"
 
 namespace fs = std::filesystem;
@@ -26,87 +27,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// One node's directory: an mtalog config writing attempt.log (mainlog) and
-// bounce.json, and a shipper config for `urls`.
-struct ShipNode {
-    testing::TempDir dir;
-    std::string ship_conf = dir / "ship.conf";
-
-    explicit ShipNode(const std::string &urls, const std::string &extra = "")
-    {
-        testing::write_file(dir / "core.conf", "modules_path = \"" + testing::modules_dir() +
-                                                   "\"\n"
-                                                   "mtalog {\n  attempt_logfile = \"attempt.log\"\n"
-                                                   "  permanent_failure_logfile = \"bounce.json\"\n"
-                                                   "  permanent_failure_format = \"json\"\n"
-                                                   "  log_connection_failures = off\n}\n");
-        write_ship_conf(urls, extra);
-    }
-    void write_ship_conf(const std::string &urls, const std::string &extra, const std::string &state = "state")
-    {
-        testing::write_file(ship_conf, "mtalog_ship {\n  mtalog_config = \"core.conf\"\n  servers = \"" + urls +
-                                           "\"\n  node = \"n1\"\n  state_dir = \"" + state +
-                                           "\"\n  duplicate_window = 2s\n  retry_max = 500ms\n  status_interval = 200ms\n" +
-                                           extra + "}\n");
-    }
-    void generate(int records, int seed = 1) const
-    {
-        const auto r =
-            testing::run_command({testing::mtacore_exe(), "--config", dir / "core.conf", "--generate",
-                                  std::to_string(records), "--threads", "2", "--quiet", "--seed", std::to_string(seed)},
-                                 dir.path());
-        INFO(r.err);
-        REQUIRE(r.status == 0);
-    }
-    [[nodiscard]] testing::CommandResult ship_once(int timeout_s = 60) const
-    {
-        return testing::run_command(
-            {"/usr/bin/timeout", std::to_string(timeout_s), testing::mtalog_ship_exe(), "--once", ship_conf},
-            dir.path());
-    }
-    [[nodiscard]] long long lines_in_files() const
-    {
-        return static_cast<long long>(testing::records_of(dir / "attempt.log").size() +
-                                      testing::records_of(dir / "bounce.json").size());
-    }
-};
-
-// One nats-server with JetStream in its own directory, optionally with one
-// user/password, and a reader of its streams.
-struct OneServer {
-    const std::string user, password;
-    testing::TempDir servers;
-    testing::NatsCluster cluster{servers, 1, user, password};
-
-    explicit OneServer(const std::string &user_name = "", const std::string &user_password = "")
-        : user(user_name), password(user_password)
-    {
-    }
-    [[nodiscard]] std::string url() const { return cluster.url(0); }
-    [[nodiscard]] testing::StreamReader reader() const { return {url(), user, password}; }
-};
-
-// The setup most tests here share: a ShipNode (with `extra` in its shipper
-// config) shipping to a OneServer of its own. The server starts first (base
-// order) and goes last.
-struct NodeOnOneServer : OneServer, ShipNode {
-    explicit NodeOnOneServer(const std::string &extra = "", const std::string &user_name = "",
-                             const std::string &user_password = "")
-        : OneServer(user_name, user_password), ShipNode(url(), extra)
-    {
-    }
-};
-
-// Each record of the stream once, by id, and as many as the files hold.
-void check_exactly_once(const testing::StreamReader &reader, long long expected, const std::string &stream = "MTALOG")
-{
-    const auto stored = reader.read_all(stream);
-    std::set<std::string> ids;
-    for (const auto &m : stored)
-        ids.insert(m.id);
-    CHECK(ids.size() == stored.size());
-    CHECK(static_cast<long long>(stored.size()) == expected);
-}
+using testing::check_exactly_once;
+using testing::NodeOnOneServer;
+using testing::OneServer;
+using testing::ShipNode;
 
 std::string check_config(const std::string &dir, const std::string &text)
 {

@@ -356,6 +356,36 @@ bool StreamReader::delete_message(const std::string &stream, std::uint64_t seq) 
     return c.js && js_DeleteMsg(c.js, stream.c_str(), seq, nullptr, &jerr) == NATS_OK;
 }
 
+bool StreamReader::delete_stream(const std::string &stream) const
+{
+    Connection c(*this);
+    jsErrCode jerr{};
+    return c.js && js_DeleteStream(c.js, stream.c_str(), nullptr, &jerr) == NATS_OK;
+}
+
+bool StreamReader::create_stream(const std::string &stream, const std::string &subject, long long max_msgs,
+                                 bool discard_new) const
+{
+    Connection c(*this);
+    if (!c.js)
+        return false;
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    const char *subjects[] = {subject.c_str()};
+    sc.Name = stream.c_str();
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.MaxMsgs = max_msgs;
+    sc.Discard = discard_new ? js_DiscardNew : js_DiscardOld;
+    jsErrCode jerr{};
+    jsStreamInfo *si = nullptr;
+    const bool ok = js_AddStream(&si, c.js, &sc, nullptr, &jerr) == NATS_OK;
+    if (si)
+        jsStreamInfo_Destroy(si);
+    return ok;
+}
+
 void exim_deliveries(const std::string &config, int processes, int records, const std::string &tag,
                      const std::string &rotate)
 {

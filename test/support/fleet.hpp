@@ -75,6 +75,13 @@ struct StreamReader {
     // Deletes the message at `seq` (as a server that gave it up would lose
     // it); false when that failed.
     bool delete_message(const std::string &stream, std::uint64_t seq) const;
+    // Deletes the whole stream; false when that failed.
+    bool delete_stream(const std::string &stream) const;
+    // Makes a file-stored stream taking `subject` that keeps at most
+    // `max_msgs` messages (the oldest go, or with `discard_new` new ones are
+    // refused); false when that failed.
+    bool create_stream(const std::string &stream, const std::string &subject, long long max_msgs,
+                       bool discard_new = false) const;
 };
 
 // `processes` forked processes, each like an Exim delivery: it loads the

@@ -93,7 +93,7 @@ TEST_CASE("ship ledger: acknowledged, verified by a round, checked again a windo
     REQUIRE(l.round_urgent()); // nothing is published before the first read-back
     l.apply(found(1, 0, {}), 0, 0);
     CHECK_FALSE(l.round_urgent());
-    CHECK(l.round_plan(0).kind == Ledger::RoundKind::none);
+    CHECK(l.round_plan(0).kind == Ledger::RoundKind::probe);
     ship_acked(l, 0, 100, 1, 1000); // seqs 1..10
     CHECK(l.unverified_records() == 10);
     auto plan = l.round_plan(1000);
@@ -104,7 +104,7 @@ TEST_CASE("ship ledger: acknowledged, verified by a round, checked again a windo
     CHECK(out.missing_ranges == 0);
     CHECK(l.unverified_records() == 0);
     CHECK(l.settled());
-    CHECK(l.round_plan(2000).kind == Ledger::RoundKind::none);
+    CHECK(l.round_plan(2000).kind == Ledger::RoundKind::probe);
     CHECK_FALSE(l.finalize(1000 + kWindow)); // verified once: not final
     CHECK(l.scan_from() == 0);                // a restart reads them back
     // A window after the answers: the late check reads just their slice.
@@ -231,6 +231,59 @@ TEST_CASE("ship ledger: a stream that went backwards loses what it acknowledged 
     CHECK(l.read_pos(K) == 0);
 }
 
+TEST_CASE("ship ledger: a probe that finds the stream shorter than what it acknowledged looks again", "[ship]")
+{
+    Ledger l(kWindow);
+    l.set_scan_from(0);
+    l.apply(found(1, 0, {}), 0, 0);
+    ship_acked(l, 0, 100, 1, 1000); // seqs 1..10
+    l.apply(found(1, 10, {{0, 100}}, K, 1500), 10, 2000);
+    l.set_read_pos(K, 100);
+    auto plan = l.round_plan(3000);
+    CHECK(plan.kind == Ledger::RoundKind::probe);
+    CHECK(plan.from == 11); // reads nothing: the stream's state only
+    // The stream was deleted and made again, empty: its last sequence is 0.
+    const auto out = l.apply(found(11, 0, {}), 10, 3000);
+    CHECK(out.rolled_back);
+    plan = l.round_plan(3000);
+    CHECK(plan.kind == Ledger::RoundKind::check);
+    CHECK(plan.from == 1);
+    l.apply(found(1, 0, {}, K, 3500), 0, 3500);
+    CHECK(l.read_pos(K) == 0); // everything is sent again
+    CHECK(l.consider(K, 0, 10) == Ledger::Line::resend);
+}
+
+TEST_CASE("ship ledger: after a lost cursor, a file's records before the first one a stream with limits keeps aged "
+          "out",
+          "[ship]")
+{
+    Ledger l(kWindow);
+    l.set_scan_from(0);
+    auto r = found(1, 500, {{300, 400}});
+    r.first_seq = 200; // the stream let 1..199 go
+    l.apply(r, 0, 1000);
+    CHECK(l.consider(K, 0, 10) == Ledger::Line::known); // aged out, not sent again
+    CHECK(l.consider(K, 290, 300) == Ledger::Line::known);
+    CHECK(l.consider(K, 400, 410) == Ledger::Line::send);
+    CHECK(l.finalize(1000));
+    CHECK(l.final_offset(K) == 300);
+}
+
+TEST_CASE("ship cursor: a key whose files are gone is forgotten only after many listings in a row miss it",
+          "[ship]")
+{
+    std::map<std::uint64_t, FileEntry> files{{1, {}}, {2, {}}, {3, {}}};
+    const auto never = [](std::uint64_t) { return false; };
+    for (int i = 0; i < 9; ++i)
+        CHECK(age_entries(files, {1}, 10, never).empty());
+    CHECK(files.at(2).missed == 9);
+    // 2 is back (counted from 0 again); 3 is missed a tenth time, but busy.
+    CHECK(age_entries(files, {1, 2}, 10, [](std::uint64_t k) { return k == 3; }).empty());
+    CHECK(files.at(2).missed == 0);
+    CHECK(age_entries(files, {1, 2}, 10, never) == std::vector<std::uint64_t>{3});
+    CHECK(files.size() == 2);
+}
+
 TEST_CASE("ship ledger: records acknowledged after a round's read began wait for the next", "[ship]")
 {
     Ledger l(kWindow);
@@ -278,9 +331,18 @@ TEST_CASE("ship ledger: records aged out of a stream with limits are not missing
     ship_acked(l, 0, 50, 1, 1000);
     auto r = found(1, 5, {});
     r.first_seq = 6; // 1..5 expired
-    const auto out = l.apply(r, 5, 2000);
+    auto out = l.apply(r, 5, 2000);
     CHECK(out.missing_ranges == 0);
     CHECK(l.unverified_records() == 0);
+    // Records of one answer segment, the older ones aged out: only a gap
+    // after the first record still held is missing.
+    ship_acked(l, 50, 150, 6, 3000); // seqs 6..15, one segment
+    r = found(6, 15, {{100, 120}, {130, 150}});
+    r.first_seq = 11; // 6..10 ([50, 100)) aged out
+    r.asked_at = 4000;
+    out = l.apply(r, 15, 4000);
+    CHECK(out.missing_ranges == 1);
+    CHECK(out.missing_bytes == 10); // [120, 130)
 }
 
 TEST_CASE("ship ledger: acknowledgements of one second share a segment; finality goes by second", "[ship]")
