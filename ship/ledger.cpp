@@ -88,7 +88,7 @@ void Ledger::add_segment(Key &k, std::uint64_t start, const Segment &s)
         seg.end = std::min(seg.end, next->first);
     const auto mergeable = [](const Segment &a, const Segment &b) {
         return a.verified == b.verified && a.checked_late == b.checked_late && a.found == b.found &&
-               a.skipped == b.skipped &&
+               a.skipped == b.skipped && a.strikes == b.strikes &&
                a.acked_at / kBucketMs == b.acked_at / kBucketMs;
     };
     const auto absorb = [](Segment &into, const Segment &from) {
@@ -139,6 +139,11 @@ std::uint64_t Ledger::acked(std::uint64_t k, std::uint64_t offset, std::uint64_t
     s.min_seq = s.max_seq = seq;
     s.acked_at = now;
     s.records = 1;
+    if (!e.resent_from.empty()) {
+        auto r = e.resent_from.upper_bound(offset);
+        if (r != e.resent_from.begin() && offset < std::prev(r)->second.first)
+            s.min_seq = std::min(s.min_seq, std::prev(r)->second.second);
+    }
     failed_ -= it->second.failed ? 1 : 0;
     --in_flight_;
     e.pending.erase(it);
@@ -184,6 +189,19 @@ void Ledger::incident(Millis now)
         for (auto &[start, s] : e.segments)
             if (!s.skipped && s.acked_at >= now - window_)
                 s.verified = s.checked_late = false;
+}
+
+bool Ledger::suspects() const
+{
+    for (const auto &[k, e] : keys_) {
+        for (const auto &[start, s] : e.segments)
+            if (s.strikes != 0)
+                return true;
+        for (const auto &[offset, p] : e.pending)
+            if (p.strikes != 0)
+                return true;
+    }
+    return false;
 }
 
 std::size_t Ledger::unverified_segments() const
@@ -232,8 +250,10 @@ Ledger::RoundPlan Ledger::round_plan(Millis now) const
     return RoundPlan{RoundKind::probe, highest_seq_ + 1, UINT64_MAX};
 }
 
-void Ledger::missing(Key &k, std::uint64_t start, std::uint64_t end, RoundOutcome &out, bool was_stored)
+void Ledger::missing(Key &k, std::uint64_t start, std::uint64_t end, std::uint64_t first_seq_from,
+                     RoundOutcome &out, bool was_stored)
 {
+    k.resent_from[start] = {end, first_seq_from};
     if (was_stored) {
         out.missing_bytes += end - start;
         ++out.missing_ranges;
@@ -250,7 +270,8 @@ void Ledger::settle_segments(Key &k, const RangeSet *found, const RoundResult &r
     // A stream with limits lets its oldest messages go: a file's records
     // before the first one it still holds aged out, they were not lost.
     const std::uint64_t aged_before =
-        r.first_seq > 1 && found && !found->empty() ? found->ranges().begin()->first : 0;
+        r.limits && r.first_seq > 1 && found && !found->empty() ? found->ranges().begin()->first : 0;
+    const std::uint64_t aged_seq = r.limits ? r.first_seq : 0; // answered below it: aged out
     for (auto it = k.segments.begin(); it != k.segments.end();) {
         Segment &s = it->second;
         const std::uint64_t start = it->first;
@@ -260,10 +281,10 @@ void Ledger::settle_segments(Key &k, const RangeSet *found, const RoundResult &r
             ++it;
             continue;
         }
-        if (s.max_seq < r.first_seq || (found && found->covers(start, s.end)) ||
-            (s.end <= aged_before && s.min_seq < r.first_seq)) {
+        if (s.max_seq < aged_seq || (found && found->covers(start, s.end)) ||
+            (s.end <= aged_before && s.min_seq < aged_seq)) {
             // Found, or aged out of a stream with limits (not lost).
-            s.checked_late = s.checked_late || due || s.max_seq < r.first_seq || s.end <= aged_before;
+            s.checked_late = s.checked_late || due || s.max_seq < aged_seq || s.end <= aged_before;
             s.verified = true;
             out.verified_records += s.records;
             ++it;
@@ -279,6 +300,31 @@ void Ledger::settle_segments(Key &k, const RangeSet *found, const RoundResult &r
         // Some or all of it is missing: the found parts stay, verified.
         const Segment whole = s;
         it = k.segments.erase(it);
+        const auto put = [&](std::uint64_t a, std::uint64_t b, bool verified, bool checked_late, std::uint8_t strikes) {
+            Segment part = whole;
+            part.end = b;
+            part.verified = verified;
+            part.checked_late = checked_late;
+            part.strikes = strikes;
+            part.records = 0;
+            it = std::next(k.segments.emplace(a, part).first);
+        };
+        // A read can miss what the next one finds (a leader that has not
+        // applied everything yet): a record is taken for lost only when two
+        // rounds in a row lack it.
+        const auto lacking = [&](std::uint64_t a, std::uint64_t b) {
+            if (a < aged_before && whole.min_seq < aged_seq)
+                put(a, std::min(b, aged_before), true, true, 0); // aged out
+            a = std::max(a, whole.min_seq < aged_seq ? aged_before : a);
+            if (a >= b)
+                return;
+            if (whole.strikes == 0) {
+                put(a, b, false, false, 1);
+                out.suspect_bytes += b - a;
+            } else {
+                missing(k, a, b, whole.min_seq, out, true);
+            }
+        };
         std::uint64_t pos = start;
         if (found)
             for (const auto &[a, b] : found->ranges()) {
@@ -287,18 +333,13 @@ void Ledger::settle_segments(Key &k, const RangeSet *found, const RoundResult &r
                 if (a >= whole.end)
                     break;
                 const std::uint64_t from = std::max(a, pos), to = std::min(b, whole.end);
-                if (from > pos && (from > aged_before || whole.min_seq >= r.first_seq))
-                    missing(k, pos, from, out, true);
-                Segment part = whole;
-                part.end = to;
-                part.verified = true;
-                part.checked_late = due;
-                part.records = 0;
-                it = std::next(k.segments.emplace(from, part).first);
+                if (from > pos)
+                    lacking(pos, from);
+                put(from, to, true, due, 0);
                 pos = to;
             }
         if (pos < whole.end)
-            missing(k, pos, whole.end, out, true);
+            lacking(pos, whole.end);
     }
 }
 
@@ -312,10 +353,17 @@ void Ledger::settle_pending(Key &k, const RangeSet *found, std::pair<std::uint64
             ++it; // its sequence is unknown: only a read to the stream's end settles it
             continue;
         }
+        const bool stored = found && found->covers(offset, p.end);
+        if (!stored && p.strikes == 0) {
+            it->second.strikes = 1; // looked for once more before it is sent again
+            out.suspect_bytes += p.end - offset;
+            ++it;
+            continue;
+        }
         it = k.pending.erase(it);
         --failed_;
         --in_flight_;
-        if (found && found->covers(offset, p.end)) {
+        if (stored) {
             Segment s;
             s.end = p.end;
             s.min_seq = seqs.first;
@@ -326,7 +374,7 @@ void Ledger::settle_pending(Key &k, const RangeSet *found, std::pair<std::uint64
             add_segment(k, offset, s);
             ++out.found_records;
         } else {
-            missing(k, offset, p.end, out, false);
+            missing(k, offset, p.end, p.floor + 1, out, false);
         }
     }
 }
@@ -366,10 +414,12 @@ RoundOutcome Ledger::apply(const RoundResult &r, std::uint64_t highest_acked, Mi
     out.rolled_back = r.until == UINT64_MAX && r.last < highest_acked;
     if (out.rolled_back)
         incident(now); // what it verified in the window may be gone too: looked for again
-    // A read from the stream's start, when the stream has let messages go
-    // (limits): a file's records before the first one it holds aged out, as
-    // they were shipped before it.
-    const bool from_start = r.first_seq > 1 && r.from <= r.first_seq && r.until == UINT64_MAX;
+    // After a lost cursor (or for an audit) the first round reads from the
+    // stream's start: when the stream lets old messages go (limits) and has,
+    // a file's records before the first one it holds aged out, as they were
+    // shipped before it.
+    const bool from_start = restart_round_ && scan_from_ == 0 && r.limits && r.first_seq > 1 &&
+                            r.from <= r.first_seq && r.until == UINT64_MAX;
     for (const auto &[k, found] : r.found) {
         Key &e = key(k); // maybe a file this process has not listed yet (shipped before a restart)
         if (from_start && !found.empty() && found.ranges().begin()->first > e.final_offset && e.segments.empty() &&
@@ -406,6 +456,8 @@ bool Ledger::finalize(Millis now)
             moved = true;
         }
         e.lost.trim_before(e.final_offset);
+        while (!e.resent_from.empty() && e.resent_from.begin()->second.first <= e.final_offset)
+            e.resent_from.erase(e.resent_from.begin());
         e.read_pos = std::max(e.read_pos, e.final_offset);
     }
     return moved;

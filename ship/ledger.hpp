@@ -11,9 +11,9 @@
 //   can still lose it (a leader elected with a stale store, a rollback after
 //   an election) or hide it for minutes.
 // - verified: a round read this node's messages from the stream, once its
-//   online replicas were current, and found the record. A round that lacks
-//   a record it looked for hands it back to the files: the follower reads
-//   it again and it is sent again.
+//   online replicas were current, and found the record. When two rounds in
+//   a row lack a record they looked for, it goes back to the files: the
+//   follower reads it again and it is sent again.
 // - final: verified, and found once more by a round that began at least
 //   `window` after its acknowledgement (the late check). An incident (a
 //   failed publish, a lost connection, a new stream leader, a stream that
@@ -44,8 +44,9 @@ struct RoundResult {
     std::uint64_t until = UINT64_MAX; // last sequence read, when less than the stream's end (a late check)
     std::uint64_t last = 0;      // the stream's last sequence when the read began
     Millis asked_at = 0;         // when the round was asked for
-    std::uint64_t first_seq = 0; // the stream's first sequence then (older ones expired)
+    std::uint64_t first_seq = 0;    // the stream's first sequence then
     std::int64_t first_time_ns = 0; // and its time
+    bool limits = false;            // the stream lets old messages go (before first_seq: aged out, not lost)
     std::unordered_map<std::uint64_t, RangeSet> found;
     // Per key, the lowest and highest sequence its found records were at.
     std::unordered_map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> seqs;
@@ -59,6 +60,7 @@ struct RoundOutcome {
     std::uint64_t missing_bytes = 0;    // acknowledged or found before, not found now: to send again
     std::uint64_t missing_ranges = 0;
     std::uint64_t unsettled_bytes = 0;  // failed publishes the read did not find: to send again
+    std::uint64_t suspect_bytes = 0;    // not found by this round: looked for once more before they are sent again
     bool rolled_back = false; // the stream's last sequence was below one it acknowledged: an incident
 };
 
@@ -117,6 +119,8 @@ public:
     };
     [[nodiscard]] RoundPlan round_plan(Millis now) const;
     [[nodiscard]] bool round_urgent() const { return failed_ != 0 || restart_round_; } // blocks publishing
+    // Records one round lacked: the next round comes soon.
+    [[nodiscard]] bool suspects() const;
     // Applies what a round read. `highest_acked` is the highest sequence
     // acknowledged before the round began: a stream that now ends below it
     // went backwards.
@@ -156,11 +160,13 @@ private:
         bool checked_late = false; // found by a round that began `window` after the answer
         bool found = false;   // found by a read, not acknowledged to this process
         bool skipped = false; // lines never sent (over-long): no sequence
+        std::uint8_t strikes = 0; // rounds in a row that lacked it (two: lost)
     };
     struct Pending {
         std::uint64_t end = 0;
         std::uint64_t floor = 0;
         bool failed = false;
+        std::uint8_t strikes = 0; // rounds in a row that did not find it stored (two: sent again)
     };
     struct Key {
         std::uint64_t final_offset = 0;
@@ -169,6 +175,11 @@ private:
         std::map<std::uint64_t, Segment> segments; // past final_offset, disjoint
         std::map<std::uint64_t, Pending> pending;  // in flight or failed
         RangeSet lost; // acknowledged or found once, missing since, not sent again yet
+        // Records sent again after rounds lacked them: [start, end) -> the
+        // lowest sequence their first copy could be at. Their new segment's
+        // checks read from there, so a first copy that shows again later is
+        // seen (and counted as a copy).
+        std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> resent_from;
     };
 
     Key &key(std::uint64_t k) { return keys_[k]; }
@@ -178,7 +189,8 @@ private:
     void settle_pending(Key &k, const RangeSet *found, std::pair<std::uint64_t, std::uint64_t> seqs,
                         const RoundResult &r, RoundOutcome &out, Millis now);
     void add_found(Key &k, const RangeSet &found, std::pair<std::uint64_t, std::uint64_t> seqs, Millis now);
-    static void missing(Key &k, std::uint64_t start, std::uint64_t end, RoundOutcome &out, bool was_stored);
+    static void missing(Key &k, std::uint64_t start, std::uint64_t end, std::uint64_t first_seq_from,
+                        RoundOutcome &out, bool was_stored);
 
     Millis window_;
     std::unordered_map<std::uint64_t, Key> keys_;

@@ -42,11 +42,11 @@ bool Rounds::idle() const
     return phase_ == Phase::ready && !running_ && !requested_ && !done_;
 }
 
-void Rounds::request(std::uint64_t from, std::uint64_t until)
+void Rounds::request(std::uint64_t from, std::uint64_t until, std::uint64_t highest)
 {
     {
         std::lock_guard lock(mutex_);
-        requested_ = std::pair{from, until};
+        requested_ = Request{from, until, highest};
     }
     cv_.notify_all();
 }
@@ -136,15 +136,16 @@ bool Rounds::check_stream()
     return false;
 }
 
-RoundDone Rounds::round(std::uint64_t from, std::uint64_t until)
+RoundDone Rounds::round(const Request &q)
 {
+    const std::uint64_t from = q.from, until = q.until;
     RoundDone d;
     const auto start = Clock::now();
     // A leader elected a moment ago may not have applied every committed
     // message yet, and a replica behind may become leader: read only from
     // a stream whose online replicas are all current.
     StreamState state;
-    for (const auto until = start + kSettleMax;;) {
+    for (const auto give_up_at = start + kSettleMax;;) {
         bool missing = false;
         if (auto e = stream_state(link_.js(), s_.stream, state, &missing)) {
             // Deleted under the shipper: made again (with create_stream); a
@@ -155,9 +156,12 @@ RoundDone Rounds::round(std::uint64_t from, std::uint64_t until)
                 continue;
             return d;
         }
-        if (state.current)
+        const bool behind = state.last_seq < q.highest; // caught up yet, or gone backwards?
+        if (state.current && !behind)
             break;
-        if (Clock::now() >= until || stop_) {
+        if (Clock::now() >= give_up_at || stop_) {
+            if (state.current)
+                break; // still below: it went backwards (the ledger sees that)
             d.error = "the stream has no leader, or a replica is not current";
             return d;
         }
@@ -169,6 +173,7 @@ RoundDone Rounds::round(std::uint64_t from, std::uint64_t until)
     r.last = state.last_seq;
     r.first_seq = state.first_seq;
     r.first_time_ns = state.first_time_ns;
+    r.limits = state.limits;
     d.leader = state.leader;
     if (state.last_seq >= from) {
         StreamRead read;
@@ -209,16 +214,16 @@ void Rounds::run()
     }
     phase_ = Phase::ready;
     for (;;) {
-        std::pair<std::uint64_t, std::uint64_t> range;
+        Request q{};
         {
             std::unique_lock lock(mutex_);
             cv_.wait(lock, [&] { return stop_ || requested_.has_value(); });
             if (stop_)
                 return;
-            range = *std::exchange(requested_, std::nullopt);
+            q = *std::exchange(requested_, std::nullopt);
             running_ = true;
         }
-        RoundDone d = round(range.first, range.second);
+        RoundDone d = round(q);
         std::lock_guard lock(mutex_);
         running_ = false;
         done_ = std::move(d);

@@ -41,8 +41,10 @@ public:
     [[nodiscard]] Phase phase() const { return phase_.load(); }
     [[nodiscard]] bool idle() const; // ready, and no round running or waiting to be taken
     // Starts a round reading from `from` to `until` or the stream's end
-    // (needs idle()).
-    void request(std::uint64_t from, std::uint64_t until);
+    // (needs idle()); `highest` is the highest sequence acknowledged so far:
+    // a stream whose last sequence is below it is waited for (a new leader
+    // catching up) before it is taken as one that went backwards.
+    void request(std::uint64_t from, std::uint64_t until, std::uint64_t highest);
     // The finished round, once.
     std::optional<RoundDone> take();
     void stop();
@@ -51,7 +53,10 @@ private:
     void run();
     bool connect();
     bool check_stream();
-    RoundDone round(std::uint64_t from, std::uint64_t until);
+    struct Request {
+        std::uint64_t from, until, highest;
+    };
+    RoundDone round(const Request &q);
     void pause(std::chrono::milliseconds d);
 
     NatsLink &link_;
@@ -60,7 +65,7 @@ private:
     std::atomic<bool> stop_{false};
     mutable std::mutex mutex_;
     std::condition_variable cv_;
-    std::optional<std::pair<std::uint64_t, std::uint64_t>> requested_;
+    std::optional<Request> requested_;
     std::optional<RoundDone> done_;
     bool running_ = false;
     std::thread thread_;

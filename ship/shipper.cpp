@@ -72,6 +72,7 @@ private:
     bool dirty_ = false;
     Millis last_save_ = 0, last_prune_ = 0, last_status_ = 0, behind_since_ = 0;
     Millis last_round_ = 0, next_round_at_ = 0, round_backoff_ = 0, last_incident_say_ = -1000000;
+    Millis last_incident_ = -1000000;
     std::uint64_t highest_at_request_ = 0;
     Millis asked_at_ = 0;
     std::string leader_;
@@ -123,7 +124,11 @@ std::optional<std::string> Shipper::load_state()
 
 void Shipper::incident(Millis now, const std::string &why)
 {
-    ++c_.incidents;
+    // Failures in a burst (every publish in flight when a leader dies) are
+    // one incident.
+    if (now - last_incident_ >= 1000)
+        ++c_.incidents;
+    last_incident_ = now;
     ledger_.incident(now);
     if (now - last_incident_say_ >= 1000) {
         say(why + "; records acknowledged in the last " + std::to_string(s_.reconcile_window.count() / 1000) +
@@ -191,7 +196,7 @@ void Shipper::apply_round(RoundDone &d, Millis now)
         if (copies_seen_.size() < kCopiesRemembered && copies_seen_.insert({r.key, r.offset}).second)
             ++c_.copies;
     c_.found_stored += out.found_records;
-    if (d.result.first_seq > 1)
+    if (d.result.limits && d.result.first_seq > 1)
         for (Follower &f : followers_)
             f.set_stream_start(d.result.first_time_ns);
     if (first_round_ && d.result.messages != 0)
@@ -221,14 +226,17 @@ void Shipper::maybe_round(Rounds &rounds, Millis now)
     // Urgent when publishing waits for it; with --once, as soon as the
     // files are read and answered. A probe (nothing to look for) only every
     // reconcile_interval.
-    const bool due = ledger_.round_urgent() || now - last_round_ >= s_.reconcile_interval.count() ||
+    // Records a round lacked are looked for again a second later, not at once.
+    const bool soon = now - last_round_ >= std::min<Millis>(1000, s_.reconcile_interval.count());
+    const bool due = (ledger_.round_urgent() && (!ledger_.suspects() || soon)) || (ledger_.suspects() && soon) ||
+                     now - last_round_ >= s_.reconcile_interval.count() ||
                      (o_.once && plan.kind != Ledger::RoundKind::probe && ledger_.in_flight() == 0 &&
                       std::all_of(followers_.begin(), followers_.end(), [&](Follower &f) { return f.caught_up(now); }));
     if (!due)
         return;
     highest_at_request_ = ledger_.highest_seq();
     asked_at_ = now;
-    rounds.request(plan.from, plan.until);
+    rounds.request(plan.from, plan.until, highest_at_request_);
     last_round_ = now;
 }
 

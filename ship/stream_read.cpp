@@ -96,6 +96,8 @@ std::optional<std::string> stream_state(jsCtx *js, const std::string &stream, St
         return "stream info: " + nats_error_text(st);
     out.first_seq = si->State.FirstSeq;
     out.first_time_ns = si->State.FirstTime;
+    out.limits = si->Config && (si->Config->MaxMsgs > 0 || si->Config->MaxBytes > 0 || si->Config->MaxAge > 0 ||
+                                si->Config->MaxMsgsPerSubject > 0);
     out.last_seq = si->State.LastSeq;
     out.messages = si->State.Msgs;
     out.leader = si->Cluster && si->Cluster->Leader ? si->Cluster->Leader : "";

@@ -296,12 +296,14 @@ std::vector<StoredMessage> StreamReader::read_all(const std::string &stream) con
             jsMsgMetaData *meta = nullptr;
             REQUIRE(natsMsg_GetMetaData(&meta, m) == NATS_OK);
             const std::uint64_t seq = meta->Sequence.Stream;
+            const std::int64_t time_ns = meta->Timestamp;
             jsMsgMetaData_Destroy(meta);
             if (seq <= seen_last)
                 continue; // delivered again
             seen_last = seq;
             StoredMessage s;
             s.seq = seq;
+            s.time_ns = time_ns;
             s.subject = natsMsg_GetSubject(m);
             s.payload.assign(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
             const char *v = nullptr;

@@ -62,6 +62,7 @@ private:
 // What the stream holds, read through libnats.
 struct StoredMessage {
     std::uint64_t seq = 0;
+    std::int64_t time_ns = 0; // when the stream stored it
     std::string subject, id, node, payload;
 };
 struct StreamReader {

@@ -133,36 +133,49 @@ TEST_CASE("ship ledger: a record lost after it was verified is found missing by 
     // check finds it.
     auto late = found(1, 500, {{0, 20}, {30, 100}}, K, 1000 + kWindow);
     late.until = 10;
-    const auto out = l.apply(late, 500, 1000 + kWindow);
+    auto out = l.apply(late, 500, 1000 + kWindow);
     CHECK_FALSE(out.rolled_back); // a slice says nothing about the stream's end
+    CHECK(out.missing_bytes == 0); // one round lacking it is not enough
+    CHECK(out.suspect_bytes == 10);
+    CHECK(l.suspects());
+    CHECK(l.round_plan(2000 + kWindow).from == 1);
+    late = found(1, 500, {{0, 20}, {30, 100}}, K, 2000 + kWindow);
+    out = l.apply(late, 500, 2000 + kWindow);
     CHECK(out.missing_bytes == 10);
+    CHECK_FALSE(l.suspects());
     CHECK(l.read_pos(K) == 20);
     CHECK(l.consider(K, 20, 30) == Ledger::Line::resend);
 }
 
-TEST_CASE("ship ledger: a record acknowledged and missing from the next round is read and sent again", "[ship]")
+TEST_CASE("ship ledger: a record acknowledged and missing from two rounds in a row is read and sent again",
+          "[ship]")
 {
     Ledger l(kWindow);
     l.set_scan_from(0);
     l.apply(found(1, 0, {}), 0, 0);
     ship_acked(l, 0, 100, 1, 1000);
     l.set_read_pos(K, 100);
-    // The stream holds all but [30, 50).
-    const auto out = l.apply(found(1, 10, {{0, 30}, {50, 100}}), 10, 2000);
+    // A round lacks [30, 50); the next finds [30, 40) (it was not visible
+    // yet), and lacks [40, 50) again: only that is lost.
+    auto out = l.apply(found(1, 10, {{0, 30}, {50, 100}}, K, 2000), 10, 2000);
+    CHECK(out.missing_ranges == 0);
+    CHECK(out.suspect_bytes == 20);
+    CHECK(l.consider(K, 30, 40) == Ledger::Line::known); // not sent again yet
+    out = l.apply(found(1, 10, {{0, 40}, {50, 100}}, K, 3000), 10, 3000);
     CHECK(out.missing_ranges == 1);
-    CHECK(out.missing_bytes == 20);
-    CHECK(l.read_pos(K) == 30); // the follower reads from there again
+    CHECK(out.missing_bytes == 10);
+    CHECK(l.read_pos(K) == 40); // the follower reads from there again
     CHECK(l.consider(K, 0, 10) == Ledger::Line::known);
-    CHECK(l.consider(K, 30, 40) == Ledger::Line::resend);
+    CHECK(l.consider(K, 30, 40) == Ledger::Line::known);
     CHECK(l.consider(K, 40, 50) == Ledger::Line::resend);
     CHECK(l.consider(K, 50, 60) == Ledger::Line::known);
-    // The found parts are verified; the gap keeps the final offset at 0
-    // until the late check.
-    auto late = found(1, 10, {{0, 30}, {50, 100}}, K, 1000 + kWindow);
+    // The found parts are verified; the gap keeps the final offset at 40
+    // after the late check.
+    auto late = found(1, 10, {{0, 40}, {50, 100}}, K, 1000 + kWindow);
     late.until = 10;
     l.apply(late, 10, 1000 + kWindow);
     CHECK(l.finalize(1000 + kWindow));
-    CHECK(l.final_offset(K) == 30);
+    CHECK(l.final_offset(K) == 40);
 }
 
 TEST_CASE("ship ledger: a failed publish is neither sent again nor taken as stored until a round says", "[ship]")
@@ -182,15 +195,24 @@ TEST_CASE("ship ledger: a failed publish is neither sent again nor taken as stor
     CHECK(l.round_urgent()); // publishing waits for the round
     CHECK(l.round_plan(1000).from == 1);
     CHECK(l.consider(K, 20, 30) == Ledger::Line::known); // not sent again meanwhile
-    // The stream stored [20, 30) (its answer was lost), not [30, 40).
-    const auto out = l.apply(found(1, 4, {{0, 30}}), 2, 2000);
+    // The stream stored [20, 30) (its answer was lost), not [30, 40): two
+    // rounds in a row say so.
+    auto out = l.apply(found(1, 4, {{0, 30}}), 2, 2000);
     CHECK(out.found_records == 1);
+    CHECK(out.unsettled_bytes == 0);
+    CHECK(l.failed_count() == 1);
+    out = l.apply(found(1, 4, {{0, 30}}), 2, 3000);
     CHECK(out.missing_ranges == 0); // never known stored: not a loss
     CHECK(out.unsettled_bytes == 10);
     CHECK(l.failed_count() == 0);
     CHECK(l.in_flight() == 0);
     CHECK(l.read_pos(K) == 30);
     CHECK(l.consider(K, 30, 40) == Ledger::Line::send);
+    // Sent again and answered at 9: its checks read from where its first
+    // copy could be (above 2), so one that shows up late is seen.
+    l.sent(K, 30, 40, 8);
+    REQUIRE(l.acked(K, 30, 9, 4000) == 10);
+    CHECK(l.round_plan(4000).from == 3);
 }
 
 TEST_CASE("ship ledger: after an incident, verified records of the window are looked for again", "[ship]")
@@ -210,8 +232,10 @@ TEST_CASE("ship ledger: after an incident, verified records of the window are lo
     CHECK(l.unverified_records() == 5);
     CHECK(l.round_plan(100000).from == 6);
     // The servers lost seqs 8..10.
-    const auto out = l.apply(found(6, 7, {{50, 70}}), 10, 101000);
+    auto out = l.apply(found(6, 7, {{50, 70}}), 10, 101000);
     CHECK(out.rolled_back);
+    CHECK(out.suspect_bytes == 30);
+    out = l.apply(found(6, 7, {{50, 70}}, K, 102000), 7, 102000);
     CHECK(out.missing_bytes == 30);
     CHECK(l.read_pos(K) == 70);
 }
@@ -225,8 +249,10 @@ TEST_CASE("ship ledger: a stream that went backwards loses what it acknowledged 
     l.set_read_pos(K, 100);
     // A round that began after the stream was recreated empty: nothing at
     // all past its last sequence (0) can be there.
-    const auto out = l.apply(found(1, 0, {}), 10, 2000);
+    auto out = l.apply(found(1, 0, {}), 10, 2000);
     CHECK(out.rolled_back);
+    CHECK(out.suspect_bytes == 100);
+    out = l.apply(found(1, 0, {}, K, 3000), 0, 3000);
     CHECK(out.missing_bytes == 100);
     CHECK(l.read_pos(K) == 0);
 }
@@ -249,6 +275,7 @@ TEST_CASE("ship ledger: a probe that finds the stream shorter than what it ackno
     CHECK(plan.kind == Ledger::RoundKind::check);
     CHECK(plan.from == 1);
     l.apply(found(1, 0, {}, K, 3500), 0, 3500);
+    l.apply(found(1, 0, {}, K, 4500), 0, 4500);
     CHECK(l.read_pos(K) == 0); // everything is sent again
     CHECK(l.consider(K, 0, 10) == Ledger::Line::resend);
 }
@@ -261,12 +288,35 @@ TEST_CASE("ship ledger: after a lost cursor, a file's records before the first o
     l.set_scan_from(0);
     auto r = found(1, 500, {{300, 400}});
     r.first_seq = 200; // the stream let 1..199 go
+    r.limits = true;
     l.apply(r, 0, 1000);
     CHECK(l.consider(K, 0, 10) == Ledger::Line::known); // aged out, not sent again
     CHECK(l.consider(K, 290, 300) == Ledger::Line::known);
     CHECK(l.consider(K, 400, 410) == Ledger::Line::send);
     CHECK(l.finalize(1000));
     CHECK(l.final_offset(K) == 300);
+}
+
+TEST_CASE("ship ledger: without limits, a stream that starts above 1 lost its start: nothing there aged out",
+          "[ship]")
+{
+    // A restart with a cursor (final offset 100): the restart round's read
+    // finds the key's records from 300 on, and the stream (no limits) says
+    // its first sequence is 200. [100, 300) is not taken as aged out.
+    Ledger l(kWindow);
+    l.restore(K, 100);
+    l.set_scan_from(150);
+    auto r = found(151, 500, {{300, 400}});
+    r.first_seq = 200;
+    l.apply(r, 0, 1000);
+    CHECK(l.consider(K, 100, 110) == Ledger::Line::send);
+    // Nor after a lost cursor, when the stream has no limits.
+    Ledger lost(kWindow);
+    lost.set_scan_from(0);
+    auto from_start = found(1, 500, {{300, 400}});
+    from_start.first_seq = 200;
+    lost.apply(from_start, 0, 1000);
+    CHECK(lost.consider(K, 0, 10) == Ledger::Line::send);
 }
 
 TEST_CASE("ship cursor: a key whose files are gone is forgotten only after many listings in a row miss it",
@@ -331,6 +381,7 @@ TEST_CASE("ship ledger: records aged out of a stream with limits are not missing
     ship_acked(l, 0, 50, 1, 1000);
     auto r = found(1, 5, {});
     r.first_seq = 6; // 1..5 expired
+    r.limits = true;
     auto out = l.apply(r, 5, 2000);
     CHECK(out.missing_ranges == 0);
     CHECK(l.unverified_records() == 0);
@@ -339,10 +390,14 @@ TEST_CASE("ship ledger: records aged out of a stream with limits are not missing
     ship_acked(l, 50, 150, 6, 3000); // seqs 6..15, one segment
     r = found(6, 15, {{100, 120}, {130, 150}});
     r.first_seq = 11; // 6..10 ([50, 100)) aged out
+    r.limits = true;
     r.asked_at = 4000;
     out = l.apply(r, 15, 4000);
+    CHECK(out.suspect_bytes == 10); // [120, 130)
+    r.asked_at = 5000;
+    out = l.apply(r, 15, 5000);
     CHECK(out.missing_ranges == 1);
-    CHECK(out.missing_bytes == 10); // [120, 130)
+    CHECK(out.missing_bytes == 10);
 }
 
 TEST_CASE("ship ledger: acknowledgements of one second share a segment; finality goes by second", "[ship]")
