@@ -58,7 +58,7 @@ Cursor from_v2(const json &j)
         e.fp_len = v.at("fp").at(0).get<std::uint64_t>();
         e.fp_hash = key_of(v.at("fp").at(1).get<std::string>());
         for (const auto &id : v.at("ids"))
-            e.ids.emplace_back(id.at(0).get<dev_t>(), id.at(1).get<ino_t>());
+            e.ids.push_back(FileId{id.at(0).get<dev_t>(), id.at(1).get<ino_t>(), id.at(2).get<std::int64_t>()});
         e.missed = v.value("missed", 0u);
         for (const auto &range : v.value("skipped", json::array()))
             e.skipped.emplace(range.at(0).get<std::uint64_t>(), range.at(1).get<std::uint64_t>());
@@ -166,8 +166,8 @@ std::optional<std::string> save_cursor(const Cursor &cursor, const std::string &
     json files = json::object();
     for (const auto &[key, e] : cursor.files) {
         json ids = json::array(), skipped = json::array();
-        for (const auto &[dev, ino] : e.ids)
-            ids.push_back({dev, ino});
+        for (const FileId &id : e.ids)
+            ids.push_back({id.dev, id.ino, id.birth_ns});
         for (const auto &[start, end] : e.skipped)
             skipped.push_back({start, end});
         files[key_text(key)] = {{"path", e.path},

@@ -18,6 +18,15 @@
 
 namespace mtalog::ship {
 
+// A file on disk: device, inode and, where the file system keeps it, the
+// inode's birth time (a reused inode has a new one; 0 when unknown).
+struct FileId {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    std::int64_t birth_ns = 0;
+    bool operator==(const FileId &) const = default;
+};
+
 struct FileEntry {
     std::string path;            // the configured path, for messages
     std::uint64_t canonical = 0; // see spool.hpp
@@ -30,7 +39,7 @@ struct FileEntry {
     // The hash of the file's first fp_len bytes (up to 4 KiB): a file that
     // starts like this one but differs within them is another file.
     std::uint64_t fp_len = 0, fp_hash = 0;
-    std::vector<std::pair<dev_t, ino_t>> ids; // its identities seen lately (plain, compressed)
+    std::vector<FileId> ids; // its identities seen lately (plain, compressed)
     std::map<std::uint64_t, std::uint64_t> skipped; // over-long lines past final_offset: [start, end)
     unsigned missed = 0;                      // prunes in a row that found none of its files
 };

@@ -36,7 +36,7 @@ struct Unit {
     [[nodiscard]] bool has_identity_of(const FileEntry &e) const
     {
         for (const Candidate *c : forms)
-            if (std::find(e.ids.begin(), e.ids.end(), c->identity()) != e.ids.end())
+            if (std::find(e.ids.begin(), e.ids.end(), c->file_id()) != e.ids.end())
                 return true;
         return false;
     }
@@ -66,7 +66,7 @@ void remember(const Unit &u, FileEntry &e)
     for (const Candidate *c : u.forms) {
         if (c->unreadable)
             continue;
-        const auto id = c->identity();
+        const FileId id = c->file_id();
         std::erase(e.ids, id);
         e.ids.push_back(id);
     }
@@ -118,7 +118,7 @@ std::vector<std::string> resolve_keys(std::vector<Candidate> &candidates, std::m
         taken.insert(key);
         for (Candidate *c : u.forms) {
             c->key = key;
-            c->new_form = std::find(e.ids.begin(), e.ids.end(), c->identity()) == e.ids.end();
+            c->new_form = std::find(e.ids.begin(), e.ids.end(), c->file_id()) == e.ids.end();
         }
         remember(u, e);
     };

@@ -38,7 +38,6 @@ struct FollowerSettings {
 
 struct FollowerCounts {
     std::uint64_t skipped_lines = 0; // over max_line
-    std::uint64_t open_failures = 0;
 };
 
 class Follower {
@@ -79,16 +78,19 @@ public:
     // line, compressed files not started estimated from the average record).
     [[nodiscard]] Lag unread();
 
-    // The stream let messages go (it has limits) and its oldest message is
-    // from `first_time_ns`: a file this shipper knows nothing of that was
-    // last written before then would only have been in the stream before
-    // that message, so it aged out; it is not shipped again.
+    // After a lost cursor: the stream lets messages go (it has limits) and
+    // its oldest message is from `first_time_ns`. A file this shipper knows
+    // nothing of that was last written before then would only have been in
+    // the stream before that message, so it aged out; it is not shipped
+    // again. Applied once, at the next listing (before anything is read).
     void set_stream_start(std::int64_t first_time_ns)
     {
-        if (first_time_ns != stream_start_ns_)
-            next_list_ = 0; // before anything more is read
         stream_start_ns_ = first_time_ns;
+        next_list_ = 0;
     }
+    // The last listing could open the log's directory (a directory that
+    // cannot be read says nothing about which files are gone).
+    [[nodiscard]] bool listing_complete() const { return listing_complete_; }
 
 private:
     struct Failure {
@@ -111,6 +113,9 @@ private:
     std::uint64_t decoded_length(const Candidate &c);
     [[nodiscard]] bool stale_partial_tail(Millis now) const;
     void expire_old_files();
+    void report_skip(std::uint64_t offset);
+    void skip_to(std::uint64_t end);
+    [[nodiscard]] bool has_plain_form(std::uint64_t key) const;
 
     const ShipFile &spec_;
     FollowerSettings s_;
@@ -128,6 +133,7 @@ private:
     std::uint64_t next_ = 0;  // offset of buffer_'s start (past what an over-long line dropped)
     std::uint64_t taken_ = 0; // end of the last line handed out or skipped: the ledger's read position
     bool skipping_ = false; // inside an over-long line
+    bool reread_partial_ = false; // the file ended in a partial line: read it again from its start
     std::uint64_t skip_from_ = 0;
     Millis left_at_ = 0;    // when the live path was first seen holding another file
     Millis tail_since_ = 0; // when the partial last line last changed
@@ -140,9 +146,12 @@ private:
     std::set<std::uint64_t> warned_partial_;
     std::set<std::pair<std::uint64_t, std::uint64_t>> said_grown_; // (key, size)
     std::set<std::string> copies_; // names of copies said once
+    std::set<std::pair<std::uint64_t, std::uint64_t>> reported_skips_; // (key, offset) of over-long lines
+    std::set<Identity> seen_incomplete_; // compressed files listed while still incomplete
     std::uint64_t line_bytes_ = 0, lines_ = 0; // for estimates
     bool broken_ = false;
     std::int64_t stream_start_ns_ = 0;
+    bool listing_complete_ = false;
     FollowerCounts counts_;
 };
 

@@ -51,7 +51,6 @@ struct RoundResult {
     // Per key, the lowest and highest sequence its found records were at.
     std::unordered_map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> seqs;
     std::uint64_t messages = 0; // of this node, read
-    std::uint64_t copies = 0;   // messages whose record another message in the read already held
 };
 
 struct RoundOutcome {
@@ -101,8 +100,6 @@ public:
     std::uint64_t acked(std::uint64_t key, std::uint64_t offset, std::uint64_t seq, Millis now);
     // An error answer: the record may or may not be stored.
     void failed(std::uint64_t key, std::uint64_t offset);
-    // Everything in flight is failed (the connection went away).
-    void fail_in_flight();
 
     // --- rounds ------------------------------------------------------------
     // Records acknowledged within the window must be found again.
@@ -132,7 +129,11 @@ public:
     // The sequence a restart reads back from: nothing of this node after it
     // is known final.
     [[nodiscard]] std::uint64_t scan_from() const;
-    void set_scan_from(std::uint64_t seq); // from the cursor; a restart round follows
+    // From the cursor; a restart round follows. With `no_cursor` (lost, or a
+    // new node) and a stream with limits that let messages go, a file's
+    // records before the first one that round finds aged out (they were
+    // shipped before it), rather than being lost.
+    void set_scan_from(std::uint64_t seq, bool no_cursor = false);
     [[nodiscard]] std::size_t in_flight() const { return in_flight_; }
     [[nodiscard]] std::uint64_t in_flight_bytes() const;
     [[nodiscard]] std::size_t failed_count() const { return failed_; }
@@ -140,6 +141,9 @@ public:
     // by a round are not counted again).
     [[nodiscard]] std::uint64_t unverified_records() const;
     [[nodiscard]] std::size_t unverified_segments() const;
+    // Bytes of records answered or in flight that are not final yet: what
+    // the shipper still guards (0 once everything is final).
+    [[nodiscard]] std::uint64_t unfinal_bytes() const;
     [[nodiscard]] std::uint64_t highest_seq() const { return highest_seq_; }
     // Records of `key` in flight or failed (a finished file waits for them).
     [[nodiscard]] bool busy(std::uint64_t key) const;
@@ -160,6 +164,7 @@ private:
         bool checked_late = false; // found by a round that began `window` after the answer
         bool found = false;   // found by a read, not acknowledged to this process
         bool skipped = false; // lines never sent (over-long): no sequence
+        bool resent = false;  // sent again: min_seq is where a first copy could be
         std::uint8_t strikes = 0; // rounds in a row that lacked it (two: lost)
     };
     struct Pending {
@@ -199,6 +204,7 @@ private:
     std::uint64_t highest_seq_ = 0; // highest sequence acknowledged or read
     std::uint64_t scan_from_ = 0;   // from the cursor, until the restart round
     bool restart_round_ = false;
+    bool no_cursor_ = false;
 };
 
 } // namespace mtalog::ship

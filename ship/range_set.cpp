@@ -58,15 +58,6 @@ bool RangeSet::covers(std::uint64_t start, std::uint64_t end) const
     return it->first <= start && end <= it->second;
 }
 
-std::uint64_t RangeSet::first_gap(std::uint64_t from) const
-{
-    auto it = ranges_.upper_bound(from);
-    if (it == ranges_.begin())
-        return from;
-    --it;
-    return it->second > from ? it->second : from;
-}
-
 void RangeSet::trim_before(std::uint64_t offset)
 {
     while (!ranges_.empty() && ranges_.begin()->second <= offset)

@@ -16,9 +16,6 @@ public:
     // Takes [start, end) out, splitting a range around it.
     void remove(std::uint64_t start, std::uint64_t end);
     [[nodiscard]] bool covers(std::uint64_t start, std::uint64_t end) const;
-    // Where the first gap at or after `from` begins (`from` itself when it is
-    // not covered).
-    [[nodiscard]] std::uint64_t first_gap(std::uint64_t from) const;
     // Forgets everything before `offset`.
     void trim_before(std::uint64_t offset);
     [[nodiscard]] bool empty() const { return ranges_.empty(); }

@@ -75,9 +75,8 @@ public:
     {
         struct stat st {};
         if (::fstat(fd_, &st) != 0)
-            return Now{pos_, 0};
-        return Now{static_cast<std::uint64_t>(st.st_size),
-                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec};
+            return Now{pos_};
+        return Now{static_cast<std::uint64_t>(st.st_size)};
     }
 
 protected:

@@ -32,11 +32,9 @@ public:
     // format's end (cut by a crash, or still being written). A plain file is
     // never truncated in this sense: it may grow.
     [[nodiscard]] virtual bool truncated() const { return false; }
-    // A plain file's size and modification time now; nullopt for a
-    // compressed one.
+    // A plain file's size now; nullopt for a compressed one.
     struct Now {
         std::uint64_t size = 0;
-        std::int64_t mtime_ns = 0;
     };
     [[nodiscard]] virtual std::optional<Now> plain_now() const { return std::nullopt; }
     // The opened file's device and inode.

@@ -145,6 +145,7 @@ RoundDone Rounds::round(const Request &q)
     // message yet, and a replica behind may become leader: read only from
     // a stream whose online replicas are all current.
     StreamState state;
+    bool made_again = false;
     for (const auto give_up_at = start + kSettleMax;;) {
         bool missing = false;
         if (auto e = stream_state(link_.js(), s_.stream, state, &missing)) {
@@ -152,11 +153,15 @@ RoundDone Rounds::round(const Request &q)
             // stream that went backwards is what the ledger then sees.
             if (!missing || !s_.create_stream || !check_stream())
                 d.error = missing ? "stream \"" + s_.stream + "\" does not exist" : *e;
-            else
+            else {
+                made_again = true;
                 continue;
+            }
             return d;
         }
-        const bool behind = state.last_seq < q.highest; // caught up yet, or gone backwards?
+        // Caught up yet (a new leader applying what was committed), or gone
+        // backwards? A stream made again is empty: nothing to wait for.
+        const bool behind = state.last_seq < q.highest && !made_again;
         if (state.current && !behind)
             break;
         if (Clock::now() >= give_up_at || stop_) {
@@ -192,11 +197,8 @@ RoundDone Rounds::round(const Request &q)
                 natsMsgHeader_Get(m, "Nats-Msg-Size", &size) != NATS_OK || !size)
                 return;
             const std::uint64_t end = rid.offset + std::strtoull(size, nullptr, 10) + 1;
-            if (!r.found[rid.key].add(rid.offset, end)) {
-                ++r.copies;
-                if (d.copies.size() < 100000)
-                    d.copies.push_back(rid);
-            }
+            if (!r.found[rid.key].add(rid.offset, end) && d.copies.size() < 100000)
+                d.copies.push_back(rid);
             auto [it, fresh] = r.seqs.try_emplace(rid.key, seq, seq);
             it->second.first = std::min(it->second.first, seq);
             it->second.second = std::max(it->second.second, seq);

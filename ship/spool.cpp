@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <dirent.h>
+#include <fcntl.h>
 #include <filesystem>
 #include <sys/stat.h>
 
@@ -157,7 +158,8 @@ bool is_rotated_sibling(std::string_view name, std::string_view base)
            (dash == std::string_view::npos || digits(rest.substr(dash + 1)));
 }
 
-std::vector<Candidate> list_candidates(const std::string &path, const std::string &header, HeadCache &cache)
+std::vector<Candidate> list_candidates(const std::string &path, const std::string &header, HeadCache &cache,
+                                       bool *complete)
 {
     namespace fs = std::filesystem;
     const fs::path p(path);
@@ -175,6 +177,9 @@ std::vector<Candidate> list_candidates(const std::string &path, const std::strin
         c.ino = st.st_ino;
         c.size = static_cast<std::uint64_t>(st.st_size);
         c.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+        struct statx sx {};
+        if (::statx(AT_FDCWD, name.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BTIME, &sx) == 0 && (sx.stx_mask & STATX_BTIME))
+            c.birth_ns = static_cast<std::int64_t>(sx.stx_btime.tv_sec) * 1000000000LL + sx.stx_btime.tv_nsec;
         c.live = live;
         HeadCache::Entry e;
         if (const auto *known = cache.find(c)) {
@@ -192,7 +197,10 @@ std::vector<Candidate> list_candidates(const std::string &path, const std::strin
         if (c.canonical != 0 || c.unreadable)
             out.push_back(std::move(c));
     };
-    if (DIR *d = ::opendir(dir.c_str())) {
+    DIR *d = ::opendir(dir.c_str());
+    if (complete)
+        *complete = d != nullptr;
+    if (d) {
         while (const dirent *e = ::readdir(d)) {
             const std::string name = e->d_name;
             if (is_rotated_sibling(name, base))

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "cursor.hpp"
 #include "readers.hpp"
 
 namespace mtalog::ship {
@@ -25,6 +26,7 @@ struct Candidate {
     ino_t ino = 0;
     std::uint64_t size = 0; // on disk
     std::int64_t mtime_ns = 0;
+    std::int64_t birth_ns = 0;   // the inode's birth time, where kept (0: not known)
     bool live = false;           // the configured path itself
     std::uint64_t canonical = 0; // hash of the log's base name and the first record line; 0: none yet
     std::string head;            // the first kHeadBytes decoded bytes (fewer in a shorter file)
@@ -37,6 +39,7 @@ struct Candidate {
     std::string copy_of;     // a byte-for-byte copy of this listed file: not shipped (key 0)
 
     [[nodiscard]] std::pair<dev_t, ino_t> identity() const { return {dev, ino}; }
+    [[nodiscard]] FileId file_id() const { return {dev, ino, birth_ns}; }
 };
 
 // 64-bit FNV-1a.
@@ -84,8 +87,9 @@ private:
 // head read; `header` is the line a file of this format starts with.
 // Candidates without a complete record yet are left out (nothing to ship),
 // unreadable ones are kept (marked). Oldest first, the live file last.
+// `complete` (when given) says whether the directory could be read.
 [[nodiscard]] std::vector<Candidate> list_candidates(const std::string &path, const std::string &header,
-                                                     HeadCache &cache);
+                                                     HeadCache &cache, bool *complete = nullptr);
 
 // Whether `name` (a file name, no directory) is a rotated form of `base`:
 // mtalog's base.YYYYMMDD-HHMMSS[-N], logrotate's base.N or base-YYYYMMDD[-N],

@@ -42,6 +42,8 @@ std::string metrics_text(const StatusReport &r)
            r.lag.seconds);
     family("mtalog_ship_unverified_records", "gauge", "Records acknowledged that no read of the stream has found yet.",
            r.lag.unverified);
+    family("mtalog_ship_unfinal_bytes", "gauge",
+           "Bytes of records not final yet: looked for again until reconcile_window has passed.", r.lag.unfinal_bytes);
     family("mtalog_ship_connected", "gauge", "1 while connected to the servers.", r.connected ? 1 : 0);
     return out;
 }
@@ -76,6 +78,7 @@ void report_status(const StatusReport &r, const std::string &status_path)
                               {"lag_bytes", r.lag.bytes},
                               {"lag_seconds", r.lag.seconds},
                               {"unverified_records", r.lag.unverified},
+                              {"unfinal_bytes", r.lag.unfinal_bytes},
                               {"lag_warning", warn},
                               {"connected", r.connected}};
     if (auto e = write_atomically(status_path, j.dump(1) + "\n", false))

@@ -27,7 +27,8 @@ struct Counters {
 
 struct Lag {
     std::uint64_t records = 0, bytes = 0, seconds = 0;
-    std::uint64_t unverified = 0; // acknowledged, not yet found by a round
+    std::uint64_t unverified = 0;    // acknowledged, not yet found by a round
+    std::uint64_t unfinal_bytes = 0; // not final yet (looked for again until reconcile_window has passed)
 };
 
 struct StatusReport {

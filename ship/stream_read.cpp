@@ -99,7 +99,6 @@ std::optional<std::string> stream_state(jsCtx *js, const std::string &stream, St
     out.limits = si->Config && (si->Config->MaxMsgs > 0 || si->Config->MaxBytes > 0 || si->Config->MaxAge > 0 ||
                                 si->Config->MaxMsgsPerSubject > 0);
     out.last_seq = si->State.LastSeq;
-    out.messages = si->State.Msgs;
     out.leader = si->Cluster && si->Cluster->Leader ? si->Cluster->Leader : "";
     out.current = !si->Cluster || !out.leader.empty();
     for (int i = 0; si->Cluster && i < si->Cluster->ReplicasLen; ++i) {

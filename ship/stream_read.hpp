@@ -32,7 +32,7 @@ std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,
                                        const std::function<void(natsMsg *, std::uint64_t)> &each);
 
 struct StreamState {
-    std::uint64_t first_seq = 0, last_seq = 0, messages = 0;
+    std::uint64_t first_seq = 0, last_seq = 0;
     std::int64_t first_time_ns = 0;
     bool limits = false; // max_age, max_msgs or max_bytes: old messages go
     std::string leader;  // "" without a cluster

@@ -62,19 +62,49 @@ public:
         }
         return std::nullopt;
     }
-    std::optional<std::string> append(const std::string &name, std::string_view record)
+    // Adds `record` to the batch for `name`. A file the state has no length
+    // for yet gets its length now, before anything is written to it
+    // (`lengths` changed: the state must be saved before the batch is).
+    std::optional<std::string> append(const std::string &name, std::string_view record,
+                                      std::map<std::string, std::uint64_t> &lengths, bool &lengths_changed)
     {
         if (!fds_.count(name)) {
+            if (fds_.size() >= kOpenMax) { // one per node and type: a big fleet would run out of descriptors
+                if (auto e = commit_pending())
+                    return e;
+                for (auto &[n, fd] : fds_)
+                    ::close(fd);
+                fds_.clear();
+            }
             const int fd = ::open((dir_ + "/" + name).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
             if (fd < 0)
                 return "cannot open \"" + dir_ + "/" + name + "\": " + std::strerror(errno);
             fds_[name] = fd;
+            if (!lengths.count(name)) {
+                struct stat st {};
+                ::fstat(fd, &st);
+                lengths[name] = static_cast<std::uint64_t>(st.st_size);
+                lengths_changed = true;
+            }
         }
         pending_[name].append(record).push_back('\n');
         return std::nullopt;
     }
     // Writes and fsyncs the batch; records each file's length.
     std::optional<std::string> commit(std::map<std::string, std::uint64_t> &lengths)
+    {
+        if (auto e = commit_pending())
+            return e;
+        for (auto &[name, length] : written_)
+            lengths[name] = length;
+        written_.clear();
+        return std::nullopt;
+    }
+
+private:
+    static constexpr std::size_t kOpenMax = 256;
+
+    std::optional<std::string> commit_pending()
     {
         for (auto &[name, text] : pending_) {
             const int fd = fds_.at(name);
@@ -90,14 +120,14 @@ public:
                 return "cannot fsync \"" + dir_ + "/" + name + "\": " + std::strerror(errno);
             struct stat st {};
             ::fstat(fd, &st);
-            lengths[name] = static_cast<std::uint64_t>(st.st_size);
+            written_[name] = static_cast<std::uint64_t>(st.st_size);
         }
         pending_.clear();
         return std::nullopt;
     }
 
-private:
     std::string dir_;
+    std::map<std::string, std::uint64_t> written_; // lengths of files written since the last commit
     std::map<std::string, int> fds_;
     std::map<std::string, std::string> pending_;
 };
@@ -117,7 +147,7 @@ int lock_state(const std::string &path, std::string &error)
     }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
         ::close(fd);
-        error = "\"" + path + "\" is in use by another tail";
+        error = "\"" + path + "\" is in use by another tail (one per --out-dir or state file)";
         return -1;
     }
     return fd;
@@ -161,6 +191,7 @@ bool Tail::handle(natsMsgList &list)
 {
     std::string text; // standard output's share of the batch
     const std::int64_t now = unix_now();
+    bool new_outputs = false;
     for (int i = 0; i < list.Count; ++i) {
         natsMsg *m = list.Msgs[i];
         const std::string_view data(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
@@ -181,14 +212,19 @@ bool Tail::handle(natsMsgList &list)
         }
         if (o_.out_dir.empty()) {
             text.append(node_header ? node_header : "-").append(" ").append(data).push_back('\n');
-        } else if (auto e = out_.append(Outputs::name_of(natsMsg_GetSubject(m)), data)) {
+        } else if (auto e = out_.append(Outputs::name_of(natsMsg_GetSubject(m)), data, state_.outputs, new_outputs)) {
             say("error: " + *e + " (the record stays unacknowledged in the stream)");
             rc_ = 1;
             return false;
         }
         ++t_.written;
     }
-    std::optional<std::string> e = o_.out_dir.empty() ? write_stdout(text) : out_.commit(state_.outputs);
+    // A file new to the state is recorded (with its length before this
+    // batch) before the batch is written to it: a crash in between cuts it
+    // back at the next start.
+    std::optional<std::string> e = new_outputs ? state_.save(state_path_) : std::nullopt;
+    if (!e)
+        e = o_.out_dir.empty() ? write_stdout(text) : out_.commit(state_.outputs);
     if (!e)
         e = state_.save(state_path_);
     if (e) {
@@ -220,7 +256,9 @@ int Tail::run()
         std::filesystem::create_directories(std::filesystem::path(state_path_).parent_path(), ec);
     }
     std::string error;
-    const int lock = lock_state(state_path_, error);
+    // One tail per output directory (another would cut back its files), and
+    // per state file.
+    const int lock = lock_state(o_.out_dir.empty() ? state_path_ : o_.out_dir + "/.tail", error);
     if (lock < 0) {
         say("error: " + error);
         return 1;

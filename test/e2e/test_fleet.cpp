@@ -102,12 +102,14 @@ struct Node {
     {
         return nlohmann::json::parse(testing::read_file(dir + "/state/status.json"), nullptr, false);
     }
-    // Caught up, and every record it shipped found in the stream by a round.
+    // Caught up, and every record it shipped final: found in the stream by
+    // a round, and again by one a reconcile_window later.
     [[nodiscard]] bool reconciled() const
     {
         const auto j = status();
         return j.is_object() && j.value("lag_records", -1) == 0 && j.value("lag_bytes", -1) == 0 &&
-               j.value("unverified_records", -1) == 0 && j.value("connected", false);
+               j.value("unverified_records", -1) == 0 && j.value("unfinal_bytes", -1) == 0 &&
+               j.value("connected", false);
     }
 };
 
@@ -329,13 +331,13 @@ TEST_CASE("fleet: through rotation, leader kills, a full outage and SIGKILLs mid
     const bool caught_up =
         testing::wait_until([&] { return a.reconciled() && b.reconciled() && c.reconciled(); }, 300s);
     CHECK(caught_up);
-    for (Node *n : nodes)
-        n->stop_shipper();
-
     long long in_files = 0;
     const Records expected = records_in_files(nodes, in_files);
-    // The stream, read independently, against the files.
+    // The stream, read independently (the shippers still running), against
+    // the files.
     const auto stored = reader.read_all(kStream);
+    for (Node *n : nodes)
+        n->stop_shipper();
     Records got;
     std::map<std::string, std::string> payload_of; // id -> payload
     long long copies = 0, id_conflicts = 0;

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -149,6 +150,37 @@ TEST_CASE("ship: refused credentials, a missing stream and an unusable state_dir
     check_exactly_once(n.reader(), n.lines_in_files());
 }
 
+TEST_CASE("ship: a cursor the first version wrote is carried over: nothing before its offset is sent again",
+          "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    NodeOnOneServer n;
+    n.write_core_conf("attempt.log", "bounce.json");
+    n.generate(1000);
+    const auto lines = testing::read_lines(n.dir / "attempt.log");
+    std::uint64_t offset = 0;
+    for (std::size_t i = 0; i < 100; ++i)
+        offset += lines[i].size() + 1;
+    // Version 1 keyed a file by the configured path as written and its first
+    // record; attempt.log was shipped to the end of its 100th record, and
+    // bounce.json not at all.
+    char key[17];
+    std::snprintf(key, sizeof key, "%016llx",
+                  static_cast<unsigned long long>(mtalog::ship::legacy_key("attempt.log", lines.front())));
+    fs::create_directories(n.dir / "state");
+    testing::write_file(n.dir / "state/cursor.json",
+                        std::string("{\"version\": 1, \"node\": \"n1\", \"scan_from\": 0, \"files\": {\"") + key +
+                            "\": {\"path\": \"attempt.log\", \"offset\": " + std::to_string(offset) +
+                            ", \"done\": false, \"stored\": []}}}\n");
+    const auto r = n.ship_once();
+    INFO(r.err);
+    CHECK(r.status == 0);
+    const long long expected = n.lines_in_files() - 100;
+    CHECK(r.err.find("stopped: " + std::to_string(expected) + " records shipped") != std::string::npos);
+    check_exactly_once(n.reader(), expected);
+}
+
 TEST_CASE("ship: a corrupt or lost cursor is recovered from the stream without a doubled record", "[ship]")
 {
     if (!testing::nats_server_installed())
@@ -230,7 +262,7 @@ TEST_CASE("ship: a record the stream loses after acknowledging it is found missi
     // acknowledged (seen with nats-server 2.9.10 after a full restart);
     // deleting one stands in for that: once before the round that follows
     // the answers, once after it (the late check, a window later, finds it).
-    NodeOnOneServer n("  reconcile_interval = 4s\n  reconcile_window = 8s\n");
+    NodeOnOneServer n("  reconcile_interval = 4s\n  reconcile_window = 20s\n");
     const testing::StreamReader reader = n.reader();
     n.generate(2000);
     const long long records = n.lines_in_files();
@@ -254,7 +286,7 @@ TEST_CASE("ship: a record the stream loses after acknowledging it is found missi
     stored = reader.read_all("MTALOG");
     const std::string late = stored[19].payload;
     REQUIRE(reader.delete_message("MTALOG", stored[19].seq));
-    CHECK(testing::wait_until([&] { return status().value("restored", 0) == 2; }, 30s));
+    CHECK(testing::wait_until([&] { return status().value("restored", 0) == 2; }, 40s));
     CHECK(testing::wait_until([&] { return status().value("lag_records", -1) == 0; }, 30s));
     CHECK(shipper.stop(SIGTERM) == 0);
     const std::string log = testing::read_file(n.dir / "ship.log");

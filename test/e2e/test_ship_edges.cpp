@@ -427,3 +427,65 @@ TEST_CASE("ship: publishes a stream refuses back off instead of spinning, and sh
     CHECK(shipper.running());
     CHECK(shipper.stop(SIGTERM) == 0);
 }
+
+TEST_CASE("ship: a rotated file that ends in an over-long line without a newline is finished, and the next file "
+          "shipped",
+          "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    NodeOnOneServer n("  rotated_idle = 300ms\n");
+    const auto reader = n.reader();
+    n.generate(300);
+    append(n.dir / "attempt.log", std::string(2 << 20, '\0')); // a power loss's tail, then rotated
+    fs::rename(n.dir / "attempt.log", n.dir / "attempt.log.1");
+    n.generate(300, 2);
+    const auto r = n.ship_once(60);
+    INFO(r.err.substr(0, 4000));
+    CHECK(r.status == 0);
+    CHECK(n.status_value("skipped_lines") == 1);
+    check_exactly_once(reader, n.lines_in_files()); // (the NUL tail has no newline: no record)
+    const auto again = n.ship_once(60);
+    CHECK(again.err.find("longer than") == std::string::npos);
+    CHECK(again.err.find("stopped: 0 records shipped") != std::string::npos);
+}
+
+TEST_CASE("ship: a whole line longer than max_line is skipped, not published", "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    NodeOnOneServer n("  max_line = 2048\n");
+    const auto reader = n.reader();
+    n.generate(100);
+    append(n.dir / "attempt.log", "long " + std::string(5000, 'x') + "\nshort after it\n");
+    const auto r = n.ship_once();
+    INFO(r.err);
+    CHECK(r.status == 0);
+    CHECK(r.err.find("has a line longer than 2048 bytes") != std::string::npos);
+    check_exactly_once(reader, n.lines_in_files() - 1);
+}
+
+TEST_CASE("ship: after a lost cursor, memory stays bounded however many records the stream holds", "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    NodeOnOneServer n("  max_pending = 1024\n");
+    const auto reader = n.reader();
+    n.generate(200000);
+    REQUIRE(n.ship_once(120).status == 0);
+    const long long records = n.lines_in_files();
+    REQUIRE(reader.messages("MTALOG") == records);
+    fs::remove(n.dir / "state/cursor.json");
+    testing::Process shipper = n.start_shipper();
+    // The first round reads all of this node's messages back: their ranges,
+    // merged, not one entry per message.
+    REQUIRE(testing::wait_until([&] { return lag_zero(n) && n.status_value("found_stored") == records; }, 120s));
+    const std::string proc = testing::read_file("/proc/" + std::to_string(shipper.pid()) + "/status");
+    const auto at = proc.find("VmHWM:");
+    REQUIRE(at != std::string::npos);
+    const long long peak_kib = std::stoll(proc.substr(at + 6));
+    WARN("peak RSS after reading back " << records << " records: " << peak_kib << " KiB");
+    CHECK(peak_kib < 64 * 1024);
+    CHECK(shipper.stop(SIGTERM) == 0);
+    check_exactly_once(reader, records);
+}
