@@ -92,18 +92,27 @@ std::vector<std::uint64_t> age_entries(std::map<std::uint64_t, FileEntry> &files
     return forgotten;
 }
 
+std::optional<std::string> read_state_file(const std::string &path, std::optional<std::string> &text)
+{
+    text.reset();
+    std::ifstream in(path);
+    if (!in)
+        return errno == ENOENT ? std::nullopt : std::optional<std::string>(path + ": " + std::strerror(errno));
+    std::stringstream all;
+    all << in.rdbuf();
+    text = all.str();
+    return std::nullopt;
+}
+
 std::variant<Cursor, std::string> load_cursor(const std::string &path)
 {
-    std::ifstream in(path);
-    if (!in) {
-        if (errno == ENOENT)
-            return Cursor{};
-        return path + ": " + std::strerror(errno);
-    }
-    std::stringstream text;
-    text << in.rdbuf();
+    std::optional<std::string> text;
+    if (auto e = read_state_file(path, text))
+        return *e;
+    if (!text)
+        return Cursor{};
     try {
-        const auto j = json::parse(text.str());
+        const auto j = json::parse(*text);
         switch (j.at("version").get<int>()) {
         case 1:
             return from_v1(j);

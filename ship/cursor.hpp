@@ -71,6 +71,10 @@ std::vector<std::uint64_t> age_entries(std::map<std::uint64_t, FileEntry> &files
 [[nodiscard]] std::variant<Cursor, std::string> load_cursor(const std::string &path);
 // Durably replaces `path`; an error text on failure.
 [[nodiscard]] std::optional<std::string> save_cursor(const Cursor &cursor, const std::string &path);
+// Reads a state file whole: nullopt in `text` when it does not exist; an
+// error text when it cannot be read.
+[[nodiscard]] std::optional<std::string> read_state_file(const std::string &path, std::optional<std::string> &text);
+
 // Writes `text` to `path` atomically (temporary name, fsync when `durable`,
 // rename); the file gets exactly `mode`.
 [[nodiscard]] std::optional<std::string> write_atomically(const std::string &path, const std::string &text,

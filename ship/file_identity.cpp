@@ -114,7 +114,7 @@ std::vector<std::string> resolve_keys(std::vector<Candidate> &candidates, std::m
                   [](const auto &a, const auto &b) { return a.second->generation < b.second->generation; });
         return out;
     };
-    const auto assign = [&](Unit &u, std::uint64_t key, FileEntry &e) {
+    const auto assign = [&](const Unit &u, std::uint64_t key, FileEntry &e) {
         taken.insert(key);
         for (Candidate *c : u.forms) {
             c->key = key;

@@ -197,6 +197,16 @@ bool Follower::stale_partial_tail(Millis now) const
     return !buffer_.empty() && now - tail_since_ >= s_.rotated_idle;
 }
 
+void Follower::stop_shrunk(const std::string &name, std::uint64_t from, std::uint64_t to)
+{
+    say_("error: \"" + name + "\" shrank from " + std::to_string(from) + " to " + std::to_string(to) +
+         " bytes while being shipped: truncating a log file in place (logrotate's copytruncate) can lose "
+         "records; use create (config/logrotate.mtalog). Shipping of \"" +
+         spec_.path + "\" stopped");
+    broken_ = true;
+    close();
+}
+
 void Follower::at_end(Millis now)
 {
     if (buffer_.size() != tail_size_) {
@@ -221,12 +231,7 @@ void Follower::at_end(Millis now)
     }
     const auto st = reader_->plain_now();
     if (st->size < taken_) {
-        say_("error: \"" + active_.name + "\" shrank from " + std::to_string(taken_) + " to " + std::to_string(st->size) +
-             " bytes while being shipped: truncating a log file in place (logrotate's copytruncate) can lose "
-             "records; use create (config/logrotate.mtalog). Shipping of \"" +
-             spec_.path + "\" stopped");
-        broken_ = true;
-        close();
+        stop_shrunk(active_.name, taken_, st->size);
         return;
     }
     if (st->size > reader_->position())

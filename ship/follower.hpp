@@ -101,6 +101,8 @@ private:
     using Identity = std::pair<dev_t, ino_t>;
 
     void list(Millis now);
+    // Reports a file that shrank under the shipper and stops this log.
+    void stop_shrunk(const std::string &name, std::uint64_t from, std::uint64_t to);
     void migrate_legacy();
     [[nodiscard]] bool has_work(const Candidate &c);
     [[nodiscard]] bool is_active(const Candidate &c) const;

@@ -101,6 +101,11 @@ void Follower::list(Millis now)
         if (!c.copy_of.empty() && copies_.insert(c.name).second)
             say_("error: \"" + c.name + "\" is a copy of \"" + c.copy_of +
                  "\" (same size and start): not shipped, or its records would be in the stream twice; move it away");
+        if (c.encoding == Encoding::plain && c.key != 0 && !c.unreadable && !is_active(c) &&
+            c.size < ledger_.read_pos(c.key)) {
+            stop_shrunk(c.name, ledger_.read_pos(c.key), c.size); // not being read: seen here
+            return;
+        }
         if (c.unreadable) {
             Failure &f = failures_[c.identity()];
             if (f.error != c.error)

@@ -241,7 +241,7 @@ int Shipper::work()
         }
         rounds.stop();
     }
-    for (Follower &f : followers_) {
+    for (const Follower &f : followers_) {
         if (f.broken())
             rc = 1;
         for (const std::string &name : f.given_up()) {

@@ -1,10 +1,6 @@
 #include "tail_state.hpp"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "cursor.hpp"
 #include "spool.hpp"
@@ -13,23 +9,20 @@ namespace mtalog::ship {
 
 std::variant<TailState, std::string> TailState::load(const std::string &path)
 {
-    std::ifstream in(path);
-    if (!in) {
-        if (errno == ENOENT)
-            return TailState{};
-        return path + ": " + std::strerror(errno);
-    }
-    std::stringstream text;
-    text << in.rdbuf();
+    std::optional<std::string> text;
+    if (auto e = read_state_file(path, text))
+        return *e;
+    if (!text)
+        return TailState{};
     try {
-        const auto j = nlohmann::json::parse(text.str());
+        const auto j = nlohmann::json::parse(*text);
         if (j.at("version").get<int>() != 1)
             return path + ": unknown tail state version";
         TailState t;
         for (const auto &[name, length] : j.at("outputs").items())
             t.outputs[name] = length.get<std::uint64_t>();
-        for (const auto &[node, keys] : j.at("seen").items())
-            for (const auto &[key, v] : keys.items()) {
+        for (const auto &[node, per_key] : j.at("seen").items())
+            for (const auto &[key, v] : per_key.items()) {
                 if (key.size() != 16)
                     return path + ": bad file key \"" + key + "\"";
                 Seen &s = t.seen_[node][std::stoull(key, nullptr, 16)];
@@ -46,8 +39,8 @@ std::variant<TailState, std::string> TailState::load(const std::string &path)
 std::optional<std::string> TailState::save(const std::string &path) const
 {
     nlohmann::json seen = nlohmann::json::object();
-    for (const auto &[node, keys] : seen_)
-        for (const auto &[key, s] : keys) {
+    for (const auto &[node, per_key] : seen_)
+        for (const auto &[key, s] : per_key) {
             nlohmann::json ranges = nlohmann::json::array();
             for (const auto &[a, b] : s.ranges.ranges())
                 ranges.push_back({a, b});
@@ -85,8 +78,8 @@ std::size_t TailState::forget_unused(std::int64_t before)
 std::size_t TailState::keys() const
 {
     std::size_t n = 0;
-    for (const auto &[node, keys] : seen_)
-        n += keys.size();
+    for (const auto &[node, per_key] : seen_)
+        n += per_key.size();
     return n;
 }
 

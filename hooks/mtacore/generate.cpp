@@ -156,12 +156,12 @@ private:
         for (;;) {
             if (stop.load(std::memory_order_relaxed))
                 return false;
-            const auto now = Clock::now();
-            if (now >= run_.end)
+            const auto t = Clock::now();
+            if (t >= run_.end)
                 return false;
-            if (now >= due)
+            if (t >= due)
                 return true;
-            std::this_thread::sleep_until(std::min(due, now + kSleepStep));
+            std::this_thread::sleep_until(std::min(due, t + kSleepStep));
         }
     }
 

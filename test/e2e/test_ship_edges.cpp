@@ -485,7 +485,9 @@ TEST_CASE("ship: after a lost cursor, memory stays bounded however many records 
     REQUIRE(at != std::string::npos);
     const long long peak_kib = std::stoll(proc.substr(at + 6));
     WARN("peak RSS after reading back " << records << " records: " << peak_kib << " KiB");
+#if !defined(__SANITIZE_ADDRESS__) // its shadow memory and quarantine are not the shipper's
     CHECK(peak_kib < 64 * 1024);
+#endif
     CHECK(shipper.stop(SIGTERM) == 0);
     check_exactly_once(reader, records);
 }
