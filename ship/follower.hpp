@@ -101,6 +101,9 @@ private:
     using Identity = std::pair<dev_t, ino_t>;
 
     void list(Millis now);
+    // Where the live file was read to, when it now ends before that (its
+    // size then in `size`).
+    [[nodiscard]] std::optional<std::uint64_t> live_file_shrunk(std::uint64_t &size) const;
     // Reports a file that shrank under the shipper and stops this log.
     void stop_shrunk(const std::string &name, std::uint64_t from, std::uint64_t to);
     void migrate_legacy();

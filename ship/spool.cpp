@@ -158,6 +158,22 @@ bool is_rotated_sibling(std::string_view name, std::string_view base)
            (dash == std::string_view::npos || digits(rest.substr(dash + 1)));
 }
 
+std::optional<FileStat> stat_file(const std::string &name)
+{
+    struct stat st {};
+    if (::lstat(name.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+        return std::nullopt;
+    FileStat f;
+    f.id.dev = st.st_dev;
+    f.id.ino = st.st_ino;
+    f.size = static_cast<std::uint64_t>(st.st_size);
+    f.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+    struct statx sx {};
+    if (::statx(AT_FDCWD, name.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BTIME, &sx) == 0 && (sx.stx_mask & STATX_BTIME))
+        f.id.birth_ns = static_cast<std::int64_t>(sx.stx_btime.tv_sec) * 1000000000LL + sx.stx_btime.tv_nsec;
+    return f;
+}
+
 std::vector<Candidate> list_candidates(const std::string &path, const std::string &header, HeadCache &cache,
                                        bool *complete)
 {
@@ -167,19 +183,17 @@ std::vector<Candidate> list_candidates(const std::string &path, const std::strin
     const std::string base = p.filename().string();
     std::vector<Candidate> out;
     const auto consider = [&](const std::string &name, bool live) {
-        struct stat st {};
-        if (::lstat(name.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+        const auto st = stat_file(name);
+        if (!st)
             return;
         Candidate c;
         c.name = name;
         c.encoding = live ? Encoding::plain : encoding_of(name);
-        c.dev = st.st_dev;
-        c.ino = st.st_ino;
-        c.size = static_cast<std::uint64_t>(st.st_size);
-        c.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
-        struct statx sx {};
-        if (::statx(AT_FDCWD, name.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BTIME, &sx) == 0 && (sx.stx_mask & STATX_BTIME))
-            c.birth_ns = static_cast<std::int64_t>(sx.stx_btime.tv_sec) * 1000000000LL + sx.stx_btime.tv_nsec;
+        c.dev = st->id.dev;
+        c.ino = st->id.ino;
+        c.birth_ns = st->id.birth_ns;
+        c.size = st->size;
+        c.mtime_ns = st->mtime_ns;
         c.live = live;
         HeadCache::Entry e;
         if (const auto *known = cache.find(c)) {

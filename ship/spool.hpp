@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
@@ -81,6 +82,15 @@ private:
     };
     std::vector<Slot> slots_;
 };
+
+// A regular file's identity and size (lstat, and statx for the birth
+// time); nullopt when it is missing or not a regular file.
+struct FileStat {
+    FileId id;
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+};
+[[nodiscard]] std::optional<FileStat> stat_file(const std::string &name);
 
 // The live file and the rotated siblings of `path` (names starting with its
 // base name followed by '.' or '-', see is_rotated_sibling), each with its

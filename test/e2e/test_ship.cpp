@@ -313,9 +313,11 @@ TEST_CASE("ship: a file truncated under the shipper (copytruncate) is a clear er
     const testing::StreamReader reader = n.reader();
     REQUIRE(testing::wait_until([&] { return reader.messages("MTALOG") == n.lines_in_files(); }, 30s));
     REQUIRE(::truncate((n.dir / "attempt.log").c_str(), 100) == 0);
-    CHECK(testing::wait_until(
-        [&] { return testing::read_file(n.dir / "ship.log").find("shrank from") != std::string::npos; }, 10s));
+    const bool seen = testing::wait_until(
+        [&] { return testing::read_file(n.dir / "ship.log").find("shrank from") != std::string::npos; }, 10s);
     const std::string log = testing::read_file(n.dir / "ship.log");
+    INFO(log);
+    CHECK(seen);
     CHECK(log.find("logrotate's copytruncate") != std::string::npos);
     CHECK(shipper.stop(SIGTERM) == 1); // a file whose shipping stopped is a failure
 }
