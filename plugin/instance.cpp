@@ -115,8 +115,7 @@ std::optional<std::string> Instance::start()
                 shut_down_writers();
                 return diag_.label() + ": " + *error;
             }
-            file->logger = std::make_shared<spdlog::async_logger>(diag_.label(), file->sink, pool_,
-                                                                  spdlog::async_overflow_policy::block);
+            file->logger = make_batch_logger(diag_.label(), {file->sink}, pool_);
             file->logger->set_level(spdlog::level::info);
             file->logger->flush_on(spdlog::level::off);
             // Every batch is posted to the pool directly and the sink catches

@@ -47,6 +47,8 @@ constexpr std::array kFamilies{
            "Times the path was found moved or deleted without a reopen, and reopened."},
     Family{&FileCounters::detached_records, "mtalog_detached_records_total", "",
            "Records written to a moved or deleted file before that was noticed."},
+    Family{&FileCounters::torn_records, "mtalog_torn_records_total", "",
+           "Records a crash cut short found at the end of a file when it was opened, and cut off."},
     Family{&FileCounters::rotations, "mtalog_rotations_total", "", "Built-in rotations."},
     Family{&FileCounters::rotation_errors, "mtalog_rotation_errors_total", "", "Built-in rotations that failed."},
     Family{&FileCounters::compressed, "mtalog_compressed_files_total", "", "Rotated files compressed."},

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <memory>
+#include <set>
 #include <utility>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +13,8 @@
 
 #include <zlib.h>
 #include <zstd.h>
+
+#include "rotation.hpp"
 
 namespace mtalog {
 
@@ -34,14 +37,17 @@ struct Fd {
 
 std::string errno_text(const std::string &what) { return what + ": " + std::strerror(errno); }
 
-// Takes `out_fd`: it is closed whatever happens.
-std::string gzip_into(int in, Fd out_fd)
+// `out_fd` stays open (zlib writes through, and closes, a copy of it).
+std::string gzip_into(int in, int out_fd)
 {
     std::vector<char> buf(1 << 16); // before gzdopen: nothing to leak if it throws
-    gzFile out = gzdopen(out_fd.fd, "wb6");
+    Fd copy{::fcntl(out_fd, F_DUPFD_CLOEXEC, 0)};
+    if (copy.fd < 0)
+        return errno_text("dup");
+    gzFile out = gzdopen(copy.fd, "wb6");
     if (out == nullptr)
-        return "gzdopen failed"; // out_fd still owns the descriptor and closes it
-    out_fd.fd = -1;              // gzclose closes it from here on
+        return "gzdopen failed"; // `copy` still owns the descriptor and closes it
+    copy.fd = -1;                // gzclose closes it from here on
     for (;;) {
         const ssize_t n = ::read(in, buf.data(), buf.size());
         if (n < 0 && errno == EINTR)
@@ -58,6 +64,15 @@ std::string gzip_into(int in, Fd out_fd)
         }
     }
     return gzclose(out) == Z_OK ? std::string() : "gzclose failed (disk full?)";
+}
+
+// fsync(2) of the directory holding `path`, so that a rename in it is on disk.
+bool sync_directory_of(const std::string &path)
+{
+    const auto slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    const Fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    return d.fd >= 0 && ::fsync(d.fd) == 0;
 }
 
 bool write_all(int fd, const void *data, std::size_t size)
@@ -136,15 +151,15 @@ std::string Compressor::compress_file(const std::string &path, mtacfg::Compressi
         return errno_text("cannot create " + temp);
     (void)::fchmod(out.fd, mode);               // whatever the umask
     (void)::fchown(out.fd, st.st_uid, st.st_gid); // the owner too, where we may (as root)
-    std::string error;
-    if (kind == mtacfg::Compression::gzip) {
-        error = gzip_into(in.fd, std::move(out));
-    } else {
-        error = zstd_into(in.fd, out.fd);
-        const int fd = std::exchange(out.fd, -1);
-        if (::close(fd) != 0 && error.empty())
-            error = errno_text("close " + temp);
-    }
+    std::string error = kind == mtacfg::Compression::gzip ? gzip_into(in.fd, out.fd) : zstd_into(in.fd, out.fd);
+    // Durable before the original goes: the compressed data on disk, then
+    // its name (the directory), and only then the original is removed. A
+    // power loss at any point leaves the original, or a whole compressed
+    // copy (docs/operations.md gives the cost).
+    if (error.empty() && ::fsync(out.fd) != 0)
+        error = errno_text("cannot sync " + temp);
+    if (const int fd = std::exchange(out.fd, -1); ::close(fd) != 0 && error.empty())
+        error = errno_text("close " + temp);
     if (!error.empty()) {
         ::unlink(temp.c_str());
         return error;
@@ -154,6 +169,8 @@ std::string Compressor::compress_file(const std::string &path, mtacfg::Compressi
         ::unlink(temp.c_str());
         return e;
     }
+    if (!sync_directory_of(final_name))
+        return errno_text("cannot sync the directory of " + final_name) + " (\"" + path + "\" kept)";
     ::unlink(path.c_str());
     return {};
 }
@@ -165,11 +182,11 @@ Compressor::Compressor(mtacfg::Compression kind, const Diagnostics &diag)
 
 Compressor::~Compressor() { stop(); }
 
-void Compressor::submit(std::string path, FileCounters *counters)
+void Compressor::submit(std::string path, FileCounters *counters, std::string log_path, std::size_t keep)
 {
     {
         std::lock_guard lock(mutex_);
-        jobs_.push_back(Job{std::move(path), counters});
+        jobs_.push_back(Job{std::move(path), counters, std::move(log_path), keep});
     }
     wake_.notify_one();
 }
@@ -202,8 +219,23 @@ void Compressor::run()
         } else {
             job.counters->compressed.fetch_add(1, std::memory_order_relaxed);
         }
+        apply_retention_after(job);
         lock.lock();
     }
+}
+
+void Compressor::apply_retention_after(const Job &job)
+{
+    if (job.keep == 0)
+        return;
+    std::set<std::string> queued;
+    {
+        std::lock_guard lock(mutex_);
+        for (const Job &j : jobs_)
+            queued.insert(j.path);
+    }
+    for (const auto &deleted : apply_retention(job.log_path, job.keep, queued))
+        diag_.report(EC_LOG_DEBUG, "rotate_keep: deleted \"" + deleted + "\"");
 }
 
 } // namespace mtalog

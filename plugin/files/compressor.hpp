@@ -1,8 +1,11 @@
 // Compresses rotated files on its own thread, never the writer's: X is
-// compressed into X.gz.tmp (or .zst.tmp), renamed to X.gz, then X is
-// removed, so a crash never leaves a half-compressed file under the final
-// name. The compressed file gets the mode of the file it came from.
-// stop() finishes the queue and joins.
+// compressed into X.gz.tmp (or .zst.tmp), fsynced, renamed to X.gz, the
+// directory fsynced, then X is removed, so neither a crash nor a power loss
+// leaves a half-compressed file under the final name or loses both forms.
+// The compressed file gets the mode of the file it came from. Retention
+// (rotate_keep) runs here too, after each file, so it never counts a file
+// being compressed twice or deletes one under the compressor. stop()
+// finishes the queue and joins.
 #pragma once
 
 #include <condition_variable>
@@ -24,8 +27,10 @@ public:
     Compressor(const Compressor &) = delete;
     Compressor &operator=(const Compressor &) = delete;
 
-    // Queues `path` for compression; `counters` gets compressed/failed counts.
-    void submit(std::string path, FileCounters *counters);
+    // Queues `path` (a rotated file of `log_path`) for compression;
+    // `counters` gets compressed/failed counts. Then the rotated files of
+    // `log_path` beyond `keep` are deleted (0: none), but none still queued.
+    void submit(std::string path, FileCounters *counters, std::string log_path = {}, std::size_t keep = 0);
     void stop() noexcept;
 
     // Compresses one file in the calling thread: "" or the error.
@@ -36,7 +41,10 @@ private:
     struct Job {
         std::string path;
         FileCounters *counters;
+        std::string log_path;
+        std::size_t keep;
     };
+    void apply_retention_after(const Job &job); // with mutex_ not held
     void run();
 
     mtacfg::Compression kind_;

@@ -10,8 +10,8 @@
 
 namespace mtalog {
 
-// Opens `path` for appending; a file it creates gets exactly `mode` whatever
-// the umask. Unless `follow_symlinks`, a symbolic link is refused (ELOOP).
+// Opens `path` for appending (and reading, when allowed); a file it creates
+// gets exactly `mode` whatever the umask. Unless `follow_symlinks`, a symbolic link is refused (ELOOP).
 // Returns the fd, or -1 with errno set.
 int open_log_file(const std::string &path, unsigned mode, bool follow_symlinks) noexcept;
 
@@ -24,6 +24,21 @@ struct HeaderWrite {
 // empty; a file with anything in it gets nothing. A line cut short by a full
 // disk is taken back off the file.
 HeaderWrite write_header_if_empty(int fd, std::string_view line) noexcept;
+
+struct TornTail {
+    std::size_t cut = 0; // bytes cut off the end: a record a crash cut short
+    int error = 0;       // errno when the end could not be read or cut (nothing changed)
+    std::string start;   // the first bytes of what was cut (at most kTornSample)
+};
+inline constexpr std::size_t kTornSample = 120;
+
+// A file that does not end in a newline ends in a record a crash cut short
+// (a write(2) the kernel completed only in part when the writer died).
+// Cuts the bytes after the file's last newline off (all of them when it has
+// none), so the next record starts a line of its own. Only for a file no
+// one else is writing: another writer's record in progress would look the
+// same. (docs/operations.md: why cut, not end it with a newline.)
+TornTail cut_torn_tail(int fd);
 
 struct WriteResult {
     std::size_t done = 0; // bytes written

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "batch_pool.hpp"
+#include "escape.hpp"
 #include "rotation.hpp"
 
 namespace mtalog {
@@ -58,6 +59,7 @@ std::optional<std::string> LogFileSink::open()
 
 void LogFileSink::install(int fd)
 {
+    cut_torn_end(fd);
     struct stat st {};
     if (::fstat(fd, &st) == 0) {
         dev_ = st.st_dev;
@@ -71,6 +73,24 @@ void LogFileSink::install(int fd)
     written_since_check_ = 0;
     header_pending_ = !header_line_.empty();
     (void)write_header(); // if the disk refuses it, it goes before the next record
+}
+
+void LogFileSink::cut_torn_end(int fd)
+{
+    const TornTail t = cut_torn_tail(fd);
+    if (t.cut > 0) {
+        counters_.torn_records.fetch_add(1, std::memory_order_relaxed);
+        Buffer start;
+        append_escaped(start, t.start, 0);
+        diag_.report(EC_LOG_WARNING, "\"" + options_.path + "\" ended in " + std::to_string(t.cut) +
+                                         " bytes of a record a crash cut short (no newline): cut off, so that no new "
+                                         "record is joined to it; it began: " +
+                                         fmt::to_string(start));
+    } else if (t.error != 0) {
+        diag_.report(EC_LOG_WARNING, "cannot check the end of \"" + options_.path +
+                                         "\" for a record a crash cut short: " +
+                                         (t.error == EBADF ? std::string("no read permission") : std::strerror(t.error)));
+    }
 }
 
 bool LogFileSink::write_header()
@@ -146,7 +166,7 @@ void LogFileSink::take_batch(const spdlog::details::log_msg &msg)
         return; // the file is failing: do not pile records up in memory
     }
     if (next_rotation_ != 0 && clock_() >= next_rotation_)
-        rotate(); // records after the boundary start the new file
+        rotate_keeping_records(); // records after the boundary start the new file
     if (batch && buffer_.size() == 0) {
         swap_buffers(buffer_, batch->lines); // the batch's buffer becomes ours; ours goes to the pool
     } else {
@@ -353,6 +373,20 @@ void LogFileSink::reopen()
     counters_.reopens.fetch_add(1, std::memory_order_relaxed);
 }
 
+void LogFileSink::rotate_keeping_records() noexcept
+{
+    // A failure inside the rotation (out of memory) must not take the
+    // batch being written with it: it is counted, and the records go on to
+    // the file that is open.
+    try {
+        rotate();
+    } catch (const std::exception &e) {
+        counters_.rotation_errors.fetch_add(1, std::memory_order_relaxed);
+        diag_.limited(reopen_error_limit_, EC_LOG_ERROR,
+                      [&] { return "cannot rotate \"" + options_.path + "\": " + std::string(e.what()); });
+    }
+}
+
 void LogFileSink::rotate()
 {
     if (!rotated_to_.empty()) {
@@ -400,8 +434,10 @@ void LogFileSink::finish_rotation(int fd)
     rotated_to_.clear();
     install(fd);
     counters_.rotations.fetch_add(1, std::memory_order_relaxed);
-    if (compressor_ != nullptr)
-        compressor_->submit(target, &counters_);
+    if (compressor_ != nullptr) { // retention follows the compression, on its thread
+        compressor_->submit(target, &counters_, options_.path, options_.rotate_keep);
+        return;
+    }
     for (const auto &deleted : apply_retention(options_.path, options_.rotate_keep))
         diag_.report(EC_LOG_DEBUG, "rotate_keep: deleted \"" + deleted + "\"");
 }

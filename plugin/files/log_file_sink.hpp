@@ -89,7 +89,7 @@ public:
                 Compressor *compressor, WallClock clock = {});
     ~LogFileSink() override;
 
-    // Opens the file (O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC; a created file gets
+    // Opens the file (O_RDWR|O_APPEND|O_CREAT|O_CLOEXEC; a created file gets
     // exactly the mode). Returns an error text on failure.
     std::optional<std::string> open();
 
@@ -122,11 +122,13 @@ private:
     void housekeeping();        // identity check and time rotation, when due
     void reopen();
     void rotate();
+    void rotate_keeping_records() noexcept; // rotate(), an exception counted, not thrown
     void finish_rotation(int fd); // the rotated path exists again as `fd`
     // Counts a failed reopen or rotation and reports it (rate-limited).
     template <typename MakeMessage>
     void file_error(std::atomic<std::uint64_t> &counter, MakeMessage &&make_message);
-    void install(int fd);       // makes fd the current file (header, size, identity)
+    void install(int fd);       // makes fd the current file (torn end, header, size, identity)
+    void cut_torn_end(int fd);  // cut_torn_tail(), counted and reported
     bool write_header();        // into the current file if it is empty; false if the disk refused it
 
     SinkOptions options_;

@@ -1,6 +1,7 @@
 #include "rotation.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <system_error>
 
@@ -43,18 +44,22 @@ bool is_rotated_name(std::string_view name, std::string_view base)
     return rest.empty() || (rest[0] == '-' && digits(rest.substr(1)) && rest.size() <= 7);
 }
 
-std::vector<std::string> rotated_files(const std::string &path)
+namespace {
+
+// Rotated files of `path` as (sort key, path), oldest first: the key is the
+// stamp and the -N number, the same for every form of one rotation.
+std::vector<std::pair<std::string, std::string>> rotated_entries(const std::string &path)
 {
     const fs::path p(path);
     const std::string base = p.filename().string();
     const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-    std::vector<std::pair<std::string, std::string>> found; // (sort key, path)
+    std::vector<std::pair<std::string, std::string>> found;
     std::error_code ec;
-    for (const auto &entry : fs::directory_iterator(dir, ec)) {
-        const std::string name = entry.path().filename().string();
-        if (!is_rotated_name(name, base) || !entry.is_regular_file(ec))
+    // increment(ec), not ++: a read error ends the listing, it does not throw.
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (!is_rotated_name(name, base) || !it->is_regular_file(ec))
             continue;
-        // Sort on the stamp and the -N number, ignoring the extension.
         std::string key = name.substr(base.size() + 1, 15);
         std::string rest = name.substr(base.size() + 16);
         for (std::string_view ext : {".gz", ".zst"})
@@ -63,25 +68,39 @@ std::vector<std::string> rotated_files(const std::string &path)
         const int n = rest.empty() ? 0 : std::stoi(rest.substr(1));
         char number[16];
         std::snprintf(number, sizeof number, "%08d", n);
-        found.emplace_back(key + number, entry.path().string());
+        found.emplace_back(key + number, it->path().string());
     }
     std::sort(found.begin(), found.end());
+    return found;
+}
+
+} // namespace
+
+std::vector<std::string> rotated_files(const std::string &path)
+{
     std::vector<std::string> out;
-    for (auto &f : found)
+    for (auto &f : rotated_entries(path))
         out.push_back(std::move(f.second));
     return out;
 }
 
-std::vector<std::string> apply_retention(const std::string &path, std::size_t keep)
+std::vector<std::string> apply_retention(const std::string &path, std::size_t keep, const std::set<std::string> &busy)
 {
     std::vector<std::string> deleted;
     if (keep == 0)
         return deleted;
-    const auto files = rotated_files(path);
-    for (std::size_t i = 0; i + keep < files.size(); ++i) {
+    const auto files = rotated_entries(path);
+    std::vector<std::string> rotations; // distinct keys, oldest first
+    for (const auto &f : files)
+        if (rotations.empty() || rotations.back() != f.first)
+            rotations.push_back(f.first);
+    if (rotations.size() <= keep)
+        return deleted;
+    const std::set<std::string> old(rotations.begin(), rotations.end() - static_cast<std::ptrdiff_t>(keep));
+    for (const auto &[key, file] : files) {
         std::error_code ec;
-        if (fs::remove(files[i], ec))
-            deleted.push_back(files[i]);
+        if (old.count(key) != 0 && busy.count(file) == 0 && fs::remove(file, ec))
+            deleted.push_back(file);
     }
     return deleted;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <ctime>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,9 +26,12 @@ bool is_rotated_name(std::string_view filename, std::string_view base);
 // Rotated files of `path`, oldest first.
 std::vector<std::string> rotated_files(const std::string &path);
 
-// Deletes the oldest rotated files of `path` beyond `keep` (0: keep all).
-// Returns the paths it deleted.
-std::vector<std::string> apply_retention(const std::string &path, std::size_t keep);
+// Deletes the oldest rotations of `path` beyond `keep` (0: keep all): a
+// rotation is one file in any of its forms (X and X.gz while X is being
+// compressed count once, and go together). Files in `busy` (queued for
+// compression) are not deleted. Returns the paths it deleted.
+std::vector<std::string> apply_retention(const std::string &path, std::size_t keep,
+                                         const std::set<std::string> &busy = {});
 
 // The first hour or day boundary after `now` (UTC or local); 0 for none.
 std::time_t next_rotation_time(std::time_t now, mtacfg::RotateInterval interval, bool utc);

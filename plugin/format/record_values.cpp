@@ -99,8 +99,7 @@ std::optional<long long> queue_micros(const Record &r)
 {
     if (r.msg == nullptr || (r.msg->creation_time.tv_sec == 0 && r.msg->creation_time.tv_usec == 0))
         return std::nullopt;
-    return (static_cast<long long>(r.now.tv_sec) - r.msg->creation_time.tv_sec) * 1000000LL +
-           (static_cast<long long>(r.now.tv_usec) - r.msg->creation_time.tv_usec);
+    return micros_between(r.now.tv_sec, r.now.tv_usec, r.msg->creation_time.tv_sec, r.msg->creation_time.tv_usec);
 }
 
 namespace {

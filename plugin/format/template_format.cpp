@@ -33,7 +33,7 @@ void m_vctx_conn(const Record &r, const FormatContext &, Buffer &out, const std:
 void m_peer(const Record &r, const FormatContext &, Buffer &out, const std::string &, int) { append_peer_address(out, r.addr); }
 void m_us(const Record &r, const FormatContext &, Buffer &out, const std::string &, int decimals)
 {
-    append_seconds(out, static_cast<long long>(r.now.tv_sec) * 1000000LL + r.now.tv_usec, decimals);
+    append_seconds(out, micros_of(r.now.tv_sec, r.now.tv_usec), decimals);
 }
 // %t{strftime}; %t alone compiles to Step::seconds (the thread's cached second).
 void m_t(const Record &r, const FormatContext &, Buffer &out, const std::string &format, int)

@@ -66,10 +66,27 @@ public:
     [[nodiscard]] std::size_t idle() const;
     [[nodiscard]] std::size_t live() const; // batches in existence: idle, queued or being written
 
-    // The message that carries `batch` through spdlog's queue: its payload
-    // is the pointer, its source function the tag. Ownership passes only
-    // once the message is queued (the caller then releases its BatchPtr).
-    // `batch` must outlive the message (it is the pointer's own storage).
+    // A message through spdlog's queue, as mtalog lays it out (every field
+    // spdlog carries, and what it means here; LogFileSink::sink_it_ reads it):
+    //   payload          the Batch's address, its eight bytes (spdlog copies
+    //                    them into the queue slot); lines travel in the Batch
+    //   source.funcname  kTag: the payload is a batch (anything else is not)
+    //   source.line      the admission units the batch holds, released by
+    //                    the writer once it takes the batch off the queue
+    //   level            what the message is: LogFileSink::kBatchLevel (a
+    //                    thread's own batch), kCollectedLevel (records
+    //                    collected from quiet threads), kFinalLevel (unload's
+    //                    last batch), kReopenLevel (a reopen marker, no
+    //                    batch); a flush is spdlog's own (level off)
+    //   logger name, time unused
+    // The sink takes ownership (from() below) exactly once per message, so
+    // a logger carrying batches has exactly one sink: a second sink would
+    // return each batch to the pool twice. make_batch_logger() (batcher.hpp)
+    // builds every such logger and checks it.
+    //
+    // The message that carries `batch`. Ownership passes only once the
+    // message is queued (the caller then releases its BatchPtr). `batch`
+    // must outlive the message (it is the pointer's own storage).
     [[nodiscard]] static spdlog::details::log_msg message(const Batch *const &batch, spdlog::string_view_t logger,
                                                           spdlog::level::level_enum level, int units) noexcept
     {

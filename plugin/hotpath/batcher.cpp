@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <new>
 #include <shared_mutex>
+#include <stdexcept>
 #include <utility>
 
 namespace mtalog {
@@ -13,6 +14,16 @@ namespace {
 constexpr std::size_t kRecordSlack = 16 * 1024;
 
 } // namespace
+
+std::shared_ptr<spdlog::async_logger> make_batch_logger(const std::string &name, std::vector<spdlog::sink_ptr> sinks,
+                                                        std::shared_ptr<spdlog::details::thread_pool> pool)
+{
+    if (sinks.size() != 1 || dynamic_cast<LogFileSink *>(sinks.front().get()) == nullptr)
+        throw std::invalid_argument("a logger carrying batches needs exactly one LogFileSink, not " +
+                                    std::to_string(sinks.size()) + " sink(s)");
+    return std::make_shared<spdlog::async_logger>(name, sinks.begin(), sinks.end(), std::move(pool),
+                                                  spdlog::async_overflow_policy::block);
+}
 
 Batcher::Batcher(const mtacfg::Settings &settings, const Diagnostics &diag)
     : settings_(settings), diag_(diag), admission_(settings.queue_size), staging_(settings.files.size()),

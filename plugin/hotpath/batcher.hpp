@@ -23,6 +23,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <string>
+#include <vector>
 
 #include <spdlog/async_logger.h>
 #include <spdlog/details/thread_pool.h>
@@ -37,6 +40,13 @@
 #include "staging.hpp"
 
 namespace mtalog {
+
+// The asynchronous logger that carries one file's batches to `sinks`, which
+// must be exactly one LogFileSink (a second sink would return each batch to
+// the pool twice: batch_pool.hpp describes the message); throws
+// std::invalid_argument otherwise.
+std::shared_ptr<spdlog::async_logger> make_batch_logger(const std::string &name, std::vector<spdlog::sink_ptr> sinks,
+                                                        std::shared_ptr<spdlog::details::thread_pool> pool);
 
 class Batcher {
 public:
@@ -128,7 +138,14 @@ private:
 template <typename Format>
 void Batcher::add(Lane &lane, Format &&format)
 {
-    Staging::Stage &stage = staging_.local();
+    Staging::Stage *made = nullptr;
+    try {
+        made = &staging_.local();
+    } catch (const std::bad_alloc &e) { // this thread's first record, and no memory for its stage
+        count_format_error(lane, e);
+        return;
+    }
+    Staging::Stage &stage = *made;
     std::unique_lock lock(stage.mutex);
     Buffer &lines = stage.lines[lane.index];
     const std::size_t before = lines.size();

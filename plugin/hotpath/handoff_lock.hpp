@@ -13,6 +13,12 @@
 #include <ctime>
 #include <pthread.h>
 
+#if defined(__SANITIZE_THREAD__)
+#define MTALOG_RWLOCK_WALL_CLOCK 1
+#else
+#define MTALOG_RWLOCK_WALL_CLOCK 0
+#endif
+
 namespace mtalog {
 
 class HandoffLock {
@@ -35,8 +41,12 @@ public:
     bool try_lock() noexcept { return pthread_rwlock_trywrlock(&lock_) == 0; }
     bool try_lock_until(Deadline deadline) noexcept
     {
-        const timespec at = wall_clock(deadline);
+        const timespec at = clock_time(deadline);
+#if MTALOG_RWLOCK_WALL_CLOCK
         return pthread_rwlock_timedwrlock(&lock_, &at) == 0;
+#else
+        return pthread_rwlock_clockwrlock(&lock_, CLOCK_MONOTONIC, &at) == 0;
+#endif
     }
     void unlock() noexcept { pthread_rwlock_unlock(&lock_); }
 
@@ -44,15 +54,22 @@ public:
     bool try_lock_shared() noexcept { return pthread_rwlock_tryrdlock(&lock_) == 0; }
     bool try_lock_shared_until(Deadline deadline) noexcept
     {
-        const timespec at = wall_clock(deadline);
+        const timespec at = clock_time(deadline);
+#if MTALOG_RWLOCK_WALL_CLOCK
         return pthread_rwlock_timedrdlock(&lock_, &at) == 0;
+#else
+        return pthread_rwlock_clockrdlock(&lock_, CLOCK_MONOTONIC, &at) == 0;
+#endif
     }
     void unlock_shared() noexcept { pthread_rwlock_unlock(&lock_); }
 
 private:
-    // The timed calls take CLOCK_REALTIME (the ones that take a clock are
-    // not seen by ThreadSanitizer): the steady deadline as a wall-clock time.
-    static timespec wall_clock(Deadline deadline) noexcept
+#if MTALOG_RWLOCK_WALL_CLOCK
+    // The wall-clock form, for ThreadSanitizer only (it does not intercept
+    // the calls that take a clock, and would miss their synchronisation): the
+    // steady deadline as a CLOCK_REALTIME time, which a clock stepped back
+    // during the wait would lengthen.
+    static timespec clock_time(Deadline deadline) noexcept
     {
         const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Deadline::clock::now());
         timespec now{};
@@ -60,6 +77,15 @@ private:
         const long long ns = static_cast<long long>(now.tv_nsec) + std::max<long long>(0, left.count());
         return timespec{now.tv_sec + static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
     }
+#else
+    // steady_clock is CLOCK_MONOTONIC on Linux: the deadline as it is, on a
+    // clock that no one steps (glibc 2.30's pthread_rwlock_clock*lock).
+    static timespec clock_time(Deadline deadline) noexcept
+    {
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+        return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    }
+#endif
 
     pthread_rwlock_t lock_;
 };

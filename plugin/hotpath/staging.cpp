@@ -1,5 +1,6 @@
 #include "staging.hpp"
 
+#include <new>
 #include <pthread.h>
 
 namespace mtalog {
@@ -33,14 +34,18 @@ Staging::Stage &Staging::local()
 Staging::Stage &Staging::lookup_slow(std::uintptr_t self)
 {
     std::lock_guard lock(registry_mutex_);
-    auto &owned = stages_[self];
-    if (owned)
-        return *owned; // the table is full and this thread lives in the map only
+    if (const auto found = stages_.find(self); found != stages_.end())
+        return *found->second; // the table is full and this thread lives in the map only
+    // Everything that can fail comes before the stage is registered: a
+    // failure (out of memory) leaves no half-made stage behind, and the next
+    // call tries again.
     if (all_.size() == all_.capacity())
         all_.reserve(2 * all_.size() + 16); // so that the push_back below cannot fail
-    owned = std::make_unique<Stage>();
-    owned->lines.resize(files_);
-    owned->records.resize(files_, 0);
+    auto made = std::make_unique<Stage>();
+    made->lines.resize(files_);
+    made->records.resize(files_, 0);
+    auto &owned = stages_[self];
+    owned = std::move(made);
     all_.push_back(owned.get());
     // Publish in the table: only here, under the mutex, are keys written.
     for (std::size_t i = home_slot(self, kSlots), n = 0; n < kSlots; ++n, i = (i + 1) & (kSlots - 1)) {
@@ -58,7 +63,15 @@ void Staging::for_each(const std::function<void(Stage &)> &visit)
     std::vector<Stage *> stages;
     {
         std::lock_guard lock(registry_mutex_);
-        stages = all_;
+        try {
+            stages = all_;
+        } catch (const std::bad_alloc &) {
+            // No memory for the copy: visited under the registry's lock
+            // (a thread's first hook call waits meanwhile), not skipped.
+            for (Stage *stage : all_)
+                visit(*stage);
+            return;
+        }
     }
     for (Stage *stage : stages)
         visit(*stage);

@@ -51,11 +51,13 @@ public:
     Staging(const Staging &) = delete;
     Staging &operator=(const Staging &) = delete;
 
-    // The calling thread's stage, made on its first record.
+    // The calling thread's stage, made on its first record; std::bad_alloc
+    // when there is no memory to make it (nothing is left half made).
     Stage &local();
     // Calls `visit` on every stage made so far. The registry lock is held
     // only to copy the list, never during `visit`, so a thread making its
-    // first hook call never waits for a visit (which may hand records off).
+    // first hook call never waits for a visit (which may hand records off);
+    // with no memory for the copy, the visits run under it.
     void for_each(const std::function<void(Stage &)> &visit);
 
 private:

@@ -16,10 +16,21 @@ bool needs_escape(unsigned char c, char separator) noexcept
     return c < 0x20 || c == 0x7F || c == '\\' || c >= 0x80 || (separator != 0 && c == static_cast<unsigned char>(separator));
 }
 
+// A valid character that some readers take as a line break or control: the
+// C1 controls U+0080 to U+009F (NEL, U+0085, among them: C2 80 to C2 9F) and
+// U+2028/U+2029 (E2 80 A8/A9), which Python's splitlines() and editors split on.
+bool breaks_lines(std::string_view ch) noexcept
+{
+    const auto b = [&](std::size_t k) { return static_cast<unsigned char>(ch[k]); };
+    if (ch.size() == 2)
+        return b(0) == 0xC2 && b(1) <= 0x9F;
+    return ch.size() == 3 && b(0) == 0xE2 && b(1) == 0x80 && (b(2) == 0xA8 || b(2) == 0xA9);
+}
+
 // Writes the escaped form of the unit starting at text[i] into unit[] and
 // returns its length and how many input bytes it consumed.
 struct Unit {
-    char bytes[4];
+    char bytes[12];
     std::size_t size;
     std::size_t consumed;
 };
@@ -38,6 +49,19 @@ Unit next_unit(std::string_view text, std::size_t i, char separator) noexcept
     }
     if (c >= 0x80) {
         const std::size_t n = utf8_sequence_length(text.substr(i));
+        if (n > 0 && breaks_lines(text.substr(i, n))) { // every byte escaped, as one unit
+            for (std::size_t k = 0; k < n; ++k) {
+                const auto b = static_cast<unsigned char>(text[i + k]);
+                char *at = u.bytes + 4 * k;
+                at[0] = '\\';
+                at[1] = 'x';
+                at[2] = hex[b >> 4];
+                at[3] = hex[b & 0xF];
+            }
+            u.size = 4 * n;
+            u.consumed = n;
+            return u;
+        }
         if (n > 0) {
             for (std::size_t k = 0; k < n; ++k)
                 u.bytes[k] = text[i + k];

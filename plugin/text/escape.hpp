@@ -1,9 +1,11 @@
 // Untrusted text (notes, DSNs, addresses) on its way into a log line.
 //
-// Output is always valid UTF-8 with no control byte: bytes below 0x20, 0x7F
-// and every byte of an invalid UTF-8 sequence become \xHH, a backslash
-// becomes \\, and the field separator of the format (if any) becomes \xHH.
-// Valid multi-byte sequences are copied. A fast path copies text that needs
+// Output is always valid UTF-8 with no control character: bytes below 0x20,
+// 0x7F, every byte of an invalid UTF-8 sequence and every byte of a C1
+// control (U+0080 to U+009F) or of U+2028/U+2029 (line breaks to some
+// readers) become \xHH, a backslash becomes \\, and the field separator of
+// the format (if any) becomes \xHH. Other valid multi-byte sequences are
+// copied. A fast path copies text that needs
 // no escaping in one append.
 #pragma once
 

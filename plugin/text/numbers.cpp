@@ -1,6 +1,7 @@
 #include "numbers.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <ctime>
 #include <iterator>
@@ -95,6 +96,25 @@ void append_seconds(Buffer &out, long long micros, int decimals)
     out.append(frac, frac + std::min(decimals, 6));
 }
 
+long long micros_of(long long sec, long long usec) noexcept
+{
+    long long micros = 0;
+    if (__builtin_mul_overflow(sec, 1000000LL, &micros) || __builtin_add_overflow(micros, usec, &micros))
+        return sec < 0 ? LLONG_MIN : LLONG_MAX;
+    return micros;
+}
+
+long long micros_between(long long a_sec, long long a_usec, long long b_sec, long long b_usec) noexcept
+{
+    long long sec = 0;
+    long long usec = 0;
+    if (__builtin_sub_overflow(a_sec, b_sec, &sec))
+        return a_sec < b_sec ? LLONG_MIN : LLONG_MAX;
+    if (__builtin_sub_overflow(a_usec, b_usec, &usec))
+        return a_usec < b_usec ? LLONG_MIN : LLONG_MAX;
+    return micros_of(sec, usec);
+}
+
 void append_time(Buffer &out, const timeval &t, TimeDecimals decimals, SecondText *cache)
 {
     long usec = static_cast<long>(t.tv_usec);
@@ -119,7 +139,7 @@ void append_time(Buffer &out, const timeval &t, TimeDecimals decimals, SecondTex
         }
         return;
     }
-    append_seconds(out, static_cast<long long>(t.tv_sec) * 1000000LL + usec, decimals == TimeDecimals::micro ? 6 : 0);
+    append_seconds(out, micros_of(t.tv_sec, usec), decimals == TimeDecimals::micro ? 6 : 0);
 }
 
 void append_unix_and_rfc3339(Buffer &out, const timeval &t, std::string_view between, SecondText *unix_cache,
@@ -162,6 +182,28 @@ void put_digits(char *at, long long value, int width)
 
 } // namespace
 
+namespace {
+
+constexpr long long kYear0 = -62167219200LL;         // 0000-01-01T00:00:00Z
+constexpr long long kYear9999End = 253402300799LL;  // 9999-12-31T23:59:59Z
+
+// The C library's date for a time outside years 0000 to 9999; all zeros when
+// it has none (a year beyond an int).
+void outside_four_digit_years(Buffer &out, const timeval &t, long usec)
+{
+    std::tm tm{};
+    const std::time_t s = t.tv_sec;
+    if (gmtime_r(&s, &tm) == nullptr) {
+        fmt::format_to(std::back_inserter(out), "0000-00-00T00:00:00.{:06d}Z", usec);
+        return;
+    }
+    fmt::format_to(std::back_inserter(out), "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:06d}Z",
+                   static_cast<long long>(tm.tm_year) + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                   tm.tm_sec, usec);
+}
+
+} // namespace
+
 void append_rfc3339(Buffer &out, const timeval &t, SecondText *cache)
 {
     long usec = static_cast<long>(t.tv_usec);
@@ -183,6 +225,11 @@ void append_rfc3339(Buffer &out, const timeval &t, SecondText *cache)
     // Days since 1970-01-01 to a proleptic Gregorian date (eras of 400
     // years), without gmtime_r's locking or fmt's parsing.
     const long long secs = t.tv_sec;
+    // Years 0000 to 9999 only (RFC 3339's four digits; no overflow below).
+    if (secs < kYear0 || secs > kYear9999End) {
+        outside_four_digit_years(out, t, usec);
+        return;
+    }
     long long days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
     const long long second_of_day = secs - days * 86400;
     days += 719468; // days from 0000-03-01 to 1970-01-01
@@ -194,14 +241,6 @@ void append_rfc3339(Buffer &out, const timeval &t, SecondText *cache)
     const long long day = day_of_year - (153 * month_index + 2) / 5 + 1;
     const long long month = month_index < 10 ? month_index + 3 : month_index - 9;
     const long long year = year_of_era + era * 400 + (month <= 2 ? 1 : 0);
-    if (year < 0 || year > 9999) { // outside RFC 3339's four-digit years: fall back to the C library
-        std::tm tm{};
-        const std::time_t s = t.tv_sec;
-        gmtime_r(&s, &tm);
-        fmt::format_to(std::back_inserter(out), "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:06d}Z",
-                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
-        return;
-    }
     char text[] = "0000-00-00T00:00:00.000000Z";
     put_digits(text, year, 4);
     put_digits(text + 5, month, 2);

@@ -20,6 +20,13 @@ void put_int(Buffer &out, long long v);
 // Seconds with `decimals` digits after the point (0: whole seconds, rounded down).
 void append_seconds(Buffer &out, long long micros, int decimals);
 
+// sec * 1,000,000 + usec, held at LLONG_MIN or LLONG_MAX where it would
+// overflow (the MTA's times are its own, but absurd ones are not undefined
+// behaviour).
+long long micros_of(long long sec, long long usec) noexcept;
+// (a_sec, a_usec) - (b_sec, b_usec) in microseconds, saturating the same way.
+long long micros_between(long long a_sec, long long a_usec, long long b_sec, long long b_usec) noexcept;
+
 // The text of the last whole second one thread wrote: consecutive records
 // mostly share it.
 struct SecondText {

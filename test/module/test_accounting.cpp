@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <new>
 #include <pthread.h>
+#include <thread>
 
 #include "file_checks.hpp"
 
@@ -166,4 +167,27 @@ TEST_CASE("a record that cannot be formatted is dropped alone and counted", "[ac
     CHECK(c.at("dropped_internal") == 1);
     CHECK(c.at("written") == 40);
     testing::check_whole_lines(path);
+}
+
+TEST_CASE("a thread whose first record finds no memory for its stage: that record is counted, the next is written",
+          "[accounting]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log";
+    testing::Harness h(dir, "mainlog = \"" + path + "\"");
+    REQUIRE(h.error().empty());
+    std::thread caller([&] {
+        arm(FailOn::this_thread, 400); // the stage's per-file buffers (over 500 bytes each)
+        testing::log_numbered(h, 0, 1);
+        g_fail_on.store(FailOn::nothing);
+        testing::log_numbered(h, 1, 1); // finds its stage whole, or makes it now
+    });
+    caller.join();
+    CHECK(g_failed.load() == 1);
+    h.stop();
+    const auto c = testing::closing_counters(h, path);
+    testing::check_accounting(c, 2);
+    CHECK(c.at("dropped_internal") == 1);
+    CHECK(c.at("written") == 1);
+    CHECK(testing::read_lines(path).size() == 1);
 }

@@ -152,3 +152,47 @@ TEST_CASE("hook inputs: empty and malformed addresses, very long and unterminate
         CHECK(r.line() == kT + R"(,"domain":")" + std::string(1010, 'd') + R"(...[truncated]"})");
     }
 }
+
+// Times are the MTA's own, never the remote side's; absurd ones still give
+// one well-formed line, with arithmetic that saturates instead of
+// overflowing (UBSan halts the sanitizer build on an overflow).
+TEST_CASE("hook inputs: times at the ends of their range", "[hostile]")
+{
+    const std::vector<std::pair<timeval, timeval>> cases{
+        {{LLONG_MAX, 999999}, {LLONG_MIN, 0}}, // now, the message's creation time
+        {{LLONG_MIN, 0}, {LLONG_MAX, 999999}},
+        {{LLONG_MIN, -999999}, {1, 0}},
+    };
+    for (const std::string format :
+         {"mainlog", "json", "csv", "\"%us{3} %t %t{%Y} %T %T{3} %n\"", "\"%us{6}|%T{6}\""}) {
+        INFO(format);
+        testing::TempDir dir;
+        testing::Harness h(dir, "attempt_logfile = \"" + dir / "m.log" + "\"\nattempt_format = " + format);
+        INFO(h.error());
+        REQUIRE(h.error().empty());
+        for (auto [now, created] : cases) {
+            ec_message msg{};
+            msg.creation_time = created;
+            h.core().log_attempt(&msg, nullptr, &now, "n", 1);
+        }
+        h.stop();
+        auto lines = testing::read_lines(dir / "m.log");
+        if (format == "csv")
+            lines.erase(lines.begin()); // its header
+        CHECK(lines.size() == cases.size());
+    }
+    // Saturated, not wrapped: the largest time is the largest number.
+    testing::TempDir dir;
+    testing::Harness h(dir, "attempt_logfile = \"" + dir / "m.log" + "\"\nattempt_format = \"%us{3}|%T{3}\"");
+    REQUIRE(h.error().empty());
+    timeval now{LLONG_MAX, 999999};
+    ec_message msg{};
+    msg.creation_time = timeval{LLONG_MIN, 0};
+    h.core().log_attempt(&msg, nullptr, &now, nullptr, 0);
+    now = timeval{LLONG_MIN, 0};
+    msg.creation_time = timeval{1, 0};
+    h.core().log_attempt(&msg, nullptr, &now, nullptr, 0);
+    h.stop();
+    CHECK(testing::read_lines(dir / "m.log") ==
+          std::vector<std::string>{"9223372036854.775|9223372036854.775", "-9223372036854.775|-9223372036854.775"});
+}

@@ -106,7 +106,14 @@ TEST_CASE("every byte of an invalid UTF-8 sequence is escaped, valid ones kept",
     CHECK(escaped("\xf4\x90\x80\x80") == "\\xf4\\x90\\x80\\x80"); // above U+10FFFF
     CHECK(escaped("ok\xc3") == "ok\\xc3");              // truncated at the end
     CHECK(escaped("\xc3\x28") == "\\xc3(");
-    CHECK(escaped("\xe2\x80\xa8") == "\xe2\x80\xa8");    // U+2028 is valid UTF-8
+    CHECK(escaped("\xc3\xa9\xc2\xa0") == "\xc3\xa9\xc2\xa0"); // e-acute, no-break space: kept
+    // Valid, but line breaks to some readers: each byte escaped, as one unit.
+    CHECK(escaped("\xe2\x80\xa8") == "\\xe2\\x80\\xa8"); // U+2028
+    CHECK(escaped("a\xe2\x80\xa9" "b") == "a\\xe2\\x80\\xa9b"); // U+2029
+    CHECK(escaped("\xc2\x85") == "\\xc2\\x85");            // NEL, a C1 control
+    CHECK(escaped("\xc2\x80\xc2\x9f") == "\\xc2\\x80\\xc2\\x9f"); // the C1 range's ends
+    // A cap inside the twelve bytes of U+2028's escape: none of it is written.
+    CHECK(capped("ab\xe2\x80\xa8" "cdefghijklmnopqrstuvwxyz", 22) == "ab" + std::string(kTruncationMarker));
     CHECK(utf8_sequence_length("\xf0\x9f\x99\x82") == 4);
 }
 
@@ -297,11 +304,11 @@ TEST_CASE("json: absent values are omitted; connection failures nest peer and er
           R"("binding_slot":9,"error":{"code":0}})");
 }
 
-TEST_CASE("json: control bytes keep the text layer, U+2028 is escaped for JavaScript", "[json]")
+TEST_CASE("json: control bytes and U+2028 keep the text layer", "[json]")
 {
     Fixture f;
     CHECK(render(format_json, attempt_of(f, "a\r\nb\xe2\x80\xa8" "c\xff"), f.ctx)
-              .ends_with(R"("note":"a\\x0d\\x0ab\u2028c\\xff"})"));
+              .ends_with(R"("note":"a\\x0d\\x0ab\\xe2\\x80\\xa8c\\xff"})"));
 }
 
 TEST_CASE("csv: one header, the same columns for every kind, RFC 4180 quoting", "[csv]")
@@ -337,7 +344,7 @@ TEST_CASE("json and csv: a quote, backslash, comma or U+2028 is found at every o
                 std::string json_text;
                 for (std::size_t i = 0; i < note.size(); ++i) {
                     if (note.compare(i, 3, "\xe2\x80\xa8") == 0) {
-                        json_text += "\\u2028";
+                        json_text += "\\\\xe2\\\\x80\\\\xa8"; // the text layer's escapes, each backslash JSON's
                         i += 2;
                     } else if (note[i] == '\\') {
                         json_text += "\\\\\\\\"; // the text layer's \\, then JSON's escape of each
@@ -351,6 +358,8 @@ TEST_CASE("json and csv: a quote, backslash, comma or U+2028 is found at every o
                     cell.insert(q, 1, '"');
                 for (std::size_t q = 0; (q = cell.find('\\', q)) != std::string::npos; q += 2)
                     cell.insert(q, 1, '\\');
+                if (const auto u = cell.find("\xe2\x80\xa8"); u != std::string::npos)
+                    cell.replace(u, 3, "\\xe2\\x80\\xa8");
                 const bool quoted = special != "\xe2\x80\xa8" && special != "\\" &&
                                     (special != " " || at == 0 || at + 1 == n);
                 CHECK(render(format_csv, attempt_of(f, note.c_str()), f.ctx).ends_with(quoted ? ",\"" + cell + "\"" : "," + cell));

@@ -8,8 +8,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <set>
+#include <stdexcept>
 #include <thread>
+
+#include <spdlog/sinks/null_sink.h>
 
 #include "admission.hpp"
 #include "batch_pool.hpp"
@@ -135,6 +140,61 @@ TEST_CASE("the hand-off lock lets no new reader past a waiting writer", "[hotpat
     lock.unlock_shared();
 }
 
+// Run under strace by the next test: one timed wait for a lock a writer holds.
+TEST_CASE("(a timed wait on the hand-off lock)", "[.handoff_wait]")
+{
+    HandoffLock lock;
+    std::atomic<bool> held{false};
+    std::atomic<bool> done{false};
+    std::thread writer([&] {
+        lock.lock();
+        held.store(true);
+        while (!done.load())
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        lock.unlock();
+    });
+    while (!held.load())
+        std::this_thread::yield();
+    CHECK_FALSE(lock.try_lock_shared_until(Clock::now() + std::chrono::milliseconds(50)));
+    CHECK_FALSE(lock.try_lock_until(Clock::now() + std::chrono::milliseconds(50)));
+    done.store(true);
+    writer.join();
+}
+
+// A deadline on the wall clock would wait longer by as much as NTP steps the
+// clock back during the wait: the kernel must be given a CLOCK_MONOTONIC one.
+TEST_CASE("the hand-off lock's timed waits are on the monotonic clock", "[hotpath]")
+{
+#if MTALOG_RWLOCK_WALL_CLOCK
+    SUCCEED("ThreadSanitizer builds wait on the wall clock (it sees only those calls)");
+#else
+    if (std::system("command -v strace >/dev/null 2>&1") != 0) {
+        WARN("strace is not installed: not checked");
+        return;
+    }
+    const testing::TempDir dir;
+    const std::string trace = dir / "futex.txt";
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+    const std::string cmd =
+        "strace -f -qq -e trace=futex -o '" + trace + "' '" + self + "' '[.handoff_wait]' >/dev/null 2>&1";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    const std::string text = testing::read_file(trace);
+    INFO(text);
+    int timed = 0;
+    std::size_t at = 0;
+    while ((at = text.find("FUTEX_WAIT_BITSET", at)) != std::string::npos) {
+        const std::size_t end = text.find('\n', at);
+        const std::string line = text.substr(at, end - at);
+        at = end;
+        if (line.find(", NULL,") != std::string::npos)
+            continue; // no timeout: a join
+        ++timed;
+        CHECK(line.find("FUTEX_CLOCK_REALTIME") == std::string::npos);
+    }
+    CHECK(timed >= 2); // the shared wait and the exclusive one
+#endif
+}
+
 TEST_CASE("the batch pool lends reserved buffers, keeps at most kKeep idle, and frees an oversized one",
           "[hotpath][batch_pool]")
 {
@@ -214,7 +274,7 @@ struct BatcherHarness {
         options.path = path;
         sink = std::make_shared<LogFileSink>(std::move(options), counters, diag, batcher->admission(), nullptr);
         REQUIRE_FALSE(sink->open().has_value());
-        logger = std::make_shared<spdlog::async_logger>("test", sink, pool, spdlog::async_overflow_policy::block);
+        logger = make_batch_logger("test", {sink}, pool);
         lane.counters = &counters;
         lane.logger = logger.get();
         lane.sink = sink.get();
@@ -329,4 +389,15 @@ TEST_CASE("records a collector takes from several threads keep each thread's ord
     CHECK(h.counters.written.load() == kThreads * kPerThread);
     CHECK(h.counters.dropped_overflow.load() == 0);
     CHECK(h.sink->collected_done() >= 1);
+}
+
+TEST_CASE("a logger carrying batches is made with exactly one LogFileSink, or not at all", "[hotpath][batcher]")
+{
+    testing::TempDir dir;
+    BatcherHarness h(dir / "m.log", 64);
+    CHECK_THROWS_AS(make_batch_logger("two", {h.sink, h.sink}, h.pool), std::invalid_argument);
+    CHECK_THROWS_AS(make_batch_logger("none", {}, h.pool), std::invalid_argument);
+    CHECK_THROWS_AS(make_batch_logger("other", {std::make_shared<spdlog::sinks::null_sink_mt>()}, h.pool),
+                    std::invalid_argument);
+    CHECK(make_batch_logger("one", {h.sink}, h.pool)->sinks().size() == 1);
 }

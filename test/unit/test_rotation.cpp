@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <set>
+#include <stdexcept>
 
 #include "core.hpp"
 #include "log_file_sink.hpp"
@@ -21,6 +23,8 @@ struct SinkHarness {
     FileCounters counters;
     std::unique_ptr<Compressor> compressor;
     std::time_t now = 1700002799; // 2023-11-14T22:59:59Z
+    int clock_calls = 0;
+    int throw_at = -1; // the clock reading that throws (an error inside the sink)
     std::shared_ptr<LogFileSink> sink;
 
     explicit SinkHarness(SinkOptions options)
@@ -29,7 +33,11 @@ struct SinkHarness {
         if (options.compress != mtacfg::Compression::none)
             compressor = std::make_unique<Compressor>(options.compress, diag);
         sink = std::make_shared<LogFileSink>(std::move(options), counters, diag, nullptr, compressor.get(),
-                                             [this] { return now; });
+                                             [this] {
+                                                 if (++clock_calls == throw_at)
+                                                     throw std::runtime_error("no clock");
+                                                 return now;
+                                             });
         REQUIRE_FALSE(sink->open().has_value());
     }
     void put(const std::string &record) // a batch of one line, as staging hands the sink
@@ -216,4 +224,71 @@ TEST_CASE("a rotated file a crash left uncompressed is compressed at the next st
     CHECK_FALSE(fs::exists(left + ".gz.tmp"));
     const auto r = testing::run_command({"/usr/bin/gzip", "-dc", left + ".gz"});
     CHECK(r.out == record(1) + "\n");
+}
+
+TEST_CASE("an error inside a time rotation loses none of the batch being written", "[rotation]")
+{
+    testing::TempDir dir;
+    SinkOptions o;
+    o.path = dir / "m.log";
+    o.rotate_interval = mtacfg::RotateInterval::hourly;
+    SinkHarness h(o);
+    h.now = 1700002800;             // the boundary: this batch rotates first
+    h.throw_at = h.clock_calls + 2; // the rotation's own reading of the clock fails
+    h.put(record(1));
+    h.sink->flush();
+    h.throw_at = -1;
+    h.put(record(2));
+    h.sink->flush();
+    h.done();
+    CHECK(h.counters.written.load() == 2);
+    CHECK(h.counters.rotation_errors.load() == 1);
+    auto files = rotated_files(o.path);
+    files.push_back(o.path);
+    CHECK(all_lines(files) == std::vector<std::string>{record(1), record(2)});
+}
+
+TEST_CASE("retention counts a rotation once in all its forms, and spares files queued for compression",
+          "[rotation]")
+{
+    testing::TempDir dir;
+    const std::string log = dir / "m.log";
+    const std::string a = log + ".20231114-220000", b = log + ".20231114-230000", c = log + ".20231115-000000";
+    // b is being compressed: both forms exist for a moment.
+    for (const std::string &f : {a + ".gz", b, b + ".gz"})
+        testing::write_file(f, "x\n");
+    CHECK(apply_retention(log, 2).empty()); // two rotations: a and b
+    CHECK(fs::exists(a + ".gz"));
+    testing::write_file(c + ".zst", "x\n");
+    // Three rotations, keep 2: a goes; b's forms stay.
+    CHECK(apply_retention(log, 2) == std::vector<std::string>{a + ".gz"});
+    // Keep 1: b's two forms go, unless b is still queued (then only b.gz).
+    CHECK(apply_retention(log, 1, std::set<std::string>{b}) == std::vector<std::string>{b + ".gz"});
+    CHECK(fs::exists(b));
+    CHECK(apply_retention(log, 1) == std::vector<std::string>{b});
+    CHECK(rotated_files(log) == std::vector<std::string>{c + ".zst"});
+}
+
+TEST_CASE("compression and retention, two quick rotations: rotate_keep files remain, each compressed once",
+          "[rotation][compress]")
+{
+    testing::TempDir dir;
+    SinkOptions o;
+    o.path = dir / "m.log";
+    o.rotate_size = 200000;
+    o.rotate_keep = 1;
+    o.compress = mtacfg::Compression::zstd;
+    SinkHarness h(o);
+    for (int i = 0; i < 12000; ++i) { // about three rotations of 200 kB
+        h.put(record(i));
+        if (i % 100 == 99) // a write per 5.3 kB: each file ends just past 200 kB
+            h.sink->flush();
+    }
+    h.done();
+    CHECK(h.counters.rotations.load() == 3);
+    CHECK(h.counters.compressed.load() == 3);
+    CHECK(h.counters.compress_errors.load() == 0);
+    const auto files = rotated_files(o.path);
+    REQUIRE(files.size() == 1);
+    CHECK(files[0].ends_with(".zst"));
 }
