@@ -1,11 +1,14 @@
 #include "sync_file.hpp"
 
 #include <cerrno>
+#include <ctime>
 #include <cstring>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
+#include "escape.hpp"
 #include "log_file.hpp"
 
 namespace mtalog::exim {
@@ -49,7 +52,39 @@ std::optional<std::string> SyncFile::ensure_open()
     ino_ = st.st_ino;
     ++opens_;
     header_pending_ = !header_.empty();
+    torn_note_ = cut_torn_end(st);
     return std::nullopt;
+}
+
+std::optional<std::string> SyncFile::cut_torn_end(const struct stat &st)
+{
+    char last = '\n';
+    if (st.st_size == 0 || ::pread(fd_, &last, 1, st.st_size - 1) != 1 || last == '\n')
+        return std::nullopt; // most opens: one read of one byte
+    // Other Exim processes append to this file at the same time, so a record
+    // one of them is writing right now looks like a torn one. A fragment that
+    // neither grows nor ends in 50 ms, looked at under the file's lock (the
+    // header's: one process at a time does this), is a crash's.
+    if (::flock(fd_, LOCK_EX) != 0)
+        return std::nullopt;
+    std::optional<std::string> note;
+    struct stat before {};
+    struct stat after {};
+    const timespec pause{0, 50 * 1000 * 1000};
+    if (::fstat(fd_, &before) == 0 && ::nanosleep(&pause, nullptr) == 0 && ::fstat(fd_, &after) == 0 &&
+        before.st_size == after.st_size) {
+        const TornTail t = cut_torn_tail(fd_);
+        if (t.cut > 0) {
+            Buffer start;
+            append_escaped(start, t.start, 0);
+            note = path_ + " ended in " + std::to_string(t.cut) +
+                   " bytes of a record a crash cut short (no newline): cut off, so that no new record is joined "
+                   "to it; it began: " +
+                   fmt::to_string(start) + " (the record was written)";
+        }
+    }
+    ::flock(fd_, LOCK_UN);
+    return note;
 }
 
 std::optional<std::string> SyncFile::ensure_header()
@@ -82,7 +117,7 @@ std::optional<std::string> SyncFile::append(std::string_view line)
         n = ::write(fd_, line.data(), line.size());
     while (n < 0 && errno == EINTR);
     if (n == static_cast<ssize_t>(line.size()))
-        return std::nullopt;
+        return std::exchange(torn_note_, std::nullopt); // reported once, through Exim's logs
     const int e = n < 0 ? errno : ENOSPC;
     if (n > 0) {
         // Part of the line went in (a full disk): take it back off if no

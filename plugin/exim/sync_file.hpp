@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 namespace mtalog::exim {
@@ -21,7 +22,8 @@ public:
     ~SyncFile();
 
     // Appends `line` (ending in '\n') whole, or not at all; the error text
-    // when it could not.
+    // when it could not, or once, with the record written, the note that a
+    // record a crash cut short was cut off the file's end when it was opened.
     std::optional<std::string> append(std::string_view line);
 
     // Reopens happened so far (the inode at the path changed, or the first open).
@@ -30,6 +32,8 @@ public:
 private:
     std::optional<std::string> ensure_open();
     std::optional<std::string> ensure_header(); // the header first, into an empty file only
+    // cut_torn_tail(), when the fragment is no other process's write in progress.
+    std::optional<std::string> cut_torn_end(const struct stat &st);
 
     std::string path_;
     unsigned mode_;
@@ -40,6 +44,7 @@ private:
     ino_t ino_ = 0;
     unsigned opens_ = 0;
     bool header_pending_ = false; // this file may still need its header
+    std::optional<std::string> torn_note_; // to report with the next record written
 };
 
 } // namespace mtalog::exim

@@ -162,6 +162,33 @@ TEST_CASE("exim: a moved or removed file is reopened at its path; a write error 
     CHECK(*error == "cannot open " + dir / "no/such/dir/a.log" + ": No such file or directory");
 }
 
+TEST_CASE("exim: a record a crash cut short at the end of the file is cut off, reported once, not joined",
+          "[exim][files]")
+{
+    testing::TempDir dir;
+    testing::write_file(dir / "a.log", "whole\npartial rec");
+    mtalog::exim::SyncFile file(dir / "a.log", 0640, false, "header");
+    const auto note = file.append("one\n"); // written, and the cut reported with it
+    REQUIRE(note);
+    CHECK(note->find(" ended in 11 bytes of a record a crash cut short") != std::string::npos);
+    CHECK(note->find("it began: partial rec (the record was written)") != std::string::npos);
+    CHECK_FALSE(file.append("two\n"));
+    CHECK(testing::read_lines(dir / "a.log") == std::vector<std::string>{"whole", "one", "two"});
+    // Through the real entry point: the note fails the expansion once (Exim
+    // logs it), the record is in the file.
+    testing::write_file(dir / "m.ec", "1700000000@cut sho");
+    testing::write_file(dir / "mtalog.conf", "mtalog { mainlog = \"" + dir / "m.ec" + "\" }\n");
+    const EximEntry exim;
+    std::string yield;
+    CHECK(exim.call(event(dir / "mtalog.conf", "tcp:connect", "1xUx4h-0002Mt-2o"), &yield) == 3);
+    CHECK(yield.find("a record a crash cut short") != std::string::npos);
+    CHECK(exim.call(event(dir / "mtalog.conf", "tcp:connect", "1xUx4h-0002Mt-2p")) == 0);
+    const auto lines = testing::read_lines(dir / "m.ec");
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0].find("1xUx4h-0002Mt-2o") != std::string::npos);
+    CHECK(lines[0].find("cut sho") == std::string::npos);
+}
+
 TEST_CASE("exim: delivery processes writing at once give whole lines and one CSV header", "[exim]")
 {
     testing::TempDir dir;
