@@ -369,9 +369,14 @@ void Instance::reopen()
     for (std::size_t i = 0; i < files_.size(); ++i) {
         File &file = *files_[i];
         // The hand-off lock prefers writers: once this waits, no new batch
-        // gets ahead, and batches being posted finish by their own deadlines,
-        // which end before this one. Only a scheduler stall past the
-        // deadline lets staged records through to the new file.
+        // gets ahead. One deadline serves every file: time spent waiting on
+        // an earlier file's lane (a full queue, a stuck disk) is gone for the
+        // later ones, whose batches being posted may have begun after this
+        // reopen did and so end after its deadline. When the lock is not
+        // had by then, the marker is posted without collecting, and that
+        // lane's quiet staged records (logged before the reopen) go to the
+        // new file (docs/operations.md: "the disk is stuck"). Otherwise
+        // every record accepted before the reopen goes to the old file.
         std::unique_lock handoff(file.lane.handoff, std::defer_lock);
         (void)handoff.try_lock_until(deadline);
         std::lock_guard marker(file.marker_mutex);

@@ -94,9 +94,13 @@ std::optional<std::uint64_t> Follower::live_file_shrunk(std::uint64_t &size) con
     if (!now)
         return std::nullopt;
     size = now->size;
+    std::uint64_t listed_key = 0; // its key by content, when it is listed
+    for (const Candidate &c : listed_)
+        if (c.live)
+            listed_key = c.key;
     for (const auto &[key, e] : cursor_.files)
-        if ((now->id.birth_ns != 0 || !e.done_end) && std::find(e.ids.begin(), e.ids.end(), now->id) != e.ids.end() &&
-            ledger_.read_pos(key) > now->size)
+        if ((now->id.birth_ns != 0 || (!e.done_end && (listed_key == 0 || listed_key == key))) &&
+            std::find(e.ids.begin(), e.ids.end(), now->id) != e.ids.end() && ledger_.read_pos(key) > now->size)
             return ledger_.read_pos(key);
     return std::nullopt;
 }
@@ -122,6 +126,11 @@ void Follower::list(Millis now)
         if (!c.copy_of.empty() && copies_.insert(c.name).second)
             say_("error: \"" + c.name + "\" is a copy of \"" + c.copy_of +
                  "\" (same size and start): not shipped, or its records would be in the stream twice; move it away");
+        if (!c.live && c.encoding == Encoding::plain && c.key != 0 && !c.unreadable &&
+            c.size < ledger_.read_pos(c.key)) {
+            stop_shrunk(c.name, ledger_.read_pos(c.key), c.size); // a rotated file, truncated
+            return;
+        }
         if (c.unreadable) {
             Failure &f = failures_[c.identity()];
             if (f.error != c.error)

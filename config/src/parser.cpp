@@ -259,8 +259,10 @@ private:
             if (ec)
                 fail(path_tok.where, "cannot read directory \"" + path_tok.text + "\": " + ec.message());
             std::sort(files.begin(), files.end());
-        } else {
+        } else if (fs::is_regular_file(status)) {
             files.push_back(path);
+        } else {
+            fail(path_tok.where, "cannot include \"" + path_tok.text + "\": not a regular file");
         }
         for (const auto &file : files) {
             const auto canonical = fs::weakly_canonical(file, ec).string();
@@ -312,9 +314,11 @@ ParseResult parse_secrets(const std::string &text, const std::string &name)
 
 ParseResult parse_file(const std::string &path)
 {
-    std::ifstream in(path, std::ios::binary);
     std::error_code ec;
-    if (!in || fs::is_directory(path, ec))
+    if (!fs::is_regular_file(path, ec)) // not a directory, a FIFO or a device either
+        return ConfigError{Location{path, 0, 0}, "cannot read config file"};
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
         return ConfigError{Location{path, 0, 0}, "cannot read config file"};
     std::stringstream text;
     text << in.rdbuf();

@@ -52,36 +52,36 @@ std::optional<std::string> SyncFile::ensure_open()
     ino_ = st.st_ino;
     ++opens_;
     header_pending_ = !header_.empty();
-    torn_note_ = cut_torn_end(st);
+    torn_note_ = end_torn_end();
     return std::nullopt;
 }
 
-std::optional<std::string> SyncFile::cut_torn_end(const struct stat &st)
+std::optional<std::string> SyncFile::end_torn_end()
 {
-    char last = '\n';
-    if (st.st_size == 0 || ::pread(fd_, &last, 1, st.st_size - 1) != 1 || last == '\n')
+    if (torn_tail(fd_, path_, Torn::find).torn == 0)
         return std::nullopt; // most opens: one read of one byte
-    // Other Exim processes append to this file at the same time, so a record
-    // one of them is writing right now looks like a torn one. A fragment that
-    // neither grows nor ends in 50 ms, looked at under the file's lock (the
-    // header's: one process at a time does this), is a crash's.
+    // Other Exim processes append to this file at the same time: a record
+    // one of them is writing right now looks like a torn one, and cutting
+    // the file could destroy a record another finishes meanwhile. So, under
+    // the file's lock (one process at a time does this), a fragment that has
+    // not changed for 50 ms is taken for a crash's and ended with a newline:
+    // one O_APPEND write, which the kernel orders after any write still in
+    // progress. The fragment stays, as a line of its own.
     if (::flock(fd_, LOCK_EX) != 0)
         return std::nullopt;
     std::optional<std::string> note;
     struct stat before {};
     struct stat after {};
     const timespec pause{0, 50 * 1000 * 1000};
-    if (::fstat(fd_, &before) == 0 && ::nanosleep(&pause, nullptr) == 0 && ::fstat(fd_, &after) == 0 &&
-        before.st_size == after.st_size) {
-        const TornTail t = cut_torn_tail(fd_);
-        if (t.cut > 0) {
-            Buffer start;
-            append_escaped(start, t.start, 0);
-            note = path_ + " ended in " + std::to_string(t.cut) +
-                   " bytes of a record a crash cut short (no newline): cut off, so that no new record is joined "
-                   "to it; it began: " +
-                   fmt::to_string(start) + " (the record was written)";
-        }
+    const TornTail t = torn_tail(fd_, path_, Torn::find); // again, under the lock
+    if (t.torn > 0 && ::fstat(fd_, &before) == 0 && ::nanosleep(&pause, nullptr) == 0 &&
+        ::fstat(fd_, &after) == 0 && before.st_size == after.st_size && ::write(fd_, "\n", 1) == 1) {
+        Buffer start;
+        append_escaped(start, t.start, 0);
+        note = path_ + " ended in " + std::to_string(t.torn) +
+               " bytes of a record a crash cut short (no newline): ended with a newline, so that no new record is "
+               "joined to it; it began: " +
+               fmt::to_string(start) + " (the record was written)";
     }
     ::flock(fd_, LOCK_UN);
     return note;

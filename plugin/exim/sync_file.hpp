@@ -8,7 +8,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <sys/stat.h>
 #include <sys/types.h>
 
 namespace mtalog::exim {
@@ -23,7 +22,7 @@ public:
 
     // Appends `line` (ending in '\n') whole, or not at all; the error text
     // when it could not, or once, with the record written, the note that a
-    // record a crash cut short was cut off the file's end when it was opened.
+    // record a crash cut short was ended at the file's end when it was opened.
     std::optional<std::string> append(std::string_view line);
 
     // Reopens happened so far (the inode at the path changed, or the first open).
@@ -32,8 +31,9 @@ public:
 private:
     std::optional<std::string> ensure_open();
     std::optional<std::string> ensure_header(); // the header first, into an empty file only
-    // cut_torn_tail(), when the fragment is no other process's write in progress.
-    std::optional<std::string> cut_torn_end(const struct stat &st);
+    // A fragment a crash left at the end (no other process's write in
+    // progress) ended with a newline; the note to report, if so.
+    std::optional<std::string> end_torn_end();
 
     std::string path_;
     unsigned mode_;

@@ -134,6 +134,14 @@ const char *Compressor::extension(mtacfg::Compression kind)
 
 std::string Compressor::compress_file(const std::string &path, mtacfg::Compression kind)
 {
+    std::string error = compress_into_place(path, kind);
+    if (!error.empty() && !error.ends_with("both forms kept"))
+        error += "; left uncompressed";
+    return error;
+}
+
+std::string Compressor::compress_into_place(const std::string &path, mtacfg::Compression kind)
+{
     const std::string final_name = path + extension(kind);
     const std::string temp = final_name + ".tmp";
     Fd in{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
@@ -170,7 +178,7 @@ std::string Compressor::compress_file(const std::string &path, mtacfg::Compressi
         return e;
     }
     if (!sync_directory_of(final_name))
-        return errno_text("cannot sync the directory of " + final_name) + " (\"" + path + "\" kept)";
+        return errno_text("cannot sync the directory of " + final_name) + "; both forms kept";
     ::unlink(path.c_str());
     return {};
 }
@@ -212,14 +220,21 @@ void Compressor::run()
         Job job = std::move(jobs_.front());
         jobs_.pop_front();
         lock.unlock();
-        const std::string error = compress_file(job.path, kind_);
-        if (!error.empty()) {
+        // Nothing may leave this thread (out of memory): std::terminate
+        // would take the MTA down.
+        try {
+            const std::string error = compress_file(job.path, kind_);
+            if (!error.empty()) {
+                job.counters->compress_errors.fetch_add(1, std::memory_order_relaxed);
+                diag_.report(EC_LOG_ERROR, "cannot compress " + job.path + ": " + error);
+            } else {
+                job.counters->compressed.fetch_add(1, std::memory_order_relaxed);
+            }
+            apply_retention_after(job);
+        } catch (const std::exception &e) {
             job.counters->compress_errors.fetch_add(1, std::memory_order_relaxed);
-            diag_.report(EC_LOG_ERROR, "cannot compress " + job.path + ": " + error + "; left uncompressed");
-        } else {
-            job.counters->compressed.fetch_add(1, std::memory_order_relaxed);
+            diag_.report(EC_LOG_ERROR, "compressor: " + std::string(e.what()));
         }
-        apply_retention_after(job);
         lock.lock();
     }
 }

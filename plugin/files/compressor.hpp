@@ -33,7 +33,8 @@ public:
     void submit(std::string path, FileCounters *counters, std::string log_path = {}, std::size_t keep = 0);
     void stop() noexcept;
 
-    // Compresses one file in the calling thread: "" or the error.
+    // Compresses one file in the calling thread: "" or the error (which
+    // says what was left).
     static std::string compress_file(const std::string &path, mtacfg::Compression kind);
     static const char *extension(mtacfg::Compression kind);
 
@@ -45,6 +46,7 @@ private:
         std::size_t keep;
     };
     void apply_retention_after(const Job &job); // with mutex_ not held
+    static std::string compress_into_place(const std::string &path, mtacfg::Compression kind);
     void run();
 
     mtacfg::Compression kind_;

@@ -12,18 +12,14 @@ int open_log_file(const std::string &path, unsigned mode, bool follow_symlinks) 
 {
     const int nofollow = follow_symlinks ? 0 : O_NOFOLLOW;
     for (int attempt = 0; attempt < 8; ++attempt) {
-        int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | nofollow, mode);
+        int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | nofollow, mode);
         if (fd >= 0) {
             (void)::fchmod(fd, mode); // the umask must not change the configured mode
             return fd;
         }
         if (errno != EEXIST)
             return -1;
-        // Read access too, to check the file's end (cut_torn_tail); a file
-        // this user may only write is written all the same.
-        fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC | nofollow);
-        if (fd < 0 && errno == EACCES)
-            fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | nofollow);
+        fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | nofollow);
         if (fd >= 0 || errno != ENOENT)
             return fd;
         // Removed between the two opens: try creating it again.
@@ -47,24 +43,25 @@ HeaderWrite write_header_if_empty(int fd, std::string_view line) noexcept
     return {0, error};
 }
 
-TornTail cut_torn_tail(int fd)
+namespace {
+
+// The cut itself: `rfd` reads the file that `fd` writes, `size` long.
+TornTail read_and_cut(int fd, int rfd, off_t size, bool cut)
 {
     TornTail t;
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        t.error = errno;
+    char last = '\n';
+    if (const ssize_t n = ::pread(rfd, &last, 1, size - 1); n != 1) {
+        t.error = n < 0 ? errno : EIO;
         return t;
     }
-    const off_t size = st.st_size;
-    char last = '\n';
-    if (size == 0 || ::pread(fd, &last, 1, size - 1) != 1 || last == '\n')
+    if (last == '\n')
         return t;
     // Back from the end, a block at a time, to the last newline.
     char block[4096];
     off_t keep = 0; // bytes up to and with the last newline
     for (off_t end = size; end > 0 && keep == 0;) {
         const off_t from = end > static_cast<off_t>(sizeof block) ? end - static_cast<off_t>(sizeof block) : 0;
-        const ssize_t n = ::pread(fd, block, static_cast<std::size_t>(end - from), from);
+        const ssize_t n = ::pread(rfd, block, static_cast<std::size_t>(end - from), from);
         if (n != end - from) {
             t.error = n < 0 ? errno : EIO;
             return t;
@@ -78,14 +75,48 @@ TornTail cut_torn_tail(int fd)
     }
     const std::size_t sample = std::min<std::size_t>(kTornSample, static_cast<std::size_t>(size - keep));
     t.start.resize(sample);
-    if (::pread(fd, t.start.data(), sample, keep) != static_cast<ssize_t>(sample))
+    if (::pread(rfd, t.start.data(), sample, keep) != static_cast<ssize_t>(sample))
         t.start.clear();
+    if (!cut) {
+        t.torn = static_cast<std::size_t>(size - keep);
+        return t;
+    }
     if (::ftruncate(fd, keep) != 0) {
         t.error = errno;
         t.start.clear();
         return t;
     }
-    t.cut = static_cast<std::size_t>(size - keep);
+    t.torn = t.cut = static_cast<std::size_t>(size - keep);
+    return t;
+}
+
+} // namespace
+
+TornTail torn_tail(int fd, const std::string &path, Torn what)
+{
+    TornTail t;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        t.error = errno;
+        return t;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size == 0)
+        return t; // a FIFO or a device has no end to check
+    // Read through a descriptor of its own (the log's is write-only), of
+    // the very file `fd` names (the identity is compared, so a symbolic
+    // link, where allowed, is fine).
+    struct stat rst {};
+    const int rfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (rfd < 0) {
+        t.error = errno;
+        return t;
+    }
+    if (::fstat(rfd, &rst) != 0 || rst.st_dev != st.st_dev || rst.st_ino != st.st_ino) {
+        ::close(rfd);
+        return t; // replaced meanwhile: checked when it is opened
+    }
+    t = read_and_cut(fd, rfd, st.st_size, what == Torn::cut);
+    ::close(rfd);
     return t;
 }
 

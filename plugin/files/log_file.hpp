@@ -10,8 +10,8 @@
 
 namespace mtalog {
 
-// Opens `path` for appending (and reading, when allowed); a file it creates
-// gets exactly `mode` whatever the umask. Unless `follow_symlinks`, a symbolic link is refused (ELOOP).
+// Opens `path` for appending; a file it creates gets exactly `mode` whatever
+// the umask. Unless `follow_symlinks`, a symbolic link is refused (ELOOP).
 // Returns the fd, or -1 with errno set.
 int open_log_file(const std::string &path, unsigned mode, bool follow_symlinks) noexcept;
 
@@ -26,7 +26,8 @@ struct HeaderWrite {
 HeaderWrite write_header_if_empty(int fd, std::string_view line) noexcept;
 
 struct TornTail {
-    std::size_t cut = 0; // bytes cut off the end: a record a crash cut short
+    std::size_t torn = 0; // bytes after the last newline: a record a crash cut short
+    std::size_t cut = 0;  // of them, cut off the end
     int error = 0;       // errno when the end could not be read or cut (nothing changed)
     std::string start;   // the first bytes of what was cut (at most kTornSample)
 };
@@ -34,11 +35,14 @@ inline constexpr std::size_t kTornSample = 120;
 
 // A file that does not end in a newline ends in a record a crash cut short
 // (a write(2) the kernel completed only in part when the writer died).
-// Cuts the bytes after the file's last newline off (all of them when it has
-// none), so the next record starts a line of its own. Only for a file no
-// one else is writing: another writer's record in progress would look the
-// same. (docs/operations.md: why cut, not end it with a newline.)
-TornTail cut_torn_tail(int fd);
+// Finds, and with Torn::cut cuts off through `fd`, the bytes after the
+// file's last newline (all of them when it has none), reading the file
+// through a descriptor of its own opened at `path`, so the next record
+// starts a line of its own. Only for a
+// file no one else is writing: another writer's record in progress would
+// look the same. (docs/operations.md: why cut, not end it with a newline.)
+enum class Torn { find, cut };
+TornTail torn_tail(int fd, const std::string &path, Torn what);
 
 struct WriteResult {
     std::size_t done = 0; // bytes written

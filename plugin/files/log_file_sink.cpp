@@ -75,9 +75,9 @@ void LogFileSink::install(int fd)
     (void)write_header(); // if the disk refuses it, it goes before the next record
 }
 
-void LogFileSink::cut_torn_end(int fd)
-{
-    const TornTail t = cut_torn_tail(fd);
+void LogFileSink::cut_torn_end(int fd) noexcept
+try {
+    const TornTail t = torn_tail(fd, options_.path, Torn::cut);
     if (t.cut > 0) {
         counters_.torn_records.fetch_add(1, std::memory_order_relaxed);
         Buffer start;
@@ -89,8 +89,10 @@ void LogFileSink::cut_torn_end(int fd)
     } else if (t.error != 0) {
         diag_.report(EC_LOG_WARNING, "cannot check the end of \"" + options_.path +
                                          "\" for a record a crash cut short: " +
-                                         (t.error == EBADF ? std::string("no read permission") : std::strerror(t.error)));
+                                         std::strerror(t.error));
     }
+} catch (const std::exception &) {
+    // Out of memory for the report: the file is as it was found, or cut.
 }
 
 bool LogFileSink::write_header()
@@ -272,6 +274,8 @@ bool LogFileSink::write_out()
         }
     const std::size_t cut = static_cast<std::size_t>(data + done - boundary);
     std::size_t keep_from = static_cast<std::size_t>(boundary - data);
+    if (boundary > data)
+        partial_written_ = 0; // a record left partial before is whole now: only `cut` bytes are partial
     if (cut > 0) {
         struct stat st {};
         if (partial_written_ == 0 && ::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == size_ &&

@@ -89,7 +89,7 @@ public:
                 Compressor *compressor, WallClock clock = {});
     ~LogFileSink() override;
 
-    // Opens the file (O_RDWR|O_APPEND|O_CREAT|O_CLOEXEC; a created file gets
+    // Opens the file (O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC; a created file gets
     // exactly the mode). Returns an error text on failure.
     std::optional<std::string> open();
 
@@ -128,7 +128,7 @@ private:
     template <typename MakeMessage>
     void file_error(std::atomic<std::uint64_t> &counter, MakeMessage &&make_message);
     void install(int fd);       // makes fd the current file (torn end, header, size, identity)
-    void cut_torn_end(int fd);  // cut_torn_tail(), counted and reported
+    void cut_torn_end(int fd) noexcept; // torn_tail(Torn::cut), counted and reported
     bool write_header();        // into the current file if it is empty; false if the disk refused it
 
     SinkOptions options_;

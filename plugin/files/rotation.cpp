@@ -58,7 +58,8 @@ std::vector<std::pair<std::string, std::string>> rotated_entries(const std::stri
     // increment(ec), not ++: a read error ends the listing, it does not throw.
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
         const std::string name = it->path().filename().string();
-        if (!is_rotated_name(name, base) || !it->is_regular_file(ec))
+        std::error_code entry_error; // one entry gone meanwhile does not end the listing
+        if (!is_rotated_name(name, base) || !it->is_regular_file(entry_error))
             continue;
         std::string key = name.substr(base.size() + 1, 15);
         std::string rest = name.substr(base.size() + 16);

@@ -13,7 +13,12 @@
 #include <ctime>
 #include <pthread.h>
 
-#if defined(__SANITIZE_THREAD__)
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) // clang's way of saying it
+#define MTALOG_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(MTALOG_TSAN)
 #define MTALOG_RWLOCK_WALL_CLOCK 1
 #else
 #define MTALOG_RWLOCK_WALL_CLOCK 0

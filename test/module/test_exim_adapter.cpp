@@ -162,20 +162,20 @@ TEST_CASE("exim: a moved or removed file is reopened at its path; a write error 
     CHECK(*error == "cannot open " + dir / "no/such/dir/a.log" + ": No such file or directory");
 }
 
-TEST_CASE("exim: a record a crash cut short at the end of the file is cut off, reported once, not joined",
+TEST_CASE("exim: a record a crash cut short at the end of the file is ended, reported once, not joined",
           "[exim][files]")
 {
     testing::TempDir dir;
     testing::write_file(dir / "a.log", "whole\npartial rec");
     mtalog::exim::SyncFile file(dir / "a.log", 0640, false, "header");
-    const auto note = file.append("one\n"); // written, and the cut reported with it
+    const auto note = file.append("one\n"); // written, and the fragment reported with it
     REQUIRE(note);
     CHECK(note->find(" ended in 11 bytes of a record a crash cut short") != std::string::npos);
     CHECK(note->find("it began: partial rec (the record was written)") != std::string::npos);
     CHECK_FALSE(file.append("two\n"));
-    CHECK(testing::read_lines(dir / "a.log") == std::vector<std::string>{"whole", "one", "two"});
+    CHECK(testing::read_lines(dir / "a.log") == std::vector<std::string>{"whole", "partial rec", "one", "two"});
     // Through the real entry point: the note fails the expansion once (Exim
-    // logs it), the record is in the file.
+    // logs it), the record is in the file, on a line of its own.
     testing::write_file(dir / "m.ec", "1700000000@cut sho");
     testing::write_file(dir / "mtalog.conf", "mtalog { mainlog = \"" + dir / "m.ec" + "\" }\n");
     const EximEntry exim;
@@ -184,9 +184,10 @@ TEST_CASE("exim: a record a crash cut short at the end of the file is cut off, r
     CHECK(yield.find("a record a crash cut short") != std::string::npos);
     CHECK(exim.call(event(dir / "mtalog.conf", "tcp:connect", "1xUx4h-0002Mt-2p")) == 0);
     const auto lines = testing::read_lines(dir / "m.ec");
-    REQUIRE(lines.size() == 2);
-    CHECK(lines[0].find("1xUx4h-0002Mt-2o") != std::string::npos);
-    CHECK(lines[0].find("cut sho") == std::string::npos);
+    REQUIRE(lines.size() == 3);
+    CHECK(lines[0] == "1700000000@cut sho");
+    CHECK(lines[1].find("1xUx4h-0002Mt-2o") != std::string::npos);
+    CHECK(lines[2].find("1xUx4h-0002Mt-2p") != std::string::npos);
 }
 
 TEST_CASE("exim: delivery processes writing at once give whole lines and one CSV header", "[exim]")

@@ -3,7 +3,12 @@
 // (checked with the system's gzip and zstd).
 #include <catch2/catch.hpp>
 
+#include <csignal>
+#include <fcntl.h>
 #include <filesystem>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <set>
 #include <stdexcept>
 
@@ -269,7 +274,7 @@ TEST_CASE("retention counts a rotation once in all its forms, and spares files q
     CHECK(rotated_files(log) == std::vector<std::string>{c + ".zst"});
 }
 
-TEST_CASE("compression and retention, two quick rotations: rotate_keep files remain, each compressed once",
+TEST_CASE("compression and retention, rotations in quick succession: rotate_keep files remain, each compressed once",
           "[rotation][compress]")
 {
     testing::TempDir dir;
@@ -291,4 +296,51 @@ TEST_CASE("compression and retention, two quick rotations: rotate_keep files rem
     const auto files = rotated_files(o.path);
     REQUIRE(files.size() == 1);
     CHECK(files[0].ends_with(".zst"));
+}
+
+// Plugin review F3: a write that completes a record an earlier failed write
+// left partial (its cut-back refused: someone else appended) and stops
+// inside the next one leaves only that next record partial; at shutdown on a
+// still failing disk only it is cut, never the completed record's end.
+// RLIMIT_FSIZE is the failing disk, in a child process.
+TEST_CASE("a record completed after an earlier failed write is never cut at shutdown", "[rotation][disk]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log";
+    const std::string r1 = record(1), r2 = record(2); // 52 bytes and a newline each
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::signal(SIGXFSZ, SIG_IGN); // EFBIG instead
+        const auto limit = [](rlim_t bytes) {
+            const rlimit l{bytes, RLIM_INFINITY};
+            return ::setrlimit(RLIMIT_FSIZE, &l) == 0;
+        };
+        bool ok = true;
+        {
+            SinkOptions o;
+            o.path = path;
+            SinkHarness h(o);
+            h.sink->begin_shutdown(std::chrono::steady_clock::now()); // no waiting for the disk
+            const int other = ::open(path.c_str(), O_WRONLY | O_APPEND);
+            ok = ok && other >= 0 && ::write(other, "x\n", 2) == 2 && ::close(other) == 0;
+            ok = ok && limit(2 + 10); // R1 stops after 10 bytes
+            h.put(r1);
+            h.sink->flush();
+            ok = ok && limit(2 + 53 + 10); // R1 completes; R2 stops after 10 bytes
+            h.put(r2);
+            h.sink->flush();
+            h.done(); // still failing: the partial R2 is cut
+            ok = ok && limit(RLIM_INFINITY);
+        }
+        ok = ok && testing::read_file(path) == "x\n" + r1 + "\n";
+        ::_exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    const std::string text = testing::read_file(path);
+    INFO(text);
+    CHECK(text == "x\n" + r1 + "\n");
 }
