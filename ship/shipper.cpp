@@ -76,7 +76,8 @@ void Shipper::save(Millis now, bool force)
     cursor_.scan_from = ledger_.scan_from();
     for (auto &[key, e] : cursor_.files) {
         e.final_offset = std::max(e.final_offset, ledger_.final_offset(key));
-        std::erase_if(e.skipped, [&](const auto &range) { return range.second <= e.final_offset; });
+        const std::uint64_t final_offset = e.final_offset; // (clang: no lambda captures a structured binding)
+        std::erase_if(e.skipped, [final_offset](const auto &range) { return range.second <= final_offset; });
     }
     if (auto e = save_cursor(cursor_, cursor_path_)) {
         if (now - last_save_ >= 60000 || force) { // said once a minute, not every 200 ms

@@ -288,10 +288,23 @@ int Tail::run()
     so.Stream = s_.stream.c_str();
     natsSubscription *sub = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
-    if (const natsStatus st = js_PullSubscribe(&sub, link_.js(), subject.c_str(), o_.durable.c_str(), nullptr, &so, &jerr);
-        st != NATS_OK) {
-        say("error: cannot read stream \"" + s_.stream + "\": " + nats_error_text(st));
-        return 1;
+    // A stream electing a leader, or not there yet, answers with an error
+    // for a while: tried again, with a back-off, until it works or a signal
+    // says stop.
+    std::string said;
+    for (auto wait = std::chrono::milliseconds(250);; wait = std::min(wait * 2, std::chrono::milliseconds(5000))) {
+        const natsStatus st =
+            js_PullSubscribe(&sub, link_.js(), subject.c_str(), o_.durable.c_str(), nullptr, &so, &jerr);
+        if (st == NATS_OK)
+            break;
+        if (const std::string e = nats_error_text(st); e != said) {
+            say("cannot read stream \"" + s_.stream + "\" yet: " + e + "; retrying");
+            said = e;
+        }
+        for (auto left = wait; left.count() > 0 && !stop_requested(); left -= std::chrono::milliseconds(50))
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (stop_requested())
+            return 0;
     }
     auto last_record = Clock::now();
     while (!stop_requested() && (o_.count < 0 || t_.written < o_.count)) {

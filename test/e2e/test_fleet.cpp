@@ -331,6 +331,20 @@ TEST_CASE("fleet: through rotation, leader kills, a full outage and SIGKILLs mid
     const bool caught_up =
         testing::wait_until([&] { return a.reconciled() && b.reconciled() && c.reconciled(); }, 300s);
     CHECK(caught_up);
+    if (!caught_up) {
+        // For the post-mortem: what each shipper is doing now (its threads'
+        // stacks, where gdb is installed) and its last status.
+        for (Node *n : nodes) {
+            const std::string out = n->dir + "/stacks-" + std::to_string(n->shipper_runs) + ".txt";
+            WARN(n->name << " status: " << testing::read_file(n->dir + "/state/status.json"));
+            if (!n->shipper.running())
+                WARN(n->name << "'s shipper had ended: " << n->shipper.ended());
+            if (n->shipper.running() && std::system("command -v gdb >/dev/null 2>&1") == 0)
+                (void)std::system(("gdb -p " + std::to_string(n->shipper.pid()) +
+                                   " -batch -ex 'thread apply all bt' >'" + out + "' 2>&1")
+                                      .c_str());
+        }
+    }
     long long in_files = 0;
     const Records expected = records_in_files(nodes, in_files);
     // The stream, read independently (the shippers still running), against
@@ -413,7 +427,7 @@ TEST_CASE("fleet: through rotation, leader kills, a full outage and SIGKILLs mid
     CHECK(gz);
     // FLEET_DEBUG=DIR keeps everything of a failed run for a post-mortem
     // (FLEET_KEEP=DIR of any run), with the stream as read: seq time id.
-    const char *keep = (missing || !tail_exact) && std::getenv("FLEET_DEBUG") ? std::getenv("FLEET_DEBUG")
+    const char *keep = (missing || !tail_exact || !caught_up) && std::getenv("FLEET_DEBUG") ? std::getenv("FLEET_DEBUG")
                                                                                 : std::getenv("FLEET_KEEP");
     if (keep) {
         fs::remove_all(keep);

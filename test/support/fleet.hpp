@@ -32,9 +32,12 @@ public:
     [[nodiscard]] bool running();
     [[nodiscard]] int pid() const { return pid_; }
     std::optional<int> wait_exit(int timeout_ms); // exit status once it ended
+    // How it ended when running() found it gone: "exit N" or "signal N".
+    [[nodiscard]] const std::string &ended() const { return ended_; }
 
 private:
     int pid_ = -1;
+    std::string ended_;
 };
 
 // `count` JetStream servers clustered on loopback, optionally with one
