@@ -22,6 +22,7 @@ void on_status(int)
     g_status = 1;
 }
 
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 // A crash leaves its stack on standard error (the service's log) before
 // the default action (a core, where enabled): addresses in mtalog-ship and
 // its libraries, for addr2line. Not under the sanitizers, which report it
@@ -41,7 +42,6 @@ void on_fatal(int sig)
 
 void install_crash_report()
 {
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
     void *warm[1];
     (void)::backtrace(warm, 1); // loads what backtrace() needs now, not in the handler
     struct sigaction sa {};
@@ -49,8 +49,10 @@ void install_crash_report()
     sigemptyset(&sa.sa_mask);
     for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT})
         sigaction(sig, &sa, nullptr);
-#endif
 }
+#else
+void install_crash_report() {}
+#endif
 
 } // namespace
 

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
@@ -62,11 +63,20 @@ public:
         }
         return std::nullopt;
     }
-    // Adds `record` to the batch for `name`. A file the state has no length
-    // for yet gets its length now, before anything is written to it
-    // (`lengths` changed: the state must be saved before the batch is).
+    // Adds `record` to the batch for `name` (open_output() first).
     std::optional<std::string> append(const std::string &name, std::string_view record,
                                       std::map<std::string, std::uint64_t> &lengths, bool &lengths_changed)
+    {
+        if (auto e = open_output(name, lengths, lengths_changed))
+            return e;
+        pending_[name].append(record).push_back('\n');
+        return std::nullopt;
+    }
+    // Opens the file for `name`. A file the state has no length for yet gets
+    // its length now, before anything is written to it (`lengths` changed:
+    // the state must be saved before the batch is).
+    std::optional<std::string> open_output(const std::string &name, std::map<std::string, std::uint64_t> &lengths,
+                                           bool &lengths_changed)
     {
         if (!fds_.count(name)) {
             if (fds_.size() >= kOpenMax) { // one per node and type: a big fleet would run out of descriptors
@@ -87,7 +97,6 @@ public:
                 lengths_changed = true;
             }
         }
-        pending_[name].append(record).push_back('\n');
         return std::nullopt;
     }
     // Writes and fsyncs the batch; records each file's length.
@@ -131,6 +140,14 @@ private:
     std::map<std::string, int> fds_;
     std::map<std::string, std::string> pending_;
 };
+
+// A test's SIGKILL at an exact point: MTALOG_SHIP_CRASH_AT=<name> ends the
+// process there, as a kill would (test_ship's tail tests use it).
+void crash_point(const char *name)
+{
+    if (const char *at = std::getenv("MTALOG_SHIP_CRASH_AT"); at && std::strcmp(at, name) == 0)
+        std::_Exit(137);
+}
 
 std::int64_t unix_now()
 {
@@ -191,7 +208,26 @@ bool Tail::handle(natsMsgList &list)
 {
     std::string text; // standard output's share of the batch
     const std::int64_t now = unix_now();
+    // A file new to the state is recorded (with its length before this
+    // batch) before anything of the batch is marked seen or written: a crash
+    // in between cuts it back at the next start, and the batch, not
+    // acknowledged, comes again and is written. (Saved after the marks, the
+    // state would skip it as seen: lost.)
     bool new_outputs = false;
+    for (int i = 0; i < list.Count && !o_.out_dir.empty(); ++i)
+        if (auto e = out_.open_output(Outputs::name_of(natsMsg_GetSubject(list.Msgs[i])), state_.outputs, new_outputs)) {
+            say("error: " + *e + " (the record stays unacknowledged in the stream)");
+            rc_ = 1;
+            return false;
+        }
+    if (new_outputs) {
+        if (auto e = state_.save(state_path_)) {
+            say("error: " + *e);
+            rc_ = 1;
+            return false;
+        }
+        crash_point("tail-new-outputs-saved");
+    }
     for (int i = 0; i < list.Count; ++i) {
         natsMsg *m = list.Msgs[i];
         const std::string_view data(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
@@ -219,12 +255,7 @@ bool Tail::handle(natsMsgList &list)
         }
         ++t_.written;
     }
-    // A file new to the state is recorded (with its length before this
-    // batch) before the batch is written to it: a crash in between cuts it
-    // back at the next start.
-    std::optional<std::string> e = new_outputs ? state_.save(state_path_) : std::nullopt;
-    if (!e)
-        e = o_.out_dir.empty() ? write_stdout(text) : out_.commit(state_.outputs);
+    std::optional<std::string> e = o_.out_dir.empty() ? write_stdout(text) : out_.commit(state_.outputs);
     if (!e)
         e = state_.save(state_path_);
     if (e) {

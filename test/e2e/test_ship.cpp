@@ -5,6 +5,8 @@
 // files written by many processes, and tail.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -386,6 +388,33 @@ TEST_CASE("ship: tail prints the fleet's records, or writes one file per node an
                                              "to-files", "--out-dir", out_dir, "--idle-ms", "1000", n.ship_conf},
                                             n.dir.path());
     CHECK(again.err.find("tail: 0 record(s) written") != std::string::npos);
+    // Killed right after its state first names a new output file, before
+    // the batch is written: the next run (once the server delivers the
+    // unacknowledged batch again, after its 30 s ack wait) writes every
+    // record, none skipped as seen.
+    const auto crash_dir = n.dir / "crashed";
+    const auto crashed = testing::run_command({"/usr/bin/env", "MTALOG_SHIP_CRASH_AT=tail-new-outputs-saved",
+                                               testing::mtalog_ship_exe(), "tail", "--durable", "crashed", "--out-dir",
+                                               crash_dir, n.ship_conf},
+                                              n.dir.path());
+    CHECK(crashed.status == 137);
+    const std::string all = std::to_string(testing::read_lines(n.dir / "attempt.log").size() +
+                                           testing::read_lines(n.dir / "bounce.json").size());
+    const auto resumed =
+        testing::run_command({"/usr/bin/timeout", "90", testing::mtalog_ship_exe(), "tail", "--durable", "crashed",
+                              "--out-dir", crash_dir, "--count", all, n.ship_conf},
+                             n.dir.path());
+    INFO(resumed.err);
+    CHECK(resumed.status == 0);
+    // The batch delivered again comes after the later ones: the same
+    // records, each once, in another order.
+    const auto sorted = [](std::vector<std::string> lines) {
+        std::sort(lines.begin(), lines.end());
+        return lines;
+    };
+    CHECK(sorted(testing::read_lines(crash_dir + "/n1.attempt.log")) == sorted(testing::read_lines(n.dir / "attempt.log")));
+    CHECK(sorted(testing::read_lines(crash_dir + "/n1.permanent_failure.log")) ==
+          sorted(testing::read_lines(n.dir / "bounce.json")));
 }
 
 namespace {
