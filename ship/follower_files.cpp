@@ -290,9 +290,19 @@ Follower::Lag Follower::unread()
                 // others: a report must not read a backlog.
                 lag.records += is_active(c) ? count_lines(c.name, pos, c.size) : (c.size - pos) / average;
             }
-        } else if (!e.done_end && !is_active(c) && !has_plain_form(c.key)) {
-            lag.bytes += c.size; // compressed: its decoded size is not known before reading it
-            lag.records += c.size * 4 / average; // about four times smaller than the records
+        } else if (!is_active(c) && !has_plain_form(c.key)) {
+            if (!e.done_end) {
+                lag.bytes += c.size; // compressed: its decoded size is not known before reading it
+                lag.records += c.size * 4 / average; // about four times smaller than the records
+            } else if (pos < *e.done_end) {
+                // Finished, and a round sent records of it back: what is
+                // left to read again is known exactly.
+                lag.bytes += *e.done_end - pos;
+                lag.records += std::max<std::uint64_t>(1, (*e.done_end - pos) / average);
+            } else if (grown_.count(c.identity())) {
+                lag.bytes += c.size; // it grew after it was finished: estimated as above
+                lag.records += std::max<std::uint64_t>(1, c.size * 4 / average);
+            }
         }
     }
     return lag;

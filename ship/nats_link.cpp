@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <unordered_map>
 
 #include "stream_read.hpp"
 
@@ -23,12 +24,23 @@ void say(const std::string &line)
 
 namespace {
 
+// A publish waiting for its answer: its record and when it left.
+struct Pending {
+    RecordId record;
+    std::chrono::steady_clock::time_point sent;
+};
+
 // Answers arrive on libnats's threads, which natsConnection_Close does not
 // wait for: their queue lives as long as the process, not as a connection.
+// The publishes waiting for an answer are known by their message's address:
+// the answer handler never reads the message (libnats may still be writing
+// it out), and an answer whose message is no longer here (given up on after
+// ack_wait) is dropped.
 struct AckQueue {
     std::mutex mutex;
     std::condition_variable cv;
     std::vector<Ack> acks;
+    std::unordered_map<const natsMsg *, Pending> in_flight;
     std::size_t wake_at = SIZE_MAX; // a waiter's threshold; SIZE_MAX: nobody waits
 };
 
@@ -101,18 +113,26 @@ std::optional<std::string> NatsLink::connect(bool &fatal)
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = s_.ack_wait.count();
-    jo.PublishAsync.MaxPending = static_cast<int64_t>(s_.max_pending);
-    jo.PublishAsync.AckHandler = &NatsLink::on_ack;
-    jo.PublishAsync.AckHandlerClosure = &ack_queue();
     st = natsConnection_JetStream(&js_, nc_, &jo);
     if (st != NATS_OK)
         return "JetStream context: " + nats_error_text(st);
     return std::nullopt;
 }
 
+void NatsLink::drop_publishing()
+{
+    if (pub_)
+        jsCtx_Destroy(pub_); // frees the messages it still held
+    pub_ = nullptr;
+    AckQueue &q = ack_queue();
+    std::lock_guard lock(q.mutex);
+    q.in_flight.clear();
+}
+
 void NatsLink::close()
 {
     g_closing = true;
+    drop_publishing();
     if (js_)
         jsCtx_Destroy(js_);
     js_ = nullptr;
@@ -133,19 +153,39 @@ natsStatus NatsLink::flush(int ms) const
     return nc_ ? natsConnection_FlushTimeout(nc_, ms) : NATS_OK;
 }
 
-void NatsLink::complete(std::chrono::milliseconds limit) const
+void NatsLink::complete(std::chrono::milliseconds limit)
 {
-    if (!js_)
-        return;
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = limit.count();
-    js_PublishAsyncComplete(js_, &po);
+    if (pub_) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = limit.count();
+        js_PublishAsyncComplete(pub_, &po);
+    }
+    expire(true);
 }
 
-std::optional<std::string> NatsLink::publish(const char *subject, std::string_view payload, const char *id,
-                                             const char *format)
+// Publishes go through a context of their own, made on the first publish
+// and dropped when publishes are given up on, so that the rounds thread's
+// context (reads of the stream) is never replaced under it. No MaxWait is
+// given to libnats: its timer answers a publish that is still being written
+// (the publishing thread waiting for the connection's lock while a
+// reconnection holds it), and the handler would free the message under the
+// writer. The waits are counted here instead (expire).
+std::optional<std::string> NatsLink::publish(const char *subject, std::string_view payload, const RecordId &record,
+                                             const char *id, const char *format)
 {
+    if (!pub_) {
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = s_.ack_wait.count();
+        jo.PublishAsync.MaxPending = static_cast<int64_t>(s_.max_pending);
+        jo.PublishAsync.AckHandler = &NatsLink::on_ack;
+        jo.PublishAsync.AckHandlerClosure = &ack_queue();
+        if (const natsStatus st = natsConnection_JetStream(&pub_, nc_, &jo); st != NATS_OK) {
+            pub_ = nullptr;
+            return "JetStream context: " + nats_error_text(st);
+        }
+    }
     natsMsg *msg = nullptr;
     natsStatus st = natsMsg_Create(&msg, subject, nullptr, payload.data(), static_cast<int>(payload.size()));
     if (st == NATS_OK)
@@ -154,16 +194,61 @@ std::optional<std::string> NatsLink::publish(const char *subject, std::string_vi
         st = natsMsgHeader_Set(msg, "Mtalog-Node", s_.node.c_str());
     if (st == NATS_OK)
         st = natsMsgHeader_Set(msg, "Mtalog-Format", format);
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = s_.ack_wait.count();
-    if (st == NATS_OK)
-        st = js_PublishMsgAsync(js_, &msg, &po);
     if (st != NATS_OK) {
-        natsMsg_Destroy(msg); // still ours when the publish failed
+        natsMsg_Destroy(msg);
+        return nats_error_text(st);
+    }
+    AckQueue &q = ack_queue();
+    const natsMsg *const key = msg;
+    {
+        // Before the publish: its answer may come before the call returns.
+        std::lock_guard lock(q.mutex);
+        q.in_flight[key] = Pending{record, std::chrono::steady_clock::now()};
+    }
+    st = js_PublishMsgAsync(pub_, &msg, nullptr);
+    if (st != NATS_OK) {
+        // Still ours, and libnats took it back from its table: no answer
+        // can come for it.
+        {
+            std::lock_guard lock(q.mutex);
+            q.in_flight.erase(key);
+        }
+        natsMsg_Destroy(msg);
         return nats_error_text(st);
     }
     return std::nullopt;
+}
+
+std::size_t NatsLink::expire(bool all)
+{
+    const auto now = std::chrono::steady_clock::now();
+    if (!all && now - last_expiry_check_ < std::chrono::milliseconds(100))
+        return 0;
+    last_expiry_check_ = now;
+    AckQueue &q = ack_queue();
+    std::size_t given_up = 0;
+    {
+        std::lock_guard lock(q.mutex);
+        const bool late = std::any_of(q.in_flight.begin(), q.in_flight.end(),
+                                      [&](const auto &p) { return now - p.second.sent >= s_.ack_wait; });
+        if (q.in_flight.empty() || (!all && !late))
+            return 0;
+        // All of them: the context that would take their answers goes.
+        const std::string why = "no answer within ack_wait (" + std::to_string(s_.ack_wait.count()) + " ms)";
+        for (const auto &[msg, p] : q.in_flight) {
+            Ack a;
+            a.record = p.record;
+            a.error = why;
+            q.acks.push_back(std::move(a));
+        }
+        given_up = q.in_flight.size();
+        q.in_flight.clear();
+    }
+    // libnats holds the messages (and counts them against MaxPending) until
+    // an answer that may never come: a new context starts empty, and a late
+    // answer to the old one goes nowhere.
+    drop_publishing();
+    return given_up;
 }
 
 void NatsLink::take_acks(std::vector<Ack> &out)
@@ -192,9 +277,6 @@ void NatsLink::on_ack(jsCtx *, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, voi
 {
     auto &q = *static_cast<AckQueue *>(closure);
     Ack a;
-    const char *id = nullptr;
-    if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id)
-        a.ours = parse_id(id, a.record);
     if (pa && pa->Sequence > 0) {
         a.ok = true;
         a.duplicate = pa->Duplicate;
@@ -204,15 +286,18 @@ void NatsLink::on_ack(jsCtx *, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, voi
     } else if (pae) {
         a.error = pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err);
     }
-    if (!a.ok && id)
-        a.error += std::string(" (") + id + ")";
-    natsMsg_Destroy(msg); // the handler owns it (libnats 3.4)
     bool wake = false;
     {
         std::lock_guard lock(q.mutex);
-        q.acks.push_back(std::move(a));
-        wake = q.acks.size() >= q.wake_at;
+        const auto it = q.in_flight.find(msg);
+        if (it != q.in_flight.end()) {
+            a.record = it->second.record;
+            q.in_flight.erase(it);
+            q.acks.push_back(std::move(a));
+            wake = q.acks.size() >= q.wake_at;
+        }
     }
+    natsMsg_Destroy(msg); // the handler owns it (libnats 3.4)
     if (wake)
         q.cv.notify_one();
 }

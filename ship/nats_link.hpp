@@ -18,7 +18,6 @@
 namespace mtalog::ship {
 
 struct Ack {
-    bool ours = false; // the id parsed into key and offset
     bool ok = false;
     bool duplicate = false;
     RecordId record;
@@ -41,15 +40,22 @@ public:
     [[nodiscard]] bool open() const { return nc_ != nullptr; } // connect() succeeded once
     [[nodiscard]] bool connected() const;
     [[nodiscard]] jsCtx *js() const { return js_; }
+    [[nodiscard]] natsConnection *nc() const { return nc_; }
     // Waits until the server has everything sent so far (acks included).
     [[nodiscard]] natsStatus flush(int ms) const;
-    // Waits up to `limit` for every publish in flight to be answered.
-    void complete(std::chrono::milliseconds limit) const;
+    // Waits up to `limit` for every publish in flight to be answered; the
+    // rest are given up on (expire).
+    void complete(std::chrono::milliseconds limit);
 
-    // Publishes asynchronously; its answer comes through take_acks. An error
-    // text when it could not even be handed to the library.
-    std::optional<std::string> publish(const char *subject, std::string_view payload, const char *id,
-                                       const char *format);
+    // Publishes `record` asynchronously; its answer comes through take_acks.
+    // An error text when it could not even be handed to the library.
+    std::optional<std::string> publish(const char *subject, std::string_view payload, const RecordId &record,
+                                       const char *id, const char *format);
+    // When a publish has waited ack_wait for its answer (or with `all`),
+    // every publish in flight is given up on: each is answered as failed
+    // through take_acks and a later answer is ignored. Checks at most every
+    // 100 ms; returns how many were given up on.
+    std::size_t expire(bool all = false);
 
     // Answers that arrived, oldest first, into `out` (its storage is reused).
     static void take_acks(std::vector<Ack> &out);
@@ -63,9 +69,13 @@ private:
     static void on_disconnected(natsConnection *, void *);
     static void on_reconnected(natsConnection *nc, void *);
 
+    void drop_publishing();
+
     const Settings &s_;
     natsConnection *nc_ = nullptr;
-    jsCtx *js_ = nullptr;
+    jsCtx *js_ = nullptr;  // requests and reads (the rounds thread, tail)
+    jsCtx *pub_ = nullptr; // asynchronous publishes (the main thread)
+    std::chrono::steady_clock::time_point last_expiry_check_{};
 };
 
 // Logs a line with a UTC time stamp on standard error ("... mtalog-ship: line").

@@ -189,6 +189,7 @@ RoundDone Rounds::round(const Request &q)
         read.headers_only = true;
         read.wait_ms = std::max<std::int64_t>(5000, 2 * s_.ack_wait.count());
         read.stop = &stop_;
+        read.nc = link_.nc();
         d.error = read_stream(link_.js(), read, [&](natsMsg *m, std::uint64_t seq) {
             const char *id = nullptr, *size = nullptr;
             RecordId rid;

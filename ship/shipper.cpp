@@ -202,6 +202,7 @@ int Shipper::work()
             }
             const bool ready = phase == Rounds::Phase::ready;
             if (ready) {
+                link_.expire();
                 take_acks(now);
                 if (NatsLink::take_disconnect())
                     incident(now, "the connection to the servers was lost");
@@ -235,7 +236,7 @@ int Shipper::work()
                                         full ? std::max<std::size_t>(1, window_ / 8) : 1);
             }
         }
-        // In flight: answered (or timed out) before the cursor is saved.
+        // In flight: answered (or given up on) before the cursor is saved.
         if (rounds.phase() == Rounds::Phase::ready) {
             link_.complete(s_.ack_wait);
             take_acks(now_ms());

@@ -33,15 +33,12 @@ void Shipper::take_acks(Millis now)
     for (const Ack &a : acks_) {
         if (!a.ok) {
             ++c_.failed;
-            if (a.ours)
-                ledger_.failed(a.record.key, a.record.offset);
+            ledger_.failed(a.record.key, a.record.offset);
             if (!failed)
                 error = a.error;
             failed = true;
             continue;
         }
-        if (!a.ours)
-            continue;
         if (const std::uint64_t length = ledger_.acked(a.record.key, a.record.offset, a.seq, now)) {
             ++c_.shipped;
             c_.bytes += length - 1;
@@ -160,7 +157,7 @@ bool Shipper::ship(std::size_t source, std::uint64_t key, std::uint64_t offset, 
     id_.resize(s_.node.size() + 40);
     id_.resize(format_id(id_.data(), s_.node, RecordId{key, offset}));
     if (auto error = link_.publish(subject_of(source, record_type(line, spec.format, spec.only_type)), line,
-                                   id_.c_str(), spec.format.c_str())) {
+                                   RecordId{key, offset}, id_.c_str(), spec.format.c_str())) {
         ++c_.failed;
         publish_failed(now_ms(), *error);
         ledger_.sent(key, offset, end, ledger_.highest_seq());

@@ -1,6 +1,8 @@
 #include "stream_read.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 namespace mtalog::ship {
 
@@ -14,49 +16,116 @@ std::string nats_error_text(natsStatus s)
     return out;
 }
 
+namespace {
+
+// One ephemeral pull consumer of a read. libnats 3.4.1's natsSubscription_
+// Fetch overflows its result array when the subscription already holds more
+// than half a batch of messages (fixed in libnats 3.9.0): messages a server
+// sends after an earlier fetch gave up wait there. So a consumer is only
+// fetched from while every fetch got the whole batch it asked for; after
+// anything less (a timeout, a short answer) it is dropped, and the read goes
+// on with a new one from the next sequence.
+class Consumer {
+public:
+    Consumer(jsCtx *js, const StreamRead &r) : js_(js), r_(r) {}
+    ~Consumer() { drop(); }
+    Consumer(const Consumer &) = delete;
+    Consumer &operator=(const Consumer &) = delete;
+
+    // A consumer from `from` on; the messages it has to deliver.
+    std::optional<std::string> open(std::uint64_t from, std::uint64_t &pending)
+    {
+        drop();
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Stream = r_.stream.c_str();
+        so.Config.AckPolicy = js_AckNone;
+        so.Config.DeliverPolicy = from > 1 ? js_DeliverByStartSequence : js_DeliverAll;
+        so.Config.OptStartSeq = from > 1 ? from : 0;
+        so.Config.HeadersOnly = r_.headers_only;
+        so.Config.InactiveThreshold = 60LL * 1000 * 1000 * 1000; // gone a minute after a crashed reader
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        natsStatus st = js_PullSubscribe(&sub_, js_, r_.subject.c_str(), nullptr, nullptr, &so, &jerr);
+        if (st != NATS_OK) {
+            sub_ = nullptr;
+            return "subscribe: " + nats_error_text(st);
+        }
+        jsConsumerInfo *ci = nullptr;
+        st = natsSubscription_GetConsumerInfo(&ci, sub_, nullptr, &jerr);
+        if (st != NATS_OK)
+            return "consumer info: " + nats_error_text(st);
+        pending = ci->NumPending;
+        jsConsumerInfo_Destroy(ci);
+        return std::nullopt;
+    }
+    [[nodiscard]] bool open() const { return sub_ != nullptr; }
+    // Up to `batch` messages within `wait_ms`; the consumer is dropped
+    // unless it delivered exactly `batch`.
+    natsStatus fetch(natsMsgList &list, int batch, std::int64_t wait_ms)
+    {
+        int held = 0;
+        if (natsSubscription_GetPending(sub_, &held, nullptr) != NATS_OK || held != 0) {
+            drop(); // left over from before: not safe to fetch over
+            return NATS_TIMEOUT;
+        }
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        const natsStatus st = natsSubscription_Fetch(&list, sub_, batch, wait_ms, &jerr);
+        if (st != NATS_OK || list.Count != batch)
+            drop();
+        return st;
+    }
+    void drop()
+    {
+        if (!sub_)
+            return;
+        natsSubscription_Unsubscribe(sub_); // deletes the ephemeral consumer
+        // libnats 3.4.1's read loop looks a subscription up and then uses it
+        // without holding it (fixed in 3.6.1): freed while a late message of
+        // it is being taken in, it is used after the free. A round trip
+        // first: the read loop takes in everything sent before the answer to
+        // it, in order.
+        if (!r_.nc || natsConnection_FlushTimeout(r_.nc, 2000) != NATS_OK)
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        natsSubscription_Destroy(sub_);
+        sub_ = nullptr;
+    }
+
+private:
+    jsCtx *js_;
+    const StreamRead &r_;
+    natsSubscription *sub_ = nullptr;
+};
+
+} // namespace
+
 std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,
                                        const std::function<void(natsMsg *, std::uint64_t)> &each)
 {
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = r.stream.c_str();
-    so.Config.AckPolicy = js_AckNone;
-    so.Config.DeliverPolicy = r.from > 1 ? js_DeliverByStartSequence : js_DeliverAll;
-    so.Config.OptStartSeq = r.from > 1 ? r.from : 0;
-    so.Config.HeadersOnly = r.headers_only;
-    so.Config.InactiveThreshold = 60LL * 1000 * 1000 * 1000; // gone a minute after a crashed reader
-    natsSubscription *sub = nullptr;
-    jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus st = js_PullSubscribe(&sub, js, r.subject.c_str(), nullptr, nullptr, &so, &jerr);
-    if (st != NATS_OK)
-        return "subscribe: " + nats_error_text(st);
-    std::optional<std::string> error;
-    jsConsumerInfo *ci = nullptr;
+    Consumer consumer(js, r);
     std::uint64_t remaining = 0, last_seq = 0;
-    st = natsSubscription_GetConsumerInfo(&ci, sub, nullptr, &jerr);
-    if (st == NATS_OK) {
-        remaining = ci->NumPending;
-        jsConsumerInfo_Destroy(ci);
-    } else {
-        error = "consumer info: " + nats_error_text(st);
-    }
-    while (!error && remaining > 0) {
-        if (r.stop && r.stop->load()) {
-            error = "stopped";
-            break;
-        }
+    if (auto e = consumer.open(r.from, remaining))
+        return e;
+    std::int64_t waited = 0; // since the last message, in short waits so that a stop is seen within a second
+    while (remaining > 0) {
+        if (r.stop && r.stop->load())
+            return "stopped";
+        if (!consumer.open())
+            if (auto e = consumer.open(std::max(r.from, last_seq + 1), remaining); e || remaining == 0)
+                return e;
         natsMsgList list{};
         const int batch = static_cast<int>(remaining < 1024 ? remaining : 1024);
-        // In short waits, so that a stop is seen within a second.
-        for (std::int64_t waited = 0;; waited += 1000) {
-            st = natsSubscription_Fetch(&list, sub, batch, std::min<std::int64_t>(1000, r.wait_ms - waited), &jerr);
-            if (st != NATS_TIMEOUT || waited + 1000 >= r.wait_ms || (r.stop && r.stop->load()))
-                break;
+        const std::int64_t wait = std::min<std::int64_t>(1000, r.wait_ms - waited);
+        const natsStatus st = consumer.fetch(list, batch, wait);
+        if (st == NATS_TIMEOUT) {
+            waited += wait;
+            if (waited >= r.wait_ms)
+                return "reading back (" + std::to_string(remaining) + " message(s) to go): " + nats_error_text(st);
+            continue;
         }
-        if (st != NATS_OK) {
-            error = "reading back (" + std::to_string(remaining) + " message(s) to go): " + nats_error_text(st);
-            break;
-        }
+        if (st != NATS_OK)
+            return "reading back (" + std::to_string(remaining) + " message(s) to go): " + nats_error_text(st);
+        waited = 0;
+        std::optional<std::string> error;
         for (int i = 0; i < list.Count && !error; ++i) {
             natsMsg *m = list.Msgs[i];
             jsMsgMetaData *meta = nullptr;
@@ -79,10 +148,10 @@ std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,
                 remaining = 0;
         }
         natsMsgList_Destroy(&list);
+        if (error)
+            return error;
     }
-    natsSubscription_Unsubscribe(sub); // deletes the ephemeral consumer
-    natsSubscription_Destroy(sub);
-    return error;
+    return std::nullopt;
 }
 
 std::optional<std::string> stream_state(jsCtx *js, const std::string &stream, StreamState &out, bool *missing)

@@ -20,6 +20,7 @@ struct StreamRead {
     bool headers_only = false;
     std::int64_t wait_ms = 5000;               // the longest wait for the next batch
     const std::atomic<bool> *stop = nullptr;   // ends the read early (an error) when set
+    natsConnection *nc = nullptr;              // js's connection: flushed before the consumer is freed
 };
 
 // A libnats status with the library's last error detail, for messages.

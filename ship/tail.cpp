@@ -228,8 +228,10 @@ bool Tail::handle(natsMsgList &list)
         }
         crash_point("tail-new-outputs-saved");
     }
-    for (int i = 0; i < list.Count; ++i) {
-        natsMsg *m = list.Msgs[i];
+    // With --count, what is past it stays unacknowledged.
+    int taken = 0;
+    for (; taken < list.Count && (o_.count < 0 || t_.written < o_.count); ++taken) {
+        natsMsg *m = list.Msgs[taken];
         const std::string_view data(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
         const char *id = nullptr, *node_header = nullptr;
         natsMsgHeader_Get(m, "Mtalog-Node", &node_header);
@@ -265,7 +267,7 @@ bool Tail::handle(natsMsgList &list)
     }
     // Written, recorded, and only then acknowledged: a crash in between
     // repeats nothing (the state says what was written) and loses nothing.
-    for (int i = 0; i < list.Count; ++i)
+    for (int i = 0; i < taken; ++i)
         natsMsg_Ack(list.Msgs[i], nullptr);
     return true;
 }
@@ -340,7 +342,15 @@ int Tail::run()
     auto last_record = Clock::now();
     while (!stop_requested() && (o_.count < 0 || t_.written < o_.count)) {
         natsMsgList list{};
-        const int batch = static_cast<int>(o_.count < 0 ? 512 : std::min<long long>(512, o_.count - t_.written));
+        int batch = static_cast<int>(o_.count < 0 ? 512 : std::min<long long>(512, o_.count - t_.written));
+        // libnats 3.4.1's natsSubscription_Fetch overflows its result array
+        // when the subscription already holds more than half a batch (fixed
+        // in 3.9.0): messages sent after an earlier fetch gave up wait
+        // there, and at most one unanswered request (512) can add to them.
+        // A batch over twice that many is safe; what is past --count is not
+        // acknowledged, and comes again.
+        if (int held = 0; natsSubscription_GetPending(sub, &held, nullptr) == NATS_OK && held > 0)
+            batch = std::max(batch, 2 * (held + 512));
         const natsStatus st = natsSubscription_Fetch(&list, sub, batch, 1000, &jerr);
         if (st == NATS_TIMEOUT) {
             if (o_.idle_ms >= 0 && Clock::now() - last_record >= std::chrono::milliseconds(o_.idle_ms))

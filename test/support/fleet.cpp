@@ -275,18 +275,36 @@ std::vector<StoredMessage> StreamReader::read_all(const std::string &stream) con
     jsStreamInfo_Destroy(si);
     if (count == 0)
         return out;
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = stream.c_str();
-    so.Config.AckPolicy = js_AckNone;
-    so.Config.DeliverPolicy = js_DeliverAll;
+    // A consumer is fetched from only while it answers whole batches:
+    // libnats 3.4.1's Fetch overflows its result array when messages an
+    // earlier fetch gave up on are waiting (fixed in 3.9.0). After a short
+    // answer or a timeout the reader starts a new one past what it has.
     natsSubscription *sub = nullptr;
-    REQUIRE(js_PullSubscribe(&sub, c.js, ">", nullptr, nullptr, &so, &jerr) == NATS_OK);
+    const auto subscribe = [&](std::uint64_t from) {
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Stream = stream.c_str();
+        so.Config.AckPolicy = js_AckNone;
+        so.Config.DeliverPolicy = from > 1 ? js_DeliverByStartSequence : js_DeliverAll;
+        so.Config.OptStartSeq = from > 1 ? from : 0;
+        REQUIRE(js_PullSubscribe(&sub, c.js, ">", nullptr, nullptr, &so, &jerr) == NATS_OK);
+    };
+    const auto unsubscribe = [&] {
+        natsSubscription_Unsubscribe(sub);
+        natsConnection_FlushTimeout(c.nc, 2000); // the read loop is past it before it is freed
+        natsSubscription_Destroy(sub);
+        sub = nullptr;
+    };
     std::uint64_t seen_last = 0;
     int idle = 0;
     while (seen_last < last && out.size() < count && idle < 30) {
+        if (!sub)
+            subscribe(seen_last + 1);
         natsMsgList list{};
-        const natsStatus st = natsSubscription_Fetch(&list, sub, 1024, 1000, &jerr);
+        const int batch = static_cast<int>(std::min<std::uint64_t>(1024, last - seen_last));
+        const natsStatus st = natsSubscription_Fetch(&list, sub, batch, 1000, &jerr);
+        if (st != NATS_OK || list.Count != batch)
+            unsubscribe();
         if (st == NATS_TIMEOUT) {
             ++idle;
             continue;
@@ -317,8 +335,8 @@ std::vector<StoredMessage> StreamReader::read_all(const std::string &stream) con
         }
         natsMsgList_Destroy(&list);
     }
-    natsSubscription_Unsubscribe(sub);
-    natsSubscription_Destroy(sub);
+    if (sub)
+        unsubscribe();
     INFO("read up to sequence " << seen_last << " of " << last << ", " << out.size() << " of " << count
                                  << " messages");
     REQUIRE((seen_last >= last || out.size() >= count));

@@ -1,0 +1,75 @@
+// mtalog-ship's follower without a server: what its lag counts.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <zstd.h>
+
+#include "cursor.hpp"
+#include "follower.hpp"
+#include "ledger.hpp"
+#include "test_support.hpp"
+
+using namespace mtalog::ship;
+
+namespace {
+
+std::string zstd_of(const std::string &text)
+{
+    std::string out(ZSTD_compressBound(text.size()), '\0');
+    const std::size_t n = ZSTD_compress(out.data(), out.size(), text.data(), text.size(), 3);
+    REQUIRE_FALSE(ZSTD_isError(n));
+    out.resize(n);
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("ship follower: records a round sends back to a finished compressed file count in the lag until read "
+          "again",
+          "[ship]")
+{
+    testing::TempDir dir;
+    std::string rotated;
+    for (int i = 0; i < 50; ++i)
+        rotated += "1700000000@m" + std::to_string(i) + "@@@@@R@example.com@x@@delivered\n";
+    testing::write_file(dir / "attempt.log.1.zst", zstd_of(rotated));
+    testing::write_file(dir / "attempt.log", "1700000100@live@@@@@R@example.com@x@@delivered\n");
+
+    ShipFile spec;
+    spec.path = dir / "attempt.log";
+    spec.format = "mainlog";
+    FollowerSettings fs;
+    fs.rotated_idle = 0;
+    Cursor cursor;
+    Ledger ledger(20000);
+    Follower f(spec, fs, cursor, ledger, [](const std::string &) {});
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> where; // line -> key, offset
+    const auto take = [&](std::uint64_t key, std::uint64_t offset, std::string_view line) {
+        where[std::string(line)] = {key, offset};
+        const auto end = offset + line.size() + 1;
+        REQUIRE(ledger.consider(key, offset, end) == Ledger::Line::send);
+        ledger.sent(key, offset, end, 0);
+        return true;
+    };
+    Millis now = 1000;
+    std::uint64_t key = 0;
+    for (int i = 0; i < 50 && !(key && cursor.files[key].done_end); ++i, now += 1100) {
+        f.pump(now, take);
+        const auto first = where.find("1700000000@m0@@@@@R@example.com@x@@delivered");
+        key = first == where.end() ? 0 : first->second.first;
+    }
+    REQUIRE(where.size() >= 50); // the compressed file's records (the live one may wait)
+    REQUIRE(key != 0);
+    REQUIRE(cursor.files[key].done_end);
+    const Follower::Lag before = f.unread(); // the live file's line, if not read yet
+    CHECK(before.bytes <= 47);
+
+    // A round found the 11th record of the compressed file missing: the
+    // ledger moves the file's read position back to it.
+    const auto [k, offset] = where.at("1700000000@m10@@@@@R@example.com@x@@delivered");
+    REQUIRE(k == key);
+    ledger.set_read_pos(key, offset);
+    const Follower::Lag lag = f.unread();
+    CHECK(lag.bytes == before.bytes + (*cursor.files[key].done_end - offset));
+    CHECK(lag.records >= before.records + 1);
+}
