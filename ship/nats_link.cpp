@@ -119,28 +119,47 @@ std::optional<std::string> NatsLink::connect(bool &fatal)
     return std::nullopt;
 }
 
-void NatsLink::drop_publishing()
+// A publishing context given up on is not destroyed at once: destroying it
+// frees its reply subscription, and libnats 3.4.1's read loop may be taking
+// in a late answer for it, using it without holding it (fixed in 3.6.1). It
+// is kept for a minute (answers that late are not expected), then
+// destroyed; the rest go when the connection is closed.
+void NatsLink::retire_publishing()
 {
+    const auto now = std::chrono::steady_clock::now();
     if (pub_)
-        jsCtx_Destroy(pub_); // frees the messages it still held
+        retired_.push_back({pub_, now});
     pub_ = nullptr;
-    AckQueue &q = ack_queue();
-    std::lock_guard lock(q.mutex);
-    q.in_flight.clear();
+    while (!retired_.empty() && now - retired_.front().second >= std::chrono::minutes(1)) {
+        jsCtx_Destroy(retired_.front().first); // frees the messages it still held
+        retired_.erase(retired_.begin());
+    }
 }
 
 void NatsLink::close()
 {
     g_closing = true;
-    drop_publishing();
+    // The connection first: closing it joins libnats's read loop, so that
+    // nothing is taking in a message for a subscription the contexts free.
+    if (nc_)
+        natsConnection_Close(nc_);
+    for (const auto &[ctx, since] : retired_)
+        jsCtx_Destroy(ctx);
+    retired_.clear();
+    if (pub_)
+        jsCtx_Destroy(pub_);
+    pub_ = nullptr;
     if (js_)
         jsCtx_Destroy(js_);
     js_ = nullptr;
-    if (nc_) {
-        natsConnection_Close(nc_);
+    if (nc_)
         natsConnection_Destroy(nc_);
-    }
     nc_ = nullptr;
+    // No answer can come now: what was in flight stays unanswered (the
+    // ledger keeps it unverified, and a round decides).
+    AckQueue &q = ack_queue();
+    std::lock_guard lock(q.mutex);
+    q.in_flight.clear();
 }
 
 bool NatsLink::connected() const
@@ -246,8 +265,8 @@ std::size_t NatsLink::expire(bool all)
     }
     // libnats holds the messages (and counts them against MaxPending) until
     // an answer that may never come: a new context starts empty, and a late
-    // answer to the old one goes nowhere.
-    drop_publishing();
+    // answer to the old one is dropped (on_ack no longer finds it).
+    retire_publishing();
     return given_up;
 }
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "record_id.hpp"
@@ -69,12 +70,13 @@ private:
     static void on_disconnected(natsConnection *, void *);
     static void on_reconnected(natsConnection *nc, void *);
 
-    void drop_publishing();
+    void retire_publishing();
 
     const Settings &s_;
     natsConnection *nc_ = nullptr;
     jsCtx *js_ = nullptr;  // requests and reads (the rounds thread, tail)
     jsCtx *pub_ = nullptr; // asynchronous publishes (the main thread)
+    std::vector<std::pair<jsCtx *, std::chrono::steady_clock::time_point>> retired_; // given up on, and since when
     std::chrono::steady_clock::time_point last_expiry_check_{};
 };
 

@@ -61,12 +61,14 @@ public:
     [[nodiscard]] bool open() const { return sub_ != nullptr; }
     // Up to `batch` messages within `wait_ms`; the consumer is dropped
     // unless it delivered exactly `batch`.
+    // NATS_ILLEGAL_STATE: messages were left over (not expected); the
+    // consumer is dropped without fetching.
     natsStatus fetch(natsMsgList &list, int batch, std::int64_t wait_ms)
     {
         int held = 0;
         if (natsSubscription_GetPending(sub_, &held, nullptr) != NATS_OK || held != 0) {
-            drop(); // left over from before: not safe to fetch over
-            return NATS_TIMEOUT;
+            drop(); // not safe to fetch over
+            return NATS_ILLEGAL_STATE;
         }
         jsErrCode jerr = static_cast<jsErrCode>(0);
         const natsStatus st = natsSubscription_Fetch(&list, sub_, batch, wait_ms, &jerr);
@@ -105,26 +107,40 @@ std::optional<std::string> read_stream(jsCtx *js, const StreamRead &r,
     std::uint64_t remaining = 0, last_seq = 0;
     if (auto e = consumer.open(r.from, remaining))
         return e;
-    std::int64_t waited = 0; // since the last message, in short waits so that a stop is seen within a second
+    // Waits (and new consumers) since the last message, measured, up to
+    // wait_ms; each fetch waits at most a second, so that a stop is seen.
+    using Clock = std::chrono::steady_clock;
+    auto progress = Clock::now();
+    const auto waited = [&] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - progress).count();
+    };
+    std::optional<std::string> trouble; // the last failure while within wait_ms
     while (remaining > 0) {
         if (r.stop && r.stop->load())
             return "stopped";
-        if (!consumer.open())
-            if (auto e = consumer.open(std::max(r.from, last_seq + 1), remaining); e || remaining == 0)
-                return e;
+        if (waited() >= r.wait_ms)
+            return "reading back (" + std::to_string(remaining) + " message(s) to go): " +
+                   trouble.value_or(nats_error_text(NATS_TIMEOUT));
+        if (!consumer.open()) {
+            std::uint64_t pending = 0;
+            if (auto e = consumer.open(std::max(r.from, last_seq + 1), pending)) {
+                trouble = *e;
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                continue;
+            }
+            if ((remaining = pending) == 0)
+                break;
+        }
         natsMsgList list{};
         const int batch = static_cast<int>(remaining < 1024 ? remaining : 1024);
-        const std::int64_t wait = std::min<std::int64_t>(1000, r.wait_ms - waited);
-        const natsStatus st = consumer.fetch(list, batch, wait);
-        if (st == NATS_TIMEOUT) {
-            waited += wait;
-            if (waited >= r.wait_ms)
-                return "reading back (" + std::to_string(remaining) + " message(s) to go): " + nats_error_text(st);
+        const natsStatus st =
+            consumer.fetch(list, batch, std::clamp<std::int64_t>(r.wait_ms - waited(), 1, 1000));
+        if (st == NATS_TIMEOUT || st == NATS_ILLEGAL_STATE)
             continue;
-        }
         if (st != NATS_OK)
             return "reading back (" + std::to_string(remaining) + " message(s) to go): " + nats_error_text(st);
-        waited = 0;
+        progress = Clock::now();
+        trouble.reset();
         std::optional<std::string> error;
         for (int i = 0; i < list.Count && !error; ++i) {
             natsMsg *m = list.Msgs[i];

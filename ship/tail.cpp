@@ -214,7 +214,9 @@ bool Tail::handle(natsMsgList &list)
     // acknowledged, comes again and is written. (Saved after the marks, the
     // state would skip it as seen: lost.)
     bool new_outputs = false;
-    for (int i = 0; i < list.Count && !o_.out_dir.empty(); ++i)
+    const int takes = o_.count < 0 ? list.Count
+                                   : static_cast<int>(std::min<long long>(list.Count, o_.count - t_.written));
+    for (int i = 0; i < takes && !o_.out_dir.empty(); ++i)
         if (auto e = out_.open_output(Outputs::name_of(natsMsg_GetSubject(list.Msgs[i])), state_.outputs, new_outputs)) {
             say("error: " + *e + " (the record stays unacknowledged in the stream)");
             rc_ = 1;
@@ -325,33 +327,47 @@ int Tail::run()
     // for a while: tried again, with a back-off, until it works or a signal
     // says stop.
     std::string said;
-    for (auto wait = std::chrono::milliseconds(250);; wait = std::min(wait * 2, std::chrono::milliseconds(5000))) {
-        const natsStatus st =
-            js_PullSubscribe(&sub, link_.js(), subject.c_str(), o_.durable.c_str(), nullptr, &so, &jerr);
-        if (st == NATS_OK)
-            break;
-        if (const std::string e = nats_error_text(st); e != said) {
-            say("cannot read stream \"" + s_.stream + "\" yet: " + e + "; retrying");
-            said = e;
+    const auto bind = [&] {
+        for (auto wait = std::chrono::milliseconds(250);; wait = std::min(wait * 2, std::chrono::milliseconds(5000))) {
+            const natsStatus st =
+                js_PullSubscribe(&sub, link_.js(), subject.c_str(), o_.durable.c_str(), nullptr, &so, &jerr);
+            if (st == NATS_OK)
+                return true;
+            sub = nullptr;
+            if (const std::string e = nats_error_text(st); e != said) {
+                say("cannot read stream \"" + s_.stream + "\" yet: " + e + "; retrying");
+                said = e;
+            }
+            for (auto left = wait; left.count() > 0 && !stop_requested(); left -= std::chrono::milliseconds(50))
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            if (stop_requested())
+                return false;
         }
-        for (auto left = wait; left.count() > 0 && !stop_requested(); left -= std::chrono::milliseconds(50))
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        if (stop_requested())
-            return 0;
-    }
+    };
+    if (!bind())
+        return 0;
     auto last_record = Clock::now();
     while (!stop_requested() && (o_.count < 0 || t_.written < o_.count)) {
-        natsMsgList list{};
-        int batch = static_cast<int>(o_.count < 0 ? 512 : std::min<long long>(512, o_.count - t_.written));
+        const int batch = static_cast<int>(o_.count < 0 ? 512 : std::min<long long>(512, o_.count - t_.written));
         // libnats 3.4.1's natsSubscription_Fetch overflows its result array
         // when the subscription already holds more than half a batch (fixed
-        // in 3.9.0): messages sent after an earlier fetch gave up wait
-        // there, and at most one unanswered request (512) can add to them.
-        // A batch over twice that many is safe; what is past --count is not
-        // acknowledged, and comes again.
-        if (int held = 0; natsSubscription_GetPending(sub, &held, nullptr) == NATS_OK && held > 0)
-            batch = std::max(batch, 2 * (held + 512));
+        // in 3.9.0): messages a server sent after an earlier fetch gave up
+        // wait there (and its status answers, a few). A subscription holding
+        // more than a quarter batch is let go (the durable consumer stays,
+        // and sends what it holds unacknowledged again after its ack wait)
+        // and bound again.
+        if (int held = 0; natsSubscription_GetPending(sub, &held, nullptr) != NATS_OK || held > batch / 4) {
+            (void)link_.flush(2000); // the read loop is past it before it is freed
+            natsSubscription_Destroy(sub);
+            sub = nullptr;
+            if (!bind())
+                break;
+            continue;
+        }
+        natsMsgList list{};
         const natsStatus st = natsSubscription_Fetch(&list, sub, batch, 1000, &jerr);
+        if (st != NATS_OK || list.Count < batch)
+            (void)link_.flush(1000); // what the server sent late is in before the next look
         if (st == NATS_TIMEOUT) {
             if (o_.idle_ms >= 0 && Clock::now() - last_record >= std::chrono::milliseconds(o_.idle_ms))
                 break;

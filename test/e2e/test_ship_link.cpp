@@ -40,7 +40,9 @@ TEST_CASE("ship: connections cut and a silent server while publishing and readin
     testing::TcpProxy proxy(port_of(server.url()));
     // ack_wait well below libnats's connect timeout (2 s): a publish that
     // waits for the connection's lock outlives it.
-    testing::ShipNode n("nats://127.0.0.1:" + std::to_string(proxy.port()), "  ack_wait = 200ms\n");
+    // Rounds (read-backs) every 200 ms, so that cuts meet them mid-read.
+    testing::ShipNode n("nats://127.0.0.1:" + std::to_string(proxy.port()),
+                        "  ack_wait = 200ms\n  reconcile_interval = 200ms\n  reconcile_window = 5s\n");
     n.generate(200000);
     testing::Process shipper = n.start_shipper();
     REQUIRE(testing::wait_until([&] { return reader.messages("MTALOG") > 5000; }, 30s));
@@ -56,4 +58,6 @@ TEST_CASE("ship: connections cut and a silent server while publishing and readin
     CHECK(shipper.stop(SIGTERM) == 0);
     check_exactly_once(reader, n.lines_in_files());
     CHECK(n.status_value("failed_publishes") > 0);
+    CHECK(n.status_value("rounds") > 3);
+    CHECK(log.find("cannot read back the stream yet") != std::string::npos); // a cut met a round
 }
