@@ -110,6 +110,15 @@ public:
     void post_marker(Lane &lane, spdlog::level::level_enum level);
 
 private:
+    // A calling thread posts its own full batch, with its stage locked on
+    // entry and on return, in three steps: (1) the lane's hand-off lock,
+    // shared (a collector holding it exclusive may take the stage's records
+    // meanwhile: the stage is unlocked while waiting, and nothing is posted
+    // if they are gone); (2) room in admission, waited for without the stage
+    // (only this thread adds to its records, and no collector of the lane
+    // passes the shared lock, so they stay put); (3) the records swapped into
+    // a pooled batch and queued. Records refused at (1) or (2), or lost at
+    // (3) for want of memory, are counted, never silently dropped.
     void hand_off_own(std::unique_lock<std::mutex> &stage_lock, Staging::Stage &stage, Lane &lane);
     // Moves every stage's records for the lane into `batch` (taken from the
     // pool at the first record found); returns how many.
