@@ -6,6 +6,7 @@
 #include <csignal>
 #include <fcntl.h>
 #include <filesystem>
+#include <functional>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -74,6 +75,26 @@ std::vector<std::string> all_lines(const std::vector<std::string> &files)
         for (auto &l : testing::read_lines(f))
             lines.push_back(std::move(l));
     return lines;
+}
+
+// Runs `body` in a child process (so that the file size limit it sets,
+// RLIMIT_FSIZE, the failing disk, ends with it), with SIGXFSZ ignored (EFBIG
+// instead); true when the child ended with `body` returning true.
+bool in_child_with_disk_limit(const std::function<bool(const std::function<bool(rlim_t)> &limit)> &body)
+{
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::signal(SIGXFSZ, SIG_IGN);
+        const auto limit = [](rlim_t bytes) {
+            const rlimit l{bytes, RLIM_INFINITY};
+            return ::setrlimit(RLIMIT_FSIZE, &l) == 0;
+        };
+        ::_exit(body(limit) ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 } // namespace
@@ -308,14 +329,7 @@ TEST_CASE("a record completed after an earlier failed write is never cut at shut
     testing::TempDir dir;
     const std::string path = dir / "m.log";
     const std::string r1 = record(1), r2 = record(2); // 52 bytes and a newline each
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::signal(SIGXFSZ, SIG_IGN); // EFBIG instead
-        const auto limit = [](rlim_t bytes) {
-            const rlimit l{bytes, RLIM_INFINITY};
-            return ::setrlimit(RLIMIT_FSIZE, &l) == 0;
-        };
+    CHECK(in_child_with_disk_limit([&](const auto &limit) {
         bool ok = true;
         {
             SinkOptions o;
@@ -333,13 +347,8 @@ TEST_CASE("a record completed after an earlier failed write is never cut at shut
             h.done(); // still failing: the partial R2 is cut
             ok = ok && limit(RLIM_INFINITY);
         }
-        ok = ok && testing::read_file(path) == "x\n" + r1 + "\n";
-        ::_exit(ok ? 0 : 1);
-    }
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);
+        return ok && testing::read_file(path) == "x\n" + r1 + "\n";
+    }));
     const std::string text = testing::read_file(path);
     INFO(text);
     CHECK(text == "x\n" + r1 + "\n");
@@ -355,14 +364,7 @@ TEST_CASE("a reopen while writes fail: the records before it go to the old file,
     testing::TempDir dir;
     const std::string path = dir / "m.log", old_path = dir / "m.log.1";
     const std::string r1 = record(1), r2 = record(2), r3 = record(3);
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        ::signal(SIGXFSZ, SIG_IGN); // EFBIG instead
-        const auto limit = [](rlim_t bytes) {
-            const rlimit l{bytes, RLIM_INFINITY};
-            return ::setrlimit(RLIMIT_FSIZE, &l) == 0;
-        };
+    CHECK(in_child_with_disk_limit([&](const auto &limit) {
         bool ok = true;
         {
             SinkOptions o;
@@ -380,14 +382,9 @@ TEST_CASE("a reopen while writes fail: the records before it go to the old file,
             h.sink->flush();
             h.done();
         }
-        ok = ok && testing::read_file(old_path) == r1 + "\n" + r2 + "\n" && testing::read_file(path) == r3 + "\n";
-        ::_exit(ok ? 0 : 1);
-    }
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
+        return ok;
+    }));
     INFO("old: " << testing::read_file(old_path) << "new: " << testing::read_file(path));
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);
     CHECK(testing::read_file(old_path) == r1 + "\n" + r2 + "\n");
     CHECK(testing::read_file(path) == r3 + "\n");
 }
