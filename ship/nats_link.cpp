@@ -52,6 +52,9 @@ AckQueue &ack_queue()
 
 std::atomic<bool> g_closing{false};   // a connection is being closed on purpose
 std::atomic<bool> g_disconnect{false}; // lost since the main loop last looked
+// When the connection last came back (steady clock, ns): what waited in
+// libnats's reconnect buffer goes out then, and may be answered late.
+std::atomic<std::int64_t> g_reconnected_at{0};
 
 } // namespace
 
@@ -122,7 +125,8 @@ std::optional<std::string> NatsLink::connect(bool &fatal)
 // A publishing context given up on is not destroyed at once: destroying it
 // frees its reply subscription, and libnats 3.4.1's read loop may be taking
 // in a late answer for it, using it without holding it (fixed in 3.6.1). It
-// is kept for a minute (answers that late are not expected), then
+// is kept until a minute has passed since both its retirement and the last
+// reconnection (which sends what waited in libnats's buffer), then
 // destroyed; the rest go when the connection is closed.
 void NatsLink::retire_publishing()
 {
@@ -130,7 +134,9 @@ void NatsLink::retire_publishing()
     if (pub_)
         retired_.push_back({pub_, now});
     pub_ = nullptr;
-    while (!retired_.empty() && now - retired_.front().second >= std::chrono::minutes(1)) {
+    const auto reconnected = std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(g_reconnected_at.load()));
+    while (!retired_.empty() && now - std::max(retired_.front().second, reconnected) >= std::chrono::minutes(1)) {
         jsCtx_Destroy(retired_.front().first); // frees the messages it still held
         retired_.erase(retired_.begin());
     }
@@ -333,6 +339,7 @@ void NatsLink::on_disconnected(natsConnection *, void *)
 
 void NatsLink::on_reconnected(natsConnection *nc, void *)
 {
+    g_reconnected_at = std::chrono::steady_clock::now().time_since_epoch().count();
     char url[256] = {};
     natsConnection_GetConnectedUrl(nc, url, sizeof url);
     say(std::string("reconnected to ") + url);

@@ -362,6 +362,12 @@ int Tail::run()
             sub = nullptr;
             if (!bind())
                 break;
+            // What it held comes again after the consumer's ack wait: --idle
+            // counts from then.
+            if (jsConsumerInfo *ci = nullptr; natsSubscription_GetConsumerInfo(&ci, sub, nullptr, &jerr) == NATS_OK) {
+                last_record = std::max(last_record, Clock::now() + std::chrono::nanoseconds(ci->Config->AckWait));
+                jsConsumerInfo_Destroy(ci);
+            }
             continue;
         }
         natsMsgList list{};

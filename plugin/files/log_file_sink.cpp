@@ -149,8 +149,6 @@ void LogFileSink::housekeeping()
 
 bool LogFileSink::write_out()
 {
-    if (switch_pending_ && switch_at_ == 0)
-        switch_file(); // nothing accepted before the reopen is waiting
     if (buffer_.size() == 0)
         return true;
     if (!write_header()) {
@@ -160,8 +158,7 @@ bool LogFileSink::write_out()
         return false;
     }
     const char *data = buffer_.data();
-    const std::size_t total = buffer_.size();
-    const std::size_t size = switch_pending_ ? switch_at_ : total; // a pending reopen: the old file's part first
+    const std::size_t size = buffer_.size();
     const WriteResult wrote = fd_ >= 0 ? write_all(fd_, data, size) : WriteResult{0, EBADF};
     const std::size_t done = wrote.done;
     const int error = wrote.error;
@@ -172,16 +169,15 @@ bool LogFileSink::write_out()
     size_ += done;
     buffered_records_ -= whole;
     if (error == 0) {
-        std::memmove(buffer_.data(), data + size, total - size);
-        buffer_.resize(total - size);
+        buffer_.clear();
         partial_written_ = 0;
+        if (switch_pending_) {
+            switch_pending_ = false;
+            reopen();
+        }
         if (failing_)
             diag_.report(EC_LOG_NOTICE, "writing to \"" + options_.path + "\" works again");
         failing_ = false;
-        if (switch_pending_) {
-            switch_file();
-            return write_out(); // what came after the reopen, to the new file
-        }
         if (options_.rotate_size != 0 && size_ >= options_.rotate_size)
             rotate();
         return true;
@@ -212,10 +208,8 @@ bool LogFileSink::write_out()
         }
     }
     // Keep the rest in place: no allocation, so nothing can fail here.
-    std::memmove(buffer_.data(), data + keep_from, total - keep_from);
-    buffer_.resize(total - keep_from);
-    if (switch_pending_)
-        switch_at_ -= keep_from;
+    std::memmove(buffer_.data(), data + keep_from, size - keep_from);
+    buffer_.resize(size - keep_from);
     counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
     failing_ = true;
     last_retry_ = std::chrono::steady_clock::now();
@@ -268,11 +262,6 @@ void LogFileSink::drop_buffered()
     counters_.dropped_write_error.fetch_add(buffered_records_ - kept_records, std::memory_order_relaxed);
     buffered_records_ = kept_records;
     buffer_.resize(keep);
-    if (switch_pending_) {
-        switch_at_ = std::min(switch_at_, keep);
-        if (switch_at_ == 0)
-            switch_file();
-    }
 }
 
 template <typename MakeMessage>
@@ -282,21 +271,9 @@ void LogFileSink::file_error(std::atomic<std::uint64_t> &counter, MakeMessage &&
     diag_.limited(reopen_error_limit_, EC_LOG_ERROR, std::forward<MakeMessage>(make_message));
 }
 
-// Every record accepted before the reopen goes to the old file and every
-// one after it to the new file (docs/operations.md): while the old file
-// cannot take its part (a failing disk), the switch waits, and the records
-// that come meanwhile wait behind it in the buffer.
 void LogFileSink::reopen()
 {
-    switch_pending_ = true;
-    switch_at_ = buffer_.size();
-    write_out(); // switches once the old file's part is written
-}
-
-void LogFileSink::switch_file()
-{
-    switch_pending_ = false;
-    switch_at_ = 0;
+    write_out(); // what is buffered belongs to the old file
     const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
     if (fd < 0) {
         const int error = errno;
@@ -304,6 +281,13 @@ void LogFileSink::switch_file()
             return "cannot reopen log file \"" + options_.path + "\": " + std::strerror(error) +
                    "; still writing to the file opened before";
         });
+        return;
+    }
+    if (partial_written_ > 0) {
+        // The old file holds the start of a record that could not be cut
+        // back: it must be completed there before switching.
+        ::close(fd);
+        switch_pending_ = true;
         return;
     }
     if (!rotated_to_.empty())
@@ -336,8 +320,6 @@ void LogFileSink::rotate()
             finish_rotation(fd);
         return;
     }
-    if (switch_pending_)
-        return; // a reopen waits for the old file: it comes first
     if (!write_out() && partial_written_ > 0)
         return; // a record is half in the file: rotate once it is complete
     const std::time_t now = clock_();

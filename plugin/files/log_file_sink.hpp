@@ -14,9 +14,7 @@
 // - Reopen (log_reopen) travels through the queue as a message at
 //   kReopenLevel: records accepted before it go to the old file, later ones
 //   to the new. The new file is opened before the old one is closed; if it
-//   cannot be, the old one stays in use. While the old file cannot take the
-//   records accepted before the marker (a failing disk), the switch waits
-//   for them, and later records wait behind them.
+//   cannot be, the old one stays in use.
 // - Every reopen_check_interval the sink checks that the path still names
 //   its file; if the file was moved or deleted without a reopen, it reopens
 //   and counts the records that went to the detached file.
@@ -123,7 +121,6 @@ private:
     void drop_buffered();       // drops every buffered record but a partly written one
     void housekeeping();        // identity check and time rotation, when due
     void reopen();
-    void switch_file();         // the reopen itself: the path opened again, the new file installed
     void rotate();
     void rotate_keeping_records() noexcept; // rotate(), an exception counted, not thrown
     void finish_rotation(int fd); // the rotated path exists again as `fd`
@@ -150,10 +147,7 @@ private:
     std::size_t buffered_records_ = 0;    // newlines in buffer_
     std::size_t partial_written_ = 0;     // bytes of buffer_'s first record already in the file
                                           // (only when cutting them back failed)
-    // A reopen waits until the buffer's first switch_at_ bytes (the records
-    // accepted before it) are in the old file; the rest go to the new one.
-    bool switch_pending_ = false;
-    std::size_t switch_at_ = 0;
+    bool switch_pending_ = false;         // a reopen waits for that record to be completed
     bool failing_ = false;                // the last write failed
     bool header_pending_ = false;         // the file is empty and still needs its header
     std::string rotated_to_;              // a rotation renamed the file but could not create it again

@@ -90,7 +90,11 @@ bool in_child_with_disk_limit(const std::function<bool(const std::function<bool(
             const rlimit l{bytes, RLIM_INFINITY};
             return ::setrlimit(RLIMIT_FSIZE, &l) == 0;
         };
-        ::_exit(body(limit) ? 0 : 1);
+        try {
+            ::_exit(body(limit) ? 0 : 1);
+        } catch (...) { // a failed REQUIRE: never let the child run the rest of the suite
+            ::_exit(2);
+        }
     }
     int status = 0;
     REQUIRE(::waitpid(pid, &status, 0) == pid);
@@ -352,39 +356,4 @@ TEST_CASE("a record completed after an earlier failed write is never cut at shut
     const std::string text = testing::read_file(path);
     INFO(text);
     CHECK(text == "x\n" + r1 + "\n");
-}
-
-// Plugin review F4: a reopen while the disk refuses writes keeps the records
-// accepted before it for the old file and those after it for the new one,
-// once the disk takes them again. RLIMIT_FSIZE is the failing disk, in a
-// child process.
-TEST_CASE("a reopen while writes fail: the records before it go to the old file, those after it to the new",
-          "[rotation][disk]")
-{
-    testing::TempDir dir;
-    const std::string path = dir / "m.log", old_path = dir / "m.log.1";
-    const std::string r1 = record(1), r2 = record(2), r3 = record(3);
-    CHECK(in_child_with_disk_limit([&](const auto &limit) {
-        bool ok = true;
-        {
-            SinkOptions o;
-            o.path = path;
-            o.overflow = mtacfg::Overflow::block;
-            SinkHarness h(o);
-            h.put(r1); // buffered (a flush writes them)
-            h.put(r2);
-            ok = ok && limit(1); // the disk refuses everything
-            ok = ok && ::rename(path.c_str(), old_path.c_str()) == 0; // logrotate's move
-            spdlog::details::log_msg marker(spdlog::source_loc{}, "t", LogFileSink::kReopenLevel, "");
-            h.sink->log(marker); // the reopen: r1 and r2 cannot be written yet
-            h.put(r3);           // after the reopen
-            ok = ok && limit(RLIM_INFINITY);
-            h.sink->flush();
-            h.done();
-        }
-        return ok;
-    }));
-    INFO("old: " << testing::read_file(old_path) << "new: " << testing::read_file(path));
-    CHECK(testing::read_file(old_path) == r1 + "\n" + r2 + "\n");
-    CHECK(testing::read_file(path) == r3 + "\n");
 }
