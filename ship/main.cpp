@@ -51,8 +51,9 @@ in FILE (default DIR/.tail-NAME.state with --out-dir, else
 state_dir/tail-NAME.state), saved before the records are acknowledged: a
 crash of tail neither loses nor repeats a record in DIR. --forget-after
 (default 30d) drops the state of files not seen for that long. It ends after
---count records, after --idle-ms without one, on SIGTERM, or when its output
-is closed.
+--count records, after --idle-ms without one (once the durable consumer owes
+none: records an earlier reader took and never acknowledged come again after
+its ack wait), on SIGTERM, or when its output is closed.
 
 Exit status: 0 when stopped or caught up (tail: also when its output was
 closed); 1 on a config error, refused credentials, a stream that does not

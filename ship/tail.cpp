@@ -347,6 +347,7 @@ int Tail::run()
     if (!bind())
         return 0;
     auto last_record = Clock::now();
+    bool said_owed = false;
     while (!stop_requested() && (o_.count < 0 || t_.written < o_.count)) {
         const int batch = static_cast<int>(o_.count < 0 ? 512 : std::min<long long>(512, o_.count - t_.written));
         // libnats 3.4.1's natsSubscription_Fetch overflows its result array
@@ -375,8 +376,23 @@ int Tail::run()
         if (st != NATS_OK || list.Count < batch)
             (void)link_.flush(1000); // what the server sent late is in before the next look
         if (st == NATS_TIMEOUT) {
-            if (o_.idle_ms >= 0 && Clock::now() - last_record >= std::chrono::milliseconds(o_.idle_ms))
-                break;
+            if (o_.idle_ms >= 0 && Clock::now() - last_record >= std::chrono::milliseconds(o_.idle_ms)) {
+                // Idle, unless the durable still has records for a reader:
+                // unsent ones, or ones an earlier reader took and never
+                // acknowledged (killed), which come again after its ack wait.
+                jsConsumerInfo *ci = nullptr;
+                if (natsSubscription_GetConsumerInfo(&ci, sub, nullptr, &jerr) != NATS_OK)
+                    break;
+                const std::uint64_t owed = ci->NumPending + static_cast<std::uint64_t>(ci->NumAckPending);
+                jsConsumerInfo_Destroy(ci);
+                if (owed == 0)
+                    break;
+                if (!said_owed) {
+                    say("idle, but the durable consumer still owes " + std::to_string(owed) +
+                        " record(s) (delivered earlier and not acknowledged): waiting for them");
+                    said_owed = true;
+                }
+            }
             continue;
         }
         if (st != NATS_OK) {
