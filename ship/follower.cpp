@@ -155,6 +155,7 @@ bool Follower::read_lines(Millis now, const Take &take)
             next_ += buffer_.size();
             buffer_.clear();
         }
+        const bool carried = !buffer_.empty() && !skipping_; // a partial line, from the file's end
         const long n = reader_->read(buf, sizeof buf);
         if (n < 0) {
             say_("error reading \"" + active_.name + "\": " + reader_->error + "; trying again");
@@ -170,6 +171,19 @@ bool Follower::read_lines(Millis now, const Take &take)
             return progressed;
         }
         progressed = true;
+        if (carried && !reader_->still_holds(next_, buffer_)) {
+            // The partial line is no longer there: its writer took it back
+            // and wrote on (mtalog cutting a torn tail at its start). Read
+            // again from where it began, so that no new record is glued to
+            // the old bytes.
+            buffer_.clear();
+            if (!reader_->seek(next_)) {
+                close();
+                next_list_ = 0;
+                return progressed;
+            }
+            continue;
+        }
         buffer_.append(buf, static_cast<std::size_t>(n));
     }
 }

@@ -78,6 +78,21 @@ public:
             return Now{pos_};
         return Now{static_cast<std::uint64_t>(st.st_size)};
     }
+    [[nodiscard]] bool still_holds(std::uint64_t offset, std::string_view bytes) const override
+    {
+        char buf[4096];
+        while (!bytes.empty()) {
+            const std::size_t want = std::min(bytes.size(), sizeof buf);
+            const ssize_t got = ::pread(fd_, buf, want, static_cast<off_t>(offset));
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0 || std::string_view(buf, static_cast<std::size_t>(got)) != bytes.substr(0, static_cast<std::size_t>(got)))
+                return false;
+            bytes.remove_prefix(static_cast<std::size_t>(got));
+            offset += static_cast<std::uint64_t>(got);
+        }
+        return true;
+    }
 
 protected:
     bool rewind() override { return jump(0); }

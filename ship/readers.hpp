@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 #include <utility>
 
@@ -37,6 +38,10 @@ public:
         std::uint64_t size = 0;
     };
     [[nodiscard]] virtual std::optional<Now> plain_now() const { return std::nullopt; }
+    // Whether a plain file still holds `bytes` at `offset` (a writer may
+    // have taken a partial line back and written on); true for a
+    // compressed one.
+    [[nodiscard]] virtual bool still_holds(std::uint64_t, std::string_view) const { return true; }
     // The opened file's device and inode.
     [[nodiscard]] virtual std::pair<dev_t, ino_t> identity() const = 0;
     std::string error;

@@ -1,7 +1,10 @@
 // mtalog-ship's follower without a server: what its lag counts.
 #include <catch2/catch.hpp>
 
+#include <fstream>
 #include <map>
+#include <unistd.h>
+#include <vector>
 #include <zstd.h>
 
 #include "cursor.hpp"
@@ -72,4 +75,43 @@ TEST_CASE("ship follower: records a round sends back to a finished compressed fi
     const Follower::Lag lag = f.unread();
     CHECK(lag.bytes == before.bytes + (*cursor.files[key].done_end - offset));
     CHECK(lag.records >= before.records + 1);
+}
+
+TEST_CASE("ship follower: a partial last line taken back and written over between two reads is never glued to "
+          "the new record",
+          "[ship]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "attempt.log";
+    const std::string first = "1700000000@m1@@@@@R@example.com@x@@delivered";
+    const std::string torn = "1700000000@torn fragm";
+    const std::string next = "1700000001@m2@@@@@R@example.com@x@@delivered after the cut";
+    testing::write_file(path, first + "\n" + torn);
+
+    ShipFile spec;
+    spec.path = path;
+    spec.format = "mainlog";
+    FollowerSettings fs;
+    Cursor cursor;
+    Ledger ledger(20000);
+    Follower f(spec, fs, cursor, ledger, [](const std::string &) {});
+    std::vector<std::string> lines;
+    const auto take = [&](std::uint64_t key, std::uint64_t offset, std::string_view line) {
+        lines.emplace_back(line);
+        const auto end = offset + line.size() + 1;
+        (void)ledger.consider(key, offset, end);
+        ledger.sent(key, offset, end, 0);
+        if (lines.size() == 1) {
+            // While the follower holds the partial line: the next mtalog
+            // cuts it back and writes its first record there.
+            REQUIRE(::truncate(path.c_str(), static_cast<off_t>(first.size() + 1)) == 0);
+            std::ofstream(path, std::ios::app | std::ios::binary) << next << "\n";
+        }
+        return true;
+    };
+    for (Millis now = 1000; now < 10000 && lines.size() < 2; now += 1100)
+        f.pump(now, take);
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0] == first);
+    CHECK(lines[1] == next);
 }
