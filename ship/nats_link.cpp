@@ -246,20 +246,19 @@ std::optional<std::string> NatsLink::publish(const char *subject, std::string_vi
     return std::nullopt;
 }
 
-std::size_t NatsLink::expire(bool all)
+void NatsLink::expire(bool all)
 {
     const auto now = std::chrono::steady_clock::now();
     if (!all && now - last_expiry_check_ < std::chrono::milliseconds(100))
-        return 0;
+        return;
     last_expiry_check_ = now;
     AckQueue &q = ack_queue();
-    std::size_t given_up = 0;
     {
         std::lock_guard lock(q.mutex);
         const bool late = std::any_of(q.in_flight.begin(), q.in_flight.end(),
                                       [&](const auto &p) { return now - p.second.sent >= s_.ack_wait; });
         if (q.in_flight.empty() || (!all && !late))
-            return 0;
+            return;
         // All of them: the context that would take their answers goes.
         const std::string why = "no answer within ack_wait (" + std::to_string(s_.ack_wait.count()) + " ms)";
         for (const auto &[msg, p] : q.in_flight) {
@@ -268,14 +267,12 @@ std::size_t NatsLink::expire(bool all)
             a.error = why;
             q.acks.push_back(std::move(a));
         }
-        given_up = q.in_flight.size();
         q.in_flight.clear();
     }
     // libnats holds the messages (and counts them against MaxPending) until
     // an answer that may never come: a new context starts empty, and a late
     // answer to the old one is dropped (on_ack no longer finds it).
     retire_publishing();
-    return given_up;
 }
 
 void NatsLink::take_acks(std::vector<Ack> &out)

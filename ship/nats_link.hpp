@@ -55,8 +55,8 @@ public:
     // When a publish has waited ack_wait for its answer (or with `all`),
     // every publish in flight is given up on: each is answered as failed
     // through take_acks and a later answer is ignored. Checks at most every
-    // 100 ms; returns how many were given up on.
-    std::size_t expire(bool all = false);
+    // 100 ms.
+    void expire(bool all = false);
 
     // Answers that arrived, oldest first, into `out` (its storage is reused).
     static void take_acks(std::vector<Ack> &out);
