@@ -11,21 +11,9 @@
 #include "follower.hpp"
 #include "ledger.hpp"
 #include "test_support.hpp"
+#include "zstd_bytes.hpp"
 
 using namespace mtalog::ship;
-
-namespace {
-
-std::string zstd_of(const std::string &text)
-{
-    std::string out(ZSTD_compressBound(text.size()), '\0');
-    const std::size_t n = ZSTD_compress(out.data(), out.size(), text.data(), text.size(), 3);
-    REQUIRE_FALSE(ZSTD_isError(n));
-    out.resize(n);
-    return out;
-}
-
-} // namespace
 
 TEST_CASE("ship follower: records a round sends back to a finished compressed file count in the lag until read "
           "again",
@@ -35,7 +23,7 @@ TEST_CASE("ship follower: records a round sends back to a finished compressed fi
     std::string rotated;
     for (int i = 0; i < 50; ++i)
         rotated += "1700000000@m" + std::to_string(i) + "@@@@@R@example.com@x@@delivered\n";
-    testing::write_file(dir / "attempt.log.1.zst", zstd_of(rotated));
+    testing::write_file(dir / "attempt.log.1.zst", zstd_bytes(rotated));
     testing::write_file(dir / "attempt.log", "1700000100@live@@@@@R@example.com@x@@delivered\n");
 
     ShipFile spec;

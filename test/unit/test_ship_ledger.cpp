@@ -18,6 +18,7 @@
 #include "readers.hpp"
 #include "tail_state.hpp"
 #include "test_support.hpp"
+#include "zstd_bytes.hpp"
 
 using namespace mtalog::ship;
 
@@ -548,14 +549,6 @@ std::string gzip_bytes(const std::string &text)
     return out;
 }
 
-std::string zstd_bytes(const std::string &text)
-{
-    std::string out(ZSTD_compressBound(text.size()), '\0');
-    const std::size_t n = ZSTD_compress(out.data(), out.size(), text.data(), text.size(), 3);
-    REQUIRE_FALSE(ZSTD_isError(n));
-    out.resize(n);
-    return out;
-}
 
 struct ReadAll {
     std::string data;
