@@ -21,6 +21,13 @@ struct StreamRead {
     std::int64_t wait_ms = 5000;               // the longest wait for the next batch
     const std::atomic<bool> *stop = nullptr;   // ends the read early (an error) when set
     natsConnection *nc = nullptr;              // js's connection: flushed before the consumer is freed
+    // The server whose copy of the stream is read (its leader), or "" for
+    // any. nats-server places an ephemeral consumer on one replica picked at
+    // random, and it reads that replica's store: one behind the leader ends
+    // the read short, one that diverged from it (seen with 2.9.10 after
+    // every server was stopped) holds other messages at the same sequences.
+    // A consumer placed elsewhere is deleted and made again.
+    std::string on_server;
 };
 
 // A libnats status with the library's last error detail, for messages.

@@ -346,6 +346,12 @@ int Tail::run()
     };
     if (!bind())
         return 0;
+    // The durable's state, asked by name: libnats 3.4.1's
+    // natsSubscription_GetConsumerInfo fails ("Invalid Subscription") on a
+    // subscription bound to a consumer that already existed.
+    const auto consumer_info = [&](jsConsumerInfo *&ci) {
+        return js_GetConsumerInfo(&ci, link_.js(), s_.stream.c_str(), o_.durable.c_str(), nullptr, &jerr);
+    };
     auto last_record = Clock::now();
     bool said_owed = false;
     while (!stop_requested() && (o_.count < 0 || t_.written < o_.count)) {
@@ -365,7 +371,7 @@ int Tail::run()
                 break;
             // What it held comes again after the consumer's ack wait: --idle
             // counts from then.
-            if (jsConsumerInfo *ci = nullptr; natsSubscription_GetConsumerInfo(&ci, sub, nullptr, &jerr) == NATS_OK) {
+            if (jsConsumerInfo *ci = nullptr; consumer_info(ci) == NATS_OK) {
                 last_record = std::max(last_record, Clock::now() + std::chrono::nanoseconds(ci->Config->AckWait));
                 jsConsumerInfo_Destroy(ci);
             }
@@ -380,13 +386,21 @@ int Tail::run()
                 // Idle, unless the durable still has records for a reader:
                 // unsent ones, or ones an earlier reader took and never
                 // acknowledged (killed), which come again after its ack wait.
+                // Not knowing is not idle: a failed question is asked again.
                 jsConsumerInfo *ci = nullptr;
-                if (natsSubscription_GetConsumerInfo(&ci, sub, nullptr, &jerr) != NATS_OK)
-                    break;
+                if (const natsStatus is = consumer_info(ci); is != NATS_OK) {
+                    if (const std::string e = nats_error_text(is); e != said) {
+                        say("idle, but cannot ask the durable consumer what it still owes (" + e + "); asking again");
+                        said = e;
+                    }
+                    continue;
+                }
                 const std::uint64_t owed = ci->NumPending + static_cast<std::uint64_t>(ci->NumAckPending);
                 jsConsumerInfo_Destroy(ci);
-                if (owed == 0)
+                if (owed == 0) {
+                    say("idle for " + std::to_string(o_.idle_ms) + " ms and the durable consumer owes nothing: ending");
                     break;
+                }
                 if (!said_owed) {
                     say("idle, but the durable consumer still owes " + std::to_string(owed) +
                         " record(s) (delivered earlier and not acknowledged): waiting for them");

@@ -418,6 +418,23 @@ TEST_CASE("fleet: through rotation, leader kills, a full outage and SIGKILLs mid
     CHECK(tail_exact);
     CHECK(tail_lines == in_files);
     CHECK(total("failed_publishes") > 0); // the faults hit the publish path
+    if (missing || extra) {
+        // For the post-mortem: do the replicas' own stores agree? (Each
+        // read from one replica; the judgement above is the leader's.)
+        std::vector<std::map<std::uint64_t, std::string>> ids(static_cast<std::size_t>(cluster.count()));
+        for (int i = 0; i < cluster.count(); ++i)
+            for (const auto &m : reader.read_all(kStream, "s" + std::to_string(i)))
+                ids[static_cast<std::size_t>(i)][m.seq] = m.id;
+        long long differ = 0;
+        for (const auto &[seq, id] : ids[0])
+            for (std::size_t i = 1; i < ids.size(); ++i)
+                if (const auto o = ids[i].find(seq); o == ids[i].end() || o->second != id) {
+                    ++differ;
+                    break;
+                }
+        WARN("FLEET-REPLICAS seed=" << seed << " s0=" << ids[0].size() << " s1=" << ids[1].size()
+                                    << " s2=" << ids[2].size() << " sequences_s0_differs=" << differ);
+    }
     bool zst = false, gz = false;
     for (const auto &e : fs::directory_iterator(b.dir))
         zst = zst || e.path().extension() == ".zst";

@@ -263,7 +263,7 @@ struct Connection {
 // (acknowledgements off) and ends once it has seen the stream's last
 // sequence as the stream info gave it before the read: it shares no code
 // with mtalog-ship's read-back, and trusts no pending count.
-std::vector<StoredMessage> StreamReader::read_all(const std::string &stream) const
+std::vector<StoredMessage> StreamReader::read_all(const std::string &stream, const std::string &replica) const
 {
     std::vector<StoredMessage> out;
     Connection c(*this);
@@ -272,6 +272,9 @@ std::vector<StoredMessage> StreamReader::read_all(const std::string &stream) con
     jsErrCode jerr{};
     REQUIRE(js_GetStreamInfo(&si, c.js, stream.c_str(), nullptr, &jerr) == NATS_OK);
     const std::uint64_t last = si->State.LastSeq, count = si->State.Msgs;
+    const std::string on = !replica.empty()                       ? replica
+                           : si->Cluster && si->Cluster->Leader ? si->Cluster->Leader
+                                                                 : "";
     jsStreamInfo_Destroy(si);
     if (count == 0)
         return out;
@@ -287,7 +290,21 @@ std::vector<StoredMessage> StreamReader::read_all(const std::string &stream) con
         so.Config.AckPolicy = js_AckNone;
         so.Config.DeliverPolicy = from > 1 ? js_DeliverByStartSequence : js_DeliverAll;
         so.Config.OptStartSeq = from > 1 ? from : 0;
-        REQUIRE(js_PullSubscribe(&sub, c.js, ">", nullptr, nullptr, &so, &jerr) == NATS_OK);
+        std::string placed;
+        for (int attempt = 0; attempt < 40; ++attempt) {
+            REQUIRE(js_PullSubscribe(&sub, c.js, ">", nullptr, nullptr, &so, &jerr) == NATS_OK);
+            jsConsumerInfo *ci = nullptr;
+            REQUIRE(natsSubscription_GetConsumerInfo(&ci, sub, nullptr, &jerr) == NATS_OK);
+            placed = ci->Cluster && ci->Cluster->Leader ? ci->Cluster->Leader : "";
+            jsConsumerInfo_Destroy(ci);
+            if (on.empty() || placed == on)
+                return;
+            natsSubscription_Unsubscribe(sub);
+            natsConnection_FlushTimeout(c.nc, 2000);
+            natsSubscription_Destroy(sub);
+            sub = nullptr;
+        }
+        FAIL("no reading consumer was placed on " << on << " in 40 tries (the last on " << placed << ")");
     };
     const auto unsubscribe = [&] {
         natsSubscription_Unsubscribe(sub);

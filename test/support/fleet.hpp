@@ -70,8 +70,12 @@ struct StoredMessage {
 };
 struct StreamReader {
     std::string urls, user, password;
-    // Every message of `stream` (payloads included), in sequence order.
-    std::vector<StoredMessage> read_all(const std::string &stream) const;
+    // Every message of `stream` (payloads included), in sequence order, as
+    // the server `replica` stores it ("": the stream's leader). A reading
+    // consumer lives on one replica, picked at random by the servers, and
+    // reads that replica's store: it is made again until it is on the one
+    // asked for.
+    std::vector<StoredMessage> read_all(const std::string &stream, const std::string &replica = "") const;
     // The stream's leader server name ("" when unknown).
     std::string leader(const std::string &stream) const;
     // The stream's message count, or -1.
