@@ -190,7 +190,10 @@ RoundDone Rounds::round(const Request &q)
         read.wait_ms = std::max<std::int64_t>(5000, 2 * s_.ack_wait.count());
         read.stop = &stop_;
         read.nc = link_.nc();
-        read.on_server = state.leader;
+        // A stream of one replica is read wherever it is (a single server's
+        // consumer info names no server).
+        read.on_server = state.replicas > 1 ? state.leader : "";
+        read.replicas = state.replicas;
         d.error = read_stream(link_.js(), read, [&](natsMsg *m, std::uint64_t seq) {
             const char *id = nullptr, *size = nullptr;
             RecordId rid;
@@ -206,11 +209,15 @@ RoundDone Rounds::round(const Request &q)
             it->second.second = std::max(it->second.second, seq);
         });
         // What a replica that is no longer the leader holds is not what the
-        // stream holds: the round is read again.
-        if (StreamState after; !d.error && !state.leader.empty() &&
-                               !stream_state(link_.js(), s_.stream, after) && after.leader != state.leader)
-            d.error = "the stream's leader changed during the read (" + state.leader + " to " +
-                      (after.leader.empty() ? std::string("none") : after.leader) + ")";
+        // stream holds: the round is read again (and so when that cannot be
+        // told: elections make stream info fail).
+        if (StreamState after; !d.error && !read.on_server.empty()) {
+            if (auto e = stream_state(link_.js(), s_.stream, after))
+                d.error = "cannot tell whether the stream's leader changed during the read: " + *e;
+            else if (after.leader != state.leader)
+                d.error = "the stream's leader changed during the read (" + state.leader + " to " +
+                          (after.leader.empty() ? std::string("none") : after.leader) + ")";
+        }
     }
     d.took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
     return d;

@@ -44,29 +44,36 @@ public:
         so.Config.OptStartSeq = from > 1 ? from : 0;
         so.Config.HeadersOnly = r_.headers_only;
         so.Config.InactiveThreshold = 60LL * 1000 * 1000 * 1000; // gone a minute after a crashed reader
-        std::string placed;
-        // A third of the placements land on a given replica: 16 tries miss
-        // it one time in 650.
-        for (int attempt = 0; attempt < kPlacements; ++attempt) {
+        // One placement in `replicas` lands on the leader: 6 x replicas
+        // tries miss it about one time in a thousand (3 replicas: 1 in 1,500).
+        // A try placed on an offline replica times out: it counts as a miss.
+        const int tries = r_.on_server.empty() ? 1 : 6 * std::max(1, r_.replicas);
+        std::string placed = "nowhere";
+        for (int attempt = 0; attempt < tries; ++attempt) {
             jsErrCode jerr = static_cast<jsErrCode>(0);
             natsStatus st = js_PullSubscribe(&sub_, js_, r_.subject.c_str(), nullptr, nullptr, &so, &jerr);
             if (st != NATS_OK) {
                 sub_ = nullptr;
+                if (st == NATS_TIMEOUT && attempt + 1 < tries)
+                    continue;
                 return "subscribe: " + nats_error_text(st);
             }
             jsConsumerInfo *ci = nullptr;
             st = natsSubscription_GetConsumerInfo(&ci, sub_, nullptr, &jerr);
-            if (st != NATS_OK)
+            if (st != NATS_OK) {
+                drop(); // where it is was not seen
                 return "consumer info: " + nats_error_text(st);
+            }
             pending = ci->NumPending;
             placed = ci->Cluster && ci->Cluster->Leader ? ci->Cluster->Leader : "";
             jsConsumerInfo_Destroy(ci);
-            if (r_.on_server.empty() || placed.empty() || placed == r_.on_server)
+            if (r_.on_server.empty() || placed == r_.on_server)
                 return std::nullopt;
             drop();
         }
         return "no reading consumer was placed on the stream leader " + r_.on_server + " in " +
-               std::to_string(kPlacements) + " tries (the last on " + placed + ")";
+               std::to_string(tries) + " tries (the last on " + (placed.empty() ? "an unnamed server" : placed) +
+               ")";
     }
     [[nodiscard]] bool open() const { return sub_ != nullptr; }
     // Up to `batch` messages within `wait_ms`; the consumer is dropped
@@ -103,7 +110,6 @@ public:
     }
 
 private:
-    static constexpr int kPlacements = 16;
     jsCtx *js_;
     const StreamRead &r_;
     natsSubscription *sub_ = nullptr;
@@ -196,6 +202,7 @@ std::optional<std::string> stream_state(jsCtx *js, const std::string &stream, St
                                 si->Config->MaxMsgsPerSubject > 0);
     out.last_seq = si->State.LastSeq;
     out.leader = si->Cluster && si->Cluster->Leader ? si->Cluster->Leader : "";
+    out.replicas = si->Config && si->Config->Replicas > 1 ? static_cast<int>(si->Config->Replicas) : 1;
     out.current = !si->Cluster || !out.leader.empty();
     for (int i = 0; si->Cluster && i < si->Cluster->ReplicasLen; ++i) {
         const jsPeerInfo *p = si->Cluster->Replicas[i];

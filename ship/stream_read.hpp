@@ -22,12 +22,14 @@ struct StreamRead {
     const std::atomic<bool> *stop = nullptr;   // ends the read early (an error) when set
     natsConnection *nc = nullptr;              // js's connection: flushed before the consumer is freed
     // The server whose copy of the stream is read (its leader), or "" for
-    // any. nats-server places an ephemeral consumer on one replica picked at
-    // random, and it reads that replica's store: one behind the leader ends
-    // the read short, one that diverged from it (seen with 2.9.10 after
+    // any; `replicas` is the stream's replica count. nats-server places an
+    // ephemeral consumer on one replica picked at random (offline ones
+    // included), and it reads that replica's store: one behind the leader
+    // ends the read short, one that diverged from it (seen with 2.9.10 after
     // every server was stopped) holds other messages at the same sequences.
     // A consumer placed elsewhere is deleted and made again.
     std::string on_server;
+    int replicas = 1;
 };
 
 // A libnats status with the library's last error detail, for messages.
@@ -43,7 +45,8 @@ struct StreamState {
     std::uint64_t first_seq = 0, last_seq = 0;
     std::int64_t first_time_ns = 0;
     bool limits = false; // max_age, max_msgs or max_bytes: old messages go
-    std::string leader;  // "" without a cluster
+    std::string leader;  // the leader's server name ("" while there is none)
+    int replicas = 1;    // the stream's replica count
     bool current = true; // a leader, and every replica that is online is current
 };
 // The stream's state, or an error text (`missing` when it does not exist).

@@ -326,17 +326,19 @@ int Tail::run()
     // A stream electing a leader, or not there yet, answers with an error
     // for a while: tried again, with a back-off, until it works or a signal
     // says stop.
-    std::string said;
+    std::string said_bind, said_info; // the last error said, each said once until it changes
     const auto bind = [&] {
         for (auto wait = std::chrono::milliseconds(250);; wait = std::min(wait * 2, std::chrono::milliseconds(5000))) {
             const natsStatus st =
                 js_PullSubscribe(&sub, link_.js(), subject.c_str(), o_.durable.c_str(), nullptr, &so, &jerr);
-            if (st == NATS_OK)
+            if (st == NATS_OK) {
+                said_bind.clear();
                 return true;
+            }
             sub = nullptr;
-            if (const std::string e = nats_error_text(st); e != said) {
+            if (const std::string e = nats_error_text(st); e != said_bind) {
                 say("cannot read stream \"" + s_.stream + "\" yet: " + e + "; retrying");
-                said = e;
+                said_bind = e;
             }
             for (auto left = wait; left.count() > 0 && !stop_requested(); left -= std::chrono::milliseconds(50))
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -389,12 +391,18 @@ int Tail::run()
                 // Not knowing is not idle: a failed question is asked again.
                 jsConsumerInfo *ci = nullptr;
                 if (const natsStatus is = consumer_info(ci); is != NATS_OK) {
-                    if (const std::string e = nats_error_text(is); e != said) {
+                    if (is == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) {
+                        say("error: the durable consumer \"" + o_.durable + "\" no longer exists (deleted?)");
+                        rc_ = 1;
+                        break;
+                    }
+                    if (const std::string e = nats_error_text(is); e != said_info) {
                         say("idle, but cannot ask the durable consumer what it still owes (" + e + "); asking again");
-                        said = e;
+                        said_info = e;
                     }
                     continue;
                 }
+                said_info.clear();
                 const std::uint64_t owed = ci->NumPending + static_cast<std::uint64_t>(ci->NumAckPending);
                 jsConsumerInfo_Destroy(ci);
                 if (owed == 0) {

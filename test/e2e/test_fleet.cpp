@@ -426,14 +426,16 @@ TEST_CASE("fleet: through rotation, leader kills, a full outage and SIGKILLs mid
             for (const auto &m : reader.read_all(kStream, "s" + std::to_string(i)))
                 ids[static_cast<std::size_t>(i)][m.seq] = m.id;
         long long differ = 0;
+        std::ostringstream sizes;
+        for (std::size_t i = 0; i < ids.size(); ++i)
+            sizes << " s" << i << "=" << ids[i].size();
         for (const auto &[seq, id] : ids[0])
             for (std::size_t i = 1; i < ids.size(); ++i)
                 if (const auto o = ids[i].find(seq); o == ids[i].end() || o->second != id) {
                     ++differ;
                     break;
                 }
-        WARN("FLEET-REPLICAS seed=" << seed << " s0=" << ids[0].size() << " s1=" << ids[1].size()
-                                    << " s2=" << ids[2].size() << " sequences_s0_differs=" << differ);
+        WARN("FLEET-REPLICAS seed=" << seed << sizes.str() << " sequences_s0_differs=" << differ);
     }
     bool zst = false, gz = false;
     for (const auto &e : fs::directory_iterator(b.dir))

@@ -272,7 +272,11 @@ std::vector<StoredMessage> StreamReader::read_all(const std::string &stream, con
     jsErrCode jerr{};
     REQUIRE(js_GetStreamInfo(&si, c.js, stream.c_str(), nullptr, &jerr) == NATS_OK);
     const std::uint64_t last = si->State.LastSeq, count = si->State.Msgs;
-    const std::string on = !replica.empty()                       ? replica
+    // One replica: read wherever it is (a single server's consumer info
+    // names no server).
+    const bool replicated = si->Config && si->Config->Replicas > 1;
+    const std::string on = !replicated                           ? ""
+                           : !replica.empty()                    ? replica
                            : si->Cluster && si->Cluster->Leader ? si->Cluster->Leader
                                                                  : "";
     jsStreamInfo_Destroy(si);
