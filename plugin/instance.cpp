@@ -101,6 +101,7 @@ std::optional<std::string> Instance::start()
             options.mode = spec.mode;
             options.header = file->formatter->header();
             options.overflow = settings_.overflow;
+            options.overflow_timeout = settings_.overflow_timeout;
             options.reopen_check_interval = settings_.reopen_check_interval;
             options.rotate_size = settings_.rotate_size;
             options.rotate_interval = settings_.rotate_interval;

@@ -61,14 +61,27 @@ void LogFileSink::sink_it_(const spdlog::details::log_msg &msg)
         diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] { return "writer: " + std::string(e.what()); });
     }
     if (msg.level == kReopenLevel) {
-        {
-            std::lock_guard lock(reopen_wait_mutex_);
-            reopens_done_.fetch_add(1);
-        }
-        reopen_done_cv_.notify_all();
+        // Done once the new file is the current one: while the old file's
+        // records wait for it, log_reopen's caller waits too (up to
+        // overflow_timeout, its own limit).
+        if (switch_fd_ >= 0)
+            ++switch_markers_;
+        else
+            signal_reopens(1);
     } else if (msg.level == kCollectedLevel) {
         collected_done_.fetch_add(1);
     }
+}
+
+void LogFileSink::signal_reopens(std::uint64_t markers)
+{
+    if (markers == 0)
+        return;
+    {
+        std::lock_guard lock(reopen_wait_mutex_);
+        reopens_done_.fetch_add(markers);
+    }
+    reopen_done_cv_.notify_all();
 }
 
 void LogFileSink::take_batch(const spdlog::details::log_msg &msg)
@@ -82,7 +95,9 @@ void LogFileSink::take_batch(const spdlog::details::log_msg &msg)
     const std::size_t records = count_newlines(begin, end);
     if (admission_ != nullptr)
         admission_->release(static_cast<std::size_t>(msg.source.line));
-    if (failing_ && options_.overflow == mtacfg::Overflow::drop &&
+    // (While a reopen waits for the old file, new records are the new
+    // file's: they wait, at most overflow_timeout.)
+    if (failing_ && options_.overflow == mtacfg::Overflow::drop && switch_fd_ < 0 &&
         std::chrono::steady_clock::now() - last_retry_ < kDropRetry) {
         counters_.dropped_write_error.fetch_add(records, std::memory_order_relaxed);
         return; // the file is failing: do not pile records up in memory
@@ -110,6 +125,7 @@ void LogFileSink::take_batch(const spdlog::details::log_msg &msg)
 void LogFileSink::flush_()
 {
     try {
+        give_up_old_file();
         housekeeping();
         if (buffer_.size() > 0)
             write_or_wait();
@@ -122,6 +138,8 @@ void LogFileSink::flush_()
 void LogFileSink::housekeeping()
 {
     const auto now = std::chrono::steady_clock::now();
+    if (switch_fd_ >= 0)
+        return; // a reopen is under way: nothing else moves the file until it is done
     if (!rotated_to_.empty()) {
         // A rotation is waiting to create the file again; the path is
         // missing on purpose, so the identity check has nothing to say.
@@ -149,76 +167,88 @@ void LogFileSink::housekeeping()
 
 bool LogFileSink::write_out()
 {
-    if (buffer_.size() == 0)
-        return true;
-    if (!write_header()) {
+    for (;;) {
+        // While a reopen waits, only the records accepted before it go to
+        // the open (old) file; once they are written, the new file takes over.
+        const std::size_t share = switch_fd_ >= 0 ? switch_at_ : buffer_.size();
+        if (share == 0) {
+            if (switch_fd_ < 0)
+                return true;
+            complete_switch();
+            continue;
+        }
+        if (!write_header()) {
+            counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
+            failing_ = true;
+            last_retry_ = std::chrono::steady_clock::now();
+            return false;
+        }
+        const char *data = buffer_.data();
+        const WriteResult wrote = fd_ >= 0 ? write_all(fd_, data, share) : WriteResult{0, EBADF};
+        const std::size_t done = wrote.done;
+        const int error = wrote.error;
+        const std::size_t whole = count_newlines(data, data + done);
+        counters_.written.fetch_add(whole, std::memory_order_relaxed);
+        counters_.bytes.fetch_add(done, std::memory_order_relaxed);
+        written_since_check_ += whole;
+        size_ += done;
+        buffered_records_ -= whole;
+        if (error == 0) {
+            erase_front(share);
+            partial_written_ = 0;
+            if (failing_)
+                diag_.report(EC_LOG_NOTICE, "writing to \"" + options_.path + "\" works again");
+            failing_ = false;
+            if (switch_fd_ >= 0)
+                continue; // the old file has its records: switch, and write the rest to the new one
+            if (options_.rotate_size != 0 && size_ >= options_.rotate_size)
+                rotate();
+            return true;
+        }
+        // A record cut by the failure is taken back off the file (when the
+        // file ends where this write left it, so nobody else's bytes are cut)
+        // and kept whole in the buffer. Only if that fails is its rest kept,
+        // to complete the record in place later.
+        const char *boundary = data;
+        for (const char *p = data + done; p > data; --p)
+            if (p[-1] == '\n') {
+                boundary = p;
+                break;
+            }
+        const std::size_t cut = static_cast<std::size_t>(data + done - boundary);
+        std::size_t keep_from = static_cast<std::size_t>(boundary - data);
+        if (boundary > data)
+            partial_written_ = 0; // a record left partial before is whole now: only `cut` bytes are partial
+        if (cut > 0) {
+            struct stat st {};
+            if (partial_written_ == 0 && ::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == size_ &&
+                ::ftruncate(fd_, st.st_size - static_cast<off_t>(cut)) == 0) {
+                size_ -= cut;
+                counters_.bytes.fetch_sub(cut, std::memory_order_relaxed);
+            } else {
+                keep_from = done;
+                partial_written_ += cut;
+            }
+        }
+        erase_front(keep_from);
         counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
         failing_ = true;
         last_retry_ = std::chrono::steady_clock::now();
+        diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] {
+            return "write to \"" + options_.path + "\" failed: " + std::strerror(error) + "; " +
+                   (options_.overflow == mtacfg::Overflow::block ? "retrying (overflow = block)"
+                                                                 : "dropping records until it works (overflow = drop)");
+        });
         return false;
     }
-    const char *data = buffer_.data();
-    const std::size_t size = buffer_.size();
-    const WriteResult wrote = fd_ >= 0 ? write_all(fd_, data, size) : WriteResult{0, EBADF};
-    const std::size_t done = wrote.done;
-    const int error = wrote.error;
-    const std::size_t whole = count_newlines(data, data + done);
-    counters_.written.fetch_add(whole, std::memory_order_relaxed);
-    counters_.bytes.fetch_add(done, std::memory_order_relaxed);
-    written_since_check_ += whole;
-    size_ += done;
-    buffered_records_ -= whole;
-    if (error == 0) {
-        buffer_.clear();
-        partial_written_ = 0;
-        if (switch_pending_) {
-            switch_pending_ = false;
-            reopen();
-        }
-        if (failing_)
-            diag_.report(EC_LOG_NOTICE, "writing to \"" + options_.path + "\" works again");
-        failing_ = false;
-        if (options_.rotate_size != 0 && size_ >= options_.rotate_size)
-            rotate();
-        return true;
-    }
-    // A record cut by the failure is taken back off the file (when the file
-    // ends where this write left it, so nobody else's bytes are cut) and kept
-    // whole in the buffer. Only if that fails is its rest kept, to complete
-    // the record in place later.
-    const char *boundary = data;
-    for (const char *p = data + done; p > data; --p)
-        if (p[-1] == '\n') {
-            boundary = p;
-            break;
-        }
-    const std::size_t cut = static_cast<std::size_t>(data + done - boundary);
-    std::size_t keep_from = static_cast<std::size_t>(boundary - data);
-    if (boundary > data)
-        partial_written_ = 0; // a record left partial before is whole now: only `cut` bytes are partial
-    if (cut > 0) {
-        struct stat st {};
-        if (partial_written_ == 0 && ::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == size_ &&
-            ::ftruncate(fd_, st.st_size - static_cast<off_t>(cut)) == 0) {
-            size_ -= cut;
-            counters_.bytes.fetch_sub(cut, std::memory_order_relaxed);
-        } else {
-            keep_from = done;
-            partial_written_ += cut;
-        }
-    }
-    // Keep the rest in place: no allocation, so nothing can fail here.
-    std::memmove(buffer_.data(), data + keep_from, size - keep_from);
-    buffer_.resize(size - keep_from);
-    counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
-    failing_ = true;
-    last_retry_ = std::chrono::steady_clock::now();
-    diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] {
-        return "write to \"" + options_.path + "\" failed: " + std::strerror(error) + "; " +
-               (options_.overflow == mtacfg::Overflow::block ? "retrying (overflow = block)"
-                                                             : "dropping records until it works (overflow = drop)");
-    });
-    return false;
+}
+
+void LogFileSink::erase_front(std::size_t bytes)
+{
+    // In place: no allocation, so nothing can fail here.
+    std::memmove(buffer_.data(), buffer_.data() + bytes, buffer_.size() - bytes);
+    buffer_.resize(buffer_.size() - bytes);
+    switch_at_ -= std::min(switch_at_, bytes);
 }
 
 void LogFileSink::write_or_wait()
@@ -244,6 +274,7 @@ void LogFileSink::write_or_wait()
             pause = std::min(pause, deadline - now);
         }
         std::this_thread::sleep_for(pause);
+        give_up_old_file();
         if (write_out())
             return;
     }
@@ -251,17 +282,23 @@ void LogFileSink::write_or_wait()
 
 void LogFileSink::drop_buffered()
 {
-    // A record already partly in the file is kept, to be completed later.
+    // The records for the open file go; a record already partly in it is
+    // kept, to be completed later. While a reopen waits, the records after
+    // it (the new file's) stay.
+    const std::size_t share = switch_fd_ >= 0 ? switch_at_ : buffer_.size();
+    char *data = buffer_.data();
     std::size_t keep = 0;
     if (partial_written_ > 0) {
-        const char *data = buffer_.data();
-        const char *end = std::find(data, data + buffer_.size(), '\n');
-        keep = end == data + buffer_.size() ? buffer_.size() : static_cast<std::size_t>(end - data) + 1;
+        const char *end = std::find(data, data + share, '\n');
+        keep = end == data + share ? share : static_cast<std::size_t>(end - data) + 1;
     }
-    const std::size_t kept_records = keep > 0 && buffer_.data()[keep - 1] == '\n' ? 1 : 0;
-    counters_.dropped_write_error.fetch_add(buffered_records_ - kept_records, std::memory_order_relaxed);
-    buffered_records_ = kept_records;
-    buffer_.resize(keep);
+    const std::size_t dropped = count_newlines(data + keep, data + share);
+    counters_.dropped_write_error.fetch_add(dropped, std::memory_order_relaxed);
+    buffered_records_ -= dropped;
+    std::memmove(data + keep, data + share, buffer_.size() - share);
+    buffer_.resize(buffer_.size() - (share - keep));
+    if (switch_fd_ >= 0)
+        switch_at_ = keep;
 }
 
 template <typename MakeMessage>
@@ -273,7 +310,6 @@ void LogFileSink::file_error(std::atomic<std::uint64_t> &counter, MakeMessage &&
 
 void LogFileSink::reopen()
 {
-    write_out(); // what is buffered belongs to the old file
     const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
     if (fd < 0) {
         const int error = errno;
@@ -283,18 +319,69 @@ void LogFileSink::reopen()
         });
         return;
     }
-    if (partial_written_ > 0) {
-        // The old file holds the start of a record that could not be cut
-        // back: it must be completed there before switching.
-        ::close(fd);
-        switch_pending_ = true;
+    if (switch_fd_ >= 0) {
+        // An earlier reopen still waits for the old file: this one joins it,
+        // and the switch goes to the file the path names now.
+        ::close(std::exchange(switch_fd_, fd));
         return;
     }
+    // What is buffered belongs to the old file: written there first, then
+    // the switch (write_out makes it).
+    switch_fd_ = fd;
+    switch_at_ = buffer_.size();
+    switch_deadline_ = std::chrono::steady_clock::now() + options_.overflow_timeout;
+    if (write_out())
+        return;
+    if (options_.overflow == mtacfg::Overflow::drop) {
+        drop_buffered(); // the policy: records the failing file cannot take are dropped, counted
+        if (switch_at_ == 0)
+            (void)write_out(); // nothing left for the old file: switch now
+        return;
+    }
+    diag_.limited(reopen_error_limit_, EC_LOG_WARNING, [&] {
+        return "reopening \"" + options_.path + "\": the old file fails; the " +
+               std::to_string(count_newlines(buffer_.data(), buffer_.data() + switch_at_)) +
+               " records accepted before the reopen wait for it (up to overflow_timeout), then go to the new file";
+    });
+}
+
+void LogFileSink::complete_switch()
+{
+    const int fd = std::exchange(switch_fd_, -1);
+    switch_at_ = 0;
     if (!rotated_to_.empty())
         finish_rotation(fd); // the path a rotation could not create exists again
     else
         install(fd);
     counters_.reopens.fetch_add(1, std::memory_order_relaxed);
+    signal_reopens(std::exchange(switch_markers_, 0));
+}
+
+void LogFileSink::give_up_old_file()
+{
+    if (switch_fd_ < 0 || std::chrono::steady_clock::now() < switch_deadline_)
+        return;
+    // The rest of a record begun in the old file cannot start the new one:
+    // dropped (counted). The other records go to the new file, counted.
+    char *data = buffer_.data();
+    if (partial_written_ > 0) {
+        const char *end = std::find(data, data + switch_at_, '\n');
+        const bool whole = end != data + switch_at_;
+        erase_front(whole ? static_cast<std::size_t>(end - data) + 1 : switch_at_);
+        if (whole) {
+            counters_.dropped_write_error.fetch_add(1, std::memory_order_relaxed);
+            --buffered_records_;
+        }
+        partial_written_ = 0;
+        data = buffer_.data();
+    }
+    const std::size_t crossed = count_newlines(data, data + switch_at_);
+    counters_.crossed_reopen.fetch_add(crossed, std::memory_order_relaxed);
+    diag_.report(EC_LOG_ERROR, "the file \"" + options_.path + "\" was reopened but the old file still fails after " +
+                                   "overflow_timeout: the " + std::to_string(crossed) +
+                                   " records accepted before the reopen go to the new file");
+    switch_at_ = 0;
+    complete_switch();
 }
 
 void LogFileSink::rotate_keeping_records() noexcept
@@ -313,6 +400,8 @@ void LogFileSink::rotate_keeping_records() noexcept
 
 void LogFileSink::rotate()
 {
+    if (switch_fd_ >= 0)
+        return; // a reopen is under way: it moves the file
     if (!rotated_to_.empty()) {
         // Renamed already; only the new file is missing.
         const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
@@ -371,6 +460,10 @@ void LogFileSink::finish()
     std::lock_guard lock(mutex_);
     if (fd_ < 0)
         return;
+    if (switch_fd_ >= 0 && !write_out()) {
+        switch_deadline_ = {}; // the old file's records go to the new file now
+        give_up_old_file();
+    }
     if (!write_out()) {
         // Still failing at shutdown: what is left is lost; count it, and cut
         // a partly written record back off the file so no partial line stays.

@@ -63,6 +63,9 @@ struct SinkOptions {
     unsigned mode = 0640;
     std::string header; // written first in every new or empty file ("" for none)
     mtacfg::Overflow overflow = mtacfg::Overflow::block;
+    // How long a reopen keeps the records accepted before it for an old file
+    // that fails, before they go to the new one (counted).
+    std::chrono::microseconds overflow_timeout{1000000};
     std::chrono::microseconds reopen_check_interval{5000000};
     std::uint64_t rotate_size = 0;
     mtacfg::RotateInterval rotate_interval = mtacfg::RotateInterval::none;
@@ -118,9 +121,13 @@ private:
     bool write_out();           // false when bytes remain unwritten
     void write_or_wait();       // write_out, then the overflow policy on failure
     void take_batch(const spdlog::details::log_msg &msg);
-    void drop_buffered();       // drops every buffered record but a partly written one
+    void drop_buffered();       // drops the old file's buffered records but a partly written one
     void housekeeping();        // identity check and time rotation, when due
     void reopen();
+    void complete_switch();     // the reopen's new file becomes the current one
+    void give_up_old_file();    // after overflow_timeout: the old file's records go to the new one
+    void signal_reopens(std::uint64_t markers);
+    void erase_front(std::size_t bytes); // drops buffer_'s first bytes (the old file's share shrinks)
     void rotate();
     void rotate_keeping_records() noexcept; // rotate(), an exception counted, not thrown
     void finish_rotation(int fd); // the rotated path exists again as `fd`
@@ -147,7 +154,13 @@ private:
     std::size_t buffered_records_ = 0;    // newlines in buffer_
     std::size_t partial_written_ = 0;     // bytes of buffer_'s first record already in the file
                                           // (only when cutting them back failed)
-    bool switch_pending_ = false;         // a reopen waits for that record to be completed
+    // A reopen whose old file fails: the new file waits open while the
+    // first switch_at_ bytes of buffer_ (accepted before the reopen) wait for
+    // the old one, up to switch_deadline_; later bytes are the new file's.
+    int switch_fd_ = -1;
+    std::size_t switch_at_ = 0;
+    std::chrono::steady_clock::time_point switch_deadline_{};
+    std::uint64_t switch_markers_ = 0;    // reopen markers done once the switch is
     bool failing_ = false;                // the last write failed
     bool header_pending_ = false;         // the file is empty and still needs its header
     std::string rotated_to_;              // a rotation renamed the file but could not create it again
