@@ -395,9 +395,10 @@ void Instance::reopen()
     for (std::size_t i = 0; i < files_.size(); ++i) {
         const auto &file = files_[i];
         if (!file->sink->wait_for_reopen(targets[i] - 1, deadline)) {
-            diag_.report(EC_LOG_WARNING, "reopen of \"" + file->spec.path + "\" still queued after " +
+            diag_.report(EC_LOG_WARNING, "reopen of \"" + file->spec.path + "\" not done after " +
                                              std::to_string(settings_.overflow_timeout.count() / 1000) +
-                                             " ms (overflow_timeout); it will happen in order");
+                                             " ms (overflow_timeout): still queued, or the old file fails; "
+                                             "it will happen in order");
             continue;
         }
         if (settings_.debug_level >= 1)

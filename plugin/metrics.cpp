@@ -48,7 +48,7 @@ constexpr std::array kFamilies{
     Family{&FileCounters::detached_records, "mtalog_detached_records_total", "",
            "Records written to a moved or deleted file before that was noticed."},
     Family{&FileCounters::crossed_reopen, "mtalog_crossed_reopen_records_total", "",
-           "Records accepted before a reopen written to the new file: the old one failed for overflow_timeout."},
+           "Records accepted before a reopen moved to the new file: the old one still failed after overflow_timeout."},
     Family{&FileCounters::torn_records, "mtalog_torn_records_total", "",
            "Records a crash cut short found at the end of a file when it was opened, and cut off."},
     Family{&FileCounters::rotations, "mtalog_rotations_total", "", "Built-in rotations."},

@@ -53,7 +53,12 @@ void LogFileSink::sink_it_(const spdlog::details::log_msg &msg)
     try {
         if (msg.level == kReopenLevel) {
             reopens_started_.fetch_add(1);
-            reopen();
+            // What is left of the caller's overflow_timeout (clamped: a
+            // stepped clock can shorten or lengthen it within its bounds).
+            const auto queued = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                spdlog::log_clock::now() - msg.time);
+            const auto limit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.overflow_timeout);
+            reopen(std::clamp(limit - queued, std::chrono::steady_clock::duration::zero(), limit));
         } else {
             take_batch(msg);
         }
@@ -157,7 +162,7 @@ void LogFileSink::housekeeping()
             diag_.report(EC_LOG_WARNING, "log file \"" + options_.path + "\" was " + (gone ? "deleted" : "replaced") +
                                              " without a reopen; reopened it (" + std::to_string(detached) +
                                              " records written since the last check went to the old file)");
-            reopen();
+            reopen(options_.overflow_timeout);
         }
         written_since_check_ = 0;
     }
@@ -257,6 +262,10 @@ void LogFileSink::write_or_wait()
         return;
     if (options_.overflow == mtacfg::Overflow::drop) {
         drop_buffered();
+        // The new file's records wait in memory while the old file completes
+        // a record; not more than a buffer's worth.
+        if (switch_fd_ >= 0 && buffer_.size() - switch_at_ >= kBufferLimit)
+            give_up_old_file(true);
         return;
     }
     // overflow = block: hold the queue until the write works. Hook calls wait
@@ -297,8 +306,11 @@ void LogFileSink::drop_buffered()
     buffered_records_ -= dropped;
     std::memmove(data + keep, data + share, buffer_.size() - share);
     buffer_.resize(buffer_.size() - (share - keep));
-    if (switch_fd_ >= 0)
-        switch_at_ = keep;
+    if (switch_fd_ < 0)
+        return;
+    switch_at_ = keep;
+    if (switch_at_ == 0)
+        complete_switch(); // nothing left for the old file
 }
 
 template <typename MakeMessage>
@@ -308,7 +320,7 @@ void LogFileSink::file_error(std::atomic<std::uint64_t> &counter, MakeMessage &&
     diag_.limited(reopen_error_limit_, EC_LOG_ERROR, std::forward<MakeMessage>(make_message));
 }
 
-void LogFileSink::reopen()
+void LogFileSink::reopen(std::chrono::steady_clock::duration budget)
 {
     const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
     if (fd < 0) {
@@ -321,21 +333,27 @@ void LogFileSink::reopen()
     }
     if (switch_fd_ >= 0) {
         // An earlier reopen still waits for the old file: this one joins it,
-        // and the switch goes to the file the path names now.
+        // and the switch goes to the file the path names now (records
+        // between the two reopens go there too).
         ::close(std::exchange(switch_fd_, fd));
+        return;
+    }
+    if (struct stat st {}; ::fstat(fd, &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) {
+        // The same file (a reopen without a rotation): nothing to switch,
+        // whether it can be written or not.
+        ::close(fd);
+        counters_.reopens.fetch_add(1, std::memory_order_relaxed);
         return;
     }
     // What is buffered belongs to the old file: written there first, then
     // the switch (write_out makes it).
     switch_fd_ = fd;
     switch_at_ = buffer_.size();
-    switch_deadline_ = std::chrono::steady_clock::now() + options_.overflow_timeout;
+    switch_deadline_ = std::chrono::steady_clock::now() + budget;
     if (write_out())
         return;
     if (options_.overflow == mtacfg::Overflow::drop) {
-        drop_buffered(); // the policy: records the failing file cannot take are dropped, counted
-        if (switch_at_ == 0)
-            (void)write_out(); // nothing left for the old file: switch now
+        drop_buffered(); // the policy: what the failing file cannot take is dropped, counted
         return;
     }
     diag_.limited(reopen_error_limit_, EC_LOG_WARNING, [&] {
@@ -347,6 +365,12 @@ void LogFileSink::reopen()
 
 void LogFileSink::complete_switch()
 {
+    // The waiting log_reopen callers are told however this ends.
+    struct Signal {
+        LogFileSink &sink;
+        std::uint64_t markers;
+        ~Signal() { sink.signal_reopens(markers); }
+    } signal{*this, std::exchange(switch_markers_, 0)};
     const int fd = std::exchange(switch_fd_, -1);
     switch_at_ = 0;
     if (!rotated_to_.empty())
@@ -354,17 +378,20 @@ void LogFileSink::complete_switch()
     else
         install(fd);
     counters_.reopens.fetch_add(1, std::memory_order_relaxed);
-    signal_reopens(std::exchange(switch_markers_, 0));
 }
 
-void LogFileSink::give_up_old_file()
+void LogFileSink::give_up_old_file(bool now)
 {
-    if (switch_fd_ < 0 || std::chrono::steady_clock::now() < switch_deadline_)
+    if (switch_fd_ < 0 || (!now && std::chrono::steady_clock::now() < switch_deadline_))
         return;
-    // The rest of a record begun in the old file cannot start the new one:
-    // dropped (counted). The other records go to the new file, counted.
     char *data = buffer_.data();
     if (partial_written_ > 0) {
+        // A record begun in the old file: its rest cannot start the new one.
+        // Its start is cut back off the old file where that file still ends
+        // with it; the record is dropped, counted.
+        struct stat st {};
+        if (::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) >= partial_written_)
+            (void)::ftruncate(fd_, st.st_size - static_cast<off_t>(partial_written_));
         const char *end = std::find(data, data + switch_at_, '\n');
         const bool whole = end != data + switch_at_;
         erase_front(whole ? static_cast<std::size_t>(end - data) + 1 : switch_at_);
@@ -375,11 +402,13 @@ void LogFileSink::give_up_old_file()
         partial_written_ = 0;
         data = buffer_.data();
     }
-    const std::size_t crossed = count_newlines(data, data + switch_at_);
-    counters_.crossed_reopen.fetch_add(crossed, std::memory_order_relaxed);
-    diag_.report(EC_LOG_ERROR, "the file \"" + options_.path + "\" was reopened but the old file still fails after " +
-                                   "overflow_timeout: the " + std::to_string(crossed) +
-                                   " records accepted before the reopen go to the new file");
+    const std::size_t moved = count_newlines(data, data + switch_at_);
+    if (moved > 0) {
+        std::string report = "the file \"" + options_.path + "\" was reopened but the old file still fails: the " +
+                             std::to_string(moved) + " records accepted before the reopen go to the new file";
+        counters_.crossed_reopen.fetch_add(moved, std::memory_order_relaxed);
+        diag_.report(EC_LOG_ERROR, report);
+    }
     switch_at_ = 0;
     complete_switch();
 }
@@ -461,8 +490,12 @@ void LogFileSink::finish()
     if (fd_ < 0)
         return;
     if (switch_fd_ >= 0 && !write_out()) {
-        switch_deadline_ = {}; // the old file's records go to the new file now
-        give_up_old_file();
+        try {
+            give_up_old_file(true); // shutting down: the old file's records go to the new file now
+        } catch (const std::exception &) {
+            ::close(std::exchange(switch_fd_, -1)); // (out of memory) what is left is counted below
+            signal_reopens(std::exchange(switch_markers_, 0));
+        }
     }
     if (!write_out()) {
         // Still failing at shutdown: what is left is lost; count it, and cut

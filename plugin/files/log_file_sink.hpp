@@ -123,9 +123,11 @@ private:
     void take_batch(const spdlog::details::log_msg &msg);
     void drop_buffered();       // drops the old file's buffered records but a partly written one
     void housekeeping();        // identity check and time rotation, when due
-    void reopen();
+    // `budget`: how long the old file's records may wait for it (what is
+    // left of the log_reopen caller's overflow_timeout).
+    void reopen(std::chrono::steady_clock::duration budget);
     void complete_switch();     // the reopen's new file becomes the current one
-    void give_up_old_file();    // after overflow_timeout: the old file's records go to the new one
+    void give_up_old_file(bool now = false); // past the budget (or now): the old file's records go to the new one
     void signal_reopens(std::uint64_t markers);
     void erase_front(std::size_t bytes); // drops buffer_'s first bytes (the old file's share shrinks)
     void rotate();

@@ -233,8 +233,11 @@ void Batcher::post_marker(Lane &lane, spdlog::level::level_enum level)
         pool_->post_flush(std::move(logger), spdlog::async_overflow_policy::block);
         return;
     }
-    const spdlog::details::log_msg msg(spdlog::log_clock::time_point{}, spdlog::source_loc{}, lane.logger->name(),
-                                       level, spdlog::string_view_t());
+    // A reopen carries when it was asked for: the writer gives its old
+    // file what is left of the caller's overflow_timeout.
+    const auto when = level == LogFileSink::kReopenLevel ? spdlog::log_clock::now() : spdlog::log_clock::time_point{};
+    const spdlog::details::log_msg msg(when, spdlog::source_loc{}, lane.logger->name(), level,
+                                       spdlog::string_view_t());
     pool_->post_log(std::move(logger), msg, spdlog::async_overflow_policy::block);
 }
 

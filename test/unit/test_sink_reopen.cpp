@@ -119,3 +119,80 @@ TEST_CASE("an old file that fails past overflow_timeout gives its records to the
     CHECK(testing::read_file(moved) == filler + "\n");
     CHECK(testing::read_file(path) == r1 + "\n" + r2 + "\n");
 }
+
+TEST_CASE("a reopen of a file that was not renamed switches nothing, even while it fails", "[rotation][disk]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log";
+    const std::string r1 = record(1);
+    CHECK(in_child_with_disk_limit([&](const auto &limit) {
+        SinkOptions o;
+        o.path = path;
+        SinkHarness h(o);
+        h.put(r1);
+        bool ok = limit(0);
+        h.reopen_marker(); // a HUP without a rotation
+        ok = ok && h.sink->reopens_done() == 1 && h.counters.reopens.load() == 1;
+        ok = ok && limit(RLIM_INFINITY);
+        h.sink->flush();
+        ok = ok && h.counters.crossed_reopen.load() == 0 && h.counters.torn_records.load() == 0;
+        h.done();
+        return ok;
+    }));
+    CHECK(testing::read_file(path) == r1 + "\n");
+}
+
+TEST_CASE("giving up on an old file cuts a half-written record off it and drops it, counted", "[rotation][disk]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log", moved = dir / "m.log.1";
+    const std::string filler(199, 'f');
+    const std::string r1 = record(1), r2 = record(2);
+    CHECK(in_child_with_disk_limit([&](const auto &limit) {
+        SinkOptions o;
+        o.path = path;
+        o.overflow_timeout = std::chrono::milliseconds(20);
+        SinkHarness h(o);
+        h.sink->begin_shutdown(std::chrono::steady_clock::now()); // a failing write is not retried
+        // Another writer's 200 bytes make the cut-back refuse: R1 stays
+        // partly (10 bytes) in the old file. A new file takes 210 bytes.
+        bool ok = append_other(path, filler + "\n") && limit(200 + 10);
+        h.put(r1);
+        h.sink->flush();
+        ok = ok && ::rename(path.c_str(), moved.c_str()) == 0;
+        h.reopen_marker();
+        h.put(r2);
+        std::this_thread::sleep_for(std::chrono::milliseconds(40));
+        h.sink->flush();
+        ok = ok && h.sink->reopens_done() == 1 && h.counters.dropped_write_error.load() == 1;
+        ok = ok && h.counters.crossed_reopen.load() == 0;
+        h.done();
+        return ok && limit(RLIM_INFINITY);
+    }));
+    CHECK(testing::read_file(moved) == filler + "\n");
+    CHECK(testing::read_file(path) == r2 + "\n");
+}
+
+TEST_CASE("shutting down while a reopen waits for a failing old file moves its records, counted", "[rotation][disk]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log", moved = dir / "m.log.1";
+    const std::string filler(199, 'f');
+    const std::string r1 = record(1), r2 = record(2);
+    CHECK(in_child_with_disk_limit([&](const auto &limit) {
+        SinkOptions o;
+        o.path = path;
+        SinkHarness h(o);
+        bool ok = append_other(path, filler + "\n") && limit(200);
+        h.put(r1);
+        ok = ok && ::rename(path.c_str(), moved.c_str()) == 0;
+        h.reopen_marker();
+        h.put(r2);
+        h.done(); // well within overflow_timeout
+        ok = ok && h.sink->reopens_done() == 1 && h.counters.crossed_reopen.load() == 1;
+        ok = ok && h.counters.dropped_write_error.load() == 0;
+        return ok && limit(RLIM_INFINITY);
+    }));
+    CHECK(testing::read_file(moved) == filler + "\n");
+    CHECK(testing::read_file(path) == r1 + "\n" + r2 + "\n");
+}
