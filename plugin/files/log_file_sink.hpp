@@ -14,7 +14,10 @@
 // - Reopen (log_reopen) travels through the queue as a message at
 //   kReopenLevel: records accepted before it go to the old file, later ones
 //   to the new. The new file is opened before the old one is closed; if it
-//   cannot be, the old one stays in use.
+//   cannot be, the old one stays in use. If the old file fails, the new one
+//   waits open (switch_fd_) while the records before the reopen wait for
+//   the old one, up to what is left of the caller's overflow_timeout; then
+//   they are moved to the new file, counted (crossed_reopen).
 // - Every reopen_check_interval the sink checks that the path still names
 //   its file; if the file was moved or deleted without a reopen, it reopens
 //   and counts the records that went to the detached file.
@@ -26,7 +29,7 @@
 //   refused is written before the next record.
 // - A failed write (ENOSPC, EIO) never leaves a partial line: a record the
 //   failure cut is truncated back off the file and kept whole in memory (or,
-//   if that fails, completed in place before the file is switched). With overflow=block
+//   if that fails, completed in place before a reopen switches files). With overflow=block
 //   the writer retries (stalling the queue, so hook calls wait up to
 //   overflow_timeout and then drop, counted); with overflow=drop it drops
 //   the buffered records (counted) and goes on. From begin_shutdown() on,

@@ -78,7 +78,10 @@ public:
     //                    collected from quiet threads), kFinalLevel (unload's
     //                    last batch), kReopenLevel (a reopen marker, no
     //                    batch); a flush is spdlog's own (level off)
-    //   logger name, time unused
+    //   time             a reopen marker's: when log_reopen posted it (the
+    //                    writer gives the old file what is left of the
+    //                    caller's overflow_timeout); unused otherwise
+    //   logger name      unused
     // The sink takes ownership (from() below) exactly once per message, so
     // a logger carrying batches has exactly one sink: a second sink would
     // return each batch to the pool twice. make_batch_logger() (batcher.hpp)
