@@ -425,7 +425,14 @@ TEST_CASE("ship: publishes a stream refuses back off instead of spinning, and sh
     CHECK(failed < 2000); // backed off up to retry_max, not a publish per record per round
     CHECK(reader.messages("MTALOG") == 100);
     CHECK(shipper.running());
+    // The stream made again without the limit (it went backwards: every
+    // recent record is looked for and sent again): everything arrives.
+    REQUIRE(reader.delete_stream("MTALOG"));
+    REQUIRE(reader.create_stream("MTALOG", "mtalog.>", -1));
+    const long long all = n.lines_in_files();
+    CHECK(testing::wait_until([&] { return reader.messages("MTALOG") == all; }, 60s));
     CHECK(shipper.stop(SIGTERM) == 0);
+    check_exactly_once(reader, all);
 }
 
 TEST_CASE("ship: a rotated file that ends in an over-long line without a newline is finished, and the next file "
