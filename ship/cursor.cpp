@@ -1,4 +1,5 @@
 #include "cursor.hpp"
+#include "json_int.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -29,11 +30,11 @@ Cursor from_v1(const json &j)
 {
     Cursor c;
     c.node = j.at("node").get<std::string>();
-    c.scan_from = j.at("scan_from").get<std::uint64_t>();
+    c.scan_from = json_int<std::uint64_t>(j.at("scan_from"));
     for (const auto &[key, v] : j.at("files").items()) {
         LegacyEntry e;
         e.path = v.at("path").get<std::string>();
-        e.offset = v.at("offset").get<std::uint64_t>();
+        e.offset = json_int<std::uint64_t>(v.at("offset"));
         e.done = v.at("done").get<bool>();
         c.legacy.emplace(key_of(key), std::move(e));
     }
@@ -44,29 +45,29 @@ Cursor from_v2(const json &j)
 {
     Cursor c;
     c.node = j.at("node").get<std::string>();
-    c.scan_from = j.at("scan_from").get<std::uint64_t>();
+    c.scan_from = json_int<std::uint64_t>(j.at("scan_from"));
     for (const auto &[key, v] : j.at("files").items()) {
         FileEntry e;
         e.path = v.at("path").get<std::string>();
         e.canonical = key_of(v.at("canonical").get<std::string>());
-        e.generation = v.at("generation").get<unsigned>();
-        e.final_offset = v.at("final").get<std::uint64_t>();
+        e.generation = json_int<unsigned>(v.at("generation"));
+        e.final_offset = json_int<std::uint64_t>(v.at("final"));
         if (const auto &done = v.at("done"); !done.is_null()) {
-            e.done_end = done.at(0).get<std::uint64_t>();
-            e.done_size = done.at(1).get<std::uint64_t>();
+            e.done_end = json_int<std::uint64_t>(done.at(0));
+            e.done_size = json_int<std::uint64_t>(done.at(1));
         }
-        e.fp_len = v.at("fp").at(0).get<std::uint64_t>();
+        e.fp_len = json_int<std::uint64_t>(v.at("fp").at(0));
         e.fp_hash = key_of(v.at("fp").at(1).get<std::string>());
         for (const auto &id : v.at("ids"))
-            e.ids.push_back(FileId{id.at(0).get<dev_t>(), id.at(1).get<ino_t>(), id.at(2).get<std::int64_t>()});
-        e.missed = v.value("missed", 0u);
+            e.ids.push_back(FileId{json_int<dev_t>(id.at(0)), json_int<ino_t>(id.at(1)), json_int<std::int64_t>(id.at(2))});
+        e.missed = v.contains("missed") ? json_int<unsigned>(v.at("missed")) : 0u;
         for (const auto &range : v.value("skipped", json::array()))
-            e.skipped.emplace(range.at(0).get<std::uint64_t>(), range.at(1).get<std::uint64_t>());
+            e.skipped.emplace(json_int<std::uint64_t>(range.at(0)), json_int<std::uint64_t>(range.at(1)));
         c.files.emplace(key_of(key), std::move(e));
     }
     const json legacy = j.value("legacy", json::object()); // a named value: items() refers into it
     for (const auto &[key, v] : legacy.items())
-        c.legacy.emplace(key_of(key), LegacyEntry{v.at("path").get<std::string>(), v.at("offset").get<std::uint64_t>(),
+        c.legacy.emplace(key_of(key), LegacyEntry{v.at("path").get<std::string>(), json_int<std::uint64_t>(v.at("offset")),
                                                   v.at("done").get<bool>()});
     return c;
 }
@@ -113,7 +114,7 @@ std::variant<Cursor, std::string> load_cursor(const std::string &path)
         return Cursor{};
     try {
         const auto j = json::parse(*text);
-        switch (j.at("version").get<int>()) {
+        switch (json_int<int>(j.at("version"))) {
         case 1:
             return from_v1(j);
         case 2:

@@ -109,22 +109,32 @@ private:
 
 class GzipReader final : public Reader {
 public:
-    GzipReader(gzFile f, int fd) : f_(f), fd_(fd) {}
+    GzipReader(gzFile f, int fd) : f_(f), fd_(fd), buf_(kChunk) {}
     ~GzipReader() override { gzclose(f_); }
+    // zlib hands out a different amount of a cut stream's end depending on
+    // the sizes asked for, so it is always asked for kChunk bytes: what a
+    // read from a position gives is then the same however it was reached.
     long read(char *buf, std::size_t n) override
     {
-        const int got = gzread(f_, buf, static_cast<unsigned>(std::min<std::size_t>(n, 1u << 30)));
-        int code = Z_OK;
-        const char *text = gzerror(f_, &code);
-        if (got < 0 || (code != Z_OK && code != Z_BUF_ERROR)) {
-            error = text ? text : "gzip read error";
-            return -1;
+        if (have_ == used_) {
+            const int got = gzread(f_, buf_.data(), static_cast<unsigned>(kChunk));
+            int code = Z_OK;
+            const char *text = gzerror(f_, &code);
+            if (got < 0 || (code != Z_OK && code != Z_BUF_ERROR)) {
+                error = text ? text : "gzip read error";
+                return -1;
+            }
+            // zlib reports a stream that ends early ("unexpected end of
+            // file") as Z_BUF_ERROR, after handing out what it decoded.
+            truncated_ = got == 0 && code == Z_BUF_ERROR;
+            have_ = static_cast<std::size_t>(got);
+            used_ = 0;
         }
-        // zlib reports a stream that ends early ("unexpected end of file")
-        // as Z_BUF_ERROR, after handing out what it decoded.
-        truncated_ = got == 0 && code == Z_BUF_ERROR;
-        pos_ += static_cast<std::uint64_t>(got);
-        return got;
+        const std::size_t take = std::min(n, have_ - used_);
+        std::memcpy(buf, buf_.data() + used_, take);
+        used_ += take;
+        pos_ += take;
+        return static_cast<long>(take);
     }
     [[nodiscard]] std::uint64_t position() const override { return pos_; }
     [[nodiscard]] bool truncated() const override { return truncated_; }
@@ -136,13 +146,17 @@ protected:
         if (gzrewind(f_) != 0)
             return false;
         pos_ = 0;
+        have_ = used_ = 0;
         truncated_ = false;
         return true;
     }
 
 private:
+    static constexpr std::size_t kChunk = 64 * 1024;
     gzFile f_;
     int fd_; // owned by f_
+    std::vector<char> buf_;
+    std::size_t have_ = 0, used_ = 0; // decoded bytes in buf_, and those handed out
     std::uint64_t pos_ = 0;
     bool truncated_ = false;
 };

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cursor.hpp"
+#include "json_int.hpp"
 #include "spool.hpp"
 
 namespace mtalog::ship {
@@ -16,19 +17,19 @@ std::variant<TailState, std::string> TailState::load(const std::string &path)
         return TailState{};
     try {
         const auto j = nlohmann::json::parse(*text);
-        if (j.at("version").get<int>() != 1)
+        if (json_int<int>(j.at("version")) != 1)
             return path + ": unknown tail state version";
         TailState t;
         for (const auto &[name, length] : j.at("outputs").items())
-            t.outputs[name] = length.get<std::uint64_t>();
+            t.outputs[name] = json_int<std::uint64_t>(length);
         for (const auto &[node, per_key] : j.at("seen").items())
             for (const auto &[key, v] : per_key.items()) {
                 if (key.size() != 16)
                     return path + ": bad file key \"" + key + "\"";
                 Seen &s = t.seen_[node][std::stoull(key, nullptr, 16)];
-                s.used = v.at("used").get<std::int64_t>();
+                s.used = json_int<std::int64_t>(v.at("used"));
                 for (const auto &r : v.at("ranges"))
-                    s.ranges.add(r.at(0).get<std::uint64_t>(), r.at(1).get<std::uint64_t>());
+                    s.ranges.add(json_int<std::uint64_t>(r.at(0)), json_int<std::uint64_t>(r.at(1)));
             }
         return t;
     } catch (const std::exception &e) {

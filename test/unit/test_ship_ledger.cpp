@@ -595,6 +595,20 @@ TEST_CASE("ship readers: a compressed file cut short says so; a whole one does n
             const ReadAll part = read_all(dir / name, enc);
             CHECK((part.truncated || part.error));
             CHECK(text.compare(0, part.data.size(), part.data) == 0); // what it gave is the start
+            // Read again from a position (reached by one large read), the
+            // same bytes to the same end: zlib hands out a different amount
+            // of a cut stream's end for other request sizes (found by
+            // fuzzing), so the reader asks it for fixed chunks.
+            if (part.error || part.data.size() < 2)
+                continue;
+            std::string error;
+            auto again = open_reader(dir / name, enc, error);
+            REQUIRE(again->seek(part.data.size() / 2 + 1));
+            std::string rest;
+            char buf[4096];
+            for (long n; (n = again->read(buf, sizeof buf)) > 0;)
+                rest.append(buf, static_cast<std::size_t>(n));
+            CHECK(rest == part.data.substr(part.data.size() / 2 + 1));
         }
         testing::write_file(dir / name, bytes);
         std::string error;
@@ -653,6 +667,17 @@ TEST_CASE("ship cursor: the new form round-trips, an old one is read as legacy k
 
     testing::write_file(dir / "bad.json", R"({"version": 2, "node": "n1")");
     CHECK(std::holds_alternative<std::string>(load_cursor(dir / "bad.json")));
+    // Numbers that are no integer of the field's type are refused (a
+    // fraction or exponent was converted with a cast, undefined out of
+    // range; found by fuzzing), as are negative ones for unsigned fields.
+    for (const char *scan_from : {"1.7e24", "2.5", "-1", "18446744073709551616"}) {
+        INFO(scan_from);
+        testing::write_file(dir / "odd.json", std::string(R"({"version": 1, "node": "n1", "scan_from": )") + scan_from +
+                                                  R"(, "files": {}})");
+        const auto odd = load_cursor(dir / "odd.json");
+        REQUIRE(std::holds_alternative<std::string>(odd));
+        CHECK(std::get<std::string>(odd).find("not a cursor file") != std::string::npos);
+    }
 }
 
 TEST_CASE("ship tail state: each record once, across a save and a load; unused keys are forgotten", "[ship]")
