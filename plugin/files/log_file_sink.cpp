@@ -18,11 +18,6 @@ namespace {
 constexpr std::chrono::milliseconds kRetryPause{100};  // between write retries with overflow=block
 constexpr std::chrono::milliseconds kDropRetry{1000};  // between write attempts with overflow=drop
 
-std::size_t count_newlines(const char *begin, const char *end)
-{
-    return static_cast<std::size_t>(std::count(begin, end, '\n'));
-}
-
 } // namespace
 
 LogFileSink::LogFileSink(SinkOptions options, FileCounters &counters, const Diagnostics &diag, Admission *admission,
@@ -38,12 +33,6 @@ LogFileSink::~LogFileSink() { finish(); }
 void LogFileSink::begin_shutdown(std::chrono::steady_clock::time_point deadline) noexcept
 {
     shutdown_deadline_.store(std::max<std::chrono::steady_clock::rep>(1, deadline.time_since_epoch().count()));
-}
-
-bool LogFileSink::wait_for_reopen(std::uint64_t seen, std::chrono::steady_clock::time_point deadline)
-{
-    std::unique_lock lock(reopen_wait_mutex_);
-    return reopen_done_cv_.wait_until(lock, deadline, [&] { return reopens_done_.load() > seen; });
 }
 
 void LogFileSink::sink_it_(const spdlog::details::log_msg &msg)
@@ -76,17 +65,6 @@ void LogFileSink::sink_it_(const spdlog::details::log_msg &msg)
     } else if (msg.level == kCollectedLevel) {
         collected_done_.fetch_add(1);
     }
-}
-
-void LogFileSink::signal_reopens(std::uint64_t markers)
-{
-    if (markers == 0)
-        return;
-    {
-        std::lock_guard lock(reopen_wait_mutex_);
-        reopens_done_.fetch_add(markers);
-    }
-    reopen_done_cv_.notify_all();
 }
 
 void LogFileSink::take_batch(const spdlog::details::log_msg &msg)
@@ -311,106 +289,6 @@ void LogFileSink::drop_buffered()
     switch_at_ = keep;
     if (switch_at_ == 0)
         complete_switch(); // nothing left for the old file
-}
-
-template <typename MakeMessage>
-void LogFileSink::file_error(std::atomic<std::uint64_t> &counter, MakeMessage &&make_message)
-{
-    counter.fetch_add(1, std::memory_order_relaxed);
-    diag_.limited(reopen_error_limit_, EC_LOG_ERROR, std::forward<MakeMessage>(make_message));
-}
-
-void LogFileSink::reopen(std::chrono::steady_clock::duration budget)
-{
-    const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
-    if (fd < 0) {
-        const int error = errno;
-        file_error(counters_.reopen_errors, [&] {
-            return "cannot reopen log file \"" + options_.path + "\": " + std::strerror(error) +
-                   "; still writing to the file opened before";
-        });
-        return;
-    }
-    if (switch_fd_ >= 0) {
-        // An earlier reopen still waits for the old file: this one joins it,
-        // and the switch goes to the file the path names now (records
-        // between the two reopens go there too).
-        ::close(std::exchange(switch_fd_, fd));
-        return;
-    }
-    if (struct stat st {}; ::fstat(fd, &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) {
-        // The same file (a reopen without a rotation): nothing to switch,
-        // whether it can be written or not.
-        ::close(fd);
-        counters_.reopens.fetch_add(1, std::memory_order_relaxed);
-        return;
-    }
-    // What is buffered belongs to the old file: written there first, then
-    // the switch (write_out makes it).
-    switch_fd_ = fd;
-    switch_at_ = buffer_.size();
-    switch_deadline_ = std::chrono::steady_clock::now() + budget;
-    if (write_out())
-        return;
-    if (options_.overflow == mtacfg::Overflow::drop) {
-        drop_buffered(); // the policy: what the failing file cannot take is dropped, counted
-        return;
-    }
-    diag_.limited(reopen_error_limit_, EC_LOG_WARNING, [&] {
-        return "reopening \"" + options_.path + "\": the old file fails; the " +
-               std::to_string(count_newlines(buffer_.data(), buffer_.data() + switch_at_)) +
-               " records accepted before the reopen wait for it (up to overflow_timeout), then go to the new file";
-    });
-}
-
-void LogFileSink::complete_switch()
-{
-    // The waiting log_reopen callers are told however this ends.
-    struct Signal {
-        LogFileSink &sink;
-        std::uint64_t markers;
-        ~Signal() { sink.signal_reopens(markers); }
-    } signal{*this, std::exchange(switch_markers_, 0)};
-    const int fd = std::exchange(switch_fd_, -1);
-    switch_at_ = 0;
-    if (!rotated_to_.empty())
-        finish_rotation(fd); // the path a rotation could not create exists again
-    else
-        install(fd);
-    counters_.reopens.fetch_add(1, std::memory_order_relaxed);
-}
-
-void LogFileSink::give_up_old_file(bool now)
-{
-    if (switch_fd_ < 0 || (!now && std::chrono::steady_clock::now() < switch_deadline_))
-        return;
-    char *data = buffer_.data();
-    if (partial_written_ > 0) {
-        // A record begun in the old file: its rest cannot start the new one.
-        // Its start is cut back off the old file where that file still ends
-        // with it; the record is dropped, counted.
-        struct stat st {};
-        if (::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) >= partial_written_)
-            (void)::ftruncate(fd_, st.st_size - static_cast<off_t>(partial_written_));
-        const char *end = std::find(data, data + switch_at_, '\n');
-        const bool whole = end != data + switch_at_;
-        erase_front(whole ? static_cast<std::size_t>(end - data) + 1 : switch_at_);
-        if (whole) {
-            counters_.dropped_write_error.fetch_add(1, std::memory_order_relaxed);
-            --buffered_records_;
-        }
-        partial_written_ = 0;
-        data = buffer_.data();
-    }
-    const std::size_t moved = count_newlines(data, data + switch_at_);
-    if (moved > 0) {
-        std::string report = "the file \"" + options_.path + "\" was reopened but the old file still fails: the " +
-                             std::to_string(moved) + " records accepted before the reopen go to the new file";
-        counters_.crossed_reopen.fetch_add(moved, std::memory_order_relaxed);
-        diag_.report(EC_LOG_ERROR, report);
-    }
-    switch_at_ = 0;
-    complete_switch();
 }
 
 void LogFileSink::rotate_keeping_records() noexcept

@@ -39,6 +39,7 @@
 //   cut back off the file.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -138,7 +139,15 @@ private:
     void finish_rotation(int fd); // the rotated path exists again as `fd`
     // Counts a failed reopen or rotation and reports it (rate-limited).
     template <typename MakeMessage>
-    void file_error(std::atomic<std::uint64_t> &counter, MakeMessage &&make_message);
+    void file_error(std::atomic<std::uint64_t> &counter, MakeMessage &&make_message)
+    {
+        counter.fetch_add(1, std::memory_order_relaxed);
+        diag_.limited(reopen_error_limit_, EC_LOG_ERROR, std::forward<MakeMessage>(make_message));
+    }
+    static std::size_t count_newlines(const char *begin, const char *end) noexcept
+    {
+        return static_cast<std::size_t>(std::count(begin, end, '\n'));
+    }
     void install(int fd);       // makes fd the current file (torn end, header, size, identity)
     void cut_torn_end(int fd) noexcept; // torn_tail(Torn::cut), counted and reported
     bool write_header();        // into the current file if it is empty; false if the disk refused it

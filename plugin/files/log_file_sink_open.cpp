@@ -1,6 +1,6 @@
 // LogFileSink: opening a file and making it the current one (a torn last
 // record cut off, the header line of an empty file). The rest of the sink is
-// in log_file_sink.cpp.
+// in log_file_sink.cpp and log_file_sink_reopen.cpp.
 #include "log_file_sink.hpp"
 
 #include <cerrno>
