@@ -378,10 +378,9 @@ TEST_CASE("fleet: through rotation, leader kills, a full outage and SIGKILLs mid
 
     // The reader drains the stream, then its files must be the records, once.
     tail.kill9();
-    const auto drained = testing::run_command({"/usr/bin/timeout", "300", testing::mtalog_ship_exe(), "tail",
+    const auto drained = testing::run_command({testing::mtalog_ship_exe(), "tail",
                                                "--durable", "fleet", "--out-dir", dir / "out", "--idle-ms", "3000",
-                                               a.ship_conf},
-                                              a.dir);
+                                               a.ship_conf}, a.dir, "", 300);
     INFO(drained.err);
     CHECK(drained.status == 0);
     Records in_tail;

@@ -73,12 +73,12 @@ TEST_CASE("logrotate create + postrotate SIGHUP during 4-thread traffic loses an
 
     int out_pipe[2];
     REQUIRE(pipe(out_pipe) == 0);
+    const std::string exe = testing::mtacore_exe(), pidfile = dir / "mtacore.pid"; // not made in the child
     const pid_t pid = fork();
     if (pid == 0) {
         dup2(out_pipe[1], 1);
         close(out_pipe[0]);
         close(out_pipe[1]);
-        const std::string exe = testing::mtacore_exe(), pidfile = dir / "mtacore.pid";
         execl(exe.c_str(), exe.c_str(), "--config", conf.c_str(), "--generate", "1000000", "--threads", "4",
               "--reopens", "0", "--quiet", "--pidfile", pidfile.c_str(), static_cast<char *>(nullptr));
         _exit(127);

@@ -362,8 +362,8 @@ TEST_CASE("ship: tail prints the fleet's records, or writes one file per node an
     NodeOnOneServer n;
     n.generate(3000);
     REQUIRE(n.ship_once().status == 0);
-    const auto printed = testing::run_command(
-        {"/usr/bin/timeout", "30", testing::mtalog_ship_exe(), "tail", "--count", "10", n.ship_conf}, n.dir.path());
+    const auto printed = testing::run_command({testing::mtalog_ship_exe(), "tail", "--count", "10", n.ship_conf},
+                                              n.dir.path(), "", 30);
     CHECK(printed.status == 0);
     std::set<std::string> records;
     for (const char *file : {"attempt.log", "bounce.json"})
@@ -376,17 +376,16 @@ TEST_CASE("ship: tail prints the fleet's records, or writes one file per node an
     CHECK(count == 10);
     const auto out_dir = n.dir / "fleet";
     const auto written =
-        testing::run_command({"/usr/bin/timeout", "30", testing::mtalog_ship_exe(), "tail", "--durable", "to-files",
-                              "--out-dir", out_dir, "--idle-ms", "1000", n.ship_conf},
-                             n.dir.path());
+        testing::run_command({testing::mtalog_ship_exe(), "tail", "--durable", "to-files",
+                              "--out-dir", out_dir, "--idle-ms", "1000", n.ship_conf}, n.dir.path(), "", 30);
     INFO(written.err);
     CHECK(written.status == 0);
     CHECK(testing::read_file(out_dir + "/n1.attempt.log") == testing::read_file(n.dir / "attempt.log"));
     CHECK(testing::read_file(out_dir + "/n1.permanent_failure.log") == testing::read_file(n.dir / "bounce.json"));
     // The durable consumer remembers: a second run reads nothing new.
-    const auto again = testing::run_command({"/usr/bin/timeout", "30", testing::mtalog_ship_exe(), "tail", "--durable",
+    const auto again = testing::run_command({testing::mtalog_ship_exe(), "tail", "--durable",
                                              "to-files", "--out-dir", out_dir, "--idle-ms", "1000", n.ship_conf},
-                                            n.dir.path());
+                                            n.dir.path(), "", 30);
     CHECK(again.err.find("tail: 0 record(s) written") != std::string::npos);
     // Killed right after its state first names a new output file, before
     // the batch is written: the next run (once the server delivers the
@@ -404,9 +403,8 @@ TEST_CASE("ship: tail prints the fleet's records, or writes one file per node an
     const std::string all = std::to_string(testing::read_lines(n.dir / "attempt.log").size() +
                                            testing::read_lines(n.dir / "bounce.json").size());
     const auto resumed =
-        testing::run_command({"/usr/bin/timeout", "90", testing::mtalog_ship_exe(), "tail", "--durable", "crashed",
-                              "--out-dir", crash_dir, "--idle-ms", "1000", n.ship_conf},
-                             n.dir.path());
+        testing::run_command({testing::mtalog_ship_exe(), "tail", "--durable", "crashed",
+                              "--out-dir", crash_dir, "--idle-ms", "1000", n.ship_conf}, n.dir.path(), "", 90);
     INFO(resumed.err);
     CHECK(resumed.status == 0);
     CHECK(resumed.err.find("the durable consumer still owes") != std::string::npos);

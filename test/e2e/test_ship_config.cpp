@@ -4,6 +4,8 @@
 // is not UTF-8; and TLS's check of the server's name.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <pwd.h>
@@ -43,8 +45,7 @@ struct ConfigDir {
     [[nodiscard]] testing::CommandResult check() const
     {
         // timeout: a credentials file that blocks its reader must not hang the suite
-        return testing::run_command({"/usr/bin/timeout", "20", testing::mtalog_ship_exe(), "--check", ship_conf},
-                                    dir.path());
+        return testing::run_command({testing::mtalog_ship_exe(), "--check", ship_conf}, dir.path(), "", 20);
     }
     // --check with `text` as the credentials file (mode 0600); its stderr.
     [[nodiscard]] std::string check_credentials(const std::string &text) const
@@ -59,9 +60,7 @@ struct ConfigDir {
     }
     [[nodiscard]] testing::CommandResult ship_once(int timeout_s = 60) const
     {
-        return testing::run_command(
-            {"/usr/bin/timeout", std::to_string(timeout_s), testing::mtalog_ship_exe(), "--once", ship_conf},
-            dir.path());
+        return testing::run_command({testing::mtalog_ship_exe(), "--once", ship_conf}, dir.path(), "", timeout_s);
     }
 };
 
@@ -327,4 +326,19 @@ TEST_CASE("ship: TLS refuses a server whose certificate the trusted CA signed fo
     CHECK(r.status == 124); // still retrying when stopped
     CHECK(r.err.find("cannot connect to any of the servers") != std::string::npos);
     CHECK(r.err.find("IP address mismatch") != std::string::npos);
+}
+
+TEST_CASE("test support: a command past its limit is stopped and leaves its stacks, not a hung suite", "[ship]")
+{
+    // What every bounded mtalog-ship run in these tests relies on: one that
+    // ignores SIGTERM is killed 15 s later, with what it printed kept.
+    const auto started = std::chrono::steady_clock::now();
+    const auto r = testing::run_command({"/bin/sh", "-c", "trap '' TERM; echo started; exec sleep 60"}, "", "", 1);
+    const auto took = std::chrono::steady_clock::now() - started;
+    CHECK(r.out == "started\n");
+    CHECK(r.status == 128 + SIGKILL);
+    INFO(r.err);
+    CHECK(r.err.find("still running after 1 s") != std::string::npos);
+    CHECK((r.err.find("#0 ") != std::string::npos || r.err.find("(no gdb") != std::string::npos));
+    CHECK(took < std::chrono::seconds(40));
 }

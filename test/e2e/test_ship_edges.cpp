@@ -181,9 +181,7 @@ TEST_CASE("ship: a rotated file that cannot be read is tried again after retry_m
     if (root)
         argv.insert(argv.begin(), {"/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"});
     // --once ships the live file, tries the other again, and gives up: an error.
-    std::vector<std::string> timed{"/usr/bin/timeout", "60"};
-    timed.insert(timed.end(), argv.begin(), argv.end());
-    auto r = testing::run_command(timed, d);
+    auto r = testing::run_command(argv, d, "", 60);
     INFO(r.err);
     CHECK(r.status == 1);
     CHECK(r.err.find("cannot read \"./attempt.log.1\": Permission denied") != std::string::npos);
@@ -334,14 +332,14 @@ TEST_CASE("ship: one shipper per state_dir; --audit beside a running shipper ref
     n.generate(500);
     testing::Process shipper = n.start_shipper();
     REQUIRE(testing::wait_until([&] { return n.status().is_object(); }, 30s));
-    const auto r = testing::run_command(
-        {"/usr/bin/timeout", "30", testing::mtalog_ship_exe(), "--audit", "--once", n.ship_conf}, n.dir.path());
+    const auto r =
+        testing::run_command({testing::mtalog_ship_exe(), "--audit", "--once", n.ship_conf}, n.dir.path(), "", 30);
     CHECK(r.status == 1);
     CHECK(r.err.find("is in use by another mtalog-ship (process " + std::to_string(shipper.pid()) + ")") !=
           std::string::npos);
     CHECK(shipper.stop(SIGTERM) == 0);
-    const auto audit = testing::run_command(
-        {"/usr/bin/timeout", "60", testing::mtalog_ship_exe(), "--audit", "--once", n.ship_conf}, n.dir.path());
+    const auto audit =
+        testing::run_command({testing::mtalog_ship_exe(), "--audit", "--once", n.ship_conf}, n.dir.path(), "", 60);
     INFO(audit.err);
     CHECK(audit.status == 0);
     check_exactly_once(n.reader(), n.lines_in_files());

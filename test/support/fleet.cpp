@@ -58,9 +58,10 @@ int free_port()
 
 Process::Process(const std::vector<std::string> &argv, const std::string &log, const std::string &cwd)
 {
+    const std::vector<char *> args = exec_args(argv);
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
+    if (pid_ == 0) { // async-signal-safe calls only (exec_args)
         const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             ::dup2(fd, 1);
@@ -68,10 +69,6 @@ Process::Process(const std::vector<std::string> &argv, const std::string &log, c
         }
         if (!cwd.empty() && ::chdir(cwd.c_str()) != 0)
             _exit(126);
-        std::vector<char *> args;
-        for (const auto &a : argv)
-            args.push_back(const_cast<char *>(a.c_str()));
-        args.push_back(nullptr);
         ::execv(args[0], args.data());
         _exit(127);
     }

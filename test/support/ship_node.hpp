@@ -47,8 +47,7 @@ struct ShipNode {
     }
     [[nodiscard]] CommandResult ship_once(int timeout_s = 60, const std::string &cwd = "") const
     {
-        return run_command({"/usr/bin/timeout", std::to_string(timeout_s), mtalog_ship_exe(), "--once", ship_conf},
-                           cwd.empty() ? dir.path() : cwd);
+        return run_command({mtalog_ship_exe(), "--once", ship_conf}, cwd.empty() ? dir.path() : cwd, "", timeout_s);
     }
     [[nodiscard]] Process start_shipper() const
     {

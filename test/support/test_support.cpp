@@ -1,5 +1,8 @@
 #include "test_support.hpp"
 
+#include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
@@ -7,6 +10,7 @@
 #include <fstream>
 #include <mutex>
 #include <poll.h>
+#include <signal.h>
 #include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
@@ -105,13 +109,41 @@ std::vector<std::string> Harness::panics() const
     return *panics_;
 }
 
-CommandResult run_command(const std::vector<std::string> &argv, const std::string &cwd, const std::string &input)
+std::vector<char *> exec_args(const std::vector<std::string> &argv)
+{
+    std::vector<char *> args;
+    for (const auto &a : argv)
+        args.push_back(const_cast<char *>(a.c_str()));
+    args.push_back(nullptr);
+    return args;
+}
+
+namespace {
+
+// What a command that outlived its limit was doing: every thread's stack,
+// from gdb where it is installed (a hang in CI is otherwise a bare timeout).
+std::string stacks_of(pid_t pid)
+{
+    if (::access("/usr/bin/gdb", X_OK) != 0)
+        return "(no gdb: no stacks)\n";
+    // Bounded itself (timeout's SIGKILL 5 s after its SIGTERM), and not
+    // through run_command's own limit, which would ask for gdb's stacks.
+    const auto r = run_command({"/usr/bin/timeout", "-k", "5", "60", "/usr/bin/gdb", "-p", std::to_string(pid), "-batch",
+                                "-nx", "-ex", "thread apply all bt"});
+    return r.out + r.err;
+}
+
+} // namespace
+
+CommandResult run_command(const std::vector<std::string> &argv, const std::string &cwd, const std::string &input,
+                          int limit_s)
 {
     int in_pipe[2], out_pipe[2], err_pipe[2];
     if (pipe(in_pipe) || pipe(out_pipe) || pipe(err_pipe))
         throw std::runtime_error("pipe failed");
+    const std::vector<char *> args = exec_args(argv);
     const pid_t pid = fork();
-    if (pid == 0) {
+    if (pid == 0) { // async-signal-safe calls only: see exec_args
         dup2(in_pipe[0], 0);
         dup2(out_pipe[1], 1);
         dup2(err_pipe[1], 2);
@@ -119,10 +151,6 @@ CommandResult run_command(const std::vector<std::string> &argv, const std::strin
             close(fd);
         if (!cwd.empty() && chdir(cwd.c_str()) != 0)
             _exit(126);
-        std::vector<char *> args;
-        for (const auto &a : argv)
-            args.push_back(const_cast<char *>(a.c_str()));
-        args.push_back(nullptr);
         execv(args[0], args.data());
         _exit(127);
     }
@@ -136,8 +164,36 @@ CommandResult run_command(const std::vector<std::string> &argv, const std::strin
     pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
     std::string *sinks[2] = {&result.out, &result.err};
     int open_count = 2;
+    using Clock = std::chrono::steady_clock;
+    // Past the limit: its stacks, SIGTERM, SIGKILL 15 s later, and 2 s
+    // after that no more reading.
+    auto deadline = limit_s > 0 ? Clock::now() + std::chrono::seconds(limit_s) : Clock::time_point::max();
+    int signalled = 0;
     while (open_count > 0) {
-        if (poll(fds, 2, -1) < 0)
+        int wait_ms = -1;
+        if (deadline != Clock::time_point::max()) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            if (left <= 0) {
+                if (signalled == 0) {
+                    result.err += "\n== run_command: still running after " + std::to_string(limit_s) +
+                                  " s; its threads' stacks:\n" + stacks_of(pid);
+                    ::kill(pid, SIGTERM);
+                    deadline = Clock::now() + std::chrono::seconds(15);
+                } else if (signalled == 1) {
+                    ::kill(pid, SIGKILL);
+                    deadline = Clock::now() + std::chrono::seconds(2);
+                } else {
+                    break; // a child of it holds the pipes open: not waited for
+                }
+                ++signalled;
+                continue;
+            }
+            wait_ms = static_cast<int>(std::min<long long>(left, 1000));
+        }
+        const int ready = poll(fds, 2, wait_ms);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready < 0)
             break;
         for (int i = 0; i < 2; ++i) {
             if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP)))
@@ -153,6 +209,9 @@ CommandResult run_command(const std::vector<std::string> &argv, const std::strin
             }
         }
     }
+    for (const pollfd &p : fds)
+        if (p.fd >= 0)
+            close(p.fd);
     int wstatus = 0;
     waitpid(pid, &wstatus, 0);
     result.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);

@@ -65,9 +65,18 @@ struct CommandResult {
     std::string out;
     std::string err;
 };
-// Runs argv (no shell) in `cwd`, with `input` on standard input.
+// argv as execv takes it, made before fork(): a child of a process with
+// other threads (libnats's, spdlog's) must not allocate before it execs,
+// since another thread may have held the allocator's lock at the fork
+// (AddressSanitizer's stack depot then spins in the child for ever).
+std::vector<char *> exec_args(const std::vector<std::string> &argv);
+
+// Runs argv (no shell) in `cwd`, with `input` on standard input. With a
+// limit (seconds), a command still running then has its threads' stacks
+// appended to `err` (gdb, where installed), gets SIGTERM, and SIGKILL 15 s
+// later: a hang fails its test with evidence instead of timing out the suite.
 CommandResult run_command(const std::vector<std::string> &argv, const std::string &cwd = "",
-                          const std::string &input = "");
+                          const std::string &input = "", int limit_s = 0);
 
 // Reads `fd` to its end and closes it.
 std::string read_all_and_close(int fd);
