@@ -22,7 +22,7 @@ namespace mtalog {
     X(reopen_errors, "reopens that failed (the old file stayed in use)")                                 \
     X(missed_reopens, "times the path was found moved or deleted without a reopen, and reopened")        \
     X(detached_records, "records written to a moved or deleted file before that was noticed")            \
-    X(crossed_reopen, "records accepted before a reopen moved to the new file: the old one still failed after overflow_timeout") \
+    X(crossed_reopen, "records accepted before a reopen moved to the new file: the old one still failed after overflow_timeout, at shutdown, or (overflow = drop) with a buffer of the new file's records waiting") \
     X(torn_records, "records a crash cut short found at the end of a file when it was opened, and cut off")   \
     X(rotations, "built-in rotations")                                                                   \
     X(rotation_errors, "built-in rotations that failed")                                                 \

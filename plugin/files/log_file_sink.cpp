@@ -204,13 +204,15 @@ bool LogFileSink::write_out()
             partial_written_ = 0; // a record left partial before is whole now: only `cut` bytes are partial
         if (cut > 0) {
             struct stat st {};
-            if (partial_written_ == 0 && ::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == size_ &&
+            const bool known = ::fstat(fd_, &st) == 0;
+            if (partial_written_ == 0 && known && static_cast<std::uint64_t>(st.st_size) == size_ &&
                 ::ftruncate(fd_, st.st_size - static_cast<off_t>(cut)) == 0) {
                 size_ -= cut;
                 counters_.bytes.fetch_sub(cut, std::memory_order_relaxed);
             } else {
                 keep_from = done;
                 partial_written_ += cut;
+                partial_end_ = known ? static_cast<std::uint64_t>(st.st_size) : 0;
             }
         }
         erase_front(keep_from);
@@ -224,6 +226,29 @@ bool LogFileSink::write_out()
         });
         return false;
     }
+}
+
+void LogFileSink::cut_back_partial() noexcept
+{
+    if (partial_written_ == 0)
+        return;
+    // Only where the file still ends with it: bytes another writer added
+    // after it are not ours to cut (the fragment then stays, reported).
+    struct stat st {};
+    const bool ends_with_it = partial_end_ >= partial_written_ && ::fstat(fd_, &st) == 0 &&
+                              static_cast<std::uint64_t>(st.st_size) == partial_end_;
+    if (ends_with_it && ::ftruncate(fd_, static_cast<off_t>(partial_end_ - partial_written_)) == 0) {
+        size_ -= std::min<std::uint64_t>(size_, partial_written_);
+        counters_.bytes.fetch_sub(partial_written_, std::memory_order_relaxed);
+    } else {
+        const std::size_t left = partial_written_;
+        diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] {
+            return "\"" + options_.path + "\" keeps " + std::to_string(left) +
+                   " bytes of a record it could not complete: the file no longer ends with them, so they are not "
+                   "cut (another writer appended after them)";
+        });
+    }
+    partial_written_ = 0;
 }
 
 void LogFileSink::erase_front(std::size_t bytes)
@@ -378,17 +403,12 @@ void LogFileSink::finish()
     if (!write_out()) {
         // Still failing at shutdown: what is left is lost; count it, and cut
         // a partly written record back off the file so no partial line stays.
-        if (partial_written_ > 0) {
-            struct stat st {};
-            if (::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) >= partial_written_)
-                (void)::ftruncate(fd_, st.st_size - static_cast<off_t>(partial_written_));
-        }
+        cut_back_partial();
         counters_.dropped_write_error.fetch_add(buffered_records_, std::memory_order_relaxed);
         diag_.report(EC_LOG_ERROR, "shutting down with \"" + options_.path + "\" still failing: " +
                                        std::to_string(buffered_records_) + " records dropped");
         buffer_.clear();
         buffered_records_ = 0;
-        partial_written_ = 0;
     }
     ::close(fd_);
     fd_ = -1;

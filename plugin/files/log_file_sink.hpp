@@ -29,7 +29,10 @@
 //   refused is written before the next record.
 // - A failed write (ENOSPC, EIO) never leaves a partial line: a record the
 //   failure cut is truncated back off the file and kept whole in memory (or,
-//   if that fails, completed in place before a reopen switches files). With overflow=block
+//   if the file no longer ends where this sink's writes left it, completed in
+//   place; given up at a reopen's deadline or at shutdown, its start is cut
+//   off where the file still ends with it, and left, reported, where another
+//   writer appended after it). With overflow=block
 //   the writer retries (stalling the queue, so hook calls wait up to
 //   overflow_timeout and then drop, counted); with overflow=drop it drops
 //   the buffered records (counted) and goes on. From begin_shutdown() on,
@@ -149,6 +152,7 @@ private:
         return static_cast<std::size_t>(std::count(begin, end, '\n'));
     }
     void install(int fd);       // makes fd the current file (torn end, header, size, identity)
+    void cut_back_partial() noexcept; // a record begun in the file and never completed: cut off, and forgotten
     void cut_torn_end(int fd) noexcept; // torn_tail(Torn::cut), counted and reported
     bool write_header();        // into the current file if it is empty; false if the disk refused it
 
@@ -168,6 +172,7 @@ private:
     std::size_t buffered_records_ = 0;    // newlines in buffer_
     std::size_t partial_written_ = 0;     // bytes of buffer_'s first record already in the file
                                           // (only when cutting them back failed)
+    std::uint64_t partial_end_ = 0;       // the file's size just after them (0: not known)
     // A reopen whose old file fails: the new file waits open while the
     // first switch_at_ bytes of buffer_ (accepted before the reopen) wait for
     // the old one, up to switch_deadline_; later bytes are the new file's.

@@ -49,6 +49,10 @@ void LogFileSink::install(int fd)
     if (old >= 0)
         ::close(old);
     written_since_check_ = 0;
+    // A new file has not failed (drop mode would otherwise drop its first
+    // second of records for the old file's failure).
+    failing_ = false;
+    last_retry_ = {};
     header_pending_ = !header_line_.empty();
     (void)write_header(); // if the disk refuses it, it goes before the next record
 }

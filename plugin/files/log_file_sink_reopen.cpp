@@ -99,9 +99,7 @@ void LogFileSink::give_up_old_file(bool now)
         // A record begun in the old file: its rest cannot start the new one.
         // Its start is cut back off the old file where that file still ends
         // with it; the record is dropped, counted.
-        struct stat st {};
-        if (::fstat(fd_, &st) == 0 && static_cast<std::uint64_t>(st.st_size) >= partial_written_)
-            (void)::ftruncate(fd_, st.st_size - static_cast<off_t>(partial_written_));
+        cut_back_partial();
         const char *end = std::find(data, data + switch_at_, '\n');
         const bool whole = end != data + switch_at_;
         erase_front(whole ? static_cast<std::size_t>(end - data) + 1 : switch_at_);
@@ -109,7 +107,6 @@ void LogFileSink::give_up_old_file(bool now)
             counters_.dropped_write_error.fetch_add(1, std::memory_order_relaxed);
             --buffered_records_;
         }
-        partial_written_ = 0;
         data = buffer_.data();
     }
     const std::size_t moved = count_newlines(data, data + switch_at_);

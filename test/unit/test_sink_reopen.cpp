@@ -196,3 +196,63 @@ TEST_CASE("shutting down while a reopen waits for a failing old file moves its r
     CHECK(testing::read_file(moved) == filler + "\n");
     CHECK(testing::read_file(path) == r1 + "\n" + r2 + "\n");
 }
+
+TEST_CASE("overflow = drop: after a reopen away from a failing file, the new file takes records at once",
+          "[rotation][disk]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log", moved = dir / "m.log.1";
+    const std::string filler(199, 'f');
+    const std::string r1 = record(1), r2 = record(2);
+    CHECK(in_child_with_disk_limit([&](const auto &limit) {
+        SinkOptions o;
+        o.path = path;
+        o.overflow = mtacfg::Overflow::drop;
+        SinkHarness h(o);
+        // The old file is 200 bytes long and the limit is 200: it fails (R1
+        // dropped, the policy); the new file is empty and takes records.
+        bool ok = append_other(path, filler + "\n") && limit(200);
+        h.put(r1);
+        ok = ok && ::rename(path.c_str(), moved.c_str()) == 0;
+        h.reopen_marker();
+        h.put(r2); // the new file's, within a second of the old file's failure
+        h.sink->flush();
+        ok = ok && h.sink->reopens_done() == 1 && h.counters.dropped_write_error.load() == 1;
+        h.done();
+        return ok && limit(RLIM_INFINITY);
+    }));
+    CHECK(testing::read_file(moved) == filler + "\n");
+    CHECK(testing::read_file(path) == r2 + "\n");
+}
+
+TEST_CASE("giving up on an old file cuts nobody else's bytes written after a half-written record",
+          "[rotation][disk]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log", moved = dir / "m.log.1";
+    const std::string filler(199, 'f');
+    const std::string r1 = record(1), r2 = record(2);
+    CHECK(in_child_with_disk_limit([&](const auto &limit) {
+        SinkOptions o;
+        o.path = path;
+        o.overflow_timeout = std::chrono::milliseconds(20);
+        SinkHarness h(o);
+        h.sink->begin_shutdown(std::chrono::steady_clock::now()); // a failing write is not retried
+        // R1 stays partly (10 bytes) in the file; then another writer
+        // appends a line after it, and the file fails from there on.
+        bool ok = append_other(path, filler + "\n") && limit(200 + 10);
+        h.put(r1);
+        h.sink->flush();
+        ok = ok && limit(RLIM_INFINITY) && append_other(path, "y\n") && limit(200 + 10 + 2);
+        ok = ok && ::rename(path.c_str(), moved.c_str()) == 0;
+        h.reopen_marker();
+        h.put(r2);
+        std::this_thread::sleep_for(std::chrono::milliseconds(40));
+        h.sink->flush(); // gives up on the old file: R1 is dropped, counted
+        ok = ok && h.sink->reopens_done() == 1 && h.counters.dropped_write_error.load() == 1;
+        h.done();
+        return ok && limit(RLIM_INFINITY);
+    }));
+    CHECK(testing::read_file(moved) == filler + "\n" + r1.substr(0, 10) + "y\n");
+    CHECK(testing::read_file(path) == r2 + "\n");
+}
