@@ -15,15 +15,24 @@
 
 namespace mtalog::ship {
 
-namespace {
-
-using nlohmann::json;
-
-std::uint64_t key_of(const std::string &hex)
+std::uint64_t file_key_of(const std::string &hex)
 {
     if (hex.size() != 16 || hex.find_first_not_of("0123456789abcdef") != std::string::npos)
         throw std::runtime_error("bad file key \"" + hex + "\"");
     return std::stoull(hex, nullptr, 16);
+}
+
+namespace {
+
+using nlohmann::json;
+
+// [start, end) with start < end, as state files hold ranges.
+std::pair<std::uint64_t, std::uint64_t> range_of(const json &r)
+{
+    const auto start = json_int<std::uint64_t>(r.at(0)), end = json_int<std::uint64_t>(r.at(1));
+    if (start >= end)
+        throw std::runtime_error("an empty or reversed range [" + std::to_string(start) + ", " + std::to_string(end) + ")");
+    return {start, end};
 }
 
 Cursor from_v1(const json &j)
@@ -36,7 +45,7 @@ Cursor from_v1(const json &j)
         e.path = v.at("path").get<std::string>();
         e.offset = json_int<std::uint64_t>(v.at("offset"));
         e.done = v.at("done").get<bool>();
-        c.legacy.emplace(key_of(key), std::move(e));
+        c.legacy.emplace(file_key_of(key), std::move(e));
     }
     return c;
 }
@@ -49,25 +58,27 @@ Cursor from_v2(const json &j)
     for (const auto &[key, v] : j.at("files").items()) {
         FileEntry e;
         e.path = v.at("path").get<std::string>();
-        e.canonical = key_of(v.at("canonical").get<std::string>());
+        e.canonical = file_key_of(v.at("canonical").get<std::string>());
         e.generation = json_int<unsigned>(v.at("generation"));
         e.final_offset = json_int<std::uint64_t>(v.at("final"));
         if (const auto &done = v.at("done"); !done.is_null()) {
             e.done_end = json_int<std::uint64_t>(done.at(0));
             e.done_size = json_int<std::uint64_t>(done.at(1));
+            if (e.done_end > e.done_size)
+                throw std::runtime_error("a finished file's records end past its size");
         }
         e.fp_len = json_int<std::uint64_t>(v.at("fp").at(0));
-        e.fp_hash = key_of(v.at("fp").at(1).get<std::string>());
+        e.fp_hash = file_key_of(v.at("fp").at(1).get<std::string>());
         for (const auto &id : v.at("ids"))
             e.ids.push_back(FileId{json_int<dev_t>(id.at(0)), json_int<ino_t>(id.at(1)), json_int<std::int64_t>(id.at(2))});
         e.missed = v.contains("missed") ? json_int<unsigned>(v.at("missed")) : 0u;
         for (const auto &range : v.value("skipped", json::array()))
-            e.skipped.emplace(json_int<std::uint64_t>(range.at(0)), json_int<std::uint64_t>(range.at(1)));
-        c.files.emplace(key_of(key), std::move(e));
+            e.skipped.insert(range_of(range));
+        c.files.emplace(file_key_of(key), std::move(e));
     }
     const json legacy = j.value("legacy", json::object()); // a named value: items() refers into it
     for (const auto &[key, v] : legacy.items())
-        c.legacy.emplace(key_of(key), LegacyEntry{v.at("path").get<std::string>(), json_int<std::uint64_t>(v.at("offset")),
+        c.legacy.emplace(file_key_of(key), LegacyEntry{v.at("path").get<std::string>(), json_int<std::uint64_t>(v.at("offset")),
                                                   v.at("done").get<bool>()});
     return c;
 }

@@ -66,6 +66,10 @@ std::vector<std::uint64_t> age_entries(std::map<std::uint64_t, FileEntry> &files
                                        const std::set<std::uint64_t> &present, unsigned misses,
                                        const std::function<bool(std::uint64_t)> &keep);
 
+// A file key as state files spell it (16 lower-case hex digits); throws
+// std::runtime_error for any other spelling.
+std::uint64_t file_key_of(const std::string &hex);
+
 // A missing file is an empty cursor; a file that cannot be read or parsed is
 // an error text.
 [[nodiscard]] std::variant<Cursor, std::string> load_cursor(const std::string &path);

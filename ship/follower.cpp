@@ -1,14 +1,16 @@
 #include "follower.hpp"
 
-#include <utility>
-
 #include <algorithm>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
+#include <utility>
 
 namespace mtalog::ship {
+
+namespace {
+constexpr std::size_t kReadPerCall = 8u << 20; // bytes read_lines reads before it returns
+} // namespace
 
 Follower::Follower(const ShipFile &spec, const FollowerSettings &settings, Cursor &cursor, Ledger &ledger, Say say)
     : spec_(spec), s_(settings), cursor_(cursor), ledger_(ledger), say_(std::move(say))
@@ -102,6 +104,11 @@ bool Follower::read_lines(Millis now, const Take &take)
     const std::uint64_t key = active_.key;
     bool progressed = false;
     char buf[65536];
+    // Progress is a line taken or a byte not read before: reading a partial
+    // last line again (below) is neither, or a file that ends in one would
+    // keep the main loop from ever waiting.
+    const std::uint64_t read_before = next_ + buffer_.size();
+    std::size_t read_this_call = 0;
     if (std::exchange(reread_partial_, false)) {
         // The file ended in a partial line last time: it is read again from
         // its start with what follows, so that a writer that took it back
@@ -139,6 +146,7 @@ bool Follower::read_lines(Millis now, const Take &take)
             taken_ = end;
             line_bytes_ += nl + 1 - start;
             ++lines_;
+            progressed = true;
         }
         buffer_.erase(0, start);
         next_ += start;
@@ -170,7 +178,7 @@ bool Follower::read_lines(Millis now, const Take &take)
             at_end(now);
             return progressed;
         }
-        progressed = true;
+        progressed = progressed || reader_->position() > read_before;
         if (carried && !reader_->still_holds(next_, buffer_)) {
             // The partial line is no longer there: its writer took it back
             // and wrote on (mtalog cutting a torn tail at its start). Read
@@ -185,6 +193,11 @@ bool Follower::read_lines(Millis now, const Take &take)
             continue;
         }
         buffer_.append(buf, static_cast<std::size_t>(n));
+        // Lines the stream already holds fill no window: without a bound,
+        // one call could read a whole large file before the main loop next
+        // looks at a stop, acknowledgements or the status.
+        if ((read_this_call += static_cast<std::size_t>(n)) >= kReadPerCall)
+            return true;
     }
 }
 

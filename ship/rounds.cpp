@@ -164,7 +164,11 @@ RoundDone Rounds::round(const Request &q)
         const bool behind = state.last_seq < q.highest && !made_again;
         if (state.current && !behind)
             break;
-        if (Clock::now() >= give_up_at || stop_) {
+        if (stop_) {
+            d.error = "stopped";
+            return d;
+        }
+        if (Clock::now() >= give_up_at) {
             if (state.current)
                 break; // still below: it went backwards (the ledger sees that)
             d.error = "the stream has no leader, or a replica is not current";

@@ -50,6 +50,10 @@ public:
         const int tries = r_.on_server.empty() ? 1 : 6 * std::max(1, r_.replicas);
         std::string placed = "nowhere";
         for (int attempt = 0; attempt < tries; ++attempt) {
+            // A stop is seen between tries (each is a few calls of up to
+            // ack_wait): at most one try's wait, not all of them.
+            if (r_.stop && r_.stop->load())
+                return "stopped";
             jsErrCode jerr = static_cast<jsErrCode>(0);
             natsStatus st = js_PullSubscribe(&sub_, js_, r_.subject.c_str(), nullptr, nullptr, &so, &jerr);
             if (st != NATS_OK) {

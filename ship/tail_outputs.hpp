@@ -2,6 +2,7 @@
 // per batch, and cut back at start to the lengths tail's state recorded.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -24,13 +25,26 @@ public:
         for (auto &[name, fd] : fds_)
             ::close(fd);
     }
-    // "<prefix>.<node>.<type>" -> "<node>.<type>.log"
+    // "<prefix>.<node>.<type>" -> "<node>.<type>.log". Whoever can publish
+    // to the stream names the subject: a '/' becomes '_', and so does a
+    // leading '.', so the name is always a file in --out-dir.
     static std::string name_of(std::string_view subject)
     {
         const auto last = subject.rfind('.');
         const auto node = last == std::string_view::npos || last == 0 ? std::string_view::npos
                                                                         : subject.rfind('.', last - 1);
-        return std::string(node == std::string_view::npos ? subject : subject.substr(node + 1)) + ".log";
+        std::string name = std::string(node == std::string_view::npos ? subject : subject.substr(node + 1)) + ".log";
+        std::replace(name.begin(), name.end(), '/', '_');
+        std::replace(name.begin(), name.end(), '\0', '_');
+        if (name.front() == '.')
+            name.front() = '_';
+        return name;
+    }
+    // A name name_of() can give: a file directly in --out-dir.
+    static bool is_name(std::string_view name)
+    {
+        return !name.empty() && name.front() != '.' && name.find('/') == std::string_view::npos &&
+               name.find('\0') == std::string_view::npos;
     }
     // Cuts each file back to what the state recorded (records written after
     // the last save come again, unacknowledged).

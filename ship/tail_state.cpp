@@ -5,6 +5,7 @@
 #include "cursor.hpp"
 #include "json_int.hpp"
 #include "spool.hpp"
+#include "tail_outputs.hpp"
 
 namespace mtalog::ship {
 
@@ -20,13 +21,14 @@ std::variant<TailState, std::string> TailState::load(const std::string &path)
         if (json_int<int>(j.at("version")) != 1)
             return path + ": unknown tail state version";
         TailState t;
-        for (const auto &[name, length] : j.at("outputs").items())
+        for (const auto &[name, length] : j.at("outputs").items()) {
+            if (!Outputs::is_name(name)) // joined to --out-dir: never a path out of it
+                return path + ": \"" + name + "\" is not an output file name";
             t.outputs[name] = json_int<std::uint64_t>(length);
+        }
         for (const auto &[node, per_key] : j.at("seen").items())
             for (const auto &[key, v] : per_key.items()) {
-                if (key.size() != 16)
-                    return path + ": bad file key \"" + key + "\"";
-                Seen &s = t.seen_[node][std::stoull(key, nullptr, 16)];
+                Seen &s = t.seen_[node][file_key_of(key)];
                 s.used = json_int<std::int64_t>(v.at("used"));
                 for (const auto &r : v.at("ranges"))
                     s.ranges.add(json_int<std::uint64_t>(r.at(0)), json_int<std::uint64_t>(r.at(1)));

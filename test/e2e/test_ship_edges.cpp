@@ -241,6 +241,12 @@ TEST_CASE("ship: a partial last line taken back (mtalog after a short write) is 
     const auto size = fs::file_size(n.dir / "attempt.log");
     append(n.dir / "attempt.log", "1700000000@00/00-00001-00000001@@@A@partial");
     std::this_thread::sleep_for(1s); // read by the shipper
+    // Waiting for the partial line's newline is idle, not a busy loop.
+    const double cpu_before = shipper.cpu_seconds();
+    std::this_thread::sleep_for(2s);
+    const double cpu = shipper.cpu_seconds() - cpu_before;
+    WARN("CPU while the file ended in a partial line: " << cpu << " s in 2 s");
+    CHECK(cpu < 0.4);
     REQUIRE(::truncate((n.dir / "attempt.log").c_str(), static_cast<off_t>(size)) == 0);
     append(n.dir / "attempt.log", "1700000000@00/00-00001-00000002@@@A@whole\n");
     CHECK(testing::wait_until([&] { return reader.messages("MTALOG") == records + 1; }, 15s));

@@ -8,10 +8,12 @@
 #include <csignal>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <nats/nats.h>
 #include <netinet/in.h>
 #include <cstring>
 #include <set>
+#include <sstream>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -127,6 +129,36 @@ int Process::stop(int signal)
         return *status;
     kill9();
     return 128 + SIGKILL;
+}
+
+bool Process::wait_catching(int signal, int timeout_ms)
+{
+    const std::uint64_t bit = std::uint64_t{1} << (signal - 1);
+    for (int waited = 0; waited <= timeout_ms && pid_ > 0; waited += 10) {
+        std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+        for (std::string line; std::getline(in, line);)
+            if (line.starts_with("SigCgt:") && (std::stoull(line.substr(7), nullptr, 16) & bit) != 0)
+                return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+}
+
+double Process::cpu_seconds() const
+{
+    const std::string stat = read_file("/proc/" + std::to_string(pid_) + "/stat");
+    // After the command name (in parentheses, which may hold spaces):
+    // state is field 3; utime and stime are fields 14 and 15.
+    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+        if (i == 14)
+            utime = std::stoull(field);
+        if (i == 15)
+            stime = std::stoull(field);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 bool Process::running()

@@ -32,6 +32,11 @@ public:
     [[nodiscard]] bool running();
     [[nodiscard]] int pid() const { return pid_; }
     std::optional<int> wait_exit(int timeout_ms); // exit status once it ended
+    // Waits until the process handles `signal` itself (/proc's SigCgt), so
+    // that a signal sent next meets its handler, not the default action.
+    [[nodiscard]] bool wait_catching(int signal, int timeout_ms);
+    // CPU time it has used, user and system (/proc's stat), in seconds.
+    [[nodiscard]] double cpu_seconds() const;
     // How it ended when running() found it gone: "exit N" or "signal N".
     [[nodiscard]] const std::string &ended() const { return ended_; }
 

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -49,9 +50,13 @@ struct ShipNode {
     {
         return run_command({mtalog_ship_exe(), "--once", ship_conf}, cwd.empty() ? dir.path() : cwd, "", timeout_s);
     }
+    // Started, and handling SIGTERM (a test that stops it at once meets the
+    // shipper's own stop, not the default action).
     [[nodiscard]] Process start_shipper() const
     {
-        return Process({mtalog_ship_exe(), ship_conf}, dir / "ship.log", dir.path());
+        Process p({mtalog_ship_exe(), ship_conf}, dir / "ship.log", dir.path());
+        REQUIRE(p.wait_catching(SIGTERM, 30000));
+        return p;
     }
     [[nodiscard]] long long lines_in_files() const
     {
