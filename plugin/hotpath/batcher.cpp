@@ -107,11 +107,12 @@ std::size_t Batcher::collect(Lane &lane, BatchPtr &batch, bool trim)
         Buffer &lines = stage.lines[lane.index];
         const std::uint32_t staged = stage.records[lane.index];
         if (staged > 0) {
-            // A busy thread's batch is taken, not copied under its stage's
-            // mutex (the stage gets a full-size buffer in exchange); a quiet
-            // thread's few records are copied, so its stage keeps its small
-            // buffer. The batch is taken only once there is something to
-            // collect.
+            // A busy thread's buffer, when it is the first collected into
+            // the batch, is swapped in, not copied under its stage's mutex
+            // (the stage gets the batch's full-size buffer in exchange);
+            // every other stage's records are appended (copied), so a quiet
+            // thread keeps its small buffer. The batch is taken only once
+            // there is something to collect.
             const bool busy = lines.size() > Staging::kKeptBytes;
             try {
                 if (!batch)

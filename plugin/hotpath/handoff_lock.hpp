@@ -3,9 +3,11 @@
 // (shared); a reopen, the flusher or unload collect every thread's staged
 // records under it (exclusive). Preferring the writer matters for reopen:
 // once it waits, no new batch gets in ahead of it, so it gets the lock as soon
-// as the batches already being posted are done, within their deadlines,
-// which end no later than its own. std::shared_timed_mutex on glibc prefers
-// readers and cannot be told otherwise.
+// as the batches already being posted are done. Their deadlines can end after
+// the reopen's (a batch begun after the reopen began, while the reopen waited
+// on another file): the reopen then goes ahead without the lock, as
+// Instance::reopen says. std::shared_timed_mutex on glibc prefers readers and
+// cannot be told otherwise.
 #pragma once
 
 #include <algorithm>
