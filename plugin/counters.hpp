@@ -19,7 +19,7 @@ namespace mtalog {
     X(write_errors, "failed write(2) calls (ENOSPC, EIO, ...)")                                          \
     X(bytes, "bytes written, header lines included")                                                     \
     X(reopens, "reopens done for log_reopen")                                                            \
-    X(reopen_errors, "reopens that failed (the old file stayed in use)")                                 \
+    X(reopen_errors, "reopens that failed (the old file stayed in use; a log_reopen out of memory counts one for every file)")                                 \
     X(missed_reopens, "times the path was found moved or deleted without a reopen, and reopened")        \
     X(detached_records, "records written to a moved or deleted file before that was noticed")            \
     X(crossed_reopen, "records accepted before a reopen moved to the new file: the old one still failed after overflow_timeout, at shutdown, or (overflow = drop) with a buffer of the new file's records waiting") \

@@ -34,9 +34,11 @@ void permanent_failure(void *closure, ec_message *msg, domain_record *dr, struct
 
 void reopen(void *closure) noexcept
 {
+    auto *instance = static_cast<Instance *>(closure);
     try {
-        static_cast<Instance *>(closure)->reopen();
+        instance->reopen();
     } catch (...) {
+        instance->reopen_failed();
     }
 }
 

@@ -357,6 +357,16 @@ void Instance::log_connection_failure(const sockaddr *addr, int err, const domai
     emit(r);
 }
 
+void Instance::reopen_failed() noexcept
+{
+    for (const auto &file : files_)
+        file->counters.reopen_errors.fetch_add(1, std::memory_order_relaxed);
+    try {
+        diag_.report(EC_LOG_ERROR, "log_reopen failed (out of memory); files are reopened when found moved");
+    } catch (...) {
+    }
+}
+
 void Instance::reopen()
 {
     // Queue, for every file, the records staged so far and then a reopen,

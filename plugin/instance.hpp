@@ -52,6 +52,10 @@ public:
     void log_connection_failure(const sockaddr *addr, int err, const domain_record *dr, int binding_slot,
                                 const timeval *now);
     void reopen();
+    // reopen() failed part way (out of memory): counted as a reopen error of
+    // every file; a file not reopened is found moved by its identity check
+    // (reopen_check_interval) and reopened then, counted in missed_reopens.
+    void reopen_failed() noexcept;
 
 private:
     static constexpr int kCachedBindingSlots = 256; // binding texts kept for slots below this

@@ -191,3 +191,27 @@ TEST_CASE("a thread whose first record finds no memory for its stage: that recor
     CHECK(c.at("written") == 1);
     CHECK(testing::read_lines(path).size() == 1);
 }
+
+TEST_CASE("a log_reopen that runs out of memory is counted, and the moved file is reopened when found", "[accounting]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log";
+    testing::Harness h(dir, "mainlog = \"" + path + "\"\nreopen_check_interval = 100ms");
+    REQUIRE(h.error().empty());
+    testing::log_numbered(h, 0, 5);
+    REQUIRE(::rename(path.c_str(), (path + ".1").c_str()) == 0);
+    arm(FailOn::this_thread, 0); // log_reopen's first allocation
+    h.core().log_reopen();
+    g_fail_on.store(FailOn::nothing);
+    CHECK(g_failed.load() == 1);
+    // The identity check finds the path moved and reopens it.
+    CHECK(testing::wait_until([&] { return std::filesystem::exists(path); }));
+    testing::log_numbered(h, 5, 5);
+    h.stop();
+    const auto c = testing::closing_counters(h, path);
+    testing::check_accounting(c, 10);
+    CHECK(c.at("reopen_errors") == 1);
+    CHECK(c.at("missed_reopens") == 1);
+    CHECK(c.at("written") == 10);
+    CHECK(testing::read_lines(path + ".1").size() + testing::read_lines(path).size() == 10);
+}
