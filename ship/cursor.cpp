@@ -31,7 +31,8 @@ std::pair<std::uint64_t, std::uint64_t> range_of(const json &r)
 {
     const auto start = json_int<std::uint64_t>(r.at(0)), end = json_int<std::uint64_t>(r.at(1));
     if (start >= end)
-        throw std::runtime_error("an empty or reversed range [" + std::to_string(start) + ", " + std::to_string(end) + ")");
+        throw std::runtime_error("an empty or reversed range [" + std::to_string(start) + ", " + std::to_string(end) +
+                                 ")");
     return {start, end};
 }
 
