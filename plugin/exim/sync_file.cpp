@@ -58,8 +58,12 @@ std::optional<std::string> SyncFile::ensure_open()
 
 std::optional<std::string> SyncFile::end_torn_end()
 {
-    if (torn_tail(fd_, path_, Torn::find).torn == 0)
+    if (const TornTail first = torn_tail(fd_, path_, Torn::find); first.torn == 0) {
+        if (first.error != 0) // as the module says it: the end could not be checked
+            return path_ + ": cannot check its end for a record a crash cut short: " + std::strerror(first.error) +
+                   " (the record was written)";
         return std::nullopt; // most opens: one read of one byte
+    }
     // Other Exim processes append to this file at the same time: a record
     // one of them is writing right now looks like a torn one, and cutting
     // the file could destroy a record another finishes meanwhile. So, under

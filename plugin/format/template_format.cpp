@@ -145,7 +145,16 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
                 return TemplateError{i, std::string("control character \\x") + kHex[byte >> 4] + kHex[byte & 15] +
                                             " in the template: a record is one line of text"};
             }
-            literal += text[i++];
+            // And valid UTF-8 without C1 controls or U+2028/2029, as the
+            // text layer makes every value.
+            const std::size_t n = static_cast<unsigned char>(text[i]) < 0x80 ? 1 : utf8_sequence_length(text.substr(i));
+            if (n == 0)
+                return TemplateError{i, "invalid UTF-8 in the template: a record is valid UTF-8"};
+            if (breaks_lines(text.substr(i, n)))
+                return TemplateError{i, "a C1 control or U+2028/U+2029 in the template: some readers break lines "
+                                        "there, and a record is one line"};
+            literal.append(text.substr(i, n));
+            i += n;
             continue;
         }
         const std::size_t at = i;

@@ -9,22 +9,21 @@
 
 namespace mtalog {
 
-namespace {
-
-bool needs_escape(unsigned char c, char separator) noexcept
-{
-    return c < 0x20 || c == 0x7F || c == '\\' || c >= 0x80 || (separator != 0 && c == static_cast<unsigned char>(separator));
-}
-
-// A valid character that some readers take as a line break or control: the
-// C1 controls U+0080 to U+009F (NEL, U+0085, among them: C2 80 to C2 9F) and
-// U+2028/U+2029 (E2 80 A8/A9), which Python's splitlines() and editors split on.
+// C1 is C2 80 to C2 9F; U+2028/U+2029 are E2 80 A8/A9, which Python's
+// splitlines() and editors split on.
 bool breaks_lines(std::string_view ch) noexcept
 {
     const auto b = [&](std::size_t k) { return static_cast<unsigned char>(ch[k]); };
     if (ch.size() == 2)
         return b(0) == 0xC2 && b(1) <= 0x9F;
     return ch.size() == 3 && b(0) == 0xE2 && b(1) == 0x80 && (b(2) == 0xA8 || b(2) == 0xA9);
+}
+
+namespace {
+
+bool needs_escape(unsigned char c, char separator) noexcept
+{
+    return c < 0x20 || c == 0x7F || c == '\\' || c >= 0x80 || (separator != 0 && c == static_cast<unsigned char>(separator));
 }
 
 // Writes the escaped form of the unit starting at text[i] into unit[] and

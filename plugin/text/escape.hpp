@@ -109,4 +109,9 @@ namespace detail {
 // Length of the valid UTF-8 sequence starting at text[0], or 0 if invalid.
 [[nodiscard]] std::size_t utf8_sequence_length(std::string_view text) noexcept;
 
+// `ch`, one valid UTF-8 sequence, is a character some readers take as a line
+// break or control: a C1 control (U+0080 to U+009F, NEL among them) or
+// U+2028/U+2029.
+[[nodiscard]] bool breaks_lines(std::string_view ch) noexcept;
+
 } // namespace mtalog

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core.hpp"
+#include "fuzz_invariants.hpp"
 #include "template_format.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
@@ -37,6 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         r.has_note = true;
         mtalog::Buffer out;
         std::get<mtalog::CompiledTemplate>(compiled).format(r, ctx, out);
+        fuzzing::check_line(std::string_view(out.data(), out.size())); // whatever template compiled
     }
     return 0;
 }

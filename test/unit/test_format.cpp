@@ -427,6 +427,12 @@ TEST_CASE("template errors name the macro and its offset", "[template]")
           "2: control character \\x0A in the template: a record is one line of text");
     CHECK(template_error(std::string_view("a\x7f", 2), RecordKind::attempt) ==
           "1: control character \\x7F in the template: a record is one line of text");
+    CHECK(template_error("a\xff", RecordKind::attempt) == "1: invalid UTF-8 in the template: a record is valid UTF-8");
+    CHECK(template_error("%t \xc2\x85", RecordKind::attempt) ==
+          "3: a C1 control or U+2028/U+2029 in the template: some readers break lines there, and a record is one line");
+    CHECK(template_error("\xe2\x80\xa8", RecordKind::attempt).starts_with("0: a C1 control or U+2028/U+2029"));
+    CHECK(std::holds_alternative<CompiledTemplate>( // é and an arrow are text
+        CompiledTemplate::compile("caf\xc3\xa9 %t \xe2\x86\x92 %i", RecordKind::attempt)));
     CHECK(template_error("%T{x}", RecordKind::attempt) == "3: '%T{x}' needs a number of decimals from 0 to 6");
     CHECK(template_error("%t{}", RecordKind::attempt) == "2: empty argument for '%t'");
 }
