@@ -73,6 +73,30 @@ TEST_CASE("a record a crash cut short at the end of a file is cut off, counted a
     }
 }
 
+TEST_CASE("a torn record met at log_reopen is cut off too, counted, before the new file's first record", "[files]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log";
+    testing::Harness h(dir, "connection_failure_logfile = \"" + path + "\"\nconnection_failure_format = json");
+    REQUIRE(h.error().empty());
+    testing::log_numbered(h, 0, 2);
+    h.core().log_reopen(); // the two records are in m.log
+    REQUIRE(::rename(path.c_str(), (path + ".1").c_str()) == 0);
+    // What the path names at the next reopen ends in a fragment (a writer
+    // killed mid-record put it there).
+    testing::write_file(path, R"({"type":"connection_failure","binding_sl)");
+    h.core().log_reopen();
+    testing::log_numbered(h, 2, 2);
+    h.stop();
+    CHECK(testing::closing_counters(h, path).at("torn_records") == 1);
+    CHECK(reports_with(h, "of a record a crash cut short") == 1);
+    CHECK(testing::read_lines(path + ".1").size() == 2);
+    const auto lines = testing::read_lines(path);
+    REQUIRE(lines.size() == 2);
+    for (std::size_t i = 0; i < lines.size(); ++i)
+        CHECK(nlohmann::json::parse(lines[i]).at("binding_slot") == static_cast<int>(2 + i));
+}
+
 TEST_CASE("a file that ends in a newline, or is empty, is left as it is", "[files]")
 {
     for (const std::string &before : {std::string(), std::string("a whole line\n")}) {
