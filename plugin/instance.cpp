@@ -362,7 +362,8 @@ void Instance::reopen_failed() noexcept
     for (const auto &file : files_)
         file->counters.reopen_errors.fetch_add(1, std::memory_order_relaxed);
     try {
-        diag_.report(EC_LOG_ERROR, "log_reopen failed (out of memory); files are reopened when found moved");
+        diag_.report(EC_LOG_ERROR, "log_reopen did not finish (out of memory, most likely); a file it did not "
+                                   "reopen is reopened once found moved (reopen_check_interval)");
     } catch (...) {
     }
 }

@@ -210,9 +210,17 @@ bool LogFileSink::write_out()
                 size_ -= cut;
                 counters_.bytes.fetch_sub(cut, std::memory_order_relaxed);
             } else {
+                // Where this sink's bytes of the record end: the descriptor's
+                // offset after the write (O_APPEND), not the file's size,
+                // which another writer may have moved on. A record continued
+                // elsewhere than right after its start is never cut.
+                const off_t ours = ::lseek(fd_, 0, SEEK_CUR);
+                const bool follows = partial_written_ == 0 ||
+                                     (partial_end_ != 0 && ours >= 0 &&
+                                      static_cast<std::uint64_t>(ours) - cut == partial_end_);
                 keep_from = done;
                 partial_written_ += cut;
-                partial_end_ = known ? static_cast<std::uint64_t>(st.st_size) : 0;
+                partial_end_ = follows && ours > 0 ? static_cast<std::uint64_t>(ours) : 0;
             }
         }
         erase_front(keep_from);
@@ -241,12 +249,12 @@ void LogFileSink::cut_back_partial() noexcept
         size_ -= std::min<std::uint64_t>(size_, partial_written_);
         counters_.bytes.fetch_sub(partial_written_, std::memory_order_relaxed);
     } else {
-        const std::size_t left = partial_written_;
-        diag_.limited(write_error_limit_, EC_LOG_ERROR, [&] {
-            return "\"" + options_.path + "\" keeps " + std::to_string(left) +
-                   " bytes of a record it could not complete: the file no longer ends with them, so they are not "
-                   "cut (another writer appended after them)";
-        });
+        try { // once per give-up or shutdown: not behind the write errors' rate limit
+            diag_.report(EC_LOG_ERROR, "\"" + options_.path + "\" keeps " + std::to_string(partial_written_) +
+                                           " bytes of a record it could not complete: the file does not end with "
+                                           "them, so they are not cut (another writer appended after them)");
+        } catch (const std::exception &) {
+        }
     }
     partial_written_ = 0;
 }
@@ -335,7 +343,10 @@ void LogFileSink::rotate()
     if (switch_fd_ >= 0)
         return; // a reopen is under way: it moves the file
     if (!rotated_to_.empty()) {
-        // Renamed already; only the new file is missing.
+        // Renamed already; only the new file is missing. A record half in
+        // the renamed file is completed there first.
+        if (!write_out() && partial_written_ > 0)
+            return;
         const int fd = open_log_file(options_.path, options_.mode, options_.follow_symlinks);
         if (fd >= 0)
             finish_rotation(fd);

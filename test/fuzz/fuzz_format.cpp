@@ -12,6 +12,7 @@
 #include "core.hpp"
 #include "formatter.hpp"
 #include "fuzz_invariants.hpp"
+#include "smtp_reply.hpp"
 
 namespace {
 
@@ -45,6 +46,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     std::string domain = take(data, size), local = take(data, size), rdomain = take(data, size),
                 ip = take(data, size);
     const std::string note(reinterpret_cast<const char *>(data), size);
+
+    // The reply parser on the same remote text: values in their ranges, and
+    // what it found spelled in the text as found.
+    const mtalog::SmtpReply reply = mtalog::parse_smtp_reply(note);
+    fuzzing::require(reply.code == 0 || (reply.code >= 200 && reply.code <= 559), "reply code out of range", note);
+    fuzzing::require(reply.klass == 0 || reply.klass == 2 || reply.klass == 4 || reply.klass == 5,
+                     "status class out of range", note);
+    fuzzing::require(reply.subject <= 999 && reply.detail <= 999, "status number out of range", note);
+    if (reply.has_code())
+        fuzzing::require(note.find(std::to_string(reply.code)) != std::string::npos, "a code not in the text", note);
+    if (reply.has_status()) // (its numbers may be spelled with leading zeros)
+        fuzzing::require(note.find(std::to_string(reply.klass) + ".") != std::string::npos, "a status not in the text",
+                         note);
 
     ec_message msg{};
     msg.id = message_id{static_cast<std::uint32_t>(numbers[0]), 7, 1};

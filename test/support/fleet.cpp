@@ -5,7 +5,9 @@
 #include <arpa/inet.h>
 #include <boost/dll/shared_library.hpp>
 #include <chrono>
+#include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +21,8 @@
 #include <thread>
 #include <unistd.h>
 
+
+extern int (*mtalog_test_child_main)(int argc, char **argv); // catch_main.cpp
 
 namespace testing {
 
@@ -61,9 +65,13 @@ int free_port()
 Process::Process(const std::vector<std::string> &argv, const std::string &log, const std::string &cwd)
 {
     const std::vector<char *> args = exec_args(argv);
+    // Returns once the child has exec'd (or failed to): the pipe's write end
+    // closes then. Before that, /proc shows the handlers it was forked with.
+    int execd[2];
+    REQUIRE(::pipe2(execd, O_CLOEXEC) == 0);
     pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
     if (pid_ == 0) { // async-signal-safe calls only (exec_args)
+        default_signals(); // Catch2's handlers are not the program's
         const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             ::dup2(fd, 1);
@@ -74,6 +82,14 @@ Process::Process(const std::vector<std::string> &argv, const std::string &log, c
         ::execv(args[0], args.data());
         _exit(127);
     }
+    ::close(execd[1]);
+    for (char byte; pid_ > 0;) {
+        const ssize_t n = ::read(execd[0], &byte, 1);
+        if (n == 0 || (n < 0 && errno != EINTR))
+            break;
+    }
+    ::close(execd[0]);
+    REQUIRE(pid_ > 0);
 }
 
 Process::~Process()
@@ -136,9 +152,14 @@ bool Process::wait_catching(int signal, int timeout_ms)
     const std::uint64_t bit = std::uint64_t{1} << (signal - 1);
     for (int waited = 0; waited <= timeout_ms && pid_ > 0; waited += 10) {
         std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
-        for (std::string line; std::getline(in, line);)
+        if (!in)
+            return false; // gone
+        for (std::string line; std::getline(in, line);) {
+            if (line.starts_with("State:") && line.find('Z') != std::string::npos)
+                return false; // ended, not reaped yet
             if (line.starts_with("SigCgt:") && (std::stoull(line.substr(7), nullptr, 16) & bit) != 0)
                 return true;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return false;
@@ -458,37 +479,58 @@ bool StreamReader::create_stream(const std::string &stream, const std::string &s
     return ok;
 }
 
+namespace {
+
+using EximFunction = int(unsigned char **, int, unsigned char **);
+
+// One Exim-like delivery process (exim_deliveries): CONFIG P RECORDS TAG
+// [ROTATE]. It loads the real mtalog.so and logs RECORDS events.
+int exim_delivery_child(int argc, char **argv)
+{
+    if (argc < 4)
+        return 2;
+    const std::string config = argv[0], tag = argv[3], rotate = argc > 4 ? argv[4] : "";
+    const int p = std::atoi(argv[1]), records = std::atoi(argv[2]);
+    boost::dll::shared_library so(modules_dir() + "/mtalog.so", boost::dll::load_mode::rtld_now);
+    auto *function = so.get<EximFunction>("mtalog_exim_event");
+    int bad = 0;
+    for (int i = 0; i < records; ++i) {
+        std::vector<std::string> args{config, "tcp:connect", "", tag + std::to_string(p) + "-" + std::to_string(i),
+                                      "user@example.com", "192.0.2.25 25 mx.example.com", "", "1234"};
+        std::vector<unsigned char *> event;
+        for (auto &a : args)
+            event.push_back(reinterpret_cast<unsigned char *>(a.data()));
+        unsigned char *out = nullptr;
+        bad += function(&out, static_cast<int>(event.size()), event.data()) != 0;
+        if (p == 0 && i == records / 2 && !rotate.empty())
+            ::rename(rotate.c_str(), (rotate + ".1").c_str());
+    }
+    return bad == 0 ? 0 : 1;
+}
+
+const bool exim_child_registered = [] {
+    mtalog_test_child_main = exim_delivery_child;
+    return true;
+}();
+
+} // namespace
+
 void exim_deliveries(const std::string &config, int processes, int records, const std::string &tag,
                      const std::string &rotate)
 {
-    using EximFunction = int(unsigned char **, int, unsigned char **);
+    // Each is this program again, exec'd (see catch_main.cpp): a forked copy
+    // of a process with libnats's threads must not load and log before exec.
     std::vector<pid_t> children;
     for (int p = 0; p < processes; ++p) {
+        const std::vector<std::string> argv{"/proc/self/exe", "--test-child", config, std::to_string(p),
+                                            std::to_string(records), tag, rotate};
+        const std::vector<char *> args = exec_args(argv);
         const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
         if (pid == 0) {
-            boost::dll::shared_library so(modules_dir() + "/mtalog.so", boost::dll::load_mode::rtld_now);
-            auto *function = so.get<EximFunction>("mtalog_exim_event");
-            int bad = 0;
-            for (int i = 0; i < records; ++i) {
-                std::vector<std::string> args{config,
-                                              "tcp:connect",
-                                              "",
-                                              tag + std::to_string(p) + "-" + std::to_string(i),
-                                              "user@example.com",
-                                              "192.0.2.25 25 mx.example.com",
-                                              "",
-                                              "1234"};
-                std::vector<unsigned char *> argv;
-                for (auto &a : args)
-                    argv.push_back(reinterpret_cast<unsigned char *>(a.data()));
-                unsigned char *out = nullptr;
-                bad += function(&out, static_cast<int>(argv.size()), argv.data()) != 0;
-                if (p == 0 && i == records / 2 && !rotate.empty())
-                    ::rename(rotate.c_str(), (rotate + ".1").c_str());
-            }
-            ::_exit(bad == 0 ? 0 : 1);
+            ::execv(args[0], args.data());
+            ::_exit(127);
         }
+        REQUIRE(pid > 0);
         children.push_back(pid);
     }
     for (const pid_t pid : children) {

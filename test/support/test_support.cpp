@@ -118,6 +118,16 @@ std::vector<char *> exec_args(const std::vector<std::string> &argv)
     return args;
 }
 
+void default_signals() noexcept
+{
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < NSIG; ++sig)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            ::sigaction(sig, &dfl, nullptr);
+}
+
 namespace {
 
 // What a command that outlived its limit was doing: every thread's stack,
@@ -143,7 +153,10 @@ CommandResult run_command(const std::vector<std::string> &argv, const std::strin
         throw std::runtime_error("pipe failed");
     const std::vector<char *> args = exec_args(argv);
     const pid_t pid = fork();
+    if (pid < 0)
+        throw std::runtime_error("fork failed");
     if (pid == 0) { // async-signal-safe calls only: see exec_args
+        default_signals();
         dup2(in_pipe[0], 0);
         dup2(out_pipe[1], 1);
         dup2(err_pipe[1], 2);
@@ -215,6 +228,10 @@ CommandResult run_command(const std::vector<std::string> &argv, const std::strin
     int wstatus = 0;
     waitpid(pid, &wstatus, 0);
     result.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    if (signalled > 0) {
+        result.timed_out = true;
+        result.status = 124;
+    }
     return result;
 }
 

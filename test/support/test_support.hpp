@@ -61,7 +61,8 @@ private:
 };
 
 struct CommandResult {
-    int status = -1; // exit status, or 128+signal
+    int status = -1; // exit status, or 128+signal; 124 when it outlived its limit
+    bool timed_out = false;
     std::string out;
     std::string err;
 };
@@ -70,11 +71,15 @@ struct CommandResult {
 // since another thread may have held the allocator's lock at the fork
 // (AddressSanitizer's stack depot then spins in the child for ever).
 std::vector<char *> exec_args(const std::vector<std::string> &argv);
+// In a forked child before exec: every signal back to its default action
+// (Catch2's handlers would otherwise show as the child's until it execs).
+void default_signals() noexcept;
 
 // Runs argv (no shell) in `cwd`, with `input` on standard input. With a
 // limit (seconds), a command still running then has its threads' stacks
 // appended to `err` (gdb, where installed), gets SIGTERM, and SIGKILL 15 s
-// later: a hang fails its test with evidence instead of timing out the suite.
+// later, and its status is 124 (as timeout(1) says): a hang fails its test
+// with evidence instead of timing out the suite.
 CommandResult run_command(const std::vector<std::string> &argv, const std::string &cwd = "",
                           const std::string &input = "", int limit_s = 0);
 

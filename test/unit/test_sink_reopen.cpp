@@ -256,3 +256,33 @@ TEST_CASE("giving up on an old file cuts nobody else's bytes written after a hal
     CHECK(testing::read_file(moved) == filler + "\n" + r1.substr(0, 10) + "y\n");
     CHECK(testing::read_file(path) == r2 + "\n");
 }
+
+TEST_CASE("a half-written record continued after another writer's line is never cut", "[rotation][disk]")
+{
+    testing::TempDir dir;
+    const std::string path = dir / "m.log", moved = dir / "m.log.1";
+    const std::string filler(199, 'f');
+    const std::string r1 = record(1), r2 = record(2);
+    CHECK(in_child_with_disk_limit([&](const auto &limit) {
+        SinkOptions o;
+        o.path = path;
+        o.overflow_timeout = std::chrono::milliseconds(20);
+        SinkHarness h(o);
+        h.sink->begin_shutdown(std::chrono::steady_clock::now()); // a failing write is not retried
+        bool ok = append_other(path, filler + "\n") && limit(200 + 10); // 10 bytes of R1
+        h.put(r1);
+        h.sink->flush();
+        ok = ok && limit(RLIM_INFINITY) && append_other(path, "y\n") && limit(200 + 10 + 2 + 3);
+        h.sink->flush(); // 3 more bytes of R1, after the other writer's line
+        ok = ok && ::rename(path.c_str(), moved.c_str()) == 0;
+        h.reopen_marker();
+        h.put(r2);
+        std::this_thread::sleep_for(std::chrono::milliseconds(40));
+        h.sink->flush(); // gives up on the old file: R1 is dropped, counted, nothing cut
+        ok = ok && h.sink->reopens_done() == 1 && h.counters.dropped_write_error.load() == 1;
+        h.done();
+        return ok && limit(RLIM_INFINITY);
+    }));
+    CHECK(testing::read_file(moved) == filler + "\n" + r1.substr(0, 10) + "y\n" + r1.substr(10, 3));
+    CHECK(testing::read_file(path) == r2 + "\n");
+}
