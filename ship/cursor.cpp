@@ -79,8 +79,9 @@ Cursor from_v2(const json &j)
     }
     const json legacy = j.value("legacy", json::object()); // a named value: items() refers into it
     for (const auto &[key, v] : legacy.items())
-        c.legacy.emplace(file_key_of(key), LegacyEntry{v.at("path").get<std::string>(), json_int<std::uint64_t>(v.at("offset")),
-                                                  v.at("done").get<bool>()});
+        c.legacy.emplace(file_key_of(key),
+                         LegacyEntry{v.at("path").get<std::string>(), json_int<std::uint64_t>(v.at("offset")),
+                                     v.at("done").get<bool>()});
     return c;
 }
 
