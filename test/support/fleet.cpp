@@ -520,25 +520,13 @@ void exim_deliveries(const std::string &config, int processes, int records, cons
 {
     // Each is this program again, exec'd (see catch_main.cpp): a forked copy
     // of a process with libnats's threads must not load and log before exec.
-    std::vector<pid_t> children;
-    for (int p = 0; p < processes; ++p) {
-        const std::vector<std::string> argv{"/proc/self/exe", "--test-child", config, std::to_string(p),
-                                            std::to_string(records), tag, rotate};
-        const std::vector<char *> args = exec_args(argv);
-        const pid_t pid = ::fork();
-        if (pid == 0) {
-            ::execv(args[0], args.data());
-            ::_exit(127);
-        }
-        REQUIRE(pid > 0);
-        children.push_back(pid);
-    }
-    for (const pid_t pid : children) {
-        int status = 0;
-        REQUIRE(::waitpid(pid, &status, 0) == pid);
-        CHECK(WIFEXITED(status));
-        CHECK(WEXITSTATUS(status) == 0);
-    }
+    std::vector<Process> children;
+    for (int p = 0; p < processes; ++p)
+        children.emplace_back(std::vector<std::string>{"/proc/self/exe", "--test-child", config, std::to_string(p),
+                                                       std::to_string(records), tag, rotate},
+                              "/dev/null");
+    for (Process &child : children)
+        CHECK(child.wait_exit(600000) == 0); // exited, with status 0
 }
 
 std::vector<std::string> records_of(const std::string &path, const std::string &header)

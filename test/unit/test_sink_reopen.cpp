@@ -28,6 +28,24 @@ bool append_other(const std::string &path, const std::string &text)
     return ::close(fd) == 0 && ok;
 }
 
+// logrotate's rename, the reopen's marker, then `after`: a record for the
+// new file. False if the rename failed.
+bool rotate_then_put(SinkHarness &h, const std::string &path, const std::string &moved, const std::string &after)
+{
+    if (::rename(path.c_str(), moved.c_str()) != 0)
+        return false;
+    h.reopen_marker();
+    h.put(after);
+    return true;
+}
+
+// A flush once the tests' overflow_timeout (20 ms) is over.
+void flush_past_overflow_timeout(SinkHarness &h)
+{
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    h.sink->flush();
+}
+
 } // namespace
 
 TEST_CASE("a reopen while the old file fails keeps its records for the old file", "[rotation][disk]")
@@ -76,9 +94,7 @@ TEST_CASE("after a reopen, records wait while the old file completes a partial r
         bool ok = append_other(path, "x\n") && limit(2 + 10);
         h.put(r1);
         h.sink->flush();
-        ok = ok && ::rename(path.c_str(), moved.c_str()) == 0;
-        h.reopen_marker();
-        h.put(r2);
+        ok = ok && rotate_then_put(h, path, moved, r2);
         ok = ok && limit(RLIM_INFINITY);
         h.sink->flush();
         ok = ok && h.sink->reopens_done() == 1 && h.counters.dropped_write_error.load() == 0;
@@ -109,8 +125,7 @@ TEST_CASE("an old file that fails past overflow_timeout gives its records to the
         h.reopen_marker();
         ok = ok && h.sink->reopens_done() == 0;
         h.put(r2);
-        std::this_thread::sleep_for(std::chrono::milliseconds(40));
-        h.sink->flush(); // overflow_timeout has passed
+        flush_past_overflow_timeout(h); // overflow_timeout has passed
         ok = ok && h.sink->reopens_done() == 1 && h.counters.crossed_reopen.load() == 1;
         ok = ok && h.counters.dropped_write_error.load() == 0;
         h.done();
@@ -159,11 +174,8 @@ TEST_CASE("giving up on an old file cuts a half-written record off it and drops 
         bool ok = append_other(path, filler + "\n") && limit(200 + 10);
         h.put(r1);
         h.sink->flush();
-        ok = ok && ::rename(path.c_str(), moved.c_str()) == 0;
-        h.reopen_marker();
-        h.put(r2);
-        std::this_thread::sleep_for(std::chrono::milliseconds(40));
-        h.sink->flush();
+        ok = ok && rotate_then_put(h, path, moved, r2);
+        flush_past_overflow_timeout(h);
         ok = ok && h.sink->reopens_done() == 1 && h.counters.dropped_write_error.load() == 1;
         ok = ok && h.counters.crossed_reopen.load() == 0;
         h.done();
@@ -185,9 +197,7 @@ TEST_CASE("shutting down while a reopen waits for a failing old file moves its r
         SinkHarness h(o);
         bool ok = append_other(path, filler + "\n") && limit(200);
         h.put(r1);
-        ok = ok && ::rename(path.c_str(), moved.c_str()) == 0;
-        h.reopen_marker();
-        h.put(r2);
+        ok = ok && rotate_then_put(h, path, moved, r2);
         h.done(); // well within overflow_timeout
         ok = ok && h.sink->reopens_done() == 1 && h.counters.crossed_reopen.load() == 1;
         ok = ok && h.counters.dropped_write_error.load() == 0;
@@ -213,9 +223,8 @@ TEST_CASE("overflow = drop: after a reopen away from a failing file, the new fil
         // dropped, the policy); the new file is empty and takes records.
         bool ok = append_other(path, filler + "\n") && limit(200);
         h.put(r1);
-        ok = ok && ::rename(path.c_str(), moved.c_str()) == 0;
-        h.reopen_marker();
-        h.put(r2); // the new file's, within a second of the old file's failure
+        // R2 is the new file's, within a second of the old file's failure.
+        ok = ok && rotate_then_put(h, path, moved, r2);
         h.sink->flush();
         ok = ok && h.sink->reopens_done() == 1 && h.counters.dropped_write_error.load() == 1;
         h.done();
@@ -244,11 +253,8 @@ TEST_CASE("giving up on an old file cuts nobody else's bytes written after a hal
         h.put(r1);
         h.sink->flush();
         ok = ok && limit(RLIM_INFINITY) && append_other(path, "y\n") && limit(200 + 10 + 2);
-        ok = ok && ::rename(path.c_str(), moved.c_str()) == 0;
-        h.reopen_marker();
-        h.put(r2);
-        std::this_thread::sleep_for(std::chrono::milliseconds(40));
-        h.sink->flush(); // gives up on the old file: R1 is dropped, counted
+        ok = ok && rotate_then_put(h, path, moved, r2);
+        flush_past_overflow_timeout(h); // gives up on the old file: R1 is dropped, counted
         ok = ok && h.sink->reopens_done() == 1 && h.counters.dropped_write_error.load() == 1;
         h.done();
         return ok && limit(RLIM_INFINITY);
@@ -274,11 +280,8 @@ TEST_CASE("a half-written record continued after another writer's line is never 
         h.sink->flush();
         ok = ok && limit(RLIM_INFINITY) && append_other(path, "y\n") && limit(200 + 10 + 2 + 3);
         h.sink->flush(); // 3 more bytes of R1, after the other writer's line
-        ok = ok && ::rename(path.c_str(), moved.c_str()) == 0;
-        h.reopen_marker();
-        h.put(r2);
-        std::this_thread::sleep_for(std::chrono::milliseconds(40));
-        h.sink->flush(); // gives up on the old file: R1 is dropped, counted, nothing cut
+        ok = ok && rotate_then_put(h, path, moved, r2);
+        flush_past_overflow_timeout(h); // gives up on the old file: R1 is dropped, counted, nothing cut
         ok = ok && h.sink->reopens_done() == 1 && h.counters.dropped_write_error.load() == 1;
         h.done();
         return ok && limit(RLIM_INFINITY);
