@@ -24,6 +24,8 @@
 #include "escape.hpp"
 #include "format_context.hpp"
 #include "formatter.hpp"
+#include "bounce_rules.hpp"
+#include "reason.hpp"
 #include "mtalog_options.hpp"
 #include "record.hpp"
 #include "batcher.hpp"
@@ -87,6 +89,8 @@ private:
     mtacfg::Settings settings_;
     Diagnostics diag_;
     FormatContext format_ctx_;
+    std::shared_ptr<const BounceRules> bounce_rules_; // compiled by create()
+    BounceCounts bounce_counts_;
     std::vector<std::unique_ptr<Formatter>> formatters_; // one per settings_.files entry, compiled by create()
     std::unique_ptr<Batcher> batcher_;
     std::unique_ptr<Compressor> compressor_;

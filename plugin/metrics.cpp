@@ -121,6 +121,43 @@ std::string render_metrics(std::string_view instance, const std::vector<MetricsS
     return out;
 }
 
+namespace {
+
+constexpr std::array<std::pair<std::size_t, std::string_view>, 2> kBounceKinds{
+    {{BounceCounts::kind_index(RecordKind::attempt), "attempt"},
+     {BounceCounts::kind_index(RecordKind::permanent_failure), "permanent_failure"}}};
+
+} // namespace
+
+std::string render_bounce_metrics(std::string_view instance, const BounceCounts &counts)
+{
+    std::string out = "# HELP mtalog_bounce_records_total Records classified, by kind and bounce class (only records "
+                      "whose format shows the class).\n# TYPE mtalog_bounce_records_total counter\n";
+    const std::string stanza = prometheus_label(instance);
+    for (const auto &[index, kind] : kBounceKinds)
+        for (std::size_t c = 0; c < kBounceClassCount; ++c) {
+            out.append("mtalog_bounce_records_total{stanza=\"").append(stanza).append("\",kind=\"").append(kind);
+            out.append("\",class=\"").append(std::to_string(kBounceClasses[c].number));
+            out.append("\",name=\"").append(kBounceClasses[c].name).append("\"} ");
+            out.append(std::to_string(counts.by_kind[index][c].load(std::memory_order_relaxed))).append("\n");
+        }
+    return out;
+}
+
+std::string render_bounce_stats(const BounceCounts &counts)
+{
+    std::string out;
+    for (const auto &[index, kind] : kBounceKinds) {
+        std::string line;
+        for (std::size_t c = 0; c < kBounceClassCount; ++c)
+            if (const auto n = counts.by_kind[index][c].load(std::memory_order_relaxed); n != 0)
+                line += " " + std::to_string(kBounceClasses[c].number) + "=" + std::to_string(n);
+        if (!line.empty())
+            out += "bounces kind=" + std::string(kind) + line + "\n";
+    }
+    return out;
+}
+
 std::optional<std::string> replace_file(const std::string &path, std::string_view text, unsigned mode)
 {
     const std::string temporary = path + ".tmp." + std::to_string(::getpid());

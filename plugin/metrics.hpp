@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "counters.hpp"
+#include "reason.hpp"
 
 namespace mtalog {
 
@@ -28,6 +29,14 @@ struct MetricsSource {
 // rename ours to exported_instance. The queue's gauges are per stanza.
 [[nodiscard]] std::string render_metrics(std::string_view instance, const std::vector<MetricsSource> &files,
                                          std::size_t queue_waiting, std::size_t queue_capacity);
+
+// mtalog_bounce_records_total{stanza,kind,class,name}: the records
+// classified (those whose format shows their class), every class of both
+// message kinds, zeros included.
+[[nodiscard]] std::string render_bounce_metrics(std::string_view instance, const BounceCounts &counts);
+// "bounces kind=<kind> <class>=<count> ..." per kind with any classified
+// record, classes with a count only; "" when there is none.
+[[nodiscard]] std::string render_bounce_stats(const BounceCounts &counts);
 
 // `text` as the whole of `path`, through a temporary name and rename(2);
 // the file gets `mode`. Returns an error text on failure (nothing is left

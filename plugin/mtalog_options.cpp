@@ -184,6 +184,11 @@ Expected set_metrics_file(Settings &s, std::string_view v)
     return assign(parse_path(v), kPath, [&](std::string p) { s.metrics_file = std::move(p); });
 }
 
+Expected set_bounce_rules(Settings &s, std::string_view v)
+{
+    return assign(parse_path(v), kPath, [&](std::string p) { s.bounce_rules = std::move(p); });
+}
+
 Expected set_log_mode(Settings &s, std::string_view v)
 {
     return assign(parse_log_mode(v), kMode, [&](unsigned m) { s.log_mode = m; });
@@ -287,6 +292,11 @@ std::vector<OptionSpec> build_table()
          set_metrics_file},
         {"metrics_interval", "duration", "15s", "How often `metrics_file` is written (also once at start and at unload).",
          set_duration<&Settings::metrics_interval, 1000, 3600000, false>},
+        {"bounce_rules", "path", "(none)",
+         "A file of bounce rules in Momentum's config syntax (docs/formats.md), tried before the built-in ones "
+         "(`config/bounce_rules.conf`): they give the bounce class that `%C`, `%c`, JSON and CSV show. Read and "
+         "compiled once, at load; an error in it refuses the config.",
+         set_bounce_rules},
         {"debug_level", "integer", "0", "Diagnostics in the core's paniclog: 0 errors and shutdown counters; 1 also each file opened and reopened (0-9).",
          set_bounded<&Settings::debug_level, 0, 9, false>},
     };

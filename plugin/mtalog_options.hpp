@@ -87,6 +87,8 @@ struct Settings {
     std::string metrics_file; // empty: no metrics file
     Location metrics_file_where;
     std::chrono::microseconds metrics_interval{15000000};
+    std::string bounce_rules; // empty: the built-in rules only
+    Location bounce_rules_where;
 
     // Filled by validation: the files, and which file each record kind goes to.
     std::vector<FileSpec> files;

@@ -141,6 +141,8 @@ std::variant<Settings, ConfigError> validate_mtalog(const std::vector<Option> &o
             s.mainlog_where = opt.value_where;
         if (key == "metrics_file")
             s.metrics_file_where = opt.value_where;
+        if (key == "bounce_rules")
+            s.bounce_rules_where = opt.value_where;
         for (RecordKind kind : kAllRecordKinds) {
             if (key == std::string(record_name(kind)) + "_logfile")
                 s.records[static_cast<std::size_t>(kind)].logfile_where = opt.value_where;

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <sys/time.h>
 
+#include "bounce_rules.hpp"
 #include "parser.hpp"
 #include "record.hpp"
 #include "sync_file.hpp"
@@ -161,6 +162,7 @@ struct Adapter::Instance {
     mtacfg::Settings settings;
     std::vector<std::unique_ptr<Formatter>> formatters; // per settings.files entry
     std::vector<std::unique_ptr<SyncFile>> files;       // ditto
+    std::shared_ptr<const BounceRules> bounce_rules;
 };
 
 Adapter::Adapter()
@@ -228,6 +230,10 @@ std::variant<std::unique_ptr<Adapter>, std::string> Adapter::load(const std::str
         if (auto *error = std::get_if<std::string>(&made))
             return *error;
         instance->formatters = std::move(std::get<std::vector<std::unique_ptr<Formatter>>>(made));
+        auto rules = BounceRules::load(instance->settings.bounce_rules, instance->settings.bounce_rules_where);
+        if (auto *error = std::get_if<mtacfg::ConfigError>(&rules))
+            return error->render();
+        instance->bounce_rules = std::get<0>(std::move(rules));
         for (std::size_t i = 0; i < instance->settings.files.size(); ++i) {
             const auto &spec = instance->settings.files[i];
             const std::string label = mtacfg::stanza_label(instance->settings.instance);
@@ -301,6 +307,8 @@ std::optional<std::string> Adapter::handle(const Event &event)
         line.clear();
         ctx_.precision = instance->settings.timestamp_precision;
         ctx_.max_note_bytes = instance->settings.max_note_bytes;
+        ctx_.bounce_rules = instance->bounce_rules.get();
+        r.reason.reset(); // each instance classifies with its own rules
         instance->formatters[*index]->format(r, ctx_, line);
         line.push_back('\n');
         if (auto error = instance->files[*index]->append(std::string_view(line.data(), line.size())); error && !first_error)

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "fields.hpp"
+#include "reason.hpp"
 
 namespace mtalog {
 
@@ -199,6 +200,24 @@ void format_csv_message(const Record &r, const FormatContext &ctx, const char (&
     put_literal(out, ",,,"); // error_code, error_flags, os_errno: connection failures only
     if (r.has_note)
         put_csv_text(out, r.note, ctx.max_note_bytes);
+    // reply_code, reply_status, bounce_class, bounce_name: our own digits
+    // and names, nothing to escape or quote.
+    const Reason &why = reason_of(r, ctx);
+    out.push_back(',');
+    if (why.reply.has_code())
+        put_int(out, why.reply.code);
+    out.push_back(',');
+    if (why.reply.has_status()) {
+        char text[12];
+        append_raw(out, text, status_text(why.reply, text));
+    }
+    out.push_back(',');
+    if (why.classified) {
+        put_int_cell(out, kBounceClasses[why.bounce].number);
+        put(out, kBounceClasses[why.bounce].name);
+    } else {
+        out.push_back(',');
+    }
 }
 
 void format_csv_connection_failure(const Record &r, const FormatContext &ctx, Buffer &out)
@@ -215,7 +234,7 @@ void format_csv_connection_failure(const Record &r, const FormatContext &ctx, Bu
     out.push_back(',');
     if (r.os_errno)
         put_int(out, *r.os_errno);
-    out.push_back(','); // the note: message kinds only
+    put_literal(out, ",,,,,"); // note, reply_code, reply_status, bounce_class, bounce_name: message kinds only
 }
 
 } // namespace

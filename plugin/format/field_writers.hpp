@@ -5,6 +5,7 @@
 #pragma once
 
 #include "fields.hpp"
+#include "reason.hpp"
 
 namespace mtalog::field_writers {
 
@@ -171,6 +172,33 @@ inline bool w_note(const Record &r, const FormatContext &ctx, Buffer &out, char)
     append_escaped_capped(out, r.note, 0, ctx.max_note_bytes);
     return true;
 }
+// The reply and the class: our own digits and names, nothing to escape.
+inline bool w_reply_code(const Record &r, const FormatContext &ctx, Buffer &out, char)
+{
+    const Reason &why = reason_of(r, ctx);
+    return why.reply.has_code() && integer(out, why.reply.code);
+}
+inline bool w_reply_status(const Record &r, const FormatContext &ctx, Buffer &out, char)
+{
+    const Reason &why = reason_of(r, ctx);
+    if (!why.reply.has_status())
+        return false;
+    char text[12];
+    append_raw(out, text, status_text(why.reply, text));
+    return true;
+}
+inline bool w_bounce_class(const Record &r, const FormatContext &ctx, Buffer &out, char)
+{
+    const Reason &why = reason_of(r, ctx);
+    return why.classified && integer(out, kBounceClasses[why.bounce].number);
+}
+inline bool w_bounce_name(const Record &r, const FormatContext &ctx, Buffer &out, char)
+{
+    const Reason &why = reason_of(r, ctx);
+    if (why.classified)
+        put(out, kBounceClasses[why.bounce].name);
+    return why.classified;
+}
 // clang-format on
 
 } // namespace mtalog::field_writers
@@ -212,6 +240,10 @@ inline bool write_field(Field f, const Record &r, const FormatContext &ctx, Buff
     case Field::error_flags: return w_error_flags(r, ctx, out, sep);
     case Field::os_errno: return w_os_errno(r, ctx, out, sep);
     case Field::note: return w_note(r, ctx, out, sep);
+    case Field::reply_code: return w_reply_code(r, ctx, out, sep);
+    case Field::reply_status: return w_reply_status(r, ctx, out, sep);
+    case Field::bounce_class: return w_bounce_class(r, ctx, out, sep);
+    case Field::bounce_name: return w_bounce_name(r, ctx, out, sep);
     }
     __builtin_unreachable(); // every Field has its case
 }

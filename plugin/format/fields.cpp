@@ -7,7 +7,7 @@ namespace mtalog {
 using namespace field_writers;
 
 // clang-format off
-constexpr std::array<FieldInfo, 26> kFields{{
+constexpr std::array<FieldInfo, 30> kFields{{
     {Field::type,          "type",          FieldType::string,  kAllKinds,     "", "", w_type,          "`attempt`, `connection_failure` or `permanent_failure`"},
     {Field::timestamp,     "timestamp",     FieldType::decimal, kAllKinds,     "", "", w_timestamp,     "unix time of the event, with microseconds"},
     {Field::event_time,    "event_time",    FieldType::string,  kAllKinds,     "", "", w_event_time,    "the same time in RFC 3339, UTC, with microseconds"},
@@ -34,6 +34,10 @@ constexpr std::array<FieldInfo, 26> kFields{{
     {Field::error_flags,   "error_flags",   FieldType::string_list, kConnFail, "error", "flags", w_error_flags, "`CONN_*` names of its bits, `0x...` for the rest (JSON: `error.flags`; CSV: joined by `|`)"},
     {Field::os_errno,      "os_errno",      FieldType::integer, kConnFail, "error", "errno",   w_os_errno,     "the system errno behind `err` (JSON: `error.errno`; Exim adapter only)"},
     {Field::note,          "note",          FieldType::string,  kMessageKinds, "", "", w_note,          "note (attempt) or DSN (permanent failure), capped at `max_note_bytes`"},
+    {Field::reply_code,    "reply_code",    FieldType::integer, kMessageKinds, "reply",  "code",   w_reply_code,   "the SMTP reply code in the note or DSN, e.g. `550` (JSON: `reply.code`)"},
+    {Field::reply_status,  "reply_status",  FieldType::string,  kMessageKinds, "reply",  "status", w_reply_status, "the RFC 3463 enhanced status in the note or DSN, e.g. `5.1.1` (JSON: `reply.status`)"},
+    {Field::bounce_class,  "bounce_class",  FieldType::integer, kMessageKinds, "bounce", "class",  w_bounce_class, "Momentum's bounce class number of the note or DSN, e.g. `10` (JSON: `bounce.class`)"},
+    {Field::bounce_name,   "bounce_name",   FieldType::string,  kMessageKinds, "bounce", "name",   w_bounce_name,  "the bounce class's name, e.g. `Invalid Recipient` (JSON: `bounce.name`)"},
 }};
 // clang-format on
 

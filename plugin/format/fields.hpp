@@ -20,7 +20,8 @@ namespace mtalog {
 enum class Field {
     type, timestamp, event_time, message_id, batch_id, connection_id, mail_from, rcpt_to, domain, size,
     binding_group, binding, binding_slot, stage, stage_name, retries, elapsed, remote_ip, peer_address,
-    peer_port, peer_family, peer_host, error_code, error_flags, os_errno, note,
+    peer_port, peer_family, peer_host, error_code, error_flags, os_errno, note, reply_code, reply_status,
+    bounce_class, bounce_name,
 };
 
 enum class FieldType { string, integer, decimal, string_list };
@@ -52,7 +53,7 @@ struct FieldInfo {
     std::string_view meaning;
 };
 
-extern const std::array<FieldInfo, 26> kFields;
+extern const std::array<FieldInfo, 30> kFields;
 
 [[nodiscard]] inline const FieldInfo &field_info(Field f) { return kFields[static_cast<std::size_t>(f)]; }
 

@@ -13,6 +13,9 @@
 
 namespace mtalog {
 
+class BounceRules;
+struct BounceCounts;
+
 struct FormatContext {
     ec_core *core = nullptr;
     mtacfg::TimePrecision precision = mtacfg::TimePrecision::seconds;
@@ -32,6 +35,10 @@ struct FormatContext {
         const char *name = nullptr;
     };
     std::vector<SlotNames> slot_names;
+    // The instance's bounce rules (NULL: records carry no class) and its
+    // per-class counts of the records classified.
+    const BounceRules *bounce_rules = nullptr;
+    BounceCounts *bounce_counts = nullptr;
 };
 
 } // namespace mtalog

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "reason.hpp"
+
 namespace mtalog {
 
 namespace {
@@ -220,6 +222,36 @@ void put_json_domain(Buffer &out, const Record &r)
     put_json_field(out, ",\"domain\":\"", r.dr ? r.dr->domain : nullptr);
 }
 
+// "reply":{code, status} and "bounce":{class, name}, when the record's text
+// has them (our own digits and names: nothing to escape).
+void put_json_reason(Buffer &out, const Record &r, const FormatContext &ctx)
+{
+    const Reason &why = reason_of(r, ctx);
+    if (why.reply.has_code() || why.reply.has_status()) {
+        put_literal(out, ",\"reply\":{");
+        Members members(out);
+        if (why.reply.has_code()) {
+            members.key(",\"code\":");
+            put_int(out, why.reply.code);
+        }
+        if (why.reply.has_status()) {
+            members.key(",\"status\":\"");
+            char text[12];
+            append_raw(out, text, status_text(why.reply, text));
+            out.push_back('"');
+        }
+        out.push_back('}');
+    }
+    if (why.classified) {
+        const BounceClass &c = kBounceClasses[why.bounce];
+        put_literal(out, ",\"bounce\":{\"class\":");
+        put_int(out, c.number);
+        put_literal(out, ",\"name\":\"");
+        put(out, c.name);
+        put_literal(out, "\"}");
+    }
+}
+
 // Attempts and permanent failures.
 template <std::size_t N>
 void format_json_message(const Record &r, const FormatContext &ctx, const char (&type)[N], Buffer &out)
@@ -258,6 +290,7 @@ void format_json_message(const Record &r, const FormatContext &ctx, const char (
         put_json_text(out, r.note, ctx.max_note_bytes);
         out.push_back('"');
     }
+    put_json_reason(out, r, ctx);
     out.push_back('}');
 }
 

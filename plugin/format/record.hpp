@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -12,6 +13,7 @@
 
 #include "mtalog_options.hpp"
 #include "numbers.hpp"
+#include "smtp_reply.hpp"
 
 namespace mtalog {
 
@@ -32,6 +34,7 @@ struct FormatCache {
     };
     Id ids[2];
     unsigned next = 0; // the entry to replace
+    std::vector<int> bounce_matches; // reused by BounceRules::classify
 };
 
 // The time a record carries: microseconds outside 0..999,999 (a caller's
@@ -43,6 +46,14 @@ inline timeval record_time(timeval t) noexcept
         t.tv_usec = 0;
     return t;
 }
+
+// Why a message record failed, as far as its text says (reason.hpp).
+struct Reason {
+    bool has_text = false;    // a note, or the message's stored DSN
+    SmtpReply reply;          // parsed from that text
+    bool classified = false;  // has_text, and the instance has bounce rules
+    std::uint8_t bounce = 0;  // the row in kBounceClasses (bounce_classes.hpp)
+};
 
 struct Record {
     RecordKind kind = RecordKind::attempt;
@@ -59,6 +70,8 @@ struct Record {
     const char *peer_host = nullptr;      // the remote host's name
     std::optional<int> os_errno;          // connection_failure: the system errno behind `err`
     FormatCache *cache = nullptr;         // the calling thread's, when it has one
+    // Filled once, by reason_of() (reason.hpp), when a format first shows it.
+    mutable std::optional<Reason> reason;
 };
 
 } // namespace mtalog

@@ -102,6 +102,10 @@ const std::vector<MacroInfo> &template_macros()
         shows("H",            Field::remote_ip,    "remote IP of the delivery attempt"),
         shows("s",            Field::stage_name,   "connection stage name, e.g. `rcpt_to`"),
         shows("S",            Field::stage,        "connection stage number"),
+        shows("C",            Field::bounce_class, "bounce class number (the instance's bounce rules), e.g. `10`"),
+        shows("c",            Field::bounce_name,  "bounce class name, e.g. `Invalid Recipient`"),
+        shows("reply_code",   Field::reply_code,   "SMTP reply code in the note or DSN, e.g. `550` (mtalog)"),
+        shows("reply_status", Field::reply_status, "RFC 3463 enhanced status in the note or DSN, e.g. `5.1.1` (mtalog)"),
     };
     // clang-format on
     return table;

@@ -114,10 +114,23 @@ std::string g_format = "mainlog";
 
 // The template that writes exactly the mainlog attempt line.
 constexpr const char *kMainlogTemplate = "%t@%i@%BI@%CI@A@%d@%B@%g@%b@%S@%N@%T@%H@%n";
+// --format classified: the mainlog permanent-failure line with the bounce
+// class (number and name) before the DSN, classified by the default rules.
+constexpr const char *kClassifiedTemplate = "%t@%i@%BI@%CI@P@%d@%B@%g@%b@%S@%N@%T@%H@%C@%c@%n";
+
+// The value of the `*_format` options for --format.
+std::string format_value()
+{
+    if (g_format == "template")
+        return kMainlogTemplate;
+    if (g_format == "classified")
+        return kClassifiedTemplate;
+    return g_format;
+}
 
 mtacfg::FormatSpec format_spec()
 {
-    return *mtacfg::parse_format(g_format == "template" ? kMainlogTemplate : g_format); // checked in main
+    return *mtacfg::parse_format(format_value()); // checked in main
 }
 
 // Realistic attempt records (what the mtalog case logs) and their lines in
@@ -126,6 +139,7 @@ struct Workload {
     mtacore::Core core;
     std::vector<std::string> domains{"example.com", "mail.example.net", "gmail.example", "outlook.example"};
     std::vector<std::string> notes;
+    std::vector<std::string> failures; // DSNs of permanent failures, as large receivers answer
     std::vector<std::string> lines; // one per record pattern
 
     Workload()
@@ -134,6 +148,24 @@ struct Workload {
         for (int i = 0; i < 64; ++i)
             notes.push_back("250 2.0.0 Ok: queued as " + std::to_string(100000 + i * 7919) +
                             (i % 3 == 0 ? " (accepted by mx" + std::to_string(i) + ".example.net)" : ""));
+        const char *const replies[] = {
+            "550-5.1.1 The email account that you tried to reach does not exist. Please try\n550-5.1.1 "
+            "double-checking the recipient's email address for typos or\n550 5.1.1 unnecessary spaces. "
+            "https://support.google.com/mail/?p=NoSuchUser a1si2345678qkb.12 - gsmtp",
+            "550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). [BN8NAM12FT045.eop-nam12.prod.protection.outlook.com]",
+            "552 5.2.2 <{r}>: Recipient address rejected: mailbox full",
+            "554 5.7.1 Service unavailable; Client host [192.0.2.10] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.10",
+            "550 5.7.26 This mail is unauthenticated, which poses a security risk to the sender and Gmail users, and has been blocked.",
+            "554 delivery error: dd This user doesn't have a yahoo.com account ({r}) [0] - mta1234.mail.gq1.yahoo.com",
+            "550 5.1.1 <{r}>: Recipient address rejected: User unknown in virtual mailbox table",
+            "552 5.3.4 Message size exceeds fixed maximum message size",
+        };
+        for (int i = 0; i < 64; ++i) {
+            std::string reply = replies[static_cast<std::size_t>(i) % std::size(replies)];
+            if (const auto at = reply.find("{r}"); at != std::string::npos)
+                reply.replace(at, 3, "user" + std::to_string(i) + "@example.com");
+            failures.push_back(std::move(reply));
+        }
         auto formatter = std::get<std::unique_ptr<mtalog::Formatter>>(
             mtalog::make_formatter(format_spec(), mtalog::kAttempt));
         mtalog::FormatContext ctx;
@@ -240,12 +272,12 @@ Result run_case(const std::string &name, unsigned threads, std::uint64_t count, 
         // The Workload's bindings (the core takes its binding table from the config).
         out << "Binding_Group \"pool-a\" {\n  Binding \"mta1\" {}\n  Binding \"mta2\" {}\n}\n"
                "Binding_Group \"pool-b\" {\n  Binding \"mta3\" {}\n}\n";
-        out << "mtalog \"bench\" {\n  " << (g_kind == "attempt" ? "attempt_logfile" : "mainlog") << " = \"" << path
+        out << "mtalog \"bench\" {\n  " << (g_kind == "attempt" ? "attempt_logfile" : g_format == "classified" ? "permanent_failure_logfile" : "mainlog") << " = \"" << path
             << "\"\n  queue_size = " << queue << "\n";
         if (g_format != "mainlog") // the mainlog file takes all three kinds: one format for all
             for (const std::string kind : {"attempt", "connection_failure", "permanent_failure"})
-                if (g_format != "template" || kind == g_kind) // the template shows message fields
-                    out << "  " << kind << "_format = \"" << (g_format == "template" ? kMainlogTemplate : g_format) << "\"\n";
+                if ((g_format != "template" && g_format != "classified") || kind == g_kind) // templates show message fields
+                    out << "  " << kind << "_format = \"" << format_value() << "\"\n";
         out << "}\n";
         out.close();
         w.core.set_panic_sink([](int, std::string_view, std::string_view) {});
@@ -264,7 +296,7 @@ Result run_case(const std::string &name, unsigned threads, std::uint64_t count, 
             ec_message msg = Workload::message(i * threads + t);
             domain_record dr{w.domains[i % w.domains.size()].data(), 0, 0};
             timeval now{1700000000, 0};
-            const std::string &note = w.notes[i % w.notes.size()];
+            const std::string &note = kind == 2 ? w.failures[i % w.failures.size()] : w.notes[i % w.notes.size()];
             if (kind == 0) {
                 w.core.log_attempt(&msg, &dr, &now, note.data(), static_cast<int>(note.size()));
             } else if (kind == 1) {
@@ -445,11 +477,12 @@ int main(int argc, char **argv)
         else {
             std::fprintf(stderr, "usage: hook_bench [--records N] [--threads T[,T...]] [--only NAME] [--json FILE] "
                                  "[--dir DIR] [--modules DIR] [--queue N] [--in-process [--kind attempt|connection_failure|"
-                                 "permanent_failure]] [--format mainlog|json|csv|template]\n");
+                                 "permanent_failure]] [--format mainlog|json|csv|template|classified]\n");
             return 64;
         }
     }
-    if (g_format != "mainlog" && g_format != "json" && g_format != "csv" && g_format != "template") {
+    if (g_format != "mainlog" && g_format != "json" && g_format != "csv" && g_format != "template" &&
+        g_format != "classified") {
         std::fprintf(stderr, "hook_bench: unknown --format %s\n", g_format.c_str());
         return 64;
     }

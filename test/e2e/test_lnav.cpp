@@ -48,7 +48,7 @@ Counts lnav_query(const testing::TempDir &dir, const std::string &file, const st
 
 // What the files say, read here without lnav.
 struct Expected {
-    Counts per_type, bounces_per_domain, failures_per_flag;
+    Counts per_type, bounces_per_domain, failures_per_flag, per_class_and_domain;
     long long lines = 0;
 };
 
@@ -90,8 +90,12 @@ Expected read_json(const std::string &path)
         const auto j = nlohmann::json::parse(line);
         const std::string type = j.at("type");
         ++e.per_type[type];
-        if (type == "permanent_failure" && j.contains("domain"))
+        if (type == "permanent_failure" && j.contains("domain")) {
             ++e.bounces_per_domain[j.at("domain").get<std::string>()];
+            if (j.contains("bounce"))
+                ++e.per_class_and_domain[std::to_string(j.at("bounce").at("class").get<int>()) + " " +
+                                         j.at("domain").get<std::string>()];
+        }
         if (type == "connection_failure" && j.contains("error"))
             for (const auto &flag : j.at("error").at("flags"))
                 if (flag.get<std::string>().rfind("CONN_", 0) == 0)
@@ -166,5 +170,11 @@ TEST_CASE("lnav reads mtalog's mainlog and JSON files, and its SQL agrees with t
         CHECK(lnav_query(dir, json,
                          "SELECT f.value, count(*) FROM mtalog_json, json_each(json_extract(log_raw_text, '$.error.flags')) AS f "
                          "WHERE mtalog_json.type = 'connection_failure' GROUP BY f.value") == e.failures_per_flag);
+        // Bounces per class per domain: what an operator alerts on.
+        REQUIRE(e.per_class_and_domain.size() >= 3);
+        CHECK(lnav_query(dir, json,
+                         "SELECT \"bounce/class\" || ' ' || domain, count(*) FROM mtalog_json "
+                         "WHERE type = 'permanent_failure' AND \"bounce/class\" IS NOT NULL GROUP BY 1") ==
+              e.per_class_and_domain);
     }
 }

@@ -69,7 +69,8 @@ TEST_CASE("csv files get a header when new or empty, also after a reopen, never 
     testing::write_file(dir / "existing.csv", "type,timestamp\nold,row\n");
     const std::string header = "type,timestamp,event_time,message_id,batch_id,connection_id,mail_from,rcpt_to,domain,"
                                "size,binding_group,binding,binding_slot,stage,stage_name,retries,elapsed,remote_ip,"
-                               "peer_address,peer_port,peer_family,peer_host,error_code,error_flags,os_errno,note";
+                               "peer_address,peer_port,peer_family,peer_host,error_code,error_flags,os_errno,note,"
+                               "reply_code,reply_status,bounce_class,bounce_name";
     {
         testing::Harness h(dir, "connection_failure_logfile = \"" + path + "\"\nconnection_failure_format = csv\n"
                                 "attempt_logfile = \"" + dir / "existing.csv" + "\"\nattempt_format = csv");
@@ -81,8 +82,8 @@ TEST_CASE("csv files get a header when new or empty, also after a reopen, never 
         h.core().log_connection_failure(nullptr, 0, nullptr, 1, &now);
         h.stop();
     }
-    const std::string row0 = "connection_failure,1700000000.000000,2023-11-14T22:13:20.000000Z,,,,,,,,default,default,0,,,,,,,,,,0,,,";
-    const std::string row1 = "connection_failure,1700000000.000000,2023-11-14T22:13:20.000000Z,,,,,,,,,,1,,,,,,,,,,0,,,";
+    const std::string row0 = "connection_failure,1700000000.000000,2023-11-14T22:13:20.000000Z,,,,,,,,default,default,0,,,,,,,,,,0,,,,,,,";
+    const std::string row1 = "connection_failure,1700000000.000000,2023-11-14T22:13:20.000000Z,,,,,,,,,,1,,,,,,,,,,0,,,,,,,";
     CHECK(testing::read_lines(path + ".1") == std::vector<std::string>{header, row0});
     CHECK(testing::read_lines(path) == std::vector<std::string>{header, row1});
     CHECK(testing::read_lines(dir / "existing.csv") == std::vector<std::string>{"type,timestamp", "old,row"});

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include "core.hpp"
+#include "bounce_rules.hpp"
 #include "fields.hpp"
 #include "formatter.hpp"
 
@@ -43,6 +44,9 @@ std::string render_format_docs()
     core.set_bindings({{"mta1", "pool-a"}, {"mta2", "pool-a"}});
     FormatContext ctx;
     ctx.core = core.c_api();
+    const auto rules = std::get<std::shared_ptr<const BounceRules>>(
+        BounceRules::compile({{std::string(kDefaultBounceRules), std::string(kDefaultBounceRulesName)}}));
+    ctx.bounce_rules = rules.get();
 
     ec_kv campaign{"campaign", "spring-sale"};
     ec_message msg{};
@@ -72,7 +76,7 @@ std::string render_format_docs()
     attempt.now = timeval{1700000000, 250000};
     attempt.msg = &msg;
     attempt.dr = &dr;
-    attempt.note = "250 2.1.5 Ok";
+    attempt.note = "451 4.7.1 <bob@example.com>: Recipient address rejected: Greylisted, try again in 300 seconds";
     attempt.has_note = true;
     Record failure = attempt;
     failure.kind = RecordKind::permanent_failure;
@@ -103,9 +107,9 @@ std::string render_format_docs()
         {"mainlog", {mtacfg::FormatKind::mainlog, {}}},
         {"json", {mtacfg::FormatKind::json, {}}},
         {"csv", {mtacfg::FormatKind::csv, {}}},
-        {"template `%us{3} %i %r@%R %s %vctx_mess{campaign}: %n` (attempt, permanent_failure) and "
+        {"template `%us{3} %i %r@%R %s %vctx_mess{campaign} [%C %c] %n` (attempt, permanent_failure) and "
          "`%us{3} C %d %peer %err_names` (connection_failure)",
-         {mtacfg::FormatKind::custom, "%us{3} %i %r@%R %s %vctx_mess{campaign}: %n"}},
+         {mtacfg::FormatKind::custom, "%us{3} %i %r@%R %s %vctx_mess{campaign} [%C %c] %n"}},
     };
     out += "\n### Examples\n\nThe same attempt, connection failure and permanent failure (whose DSN tries to "
            "forge a second line) in each format:\n";

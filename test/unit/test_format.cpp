@@ -272,7 +272,7 @@ TEST_CASE("json: every field of an attempt, in table order", "[json]")
           R"("message_id":"00/00-25004-31B987F3","batch_id":"00/00-25004-31B987F0","connection_id":"0A/0B-25004-31B987F1",)"
           R"("mail_from":"bounces@sender.example","rcpt_to":"bob@example.com","domain":"example.com","size":2048,)"
           R"("binding_group":"pool-a","binding":"mta2","binding_slot":2,"stage":4,"stage_name":"rcpt_to","retries":3,)"
-          R"("elapsed":999,"remote_ip":"192.0.2.55","note":"250 \"ok\" \\\\ done"})");
+          R"("elapsed":999,"remote_ip":"192.0.2.55","note":"250 \"ok\" \\\\ done","reply":{"code":250}})");
 }
 
 TEST_CASE("json: absent values are omitted; connection failures nest peer and error", "[json]")
@@ -315,18 +315,19 @@ TEST_CASE("csv: one header, the same columns for every kind, RFC 4180 quoting", 
 {
     CHECK(csv_header() == "type,timestamp,event_time,message_id,batch_id,connection_id,mail_from,rcpt_to,domain,"
                           "size,binding_group,binding,binding_slot,stage,stage_name,retries,elapsed,remote_ip,"
-                          "peer_address,peer_port,peer_family,peer_host,error_code,error_flags,os_errno,note");
+                          "peer_address,peer_port,peer_family,peer_host,error_code,error_flags,os_errno,note,reply_code,"
+                          "reply_status,bounce_class,bounce_name");
     Fixture f;
     CHECK(render(format_csv, attempt_of(f, "550 \"no\", thanks "), f.ctx) ==
           "attempt,1700000000.250000,2023-11-14T22:13:20.250000Z,00/00-25004-31B987F3,00/00-25004-31B987F0,"
           "0A/0B-25004-31B987F1,,,example.com,2048,pool-a,mta2,2,4,rcpt_to,3,999,192.0.2.55,,,,,,,,"
-          "\"550 \"\"no\"\", thanks \"");
+          "\"550 \"\"no\"\", thanks \",550,,,");
     Record c;
     c.kind = RecordKind::connection_failure;
     c.now = timeval{1700000000, 0};
     c.err = CONN_ERROR_CONNECT | CONN_ACTION_REQUEUE1;
     CHECK(render(format_csv, c, f.ctx) == "connection_failure,1700000000.000000,2023-11-14T22:13:20.000000Z,,,,,,,,"
-                                          "default,default,0,,,,,,,,,,8193,CONN_ACTION_REQUEUE1|CONN_ERROR_CONNECT,,");
+                                          "default,default,0,,,,,,,,,,8193,CONN_ACTION_REQUEUE1|CONN_ERROR_CONNECT,,,,,,");
 }
 
 TEST_CASE("json and csv: a quote, backslash, comma or U+2028 is found at every offset of every length", "[json][csv]")
@@ -362,7 +363,7 @@ TEST_CASE("json and csv: a quote, backslash, comma or U+2028 is found at every o
                     cell.replace(u, 3, "\\xe2\\x80\\xa8");
                 const bool quoted = special != "\xe2\x80\xa8" && special != "\\" &&
                                     (special != " " || at == 0 || at + 1 == n);
-                CHECK(render(format_csv, attempt_of(f, note.c_str()), f.ctx).ends_with(quoted ? ",\"" + cell + "\"" : "," + cell));
+                CHECK(render(format_csv, attempt_of(f, note.c_str()), f.ctx).ends_with((quoted ? ",\"" + cell + "\"" : "," + cell) + ",,,,"));
             }
         }
     }

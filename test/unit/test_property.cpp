@@ -235,7 +235,7 @@ TEST_CASE("no note or domain can break, forge or corrupt a line in any format", 
         REQUIRE(cells->size() == mtalog::kFields.size());
         CHECK(cells->front() == "permanent_failure");
         check_note((*cells)[8], domain, kMaxFieldBytes);
-        check_note(cells->back(), note, ctx.max_note_bytes);
+        check_note((*cells)[static_cast<std::size_t>(mtalog::Field::note)], note, ctx.max_note_bytes);
 
         line.clear();
         tmpl.format(r, ctx, line);

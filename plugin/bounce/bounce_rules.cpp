@@ -1,0 +1,345 @@
+#include "bounce_rules.hpp"
+
+#include <array>
+#include <bitset>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <new>
+#include <sstream>
+
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include "parser.hpp"
+#include "suggest.hpp"
+#include "values.hpp"
+
+namespace mtalog {
+
+namespace {
+
+using mtacfg::ConfigError;
+using mtacfg::Location;
+
+constexpr int kAny = -1; // a wildcard in a status pattern
+
+struct StatusPattern {
+    int klass = 0, subject = kAny, detail = kAny;
+    [[nodiscard]] bool matches(const SmtpReply &r) const noexcept
+    {
+        return r.klass == klass && (subject == kAny || r.subject == subject) && (detail == kAny || r.detail == detail);
+    }
+};
+
+// "55x": each character a digit or 'x' (any digit).
+struct CodePattern {
+    std::array<char, 3> digits{};
+    [[nodiscard]] bool matches(std::uint16_t code) const noexcept
+    {
+        const char actual[3] = {static_cast<char>('0' + code / 100), static_cast<char>('0' + code / 10 % 10),
+                                static_cast<char>('0' + code % 10)};
+        for (int i = 0; i < 3; ++i)
+            if (digits[i] != 'x' && digits[i] != actual[i])
+                return false;
+        return true;
+    }
+};
+
+std::vector<std::string_view> words(std::string_view text)
+{
+    std::vector<std::string_view> out;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == ','))
+            ++i;
+        const std::size_t start = i;
+        while (i < text.size() && text[i] != ' ' && text[i] != '\t' && text[i] != ',')
+            ++i;
+        if (i > start)
+            out.push_back(text.substr(start, i - start));
+    }
+    return out;
+}
+
+bool digits_only(std::string_view s) noexcept
+{
+    for (const char c : s)
+        if (c < '0' || c > '9')
+            return false;
+    return !s.empty();
+}
+
+// One to three digits, or '*'.
+std::optional<int> status_part(std::string_view s) noexcept
+{
+    if (s == "*")
+        return kAny;
+    if (s.size() > 3 || !digits_only(s))
+        return std::nullopt;
+    int v = 0;
+    for (const char c : s)
+        v = v * 10 + (c - '0');
+    return v;
+}
+
+std::optional<StatusPattern> parse_status(std::string_view w) noexcept
+{
+    if (w.size() < 5 || (w[0] != '2' && w[0] != '4' && w[0] != '5') || w[1] != '.')
+        return std::nullopt;
+    const std::string_view rest = w.substr(2);
+    const std::size_t dot = rest.find('.');
+    if (dot == std::string_view::npos)
+        return std::nullopt;
+    const auto subject = status_part(rest.substr(0, dot)), detail = status_part(rest.substr(dot + 1));
+    if (!subject || !detail)
+        return std::nullopt;
+    return StatusPattern{w[0] - '0', *subject, *detail};
+}
+
+std::optional<CodePattern> parse_code(std::string_view w) noexcept
+{
+    if (w.size() != 3 || w[0] < '2' || w[0] > '5')
+        return std::nullopt;
+    CodePattern p;
+    for (int i = 0; i < 3; ++i) {
+        const char c = w[i] == 'X' ? 'x' : w[i];
+        if (c != 'x' && (c < '0' || c > '9'))
+            return std::nullopt;
+        p.digits[i] = c;
+    }
+    return p;
+}
+
+// Where `word` (a view into `value`) starts, for an error about it.
+Location at_word(const mtacfg::Option &opt, std::string_view word)
+{
+    return mtacfg::value_location(opt.value_where, static_cast<std::size_t>(word.data() - opt.value.data()));
+}
+
+const std::vector<std::string> kRuleOptions{"class", "status", "code", "text"};
+
+} // namespace
+
+struct BounceRules::Compiled {
+    struct Rule {
+        std::string name;
+        std::uint8_t klass = kUndetermined;
+        std::vector<StatusPattern> statuses; // empty: any (also none)
+        std::vector<CodePattern> codes;      // empty: any (also none)
+        std::bitset<400> code_set;           // codes 200-599 that `codes` match
+        int pattern = -1;                    // index in the set; -1: no text condition
+
+        // Whether the code and status conditions hold.
+        [[nodiscard]] bool holds(const SmtpReply &r) const noexcept
+        {
+            if (!codes.empty() && (r.code < 200 || r.code > 599 || !code_set[r.code - 200u]))
+                return false;
+            if (statuses.empty())
+                return true;
+            for (const StatusPattern &p : statuses)
+                if (p.matches(r))
+                    return true;
+            return false;
+        }
+    };
+    std::vector<Rule> rules;
+    std::vector<std::size_t> rule_of_pattern; // the rule of each text pattern
+    std::vector<std::size_t> plain_rules;     // the rules without a text, in order
+    std::unique_ptr<re2::RE2::Set> set;       // null when no rule has a text
+
+    Compiled()
+    {
+        RE2::Options options;
+        options.set_case_sensitive(false);
+        options.set_log_errors(false); // errors are ours to report, never stderr from a hook
+        options.set_never_capture(true);
+        options.set_max_mem(64 << 20);
+        set = std::make_unique<re2::RE2::Set>(options, RE2::UNANCHORED);
+    }
+
+    std::optional<ConfigError> add_block(const mtacfg::Block &block);
+    std::optional<ConfigError> add_text(Rule &rule, const mtacfg::Option &opt);
+};
+
+std::optional<ConfigError> BounceRules::Compiled::add_text(Rule &rule, const mtacfg::Option &opt)
+{
+    if (opt.value.empty())
+        return ConfigError{opt.value_where, "empty text pattern in bounce rule \"" + rule.name + "\""};
+    std::string error;
+    const int index = set->Add(opt.value, &error);
+    if (index < 0) {
+        // RE2 says "<what>: <the offending part>"; point at that part.
+        const std::size_t colon = error.find(": ");
+        const std::size_t at = colon == std::string::npos ? std::string::npos : opt.value.find(error.substr(colon + 2));
+        const Location where = at == std::string::npos ? opt.value_where : mtacfg::value_location(opt.value_where, at);
+        return ConfigError{where, "bad regular expression in bounce rule \"" + rule.name + "\": " + error +
+                                      " (RE2 syntax: https://github.com/google/re2/wiki/Syntax)"};
+    }
+    rule.pattern = index;
+    rule_of_pattern.push_back(rules.size());
+    return std::nullopt;
+}
+
+std::optional<ConfigError> BounceRules::Compiled::add_block(const mtacfg::Block &block)
+{
+    if (!mtacfg::iequals(block.kind, "Bounce_Rule"))
+        return ConfigError{block.where, "unknown block '" + block.kind + "' in a bounce rules file (only Bounce_Rule \"name\" { ... })" +
+                                            mtacfg::did_you_mean(block.kind, {"Bounce_Rule"})};
+    if (!block.instance || block.instance->empty())
+        return ConfigError{block.where, "a Bounce_Rule needs a name: Bounce_Rule \"name\" { ... }"};
+    if (!block.blocks.empty())
+        return ConfigError{block.blocks.front().where, "a Bounce_Rule holds options only, not blocks"};
+    for (const Rule &other : rules)
+        if (other.name == *block.instance)
+            return ConfigError{block.where, "a second bounce rule named \"" + *block.instance + "\""};
+    if (rules.size() >= kMaxRules)
+        return ConfigError{block.where, "more than " + std::to_string(kMaxRules) + " bounce rules"};
+    Rule rule;
+    rule.name = *block.instance;
+    bool has_class = false;
+    std::vector<std::string> seen;
+    for (const mtacfg::Option &opt : block.options) {
+        const std::string name = mtacfg::to_lower(opt.name);
+        for (const std::string &s : seen)
+            if (s == name)
+                return ConfigError{opt.where, "option '" + opt.name + "' given twice in bounce rule \"" + rule.name + "\""};
+        seen.push_back(name);
+        if (name == "class") {
+            std::optional<std::uint8_t> row;
+            if (digits_only(opt.value) && opt.value.size() <= 3)
+                row = bounce_class_of_number(std::stol(opt.value));
+            else
+                row = bounce_class_of_name(opt.value);
+            if (!row)
+                return ConfigError{opt.value_where, "unknown bounce class '" + opt.value +
+                                                        "' (a number or name from docs/formats.md, e.g. 10 or \"Invalid Recipient\")"};
+            rule.klass = *row;
+            has_class = true;
+        } else if (name == "status") {
+            for (const std::string_view w : words(opt.value)) {
+                const auto p = parse_status(w);
+                if (!p)
+                    return ConfigError{at_word(opt, w), "bad enhanced status '" + std::string(w) +
+                                                            "': class.subject.detail, class 2, 4 or 5, e.g. 5.1.1 or 5.7.*"};
+                rule.statuses.push_back(*p);
+            }
+            if (rule.statuses.empty())
+                return ConfigError{opt.value_where, "empty status list in bounce rule \"" + rule.name + "\""};
+        } else if (name == "code") {
+            for (const std::string_view w : words(opt.value)) {
+                const auto p = parse_code(w);
+                if (!p)
+                    return ConfigError{at_word(opt, w), "bad reply code '" + std::string(w) +
+                                                            "': three digits 200 to 599, x for any digit, e.g. 550 or 45x"};
+                rule.codes.push_back(*p);
+            }
+            if (rule.codes.empty())
+                return ConfigError{opt.value_where, "empty code list in bounce rule \"" + rule.name + "\""};
+        } else if (name == "text") {
+            if (auto error = add_text(rule, opt))
+                return error;
+        } else {
+            return ConfigError{opt.where, "unknown option '" + opt.name + "' in bounce rule \"" + rule.name + "\"" +
+                                              mtacfg::did_you_mean(opt.name, kRuleOptions)};
+        }
+    }
+    if (!has_class)
+        return ConfigError{block.where, "bounce rule \"" + rule.name + "\" has no class"};
+    if (rule.statuses.empty() && rule.codes.empty() && rule.pattern < 0)
+        return ConfigError{block.where, "bounce rule \"" + rule.name + "\" has no condition (status, code or text)"};
+    for (unsigned code = 200; code < 600; ++code)
+        for (const CodePattern &p : rule.codes)
+            if (p.matches(static_cast<std::uint16_t>(code)))
+                rule.code_set.set(code - 200);
+    if (rule.pattern < 0)
+        plain_rules.push_back(rules.size());
+    rules.push_back(std::move(rule));
+    return std::nullopt;
+}
+
+BounceRules::BounceRules(std::unique_ptr<Compiled> compiled) : compiled_(std::move(compiled)) {}
+BounceRules::~BounceRules() = default;
+
+std::size_t BounceRules::rule_count() const noexcept
+{
+    return compiled_->rules.size();
+}
+
+std::variant<std::shared_ptr<const BounceRules>, ConfigError> BounceRules::compile(const std::vector<Source> &sources)
+{
+    auto compiled = std::make_unique<Compiled>();
+    for (const Source &source : sources) {
+        auto parsed = mtacfg::parse_text(source.text, source.name);
+        if (auto *error = std::get_if<ConfigError>(&parsed))
+            return *error;
+        const auto &doc = std::get<mtacfg::Document>(parsed);
+        if (!doc.options.empty())
+            return ConfigError{doc.options.front().where, "option '" + doc.options.front().name +
+                                                              "' outside a Bounce_Rule block"};
+        for (const mtacfg::Block &block : doc.blocks)
+            if (auto error = compiled->add_block(block))
+                return *error;
+    }
+    if (compiled->rule_of_pattern.empty()) {
+        compiled->set.reset();
+    } else if (!compiled->set->Compile()) {
+        return ConfigError{Location{sources.empty() ? std::string() : sources.front().name, 0, 0},
+                           "the bounce rules' text patterns are too large to compile together (RE2 memory budget)"};
+    }
+    return std::shared_ptr<const BounceRules>(new BounceRules(std::move(compiled)));
+}
+
+std::variant<std::shared_ptr<const BounceRules>, ConfigError> BounceRules::load(const std::string &path,
+                                                                                 const Location &where)
+{
+    std::vector<Source> sources;
+    if (!path.empty()) {
+        std::ifstream in(path, std::ios::binary);
+        std::ostringstream text;
+        if (in)
+            text << in.rdbuf();
+        if (!in || in.bad())
+            return ConfigError{where, "bounce_rules: cannot read \"" + path + "\": " + std::strerror(errno)};
+        sources.push_back({text.str(), path});
+    }
+    sources.push_back({std::string(kDefaultBounceRules), std::string(kDefaultBounceRulesName)});
+    return compile(sources);
+}
+
+std::uint8_t BounceRules::classify(std::string_view text, const SmtpReply &reply,
+                                  std::vector<int> *scratch) const noexcept
+{
+    const Compiled &c = *compiled_;
+    // The first rule without a text whose conditions hold...
+    std::size_t best = c.rules.size();
+    for (const std::size_t i : c.plain_rules)
+        if (c.rules[i].holds(reply)) {
+            best = i;
+            break;
+        }
+    // ...unless a text rule before it matches: one search finds every text
+    // rule that does.
+    if (c.set != nullptr && c.rule_of_pattern.front() < best) {
+        try {
+            std::vector<int> local;
+            std::vector<int> &found = scratch != nullptr ? *scratch : local;
+            found.clear();
+            text = text.substr(0, std::min(text.size(), kSearchedBytes));
+            re2::RE2::Set::ErrorInfo info{};
+            if (!c.set->Match(re2::StringPiece(text.data(), text.size()), &found, &info) &&
+                info.kind != re2::RE2::Set::kNoError)
+                failed_.fetch_add(1, std::memory_order_relaxed);
+            for (const int pattern : found) {
+                const std::size_t i = c.rule_of_pattern[static_cast<std::size_t>(pattern)];
+                if (i < best && c.rules[i].holds(reply))
+                    best = i;
+            }
+        } catch (...) {
+            failed_.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    return best == c.rules.size() ? kUndetermined : c.rules[best].klass;
+}
+
+} // namespace mtalog

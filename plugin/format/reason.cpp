@@ -1,0 +1,60 @@
+#include "reason.hpp"
+
+#include "bounce_rules.hpp"
+
+namespace mtalog {
+
+std::string_view reply_text(const Record &r) noexcept
+{
+    if (r.kind == RecordKind::connection_failure)
+        return {};
+    if (r.has_note)
+        return r.note;
+    const ec_message *m = r.msg;
+    if (m != nullptr && m->_code != nullptr && m->_code->buffer != nullptr && m->_code->len > 0)
+        return {m->_code->buffer, static_cast<std::size_t>(m->_code->len)};
+    return {};
+}
+
+const Reason &reason_of(const Record &r, const FormatContext &ctx) noexcept
+{
+    if (r.reason)
+        return *r.reason;
+    Reason &why = r.reason.emplace();
+    const std::string_view text = reply_text(r);
+    if (text.empty())
+        return why;
+    why.has_text = true;
+    why.reply = parse_smtp_reply(text);
+    if (ctx.bounce_rules != nullptr) {
+        why.classified = true;
+        why.bounce = ctx.bounce_rules->classify(text, why.reply, r.cache ? &r.cache->bounce_matches : nullptr);
+        if (ctx.bounce_counts != nullptr)
+            ctx.bounce_counts->by_kind[BounceCounts::kind_index(r.kind)][why.bounce].fetch_add(
+                1, std::memory_order_relaxed);
+    }
+    return why;
+}
+
+std::size_t status_text(const SmtpReply &reply, char *buf) noexcept
+{
+    std::size_t n = 0;
+    auto number = [&](unsigned v) {
+        char digits[3];
+        std::size_t k = 0;
+        do {
+            digits[k++] = static_cast<char>('0' + v % 10);
+            v /= 10;
+        } while (v != 0 && k < 3);
+        while (k > 0)
+            buf[n++] = digits[--k];
+    };
+    number(reply.klass);
+    buf[n++] = '.';
+    number(reply.subject);
+    buf[n++] = '.';
+    number(reply.detail);
+    return n;
+}
+
+} // namespace mtalog
