@@ -18,5 +18,8 @@ int mtahooks_abi_c_check(void)
     (void)info;
     (void)msg;
     (void)dr;
+    /* The membership test compiles in C, and an empty table offers nothing. */
+    if (EC_CORE_HAS(&core, message_protocol) || EC_CORE_HAS(&core, message_header) || EC_CORE_MIN_SIZE == 0)
+        return -1;
     return (int)(sizeof conn_flags / sizeof conn_flags[0]) + conn_flags[0].value + (int)EC_ABI_VERSION;
 }

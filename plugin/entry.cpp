@@ -42,11 +42,15 @@ int create(ec_core *core, const ec_config_stanza *stanza, void **instance, char 
             put_text(err, errlen, "mtalog: create() called with a NULL argument");
             return EC_MODULE_ERROR;
         }
-        if (core->abi_version != EC_ABI_VERSION || core->size < sizeof(ec_core)) {
+        // A core of this version built before members were appended to its
+        // table passes a smaller size: accepted, and the module reads those
+        // members only through EC_CORE_HAS.
+        if (core->abi_version != EC_ABI_VERSION || core->size < EC_CORE_MIN_SIZE) {
             put_text(err, errlen,
                       "mtalog: core ABI version " + std::to_string(core->abi_version) + " (table size " +
                           std::to_string(core->size) + ") is not the version this module was built for (" +
-                          std::to_string(EC_ABI_VERSION) + ", size " + std::to_string(sizeof(ec_core)) + ")");
+                          std::to_string(EC_ABI_VERSION) + ", size at least " + std::to_string(EC_CORE_MIN_SIZE) +
+                          ")");
             return EC_MODULE_ERROR;
         }
         auto result = mtalog::Instance::create(core, *stanza);

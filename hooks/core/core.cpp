@@ -135,6 +135,8 @@ Core::Core() : bindings_{Binding{"default", "default"}}, panic_sink_(stderr_sink
     api_.paniclog = paniclog;
     api_.binding_lookup = binding_lookup;
     api_.message_id_text = message_id_text;
+    api_.message_protocol = mtacore::message_protocol;
+    api_.message_header = mtacore::message_header;
 }
 
 Core::~Core() = default;
@@ -166,8 +168,10 @@ void Core::panic(int level, std::string_view module, std::string_view message)
         panic_sink_(level, module, message);
 }
 
-void Core::log_attempt(ec_message *msg, domain_record *dr, timeval *now, const char *note, int note_len)
+void Core::log_attempt(ec_message *msg, domain_record *dr, timeval *now, const char *note, int note_len,
+                       const MessageData *data)
 {
+    const MessageScope scope(msg, data);
     hooks_.call<core_log_attempt_v1_fn>(Hook::log_attempt_v1, msg, dr, now, note, note_len);
 }
 
@@ -177,8 +181,10 @@ void Core::log_connection_failure(sockaddr *addr, int err, domain_record *dr, in
                                                        binding_slot, now);
 }
 
-void Core::log_permanent_failure(ec_message *msg, domain_record *dr, timeval *now, const string *note)
+void Core::log_permanent_failure(ec_message *msg, domain_record *dr, timeval *now, const string *note,
+                                 const MessageData *data)
 {
+    const MessageScope scope(msg, data);
     timeval current{};
     if (now == nullptr) {
         current = current_time();

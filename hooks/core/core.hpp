@@ -11,6 +11,7 @@
 #include <mtahooks/mtahooks.h>
 
 #include "hook_table.hpp"
+#include "message_data.hpp"
 
 namespace mtacore {
 
@@ -39,10 +40,14 @@ public:
     void set_panic_sink(PanicSink sink);
     void panic(int level, std::string_view module, std::string_view message);
 
-    // The producer side, callable from any thread.
-    void log_attempt(ec_message *msg, domain_record *dr, timeval *now, const char *note, int note_len);
+    // The producer side, callable from any thread. `data`: what the
+    // message_protocol and message_header accessors answer for `msg` during
+    // the call (none: nothing).
+    void log_attempt(ec_message *msg, domain_record *dr, timeval *now, const char *note, int note_len,
+                     const MessageData *data = nullptr);
     void log_connection_failure(sockaddr *addr, int err, domain_record *dr, int binding_slot, timeval *now);
-    void log_permanent_failure(ec_message *msg, domain_record *dr, timeval *now, const string *note);
+    void log_permanent_failure(ec_message *msg, domain_record *dr, timeval *now, const string *note,
+                               const MessageData *data = nullptr);
     void log_reopen();
 
 private:

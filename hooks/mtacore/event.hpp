@@ -11,6 +11,8 @@
 
 #include <mtahooks/ec_types.h>
 
+#include "message_data.hpp"
+
 namespace mtacore {
 
 struct OwnedMessage {
@@ -19,6 +21,7 @@ struct OwnedMessage {
     std::optional<std::string> code;
     std::optional<std::string> remote_ip;
     std::vector<std::pair<std::string, std::string>> vctx_mess, vctx_conn;
+    MessageData data; // protocol and headers, for the core's accessors
 
     // Points msg's fields at the strings above; call after filling them.
     void bind();

@@ -33,6 +33,14 @@ constexpr const char *kDsns[] = {
     "551 5.7.1 Message rejected: 'Thé quick brown fox' — policy violation",
 };
 
+// Mostly TLS, as mail between large providers is today.
+constexpr const char *kProtocols[] = {"ESMTPS", "ESMTPS", "ESMTPS", "ESMTPS", "ESMTPS", "ESMTPS", "ESMTPSA",
+                                      "ESMTP",  "ESMTP",  "SMTP",   "HTTP"};
+
+constexpr const char *kSubjects[] = {"Your order has shipped", "Spring sale: 20% off everything",
+                                     "Password reset request", "Re: meeting notes",
+                                     "=?UTF-8?B?w4l0w6kgw6AgUGFyaXM=?="};
+
 // Hostile remote text: line breaks that try to forge records, separators,
 // control and invalid UTF-8 bytes, a NUL inside note_len, U+2028.
 const std::string kHostile[] = {
@@ -208,6 +216,26 @@ private:
         m.remote_ip = "192.0.2." + std::to_string(1 + rng_.below(254));
         m.vctx_mess = {{"campaign", "c" + std::to_string(rng_.below(50))}};
         m.bind();
+        fill_data(m);
+    }
+
+    // The protocol and headers, in the worker's own MessageData: refilled
+    // in place for every call, so the strings keep their storage.
+    void fill_data(const OwnedMessage &m)
+    {
+        data_.protocol = kProtocols[rng_.below(std::size(kProtocols))];
+        if (rng_.chance(2))
+            data_.protocol.reset(); // the core does not know it
+        data_.headers.resize(4);
+        auto set = [&](std::size_t i, const char *name, std::string_view value) {
+            data_.headers[i].first = name;
+            data_.headers[i].second.assign(value);
+        };
+        set(0, "Subject", rng_.chance(3) ? std::string_view(kHostile[rng_.below(std::size(kHostile))])
+                                         : std::string_view(kSubjects[rng_.below(std::size(kSubjects))]));
+        set(1, "From", "\"Sender\" <" + m.mailfrom_local + "@" + m.mailfrom_domain + ">");
+        set(2, "Message-ID", "<" + std::to_string(seq_) + ".mta@" + m.mailfrom_domain + ">");
+        set(3, "X-Campaign-ID", m.vctx_mess.front().second);
     }
 
     std::string dsn(const OwnedMessage &m)
@@ -234,11 +262,12 @@ private:
         domain_record dr{d.data(), 1, 1};
         const bool null_now = rng_.chance(10);
         if (rng_.chance(15)) {
-            timed([&] { core_.log_attempt(&m.msg, &dr, null_now ? nullptr : &t, nullptr, 0); });
+            timed([&] { core_.log_attempt(&m.msg, &dr, null_now ? nullptr : &t, nullptr, 0, &data_); });
         } else {
             const std::string note = "250 2.0.0 Ok: queued as " + std::to_string(seq_);
             timed([&] {
-                core_.log_attempt(&m.msg, &dr, null_now ? nullptr : &t, note.data(), static_cast<int>(note.size()));
+                core_.log_attempt(&m.msg, &dr, null_now ? nullptr : &t, note.data(), static_cast<int>(note.size()),
+                                  &data_);
             });
         }
         ++stats.attempts;
@@ -291,7 +320,7 @@ private:
         std::string d = m.rcptto_domain;
         domain_record dr{d.data(), 0, 1};
         timeval *now_ptr = rng_.chance(10) ? nullptr : &t;
-        timed([&] { core_.log_permanent_failure(&m.msg, &dr, now_ptr, note_ptr); });
+        timed([&] { core_.log_permanent_failure(&m.msg, &dr, now_ptr, note_ptr, &data_); });
         ++stats.permanent_failures;
     }
 
@@ -310,6 +339,7 @@ private:
     Core &core_;
     const GenerateOptions &options_;
     Rng rng_;
+    MessageData data_; // the current message's protocol and headers
     std::uint64_t seq_;
     std::uint64_t count_;
     Run &run_;

@@ -114,6 +114,31 @@ void read_dict(const json &obj, const char *name, std::vector<std::pair<std::str
         out.emplace_back(item.key(), item.value().is_string() ? item.value().get<std::string>() : item.value().dump());
 }
 
+// "headers": {"Subject": "..."} or [["Subject", "..."], ...] (an array keeps
+// repeated names and their order).
+void read_headers(const json &obj, MessageData &data)
+{
+    const json *v = field(obj, "headers");
+    if (!v)
+        return;
+    const char *expected = "msg.headers: expected an object of \"name\": \"value\" or an array of [\"name\", \"value\"]";
+    if (v->is_object()) {
+        for (const auto &item : v->items()) {
+            if (!item.value().is_string())
+                bad(expected);
+            data.add_header(item.key(), item.value().get_ref<const std::string &>());
+        }
+        return;
+    }
+    if (!v->is_array())
+        bad(expected);
+    for (const auto &pair : *v) {
+        if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string())
+            bad(expected);
+        data.add_header(pair[0].get_ref<const std::string &>(), pair[1].get_ref<const std::string &>());
+    }
+}
+
 // Returns false when the event carries no message (null or absent).
 bool read_message(const json &line, OwnedMessage &m)
 {
@@ -124,7 +149,7 @@ bool read_message(const json &line, OwnedMessage &m)
         bad("msg: expected an object or null");
     only_keys(*obj,
               {"id", "batch_id", "conn_id", "mailfrom", "rcptto", "binding_slot", "size", "retries", "stage", "code",
-               "creation_time", "remote_ip", "vctx_mess", "vctx_conn", "pathway"},
+               "creation_time", "remote_ip", "vctx_mess", "vctx_conn", "pathway", "protocol", "headers"},
               "msg.");
     m.msg.id = get_id(*obj, "id");
     m.msg.batch_id = get_id(*obj, "batch_id");
@@ -144,6 +169,8 @@ bool read_message(const json &line, OwnedMessage &m)
         m.msg.creation_time = *t;
     read_dict(*obj, "vctx_mess", m.vctx_mess);
     read_dict(*obj, "vctx_conn", m.vctx_conn);
+    m.data.protocol = get_optional_string(*obj, "protocol", "msg.");
+    read_headers(*obj, m.data);
     m.bind();
     return true;
 }
@@ -205,7 +232,7 @@ void replay_line(Core &core, const json &line, ReplayStats &stats)
         timeval *now_ptr = now ? &*now : nullptr;
         if (hook == "attempt") {
             core.log_attempt(msg, domain.get(), now_ptr, note ? note->data() : nullptr,
-                             note ? static_cast<int>(note->size()) : 0);
+                             note ? static_cast<int>(note->size()) : 0, &m.data);
             ++stats.attempts;
         } else {
             string note_string{};
@@ -214,7 +241,7 @@ void replay_line(Core &core, const json &line, ReplayStats &stats)
                 note_string.len = static_cast<int>(note->size());
                 note_string.allocd = note_string.len;
             }
-            core.log_permanent_failure(msg, domain.get(), now_ptr, note ? &note_string : nullptr);
+            core.log_permanent_failure(msg, domain.get(), now_ptr, note ? &note_string : nullptr, &m.data);
             ++stats.permanent_failures;
         }
     } else if (hook == "connection_failure") {

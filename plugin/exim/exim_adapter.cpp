@@ -80,6 +80,24 @@ bool peer_sockaddr(const Host &h, sockaddr_storage &out)
     return false;
 }
 
+// A header value as the ABI gives it: unfolded (a line break before a blank
+// goes; Exim's $h_ keeps a folded header's breaks, as bare LFs or CRLFs) and
+// without the blanks after the colon.
+std::string unfolded(std::string_view v)
+{
+    std::string out;
+    for (std::size_t k = 0; k < v.size(); ++k) {
+        const std::size_t next = v[k] == '\n' ? k + 1 : v.substr(k, 2) == "\r\n" ? k + 2 : 0;
+        if (next != 0 && next < v.size() && (v[next] == ' ' || v[next] == '\t')) {
+            k = next - 1;
+            continue;
+        }
+        if (!(out.empty() && (v[k] == ' ' || v[k] == '\t')))
+            out += v[k];
+    }
+    return out;
+}
+
 // Options that need a long-lived writer (rotation, compression); Exim
 // processes live for one delivery.
 std::optional<std::string> refuse_unsupported(const mtacfg::Block &block, const mtacfg::Settings &s)
@@ -173,6 +191,8 @@ Adapter::Adapter()
     core_.core_name = "exim";
     core_.message_id_text = &Adapter::message_id_text;
     core_.binding_lookup = &Adapter::binding_lookup;
+    core_.message_protocol = &Adapter::message_protocol;
+    core_.message_header = &Adapter::message_header;
     ctx_.core = &core_;
 }
 
@@ -198,6 +218,72 @@ int Adapter::binding_lookup(ec_core *, int, const char **name, const char **grou
     *name = nullptr;
     *group = nullptr;
     return -1;
+}
+
+const Adapter *Adapter::remembered_for(ec_core *core, const ec_message *msg) noexcept
+{
+    const auto *self = static_cast<const Adapter *>(core->core_private);
+    if (msg == nullptr || msg != self->current_msg_ || self->current_id_.empty() ||
+        self->remembered_id_ != self->current_id_)
+        return nullptr;
+    return self;
+}
+
+const char *Adapter::message_protocol(ec_core *core, const ec_message *msg)
+{
+    const Adapter *self = remembered_for(core, msg);
+    return self && !self->protocol_.empty() ? self->protocol_.c_str() : nullptr;
+}
+
+int Adapter::message_header(ec_core *core, const ec_message *msg, const char *name, const char **value,
+                            std::size_t *value_len)
+{
+    *value = nullptr;
+    *value_len = 0;
+    const Adapter *self = remembered_for(core, msg);
+    if (self == nullptr || name == nullptr)
+        return -1;
+    for (const auto &[n, v] : self->headers_)
+        if (mtacfg::iequals(n, name)) {
+            *value = v.data();
+            *value_len = v.size();
+            return 0;
+        }
+    return -1;
+}
+
+std::optional<std::string> Adapter::remember(std::string_view message_id, std::string_view protocol,
+                                             const std::vector<std::string_view> &headers)
+{
+    // Every argument checked before any is kept: a refused call changes nothing.
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+        const auto colon = headers[i].find(':');
+        if (!headers[i].empty() && (colon == 0 || colon == std::string_view::npos)) {
+            std::string shown(headers[i].substr(0, 64));
+            for (char &c : shown) // Exim's logs get the message: printable ASCII only
+                if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+                    c = '?';
+            return "mtalog:message argument " + std::to_string(i + 5) + " is not 'Name: value': '" + shown + "'";
+        }
+    }
+    const std::string id(message_id.substr(0, EC_MESSAGE_ID_TEXT_MAX));
+    if (id != remembered_id_) {
+        remembered_id_ = id;
+        protocol_.clear();
+        headers_.clear();
+    }
+    if (!protocol.empty())
+        protocol_.assign(protocol);
+    for (const std::string_view text : headers) {
+        if (text.empty())
+            continue;
+        const auto colon = text.find(':');
+        // An empty value is no header: Exim's $h_ is empty for a missing one.
+        std::string value = unfolded(text.substr(colon + 1));
+        if (!value.empty())
+            headers_.emplace_back(std::string(text.substr(0, colon)), std::move(value));
+    }
+    return std::nullopt;
 }
 
 std::variant<std::unique_ptr<Adapter>, std::string> Adapter::load(const std::string &config_path)
@@ -298,6 +384,7 @@ std::optional<std::string> Adapter::handle(const Event &event)
         r.err = conn_flags_for_errno(r.os_errno.value_or(0));
     }
 
+    current_msg_ = &m; // the accessors answer for this message only
     std::optional<std::string> first_error;
     Buffer line;
     for (auto &instance : instances_) {
@@ -314,6 +401,7 @@ std::optional<std::string> Adapter::handle(const Event &event)
         if (auto error = instance->files[*index]->append(std::string_view(line.data(), line.size())); error && !first_error)
             first_error = std::move(error);
     }
+    current_msg_ = nullptr;
     return first_error;
 }
 

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -63,6 +64,15 @@ public:
     // error text when a record could not be written.
     std::optional<std::string> handle(const Event &event);
 
+    // The `mtalog:message` call: the protocol ($received_protocol) and
+    // "Name: value" header arguments of message `message_id`, which the next
+    // events of that message show through %p and %h{Name}. A second call for
+    // the same message adds headers (a dlfunc takes at most 8 arguments); a
+    // call for another message forgets the last one's. The error text for
+    // an argument that is not "Name: value" (an empty one is skipped).
+    std::optional<std::string> remember(std::string_view message_id, std::string_view protocol,
+                                        const std::vector<std::string_view> &headers);
+
     // The process-wide adapter for a config path, loaded on first use; an
     // error is kept too, so a broken config is not re-read for every event.
     // Not thread-safe: the dlfunc entry point serializes its callers.
@@ -73,11 +83,22 @@ private:
     Adapter();
     static std::size_t message_id_text(ec_core *core, const message_id *id, char *buf, std::size_t buflen);
     static int binding_lookup(ec_core *core, int slot, const char **name, const char **group);
+    static const char *message_protocol(ec_core *core, const ec_message *msg);
+    static int message_header(ec_core *core, const ec_message *msg, const char *name, const char **value,
+                              std::size_t *value_len);
+    // The adapter behind `core` when remember() holds data for `msg`, the
+    // message being written; nullptr otherwise.
+    [[nodiscard]] static const Adapter *remembered_for(ec_core *core, const ec_message *msg) noexcept;
 
     ec_core core_{};
     FormatContext ctx_;
     std::vector<std::unique_ptr<Instance>> instances_;
     std::string current_id_; // the Exim message id of the event being written
+    const ec_message *current_msg_ = nullptr; // its message, while it is formatted
+    // From remember(): the message they belong to, its protocol ("" when
+    // unknown) and its headers (name, unfolded value).
+    std::string remembered_id_, protocol_;
+    std::vector<std::pair<std::string, std::string>> headers_;
 };
 
 } // namespace mtalog::exim

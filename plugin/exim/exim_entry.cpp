@@ -49,6 +49,10 @@ std::string_view arg(int argc, unsigned char *argv[], int i)
 // ${dlfunc{/path/mtalog.so}{mtalog_exim_event}{CONFIG}{$event_name}{$event_data}
 //   {$message_exim_id}{$local_part@$domain}{$host_address $host_port $host}
 //   {${if match{$event_name}{defer}{$event_defer_errno}{}}}{$message_size}}
+// That is all 8 arguments a dlfunc takes, so the protocol and headers (%p,
+// %h{Name}) come in a call of their own before it, in the same event_action:
+// ${dlfunc{/path/mtalog.so}{mtalog_exim_event}{CONFIG}{mtalog:message}
+//   {$message_exim_id}{$received_protocol}{Subject: $h_subject:}...}
 extern "C" __attribute__((visibility("default"))) int mtalog_exim_event(unsigned char **yield, int argc,
                                                                        unsigned char *argv[])
 {
@@ -61,8 +65,20 @@ extern "C" __attribute__((visibility("default"))) int mtalog_exim_event(unsigned
         if (argc < 2)
             return answer(yield, kEximError, "usage: mtalog_exim_event CONFIG $event_name [$event_data "
                                              "$message_exim_id $local_part@$domain \"$host_address $host_port "
-                                             "$host\" errno $message_size]");
+                                             "$host\" errno $message_size], or CONFIG mtalog:message $message_exim_id "
+                                             "$received_protocol [\"Name: value\" ...]");
         const std::string config(arg(argc, argv, 0));
+        if (arg(argc, argv, 1) == "mtalog:message") {
+            auto adapter = Adapter::for_path(config);
+            if (auto *error = std::get_if<std::string>(&adapter))
+                return answer(yield, kEximError, *error);
+            std::vector<std::string_view> headers;
+            for (int i = 4; i < argc; ++i)
+                headers.push_back(arg(argc, argv, i));
+            if (auto error = std::get<Adapter *>(adapter)->remember(arg(argc, argv, 2), arg(argc, argv, 3), headers))
+                return answer(yield, kEximError, *error);
+            return answer(yield, kEximOk);
+        }
         const Event event{arg(argc, argv, 1), arg(argc, argv, 2), arg(argc, argv, 3), arg(argc, argv, 4),
                           arg(argc, argv, 5), arg(argc, argv, 6), arg(argc, argv, 7)};
         auto adapter = Adapter::for_path(config);

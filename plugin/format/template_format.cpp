@@ -1,5 +1,6 @@
 #include "template_format.hpp"
 
+#include "core_macros.hpp"
 #include "field_writers.hpp"
 
 #include <algorithm>
@@ -75,6 +76,8 @@ const std::vector<MacroInfo> &template_macros()
     static const std::vector<MacroInfo> table{
         own("vctx_mess",     MacroArg::required_braces,   kMessageKinds, m_vctx_mess, "`%vctx_mess{key}`: value of `key` in the message's validation context"),
         own("vctx_conn",     MacroArg::required_braces,   kMessageKinds, m_vctx_conn, "`%vctx_conn{key}`: value of `key` in the connection's validation context"),
+        own("p",             MacroArg::none,              kMessageKinds, write_protocol, "protocol the message was received with, e.g. `ESMTPS` (cores that offer it)"),
+        own("h",             MacroArg::required_braces,   kMessageKinds, write_header, "`%h{Name}`: value of the message's first header `Name` (any case), capped at 1024 bytes (cores that offer it)"),
         shows("binding_slot", Field::binding_slot, "binding slot number (mtalog)"),
         shows("err_names",    Field::error_flags,  "`CONN_*` names of `err`, joined by `|` (mtalog)"),
         shows("err",          Field::error_code,   "`err` in decimal (mtalog)"),

@@ -229,6 +229,85 @@ TEST_CASE("exim: delivery processes writing at once give whole lines and one CSV
     CHECK(ids.size() == static_cast<std::size_t>(kProcesses * kRecords));
 }
 
+TEST_CASE("exim: mtalog:message gives the next events of that message a protocol and headers for %p and %h",
+          "[exim]")
+{
+    testing::TempDir dir;
+    const std::string config = dir / "mtalog.conf";
+    testing::write_file(config, "mtalog {\n  attempt_logfile = \"" + dir / "a.txt" +
+                                    "\"\n  attempt_format = \"%i %p [%h{subject}] [%h{X-CAMPAIGN-ID}] [%h{From}] "
+                                    "[%h{Missing}]\"\n  permanent_failure_logfile = \"" + dir / "p.txt" +
+                                    "\"\n  permanent_failure_format = \"%i %p [%h{Subject}]\"\n}\n");
+    EximEntry exim;
+    std::string yield;
+    const std::string id = "1xUx4h-0002Mt-2o";
+    // Exim's $h_ keeps a folded header's line break; an empty value is a
+    // missing header; an empty argument (a header left out) is skipped.
+    CHECK(exim.call({config, "mtalog:message", id, "esmtps", "Subject:  Hello\n world \x01\xff",
+                     "X-Campaign-ID:c7", "Missing: ", ""},
+                    &yield) == 0);
+    CHECK(yield.empty());
+    CHECK(exim.call(event(config, "tcp:connect", id)) == 0);
+    CHECK(exim.call({config, "mtalog:message", id, "", "From: <bounces@sender.example>"}) == 0); // adds one
+    CHECK(exim.call(event(config, "msg:fail:delivery", id, "550 no")) == 0);
+    CHECK(exim.call(event(config, "tcp:connect", id)) == 0);
+    CHECK(exim.call(event(config, "tcp:connect", "1xUx4h-0002Mt-2p")) == 0); // another message: nothing
+    CHECK(exim.call({config, "mtalog:message", "1xUx4h-0002Mt-2q", "esmtp"}) == 0); // forgets the last one's
+    CHECK(exim.call(event(config, "tcp:connect", id)) == 0);
+    CHECK(testing::read_lines(dir / "a.txt") ==
+          std::vector<std::string>{id + " esmtps [Hello world \\x01\\xff] [c7] [] []",
+                                   id + " esmtps [Hello world \\x01\\xff] [c7] [<bounces@sender.example>] []",
+                                   "1xUx4h-0002Mt-2p  [] [] [] []", id + "  [] [] [] []"});
+    CHECK(testing::read_lines(dir / "p.txt") == std::vector<std::string>{id + " esmtps [Hello world \\x01\\xff]"});
+}
+
+TEST_CASE("exim: a mtalog:message argument that is not 'Name: value' fails the expansion, naming it, and "
+          "changes nothing",
+          "[exim]")
+{
+    testing::TempDir dir;
+    const std::string config = dir / "mtalog.conf";
+    testing::write_file(config, "mtalog {\n  attempt_logfile = \"" + dir / "a.txt" +
+                                    "\"\n  attempt_format = \"%i %p %h{Subject}\"\n}\n");
+    EximEntry exim;
+    std::string yield;
+    const std::string id = "1xUx4h-0002Mt-2o";
+    CHECK(exim.call({config, "mtalog:message", id, "esmtps", "Subject: kept"}) == 0);
+    // Refused calls keep nothing, and forget nothing (this one's message is another).
+    CHECK(exim.call({config, "mtalog:message", "1xUx4h-0002Mt-2p", "smtp", "Subject: fine", "Subject Hello"},
+                    &yield) == 3);
+    CHECK(yield == "mtalog: mtalog:message argument 6 is not 'Name: value': 'Subject Hello'");
+    CHECK(exim.call({config, "mtalog:message", id, "http", ": no\r\nname\xff"}, &yield) == 3);
+    CHECK(yield == "mtalog: mtalog:message argument 5 is not 'Name: value': ': no??name?'");
+    CHECK(exim.call(event(config, "tcp:connect", id)) == 0);
+    CHECK(testing::read_lines(dir / "a.txt") == std::vector<std::string>{id + " esmtps kept"});
+}
+
+TEST_CASE("exim: every documented ${dlfunc} passes at most the 8 arguments Exim allows", "[exim]")
+{
+    for (const char *section : {"exim-event-action", "exim-event-action-message"}) {
+        const std::string text = testing::generated_section("docs/exim.md", section);
+        REQUIRE(text.find("${dlfunc") != std::string::npos);
+        std::size_t calls = 0;
+        for (auto at = text.find("${dlfunc"); at != std::string::npos; at = text.find("${dlfunc", at + 1)) {
+            // Count the brace groups at the top level of this ${dlfunc...}:
+            // file, function and the arguments.
+            int depth = 0, groups = 0;
+            for (std::size_t i = at + 2; i < text.size(); ++i) {
+                if (text[i] == '{' && depth++ == 0)
+                    ++groups;
+                else if (text[i] == '}' && --depth < 0)
+                    break;
+            }
+            INFO(section << ": ${dlfunc at " << at);
+            CHECK(groups >= 4);
+            CHECK(groups <= 2 + 8);
+            ++calls;
+        }
+        CHECK(calls == (std::string(section) == "exim-event-action" ? 1u : 2u));
+    }
+}
+
 TEST_CASE("exim: the documented mtalog config line works as it stands", "[exim]")
 {
     std::string conf = testing::generated_section("docs/exim.md", "exim-mtalog-conf");

@@ -20,7 +20,9 @@ extern "C" {
 
 /* Bumped whenever a struct in ec_types.h, ec_hooks.h or ec_module.h changes
  * incompatibly. A core refuses modules built for another version and a module
- * refuses cores of another version. */
+ * refuses cores of another version. Appending a member to the end of ec_core
+ * is compatible and keeps the version: ec_core.size says which members a
+ * core has (EC_CORE_HAS below). */
 #define EC_ABI_VERSION 1u
 
 /* ---- hook function types (Momentum's signatures) ---- */
@@ -92,7 +94,38 @@ struct ec_core {
      * buflen). Returns the length of the full text form; an all-zero id has
      * the empty text form. Thread-safe. */
     size_t (*message_id_text)(ec_core *core, const message_id *id, char *buf, size_t buflen);
+
+    /* ---- appended members: test each with EC_CORE_HAS before use ---- */
+
+    /* The protocol the message was received with ("ESMTP", "ESMTPS", "SMTP",
+     * "HTTP", ...): a NUL-terminated name owned by the core, valid during the
+     * hook call that passed `msg`; NULL when the core does not know it.
+     * Thread-safe; call it during that hook call, on its thread. */
+    const char *(*message_protocol)(ec_core *core, const ec_message *msg);
+
+    /* The first header of the message named `name` (NUL-terminated, matched
+     * case-insensitively as RFC 5322 field names are). Returns 0 and sets
+     * *value and *value_len to its unfolded value without the blanks after the
+     * colon (not NUL-terminated; owned by the core, valid during the hook
+     * call that passed `msg`; it may hold any bytes); returns -1 and sets
+     * *value to NULL and *value_len to 0 when the message has no such header.
+     * Thread-safe; call it during that hook call, on its thread. */
+    int (*message_header)(ec_core *core, const ec_message *msg, const char *name, const char **value,
+                          size_t *value_len);
 };
+
+/* The size of the first ec_core of this ABI version (up to message_id_text):
+ * every core has at least these members. */
+#define EC_CORE_MIN_SIZE \
+    (offsetof(ec_core, message_id_text) + sizeof(size_t (*)(ec_core *, const message_id *, char *, size_t)))
+
+/* Whether `core` offers `member`: the core was built with a table that
+ * reaches past it (older cores pass a smaller size and must not be read
+ * beyond it) and set it (a NULL member is not offered either).
+ *   if (EC_CORE_HAS(core, message_protocol)) proto = core->message_protocol(core, msg); */
+#define EC_CORE_HAS(core, member)                                                   \
+    ((core)->size >= offsetof(ec_core, member) + sizeof((core)->member) &&          \
+     (core)->member != NULL)
 
 /* Longest message-id text form, excluding the NUL. */
 #define EC_MESSAGE_ID_TEXT_MAX 32
