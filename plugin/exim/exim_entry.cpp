@@ -35,6 +35,13 @@ int answer(unsigned char **yield, int code, const std::string &message = {})
     return code;
 }
 
+// A dlfunc gets at most 8 arguments. When it is given all 8, Exim (4.92 to
+// 4.96 at least) leaves the argument vector without its NULL terminator
+// (read_subs fills every slot) and counts `argc` past it into whatever the
+// stack holds: a larger argc is garbage and its extra pointers are never
+// read.
+constexpr int kEximMaxArgs = 8;
+
 std::string_view arg(int argc, unsigned char *argv[], int i)
 {
     if (i >= argc || argv == nullptr || argv[i] == nullptr)
@@ -62,6 +69,7 @@ extern "C" __attribute__((visibility("default"))) int mtalog_exim_event(unsigned
     try {
         static std::mutex mutex; // Exim is single-threaded; this only keeps a threaded caller safe
         std::lock_guard lock(mutex);
+        argc = std::min(argc, kEximMaxArgs);
         if (argc < 2)
             return answer(yield, kEximError, "usage: mtalog_exim_event CONFIG $event_name [$event_data "
                                              "$message_exim_id $local_part@$domain \"$host_address $host_port "

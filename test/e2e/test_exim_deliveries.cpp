@@ -251,9 +251,10 @@ TEST_CASE("Exim delivers over loopback; every event is one record in every forma
                         "  connection_failure_logfile = \"" + logs + "/connfail.txt\"\n"
                         "  connection_failure_format = \"C %i %peer %errno %err_names\"\n"
                         "  permanent_failure_logfile = \"" + logs + "/permfail.txt\"\n"
-                        "  permanent_failure_format = \"P %i %s %n\"\n}\n");
-    // docs/exim.md's event_action line, with this test's paths.
-    std::string event_action = testing::generated_section("docs/exim.md", "exim-event-action");
+                        "  permanent_failure_format = \"P %i %s %C %p [%h{Subject}] %n\"\n}\n");
+    // docs/exim.md's event_action line with the message's protocol and
+    // headers (two ${dlfunc} calls), with this test's paths.
+    std::string event_action = testing::generated_section("docs/exim.md", "exim-event-action-message");
     const std::string readme_so = "/usr/local/lib/x86_64-linux-gnu/mtacore/modules/mtalog.so";
     const std::string readme_conf = "/etc/exim4/mtalog.conf";
     REQUIRE(event_action.rfind("```\n  event_action = ", 0) == 0);
@@ -266,8 +267,10 @@ TEST_CASE("Exim delivers over loopback; every event is one record in every forma
     fs::copy_file(testing::modules_dir() + "/mtalog.so", dir / "mtalog.so");
     fs::permissions(dir / "mtalog.so", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                            fs::perms::others_read | fs::perms::others_exec);
-    event_action.replace(event_action.find(readme_so), readme_so.size(), dir / "mtalog.so");
-    event_action.replace(event_action.find(readme_conf), readme_conf.size(), dir / "mtalog.conf");
+    for (std::size_t at; (at = event_action.find(readme_so)) != std::string::npos;)
+        event_action.replace(at, readme_so.size(), dir / "mtalog.so");
+    for (std::size_t at; (at = event_action.find(readme_conf)) != std::string::npos;)
+        event_action.replace(at, readme_conf.size(), dir / "mtalog.conf");
     testing::write_file(dir / "exim.conf",
                         "primary_hostname = mtalog.test\n"
                         "spool_directory = " + dir / "spool" + "\n"
@@ -368,6 +371,9 @@ TEST_CASE("Exim delivers over loopback; every event is one record in every forma
             CHECK(j.at("stage_name") == "after_rcpt_to");
             CHECK(std::string(j.at("note")).find("550 5.1.1 <nobody@here>: Recipient \"unknown\", sorry @ sink, 100%") !=
                   std::string::npos);
+            // Why it failed, from the sink's reply: the parsed reply and its class.
+            CHECK(j.at("reply") == nlohmann::json{{"code", 550}, {"status", "5.1.1"}});
+            CHECK(j.at("bounce") == nlohmann::json{{"class", 10}, {"name", "Invalid Recipient"}});
         }
     }
     CHECK(json == expected);
@@ -400,6 +406,14 @@ TEST_CASE("Exim delivers over loopback; every event is one record in every forma
         if (f[0] == "C")
             CHECK(line == "C " + f[1] + " 127.0.0.1:" + std::to_string(closed) +
                               " 111 CONN_ACTION_REQUEUE1|CONN_ERROR_CONNECT");
+        if (f[0] == "P") { // "P id stage class protocol [subject] note"
+            REQUIRE(f.size() >= 8);
+            CHECK(f[2] == "after_rcpt_to");
+            CHECK(f[3] == "10");    // Invalid Recipient
+            CHECK(f[4] == "local"); // Exim's $received_protocol for a message from the command line
+            CHECK(f[5] == "[mtalog");
+            CHECK(f[6] == "test");
+        }
     }
     CHECK(text == expected);
 

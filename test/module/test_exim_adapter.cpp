@@ -6,6 +6,7 @@
 
 #include <boost/dll/shared_library.hpp>
 #include <cerrno>
+#include <cstdint>
 #include <filesystem>
 #include <set>
 #include <sys/wait.h>
@@ -28,13 +29,17 @@ struct EximEntry {
     boost::dll::shared_library so{testing::modules_dir() + "/mtalog.so", boost::dll::load_mode::rtld_now};
     EximFunction *function = so.get<EximFunction>("mtalog_exim_event");
 
-    // Returns Exim's status code; `yield` gets the text.
-    int call(const std::vector<std::string> &args, std::string *yield = nullptr) const
+    // Returns Exim's status code; `yield` gets the text. `garbage`: that
+    // many more pointers counted in argc that point nowhere, as Exim passes
+    // them after all 8 arguments (its vector then has no NULL terminator).
+    int call(const std::vector<std::string> &args, std::string *yield = nullptr, int garbage = 0) const
     {
         std::vector<std::string> copies = args; // Exim hands writable strings
         std::vector<unsigned char *> argv;
         for (auto &a : copies)
             argv.push_back(reinterpret_cast<unsigned char *>(a.data()));
+        for (int i = 0; i < garbage; ++i)
+            argv.push_back(reinterpret_cast<unsigned char *>(std::uintptr_t{0xff} + static_cast<std::uintptr_t>(i)));
         unsigned char *out = nullptr;
         const int rc = function(&out, static_cast<int>(argv.size()), argv.data());
         if (yield)
@@ -281,6 +286,24 @@ TEST_CASE("exim: a mtalog:message argument that is not 'Name: value' fails the e
     CHECK(yield == "mtalog: mtalog:message argument 5 is not 'Name: value': ': no??name?'");
     CHECK(exim.call(event(config, "tcp:connect", id)) == 0);
     CHECK(testing::read_lines(dir / "a.txt") == std::vector<std::string>{id + " esmtps kept"});
+}
+
+TEST_CASE("exim: with all 8 arguments, the pointers Exim counts past them are never read", "[exim]")
+{
+    // Exim 4.96's read_subs() leaves the 11th slot of a ${dlfunc}'s vector
+    // unset when all 8 arguments are given, and counts argc up to the next
+    // NULL on its stack: a real delivery crashed reading such a pointer.
+    testing::TempDir dir;
+    const std::string config = dir / "mtalog.conf";
+    testing::write_file(config, "mtalog {\n  attempt_logfile = \"" + dir / "a.txt" +
+                                    "\"\n  attempt_format = \"%i %p %h{Subject}\"\n}\n");
+    EximEntry exim;
+    const std::string id = "1aaaaa-000001-AA";
+    std::string yield;
+    CHECK(exim.call({config, "mtalog:message", id, "esmtp", "Subject: one", "From: a@b", "X-A: 1", "X-B: 2"}, &yield,
+                    3) == 0);
+    CHECK(exim.call(event(config, "tcp:connect", id), &yield, 3) == 0);
+    CHECK(testing::read_lines(dir / "a.txt") == std::vector<std::string>{id + " esmtp one"});
 }
 
 TEST_CASE("exim: every documented ${dlfunc} passes at most the 8 arguments Exim allows", "[exim]")
