@@ -45,11 +45,13 @@ std::variant<std::unique_ptr<Instance>, std::string> Instance::create(ec_core *c
     std::unique_ptr<Instance> self(new Instance(core, std::move(settings)));
     if (auto error = self->compile_formats())
         return *error;
-    auto rules = BounceRules::load(self->settings_.bounce_rules, self->settings_.bounce_rules_where);
-    if (auto *error = std::get_if<mtacfg::ConfigError>(&rules))
-        return error->render();
-    self->bounce_rules_ = std::get<0>(std::move(rules));
-    self->format_ctx_.bounce_rules = self->bounce_rules_.get();
+    if (self->settings_.bounce_classes) {
+        auto rules = BounceRules::load(self->settings_.bounce_rules, self->settings_.bounce_rules_where);
+        if (auto *error = std::get_if<mtacfg::ConfigError>(&rules))
+            return error->render();
+        self->bounce_rules_ = std::get<0>(std::move(rules));
+        self->format_ctx_.bounce_rules = self->bounce_rules_.get();
+    }
     self->format_ctx_.bounce_counts = &self->bounce_counts_;
     for (const auto &file : self->settings_.files) {
         if (auto conflict = PathRegistry::global().claim(file.path, file.where, self.get(), self->diag_.label()))
@@ -317,7 +319,8 @@ void Instance::write_metrics() noexcept
             sources.push_back({file->spec.path, &file->counters});
         const Admission &queue = *batcher_->admission();
         const std::string text = render_metrics(settings_.instance, sources, queue.waiting(), queue.capacity()) +
-                                 render_bounce_metrics(settings_.instance, bounce_counts_);
+                                 render_bounce_metrics(settings_.instance, bounce_counts_,
+                                                       bounce_rules_ ? bounce_rules_->failed_searches() : 0);
         if (auto error = replace_file(settings_.metrics_file, text, 0644))
             diag_.limited(metrics_error_limit_, EC_LOG_ERROR, [&] { return "metrics_file: " + *error; });
     } catch (const std::exception &e) {
@@ -438,7 +441,7 @@ std::optional<std::string> Instance::control(std::string_view command)
             out += "file=\"" + file->spec.path + "\" " + file->counters.render() + "\n";
             total.add(file->counters);
         }
-        return out + "total " + total.render() + "\n" + render_bounce_stats(bounce_counts_);
+        return out + "total " + total.render() + "\n" + render_bounce_stats(bounce_counts_, bounce_rules_ ? bounce_rules_->failed_searches() : 0);
     }
     return std::nullopt;
 }

@@ -129,7 +129,8 @@ constexpr std::array<std::pair<std::size_t, std::string_view>, 2> kBounceKinds{
 
 } // namespace
 
-std::string render_bounce_metrics(std::string_view instance, const BounceCounts &counts)
+std::string render_bounce_metrics(std::string_view instance, const BounceCounts &counts,
+                                  std::uint64_t failed_searches)
 {
     std::string out = "# HELP mtalog_bounce_records_total Records classified, by kind and bounce class (only records "
                       "whose format shows the class).\n# TYPE mtalog_bounce_records_total counter\n";
@@ -141,10 +142,15 @@ std::string render_bounce_metrics(std::string_view instance, const BounceCounts 
             out.append("\",name=\"").append(kBounceClasses[c].name).append("\"} ");
             out.append(std::to_string(counts.by_kind[index][c].load(std::memory_order_relaxed))).append("\n");
         }
+    out += "# HELP mtalog_bounce_search_failures_total Reply texts the bounce rules' automaton could not search "
+           "(out of its memory budget), classified without their text rules.\n"
+           "# TYPE mtalog_bounce_search_failures_total counter\n";
+    out.append("mtalog_bounce_search_failures_total{stanza=\"").append(stanza).append("\"} ");
+    out.append(std::to_string(failed_searches)).append("\n");
     return out;
 }
 
-std::string render_bounce_stats(const BounceCounts &counts)
+std::string render_bounce_stats(const BounceCounts &counts, std::uint64_t failed_searches)
 {
     std::string out;
     for (const auto &[index, kind] : kBounceKinds) {
@@ -155,6 +161,8 @@ std::string render_bounce_stats(const BounceCounts &counts)
         if (!line.empty())
             out += "bounces kind=" + std::string(kind) + line + "\n";
     }
+    if (failed_searches != 0)
+        out += "bounce_search_failures=" + std::to_string(failed_searches) + "\n";
     return out;
 }
 

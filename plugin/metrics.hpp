@@ -32,11 +32,15 @@ struct MetricsSource {
 
 // mtalog_bounce_records_total{stanza,kind,class,name}: the records
 // classified (those whose format shows their class), every class of both
-// message kinds, zeros included.
-[[nodiscard]] std::string render_bounce_metrics(std::string_view instance, const BounceCounts &counts);
+// message kinds, zeros included; and mtalog_bounce_search_failures_total,
+// the texts the rules' automaton could not search (out of its memory
+// budget), which were classified without their text rules.
+[[nodiscard]] std::string render_bounce_metrics(std::string_view instance, const BounceCounts &counts,
+                                                std::uint64_t failed_searches);
 // "bounces kind=<kind> <class>=<count> ..." per kind with any classified
-// record, classes with a count only; "" when there is none.
-[[nodiscard]] std::string render_bounce_stats(const BounceCounts &counts);
+// record, classes with a count only, then "bounce_search_failures=N" when
+// N is not 0; "" when there is nothing.
+[[nodiscard]] std::string render_bounce_stats(const BounceCounts &counts, std::uint64_t failed_searches);
 
 // `text` as the whole of `path`, through a temporary name and rename(2);
 // the file gets `mode`. Returns an error text on failure (nothing is left

@@ -199,6 +199,11 @@ Expected set_follow_symlinks(Settings &s, std::string_view v)
     return assign(parse_bool(v), kOnOff, [&](bool b) { s.follow_symlinks = b; });
 }
 
+Expected set_bounce_classes(Settings &s, std::string_view v)
+{
+    return assign(parse_bool(v), kOnOff, [&](bool b) { s.bounce_classes = b; });
+}
+
 Expected set_enabled(Settings &s, std::string_view v)
 {
     return assign(parse_bool(v), kOnOff, [&](bool b) { s.enabled = b; });
@@ -292,6 +297,11 @@ std::vector<OptionSpec> build_table()
          set_metrics_file},
         {"metrics_interval", "duration", "15s", "How often `metrics_file` is written (also once at start and at unload).",
          set_duration<&Settings::metrics_interval, 1000, 3600000, false>},
+        {"bounce_classes", "on\\|off", "on",
+         "Give attempts and permanent failures their bounce class (JSON, CSV, `%C`, `%c`). `off`: no rules are "
+         "compiled, records carry the parsed reply only, and a template with `%C` or `%c` is refused; it saves "
+         "the classification's cost on every JSON and CSV record (docs/performance.md).",
+         set_bounce_classes},
         {"bounce_rules", "path", "(none)",
          "A file of bounce rules in Momentum's config syntax (docs/formats.md), tried before the built-in ones "
          "(`config/bounce_rules.conf`): they give the bounce class that `%C`, `%c`, JSON and CSV show. Read and "

@@ -87,6 +87,7 @@ struct Settings {
     std::string metrics_file; // empty: no metrics file
     Location metrics_file_where;
     std::chrono::microseconds metrics_interval{15000000};
+    bool bounce_classes = true;
     std::string bounce_rules; // empty: the built-in rules only
     Location bounce_rules_where;
 

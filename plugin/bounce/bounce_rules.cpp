@@ -4,6 +4,7 @@
 #include <bitset>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <new>
 #include <sstream>
@@ -119,6 +120,35 @@ Location at_word(const mtacfg::Option &opt, std::string_view word)
 
 const std::vector<std::string> kRuleOptions{"class", "status", "code", "text"};
 
+bool local_part_char(char c) noexcept
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '%' || c == '+' || c == '=' || c == '-';
+}
+
+bool domain_char(char c) noexcept
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+}
+
+// `text` into `out` (at least text.size() bytes) with every e-mail address
+// blanked: the words a sender or receiver picks for an address
+// (<virus.research@...>, <out-of-office@...>) must not pick the class.
+std::string_view mask_addresses(std::string_view text, char *out) noexcept
+{
+    std::memcpy(out, text.data(), text.size());
+    for (const char *at = static_cast<const char *>(std::memchr(out, '@', text.size())); at != nullptr;) {
+        std::size_t begin = static_cast<std::size_t>(at - out), end = begin + 1;
+        while (begin > 0 && local_part_char(out[begin - 1]))
+            --begin;
+        while (end < text.size() && domain_char(out[end]))
+            ++end;
+        std::memset(out + begin, ' ', end - begin);
+        at = end < text.size() ? static_cast<const char *>(std::memchr(out + end, '@', text.size() - end)) : nullptr;
+    }
+    return {out, text.size()};
+}
+
 } // namespace
 
 struct BounceRules::Compiled {
@@ -158,6 +188,7 @@ struct BounceRules::Compiled {
         set = std::make_unique<re2::RE2::Set>(options, RE2::UNANCHORED);
     }
 
+    std::size_t source_start = 0; // the first rule of the source being added
     std::optional<ConfigError> add_block(const mtacfg::Block &block);
     std::optional<ConfigError> add_text(Rule &rule, const mtacfg::Option &opt);
 };
@@ -190,9 +221,12 @@ std::optional<ConfigError> BounceRules::Compiled::add_block(const mtacfg::Block 
         return ConfigError{block.where, "a Bounce_Rule needs a name: Bounce_Rule \"name\" { ... }"};
     if (!block.blocks.empty())
         return ConfigError{block.blocks.front().where, "a Bounce_Rule holds options only, not blocks"};
-    for (const Rule &other : rules)
-        if (other.name == *block.instance)
-            return ConfigError{block.where, "a second bounce rule named \"" + *block.instance + "\""};
+    for (std::size_t i = 0; i < rules.size(); ++i)
+        if (rules[i].name == *block.instance) {
+            if (i >= source_start)
+                return ConfigError{block.where, "a second bounce rule named \"" + *block.instance + "\""};
+            return std::nullopt; // an earlier file's rule of this name replaces this one
+        }
     if (rules.size() >= kMaxRules)
         return ConfigError{block.where, "more than " + std::to_string(kMaxRules) + " bounce rules"};
     Rule rule;
@@ -277,6 +311,7 @@ std::variant<std::shared_ptr<const BounceRules>, ConfigError> BounceRules::compi
         if (!doc.options.empty())
             return ConfigError{doc.options.front().where, "option '" + doc.options.front().name +
                                                               "' outside a Bounce_Rule block"};
+        compiled->source_start = compiled->rules.size();
         for (const mtacfg::Block &block : doc.blocks)
             if (auto error = compiled->add_block(block))
                 return *error;
@@ -295,6 +330,9 @@ std::variant<std::shared_ptr<const BounceRules>, ConfigError> BounceRules::load(
 {
     std::vector<Source> sources;
     if (!path.empty()) {
+        std::error_code ec;
+        if (std::filesystem::is_directory(path, ec))
+            return ConfigError{where, "bounce_rules: \"" + path + "\" is a directory, not a file of rules"};
         std::ifstream in(path, std::ios::binary);
         std::ostringstream text;
         if (in)
@@ -325,7 +363,8 @@ std::uint8_t BounceRules::classify(std::string_view text, const SmtpReply &reply
             std::vector<int> local;
             std::vector<int> &found = scratch != nullptr ? *scratch : local;
             found.clear();
-            text = text.substr(0, std::min(text.size(), kSearchedBytes));
+            char masked[kSearchedBytes];
+            text = mask_addresses(text.substr(0, std::min(text.size(), kSearchedBytes)), masked);
             re2::RE2::Set::ErrorInfo info{};
             if (!c.set->Match(re2::StringPiece(text.data(), text.size()), &found, &info) &&
                 info.kind != re2::RE2::Set::kNoError)

@@ -12,10 +12,13 @@
 //
 // A rule matches when every condition it has holds; the first rule that
 // matches, in file order, gives the class; a text no rule matches is class 1
-// (Undetermined). Every `text` is compiled once, at load, into one RE2::Set:
-// a reply's text is searched once, in one pass of one automaton, however
-// many rules there are, and only when a rule whose code and status hold
-// needs it.
+// (Undetermined). Rule names are unique within a file; an operator's rule
+// named like a built-in one replaces it. Text rules see the text with every
+// e-mail address blanked (an address's words are the sender's or the
+// receiver's choice, not the reason). Every `text` is compiled once, at
+// load, into one RE2::Set: a reply's text is searched once, in one pass of
+// one automaton, however many rules there are (skipped only when a rule
+// without a text, before every text rule, already holds).
 #pragma once
 
 #include <atomic>

@@ -280,8 +280,17 @@ std::optional<std::string> Adapter::remember(std::string_view message_id, std::s
         const auto colon = text.find(':');
         // An empty value is no header: Exim's $h_ is empty for a missing one.
         std::string value = unfolded(text.substr(colon + 1));
-        if (!value.empty())
-            headers_.emplace_back(std::string(text.substr(0, colon)), std::move(value));
+        if (value.empty())
+            continue;
+        // The same name again (the line runs before every event of the
+        // message) replaces its value: the list stays as long as the names.
+        const std::string_view name = text.substr(0, colon);
+        const auto known = std::find_if(headers_.begin(), headers_.end(),
+                                        [&](const auto &h) { return mtacfg::iequals(h.first, name); });
+        if (known != headers_.end())
+            known->second = std::move(value);
+        else
+            headers_.emplace_back(std::string(name), std::move(value));
     }
     return std::nullopt;
 }
@@ -316,10 +325,12 @@ std::variant<std::unique_ptr<Adapter>, std::string> Adapter::load(const std::str
         if (auto *error = std::get_if<std::string>(&made))
             return *error;
         instance->formatters = std::move(std::get<std::vector<std::unique_ptr<Formatter>>>(made));
-        auto rules = BounceRules::load(instance->settings.bounce_rules, instance->settings.bounce_rules_where);
-        if (auto *error = std::get_if<mtacfg::ConfigError>(&rules))
-            return error->render();
-        instance->bounce_rules = std::get<0>(std::move(rules));
+        if (instance->settings.bounce_classes) {
+            auto rules = BounceRules::load(instance->settings.bounce_rules, instance->settings.bounce_rules_where);
+            if (auto *error = std::get_if<mtacfg::ConfigError>(&rules))
+                return error->render();
+            instance->bounce_rules = std::get<0>(std::move(rules));
+        }
         for (std::size_t i = 0; i < instance->settings.files.size(); ++i) {
             const auto &spec = instance->settings.files[i];
             const std::string label = mtacfg::stanza_label(instance->settings.instance);

@@ -38,7 +38,7 @@ public:
 
 } // namespace
 
-std::variant<std::unique_ptr<Formatter>, FormatterError> make_formatter(const mtacfg::FormatSpec &spec,
+std::variant<std::unique_ptr<Formatter>, FormatterError> make_formatter(const mtacfg::FormatSpec &spec, bool classes,
                                                                         KindMask kinds)
 {
     switch (spec.kind) {
@@ -51,7 +51,7 @@ std::variant<std::unique_ptr<Formatter>, FormatterError> make_formatter(const mt
     for (mtacfg::RecordKind kind : mtacfg::kAllRecordKinds) {
         if ((kinds & kind_bit(kind)) == 0)
             continue;
-        auto compiled = CompiledTemplate::compile(spec.template_text, kind);
+        auto compiled = CompiledTemplate::compile(spec.template_text, kind, classes);
         if (auto *error = std::get_if<TemplateError>(&compiled))
             return FormatterError{kind, std::move(*error)};
         formatter->per_kind[static_cast<std::size_t>(kind)] = std::move(std::get<CompiledTemplate>(compiled));
@@ -67,7 +67,7 @@ std::variant<std::vector<std::unique_ptr<Formatter>>, std::string> make_formatte
         for (mtacfg::RecordKind kind : mtacfg::kAllRecordKinds)
             if (settings.file_of[static_cast<std::size_t>(kind)] == index)
                 kinds |= kind_bit(kind);
-        auto made = make_formatter(settings.files[index].format, kinds);
+        auto made = make_formatter(settings.files[index].format, settings.bounce_classes, kinds);
         if (auto *failure = std::get_if<FormatterError>(&made)) {
             // Point at the offending spot inside the <kind>_format value.
             const mtacfg::Location at = mtacfg::value_location(

@@ -28,7 +28,7 @@ struct FormatterError {
 
 // `kinds`: the record kinds that will be written with this format (a
 // template is compiled for each of them).
-std::variant<std::unique_ptr<Formatter>, FormatterError> make_formatter(const mtacfg::FormatSpec &spec,
+std::variant<std::unique_ptr<Formatter>, FormatterError> make_formatter(const mtacfg::FormatSpec &spec, bool classes,
                                                                         KindMask kinds);
 
 // One formatter per settings.files entry, each compiled for the record kinds

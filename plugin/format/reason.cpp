@@ -10,6 +10,10 @@ std::string_view reply_text(const Record &r) noexcept
         return {};
     if (r.has_note)
         return r.note;
+    // Only a permanent failure stands for the DSN stored on the message (as
+    // ec_log_permanent_failure does): an attempt's would be an older one's.
+    if (r.kind != RecordKind::permanent_failure)
+        return {};
     const ec_message *m = r.msg;
     if (m != nullptr && m->_code != nullptr && m->_code->buffer != nullptr && m->_code->len > 0)
         return {m->_code->buffer, static_cast<std::size_t>(m->_code->len)};
@@ -26,7 +30,9 @@ const Reason &reason_of(const Record &r, const FormatContext &ctx) noexcept
         return why;
     why.has_text = true;
     why.reply = parse_smtp_reply(text);
-    if (ctx.bounce_rules != nullptr) {
+    // A success is no bounce: a 2xx reply (or a 2.x.x status alone) has no class.
+    const bool success = why.reply.has_code() ? why.reply.code < 300 : why.reply.klass == 2;
+    if (ctx.bounce_rules != nullptr && !success) {
         why.classified = true;
         why.bounce = ctx.bounce_rules->classify(text, why.reply, r.cache ? &r.cache->bounce_matches : nullptr);
         if (ctx.bounce_counts != nullptr)

@@ -20,7 +20,8 @@ struct BounceCounts {
     [[nodiscard]] static constexpr std::size_t kind_index(RecordKind k) noexcept { return k == RecordKind::attempt ? 0 : 1; }
 };
 
-// The text a record's reply is read from; empty when it has none.
+// The text a record's reply is read from: the note, or for a permanent
+// failure without one the message's stored DSN; empty when it has none.
 [[nodiscard]] std::string_view reply_text(const Record &r) noexcept;
 
 // r.reason, filled on first use (and counted in ctx.bounce_counts).

@@ -51,7 +51,7 @@ inline timeval record_time(timeval t) noexcept
 struct Reason {
     bool has_text = false;    // a note, or the message's stored DSN
     SmtpReply reply;          // parsed from that text
-    bool classified = false;  // has_text, and the instance has bounce rules
+    bool classified = false;  // has_text, not a 2xx success, and the instance has bounce rules
     std::uint8_t bounce = 0;  // the row in kBounceClasses (bounce_classes.hpp)
 };
 

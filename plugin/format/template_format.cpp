@@ -114,7 +114,8 @@ const std::vector<MacroInfo> &template_macros()
     return table;
 }
 
-std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::string_view text, RecordKind kind)
+std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::string_view text, RecordKind kind,
+                                                                       bool classes)
 {
     const auto &macros = template_macros();
     // Longest names first, so %vctx_mess wins over %v... and %binding_slot over %b.
@@ -186,6 +187,9 @@ std::variant<CompiledTemplate, TemplateError> CompiledTemplate::compile(std::str
         if ((info.kinds & kind_bit(kind)) == 0)
             return TemplateError{at, "macro '%" + std::string(info.name) + "' means nothing for " +
                                          std::string(mtacfg::record_name(kind)) + " records"};
+        if (!classes && info.field != nullptr &&
+            (info.field->field == Field::bounce_class || info.field->field == Field::bounce_name))
+            return TemplateError{at, "macro '%" + std::string(info.name) + "' shows the bounce class, and bounce_classes = off"};
         i += 1 + info.name.size();
         Item item;
         if (info.field != nullptr) {

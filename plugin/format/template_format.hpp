@@ -45,7 +45,10 @@ class CompiledTemplate {
 public:
     // Compiles `text` for records of `kind`; a macro that means nothing for
     // that kind is an error, like an unknown one.
-    static std::variant<CompiledTemplate, TemplateError> compile(std::string_view text, RecordKind kind);
+    // `classes`: whether the instance classifies bounces (without, `%C` and
+    // `%c` are refused).
+    static std::variant<CompiledTemplate, TemplateError> compile(std::string_view text, RecordKind kind,
+                                                                 bool classes = true);
 
     void format(const Record &record, const FormatContext &ctx, Buffer &out) const;
     [[nodiscard]] std::size_t item_count() const noexcept { return items_.size(); }

@@ -25,7 +25,7 @@ int main(int argc, char **argv)
     if (name != "mainlog" && name != "json" && name != "csv" && name != "template")
         return 64;
     const auto spec = mtacfg::parse_format(name == "template" ? "%t@%i@%BI@%CI@P@%d@%B@%g@%b@%S@%N@%T@%H@%n" : name);
-    auto made = make_formatter(*spec, kPermFail);
+    auto made = make_formatter(*spec, true, kPermFail);
     if (!std::holds_alternative<std::unique_ptr<Formatter>>(made))
         return 1;
     const Formatter &formatter = *std::get<std::unique_ptr<Formatter>>(made);

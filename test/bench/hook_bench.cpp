@@ -111,6 +111,8 @@ struct Result {
 
 // The format mtalog writes (--format), and the baselines' lines with it.
 std::string g_format = "mainlog";
+// --no-classes: the instance runs with bounce_classes = off.
+bool g_no_classes = false;
 
 // The template that writes exactly the mainlog attempt line.
 constexpr const char *kMainlogTemplate = "%t@%i@%BI@%CI@A@%d@%B@%g@%b@%S@%N@%T@%H@%n";
@@ -167,7 +169,7 @@ struct Workload {
             failures.push_back(std::move(reply));
         }
         auto formatter = std::get<std::unique_ptr<mtalog::Formatter>>(
-            mtalog::make_formatter(format_spec(), mtalog::kAttempt));
+            mtalog::make_formatter(format_spec(), true, mtalog::kAttempt));
         mtalog::FormatContext ctx;
         ctx.core = core.c_api();
         for (int i = 0; i < 64; ++i) {
@@ -273,7 +275,7 @@ Result run_case(const std::string &name, unsigned threads, std::uint64_t count, 
         out << "Binding_Group \"pool-a\" {\n  Binding \"mta1\" {}\n  Binding \"mta2\" {}\n}\n"
                "Binding_Group \"pool-b\" {\n  Binding \"mta3\" {}\n}\n";
         out << "mtalog \"bench\" {\n  " << (g_kind == "attempt" ? "attempt_logfile" : g_format == "classified" ? "permanent_failure_logfile" : "mainlog") << " = \"" << path
-            << "\"\n  queue_size = " << queue << "\n";
+            << "\"\n  queue_size = " << queue << "\n" << (g_no_classes ? "  bounce_classes = off\n" : "");
         if (g_format != "mainlog") // the mainlog file takes all three kinds: one format for all
             for (const std::string kind : {"attempt", "connection_failure", "permanent_failure"})
                 if ((g_format != "template" && g_format != "classified") || kind == g_kind) // templates show message fields
@@ -474,10 +476,12 @@ int main(int argc, char **argv)
             g_kind = next();
         else if (a == "--format")
             g_format = next();
+        else if (a == "--no-classes")
+            g_no_classes = true;
         else {
             std::fprintf(stderr, "usage: hook_bench [--records N] [--threads T[,T...]] [--only NAME] [--json FILE] "
                                  "[--dir DIR] [--modules DIR] [--queue N] [--in-process [--kind attempt|connection_failure|"
-                                 "permanent_failure]] [--format mainlog|json|csv|template|classified]\n");
+                                 "permanent_failure]] [--format mainlog|json|csv|template|classified] [--no-classes]\n");
             return 64;
         }
     }

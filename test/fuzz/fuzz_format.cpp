@@ -81,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     r.note = note;
     r.has_note = true;
     for (int i = 0; i < 4; ++i) {
-        auto made = mtalog::make_formatter(specs[i], mtalog::kMessageKinds);
+        auto made = mtalog::make_formatter(specs[i], true, mtalog::kMessageKinds);
         mtalog::Buffer line;
         std::get<std::unique_ptr<mtalog::Formatter>>(made)->format(r, ctx, line);
         const std::string_view text(line.data(), line.size());

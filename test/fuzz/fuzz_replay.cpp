@@ -22,7 +22,7 @@ struct Formats {
                                              {mtacfg::FormatKind::csv, {}},
                                              {mtacfg::FormatKind::custom, "%t %i %d %b %g %n %T{3} %vctx_mess{k}"}};
         for (int i = 0; i < 4; ++i)
-            all[i] = std::get<std::unique_ptr<mtalog::Formatter>>(mtalog::make_formatter(specs[i], mtalog::kMessageKinds));
+            all[i] = std::get<std::unique_ptr<mtalog::Formatter>>(mtalog::make_formatter(specs[i], true, mtalog::kMessageKinds));
     }
 };
 
@@ -33,7 +33,7 @@ void emit(const mtalog::Record &r)
     static Formats formats;
     static mtacfg::FormatSpec conn_spec{mtacfg::FormatKind::custom, "%t %peer %err_names %binding_slot"};
     static auto conn_template =
-        std::get<std::unique_ptr<mtalog::Formatter>>(mtalog::make_formatter(conn_spec, mtalog::kConnFail));
+        std::get<std::unique_ptr<mtalog::Formatter>>(mtalog::make_formatter(conn_spec, true, mtalog::kConnFail));
     mtalog::FormatContext ctx;
     ctx.core = core_ptr->c_api();
     ctx.max_note_bytes = 256;

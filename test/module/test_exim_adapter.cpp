@@ -254,6 +254,8 @@ TEST_CASE("exim: mtalog:message gives the next events of that message a protocol
     CHECK(yield.empty());
     CHECK(exim.call(event(config, "tcp:connect", id)) == 0);
     CHECK(exim.call({config, "mtalog:message", id, "", "From: <bounces@sender.example>"}) == 0); // adds one
+    for (int i = 0; i < 1000; ++i) // the same name again replaces its value, however often
+        CHECK(exim.call({config, "mtalog:message", id, "", "x-campaign-id: c" + std::to_string(i)}) == 0);
     CHECK(exim.call(event(config, "msg:fail:delivery", id, "550 no")) == 0);
     CHECK(exim.call(event(config, "tcp:connect", id)) == 0);
     CHECK(exim.call(event(config, "tcp:connect", "1xUx4h-0002Mt-2p")) == 0); // another message: nothing
@@ -261,7 +263,7 @@ TEST_CASE("exim: mtalog:message gives the next events of that message a protocol
     CHECK(exim.call(event(config, "tcp:connect", id)) == 0);
     CHECK(testing::read_lines(dir / "a.txt") ==
           std::vector<std::string>{id + " esmtps [Hello world \\x01\\xff] [c7] [] []",
-                                   id + " esmtps [Hello world \\x01\\xff] [c7] [<bounces@sender.example>] []",
+                                   id + " esmtps [Hello world \\x01\\xff] [c999] [<bounces@sender.example>] []",
                                    "1xUx4h-0002Mt-2p  [] [] [] []", id + "  [] [] [] []"});
     CHECK(testing::read_lines(dir / "p.txt") == std::vector<std::string>{id + " esmtps [Hello world \\x01\\xff]"});
 }

@@ -53,6 +53,52 @@ TEST_CASE("%us writes a microsecond count out of range as zero, like every other
                                    "1700000000.999999|20|1700000000"});
 }
 
+TEST_CASE("bounce classes: in JSON by default, stats and metrics count them; off leaves them out and refuses %C",
+          "[formats][module][bounce]")
+{
+    testing::TempDir dir;
+    const std::string note = "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown";
+    string dsn{static_cast<int>(note.size()), static_cast<int>(note.size()), const_cast<char *>(note.data())};
+    timeval now{1700000000, 0};
+    {
+        testing::Harness h(dir, "  permanent_failure_logfile = \"" + dir / "p.json" + "\"\n"
+                                "  permanent_failure_format = json\n  log_attempts = off\n"
+                                "  log_connection_failures = off\n  metrics_file = \"" + dir / "m.prom" + "\"");
+        REQUIRE(h.error().empty());
+        ec_message msg{};
+        msg.id = message_id{0x5F000000u, 1, 1};
+        h.core().log_permanent_failure(&msg, nullptr, &now, &dsn);
+        h.core().log_permanent_failure(&msg, nullptr, &now, &dsn);
+        msg._code = &dsn; // no note: the stored DSN is read
+        h.core().log_permanent_failure(&msg, nullptr, &now, nullptr);
+        const auto stats = h.host().control("stats");
+        CHECK(stats.find("bounces kind=permanent_failure 10=3\n") != std::string::npos);
+        h.stop();
+        const auto lines = testing::read_lines(dir / "p.json");
+        REQUIRE(lines.size() == 3);
+        for (const auto &line : lines)
+            CHECK(line.ends_with(R"(,"reply":{"code":550,"status":"5.1.1"},"bounce":{"class":10,"name":"Invalid Recipient"}})"));
+        CHECK(testing::read_file(dir / "m.prom").find(
+                  "mtalog_bounce_records_total{stanza=\"test\",kind=\"permanent_failure\",class=\"10\",name=\"Invalid "
+                  "Recipient\"} 3\n") != std::string::npos);
+    }
+    {
+        testing::Harness h(dir, "  permanent_failure_logfile = \"" + dir / "q.json" + "\"\n"
+                                "  permanent_failure_format = json\n  log_attempts = off\n"
+                                "  log_connection_failures = off\n  bounce_classes = off");
+        REQUIRE(h.error().empty());
+        h.core().log_permanent_failure(nullptr, nullptr, &now, &dsn);
+        h.stop();
+        CHECK(testing::read_lines(dir / "q.json") ==
+              std::vector<std::string>{R"({"type":"permanent_failure","timestamp":1700000000.000000,"event_time":"2023-11-14T22:13:20.000000Z","note":")" +
+                                       note + R"(","reply":{"code":550,"status":"5.1.1"}})"});
+    }
+    testing::Harness h(dir, "  mainlog = \"" + dir / "t.log" + "\"\n  bounce_classes = off\n"
+                            "  permanent_failure_format = \"%i %C\"\n  log_attempts = off\n  log_connection_failures = off");
+    CHECK(h.error() == dir / "mtacore.conf" + ":5:34: permanent_failure_format: macro '%C' shows the bounce class, "
+                                                 "and bounce_classes = off");
+}
+
 TEST_CASE("record kinds sharing a file in different formats are refused, naming both", "[formats][module]")
 {
     testing::TempDir dir;

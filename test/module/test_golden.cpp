@@ -85,9 +85,11 @@ TEST_CASE("golden replay fixtures give exactly the expected mainlog lines", "[go
             // MTALOG_GOLDEN_UPDATE=1 rewrites an expected file from this run
             // (for a deliberate format change; review the diff), except one
             // with <NOW>, which is edited by hand.
-            if (std::getenv("MTALOG_GOLDEN_UPDATE") != nullptr &&
-                testing::read_file(base + ".expected").find("<NOW>") == std::string::npos)
-                std::filesystem::copy_file(out, base + ".expected", std::filesystem::copy_options::overwrite_existing);
+            if (std::getenv("MTALOG_GOLDEN_UPDATE") != nullptr) {
+                if (testing::read_file(base + ".expected").find("<NOW>") == std::string::npos)
+                    std::filesystem::copy_file(out, base + ".expected", std::filesystem::copy_options::overwrite_existing);
+                FAIL_CHECK("MTALOG_GOLDEN_UPDATE: " << name << ".expected rewritten; review the diff, then run without it");
+            }
             const auto expected = testing::read_lines(base + ".expected");
             CHECK(actual.size() == expected.size());
             for (std::size_t i = 0; i < std::min(expected.size(), actual.size()); ++i) {

@@ -115,11 +115,11 @@ std::string render_format_docs()
            "forge a second line) in each format:\n";
     for (const Example &e : examples) {
         out += "\n" + std::string(e.title) + ":\n\n```\n";
-        auto message_formatter = std::get<std::unique_ptr<Formatter>>(make_formatter(e.spec, kMessageKinds));
+        auto message_formatter = std::get<std::unique_ptr<Formatter>>(make_formatter(e.spec, true, kMessageKinds));
         auto conn_spec = e.spec;
         if (conn_spec.kind == mtacfg::FormatKind::custom)
             conn_spec.template_text = "%us{3} C %d %peer %err_names";
-        auto conn_formatter = std::get<std::unique_ptr<Formatter>>(make_formatter(conn_spec, kConnFail));
+        auto conn_formatter = std::get<std::unique_ptr<Formatter>>(make_formatter(conn_spec, true, kConnFail));
         if (const std::string header = message_formatter->header(); !header.empty())
             out += header + "\n";
         for (const Record *r : {&attempt, &conn, &failure}) {

@@ -156,6 +156,48 @@ TEST_CASE("bounce rules: an operator's file is tried before the built-in rules",
     CHECK(class_of(defaults(), text) == 10);
 }
 
+TEST_CASE("bounce rules: an operator's rule replaces the built-in one of its name; a copy of the defaults loads",
+          "[bounce]")
+{
+    const std::string path = std::filesystem::temp_directory_path() / ("mtalog-rules-copy-" + std::to_string(::getpid()));
+    std::ofstream(path) << mtalog::kDefaultBounceRules;
+    auto loaded = BounceRules::load(path, mtacfg::Location{"mtacore.conf", 1, 1});
+    const auto *copy = std::get_if<std::shared_ptr<const BounceRules>>(&loaded);
+    REQUIRE(copy != nullptr);
+    CHECK((*copy)->rule_count() == defaults().rule_count()); // each built-in replaced by its copy
+    // The same name twice in one file is still an error, in that file.
+    std::ofstream(path) << "Bounce_Rule \"x\" { class = 10\n code = \"550\" }\nBounce_Rule \"x\" { class = 20\n code = \"450\" }\n";
+    loaded = BounceRules::load(path, mtacfg::Location{"mtacore.conf", 1, 1});
+    const auto *error = std::get_if<mtacfg::ConfigError>(&loaded);
+    REQUIRE(error != nullptr);
+    CHECK(error->render() == path + ":3:1: a second bounce rule named \"x\"");
+    std::filesystem::remove(path);
+    // A directory is not a file of rules.
+    loaded = BounceRules::load(std::filesystem::temp_directory_path(), mtacfg::Location{"mtacore.conf", 4, 16});
+    error = std::get_if<mtacfg::ConfigError>(&loaded);
+    REQUIRE(error != nullptr);
+    CHECK(error->render().starts_with("mtacore.conf:4:16: bounce_rules: \""));
+}
+
+TEST_CASE("bounce rules: the words of an e-mail address never pick the class", "[bounce]")
+{
+    const auto rules = rules_of(R"(
+Bounce_Rule "virus" {
+  class = 52
+  text  = 'virus'
+}
+Bounce_Rule "user-unknown" {
+  class = 10
+  text  = 'user unknown'
+}
+)");
+    CHECK(class_of(*rules, "550 5.1.1 <virus.research@example.com>: Recipient address rejected: User unknown") == 10);
+    CHECK(class_of(*rules, "550 5.1.1 virus@example.com: user unknown") == 10);
+    CHECK(class_of(*rules, "550 5.1.1 <bob@virus.example>: user unknown") == 10);
+    CHECK(class_of(*rules, "554 5.7.1 virus found in message from <bob@example.com>") == 52); // text outside
+    CHECK(class_of(*rules, "550 @@@ user unknown @") == 10);                                 // lone '@'s
+}
+
 TEST_CASE("bounce rules: the built-in rules agree with the corpus", "[bounce][corpus]")
 {
     std::ifstream in(testing::source_dir() + "/test/data/bounce_corpus.tsv");

@@ -222,7 +222,9 @@ TEST_CASE("separators in fields before the last are escaped, the note keeps them
 // ---- json, csv and templates ----
 
 #include "csv_format.hpp"
+#include "bounce_rules.hpp"
 #include "json_format.hpp"
+#include "reason.hpp"
 #include "template_format.hpp"
 
 namespace {
@@ -617,4 +619,39 @@ TEST_CASE("numbers and IPv4 peers written by hand match the C library", "[format
         CHECK(p.port == ntohs(a.sin_port));
         CHECK(std::string(p.family) == "ipv4");
     }
+}
+
+TEST_CASE("reply and class: 2xx is no bounce, an attempt never reads a stored DSN, a permanent failure does",
+          "[json][csv][template][bounce]")
+{
+    Fixture f;
+    const auto rules = std::get<std::shared_ptr<const mtalog::BounceRules>>(mtalog::BounceRules::compile(
+        {{std::string(mtalog::kDefaultBounceRules), std::string(mtalog::kDefaultBounceRulesName)}}));
+    mtalog::BounceCounts counts;
+    f.ctx.bounce_rules = rules.get();
+    f.ctx.bounce_counts = &counts;
+    // A success has its reply but no class, and is not counted.
+    CHECK(render(format_json, attempt_of(f, "250 2.0.0 Ok: queued as 4ABC (scanned, no virus found)"), f.ctx)
+              .ends_with(R"(,"reply":{"code":250,"status":"2.0.0"}})"));
+    CHECK(template_line("%reply_code|%reply_status|%C|%c", attempt_of(f, "250 2.6.0 accepted"), f.ctx) == "250|2.6.0||");
+    CHECK(counts.by_kind[0][mtalog::kUndetermined].load() == 0);
+    // The template shows the class once worked out, from the raw (unescaped) text.
+    CHECK(template_line("%C %c %reply_code %reply_status",
+                        attempt_of(f, "452 4.2.2 The email account that you tried to reach is over quota."), f.ctx) ==
+          "22 Mailbox Full 452 4.2.2");
+    CHECK(counts.by_kind[0][*mtalog::bounce_class_of_number(22)].load() == 1);
+    // A stored DSN: read for a permanent failure without a note, never for an attempt.
+    std::string dsn_text = "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown";
+    string dsn{static_cast<int>(dsn_text.size()), static_cast<int>(dsn_text.size()), dsn_text.data()};
+    Record attempt = attempt_of(f, "");
+    attempt.has_note = false;
+    ec_message msg = *attempt.msg;
+    msg._code = &dsn;
+    attempt.msg = &msg;
+    CHECK(template_line("[%reply_code][%C]", attempt, f.ctx) == "[][]");
+    Record failure = attempt;
+    failure.kind = RecordKind::permanent_failure;
+    failure.reason.reset();
+    CHECK(template_line("[%reply_code][%C]", failure, f.ctx) == "[550][10]");
+    CHECK(render(format_csv, failure, f.ctx).ends_with(",,550,5.1.1,10,Invalid Recipient"));
 }
