@@ -152,6 +152,9 @@ std::variant<Settings, ConfigError> validate_mtalog(const std::vector<Option> &o
     }
     if (!s.enabled)
         return s;
+    if (!s.bounce_classes && !s.bounce_rules.empty())
+        return ConfigError{s.bounce_rules_where, "bounce_rules is set, but bounce_classes = off uses no rules "
+                                                 "(remove one of the two)"};
     if (auto error = route(s, stanza_where, access))
         return *error;
     if (!s.metrics_file.empty()) {

@@ -3,6 +3,7 @@
 #include <array>
 #include <bitset>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -159,6 +160,10 @@ struct BounceRules::Compiled {
         std::vector<CodePattern> codes;      // empty: any (also none)
         std::bitset<400> code_set;           // codes 200-599 that `codes` match
         int pattern = -1;                    // index in the set; -1: no text condition
+        // An operator's rule named like a built-in one moves to its place:
+        // the operator's entry is `moved`, the built-in's slot names it.
+        bool moved = false;
+        std::size_t stands_for = SIZE_MAX;
 
         // Whether the code and status conditions hold.
         [[nodiscard]] bool holds(const SmtpReply &r) const noexcept
@@ -177,6 +182,30 @@ struct BounceRules::Compiled {
     std::vector<std::size_t> rule_of_pattern; // the rule of each text pattern
     std::vector<std::size_t> plain_rules;     // the rules without a text, in order
     std::unique_ptr<re2::RE2::Set> set;       // null when no rule has a text
+    std::size_t patterns = 0;
+    std::size_t first_text_rule = SIZE_MAX; // the first rule with a text
+
+    // The rules in their final order (moved rules in their slots), and the
+    // indexes into it.
+    void finish()
+    {
+        std::vector<Rule> ordered;
+        for (Rule &rule : rules) {
+            if (rule.moved)
+                continue;
+            ordered.push_back(std::move(rule.stands_for == SIZE_MAX ? rule : rules[rule.stands_for]));
+        }
+        rules = std::move(ordered);
+        rule_of_pattern.assign(patterns, 0);
+        for (std::size_t i = 0; i < rules.size(); ++i) {
+            if (rules[i].pattern >= 0) {
+                rule_of_pattern[static_cast<std::size_t>(rules[i].pattern)] = i;
+                first_text_rule = std::min(first_text_rule, i);
+            } else {
+                plain_rules.push_back(i);
+            }
+        }
+    }
 
     Compiled()
     {
@@ -208,7 +237,7 @@ std::optional<ConfigError> BounceRules::Compiled::add_text(Rule &rule, const mta
                                       " (RE2 syntax: https://github.com/google/re2/wiki/Syntax)"};
     }
     rule.pattern = index;
-    rule_of_pattern.push_back(rules.size());
+    ++patterns;
     return std::nullopt;
 }
 
@@ -222,10 +251,16 @@ std::optional<ConfigError> BounceRules::Compiled::add_block(const mtacfg::Block 
     if (!block.blocks.empty())
         return ConfigError{block.blocks.front().where, "a Bounce_Rule holds options only, not blocks"};
     for (std::size_t i = 0; i < rules.size(); ++i)
-        if (rules[i].name == *block.instance) {
-            if (i >= source_start)
+        if (mtacfg::iequals(rules[i].name, *block.instance)) {
+            if (i >= source_start || rules[i].moved)
                 return ConfigError{block.where, "a second bounce rule named \"" + *block.instance + "\""};
-            return std::nullopt; // an earlier file's rule of this name replaces this one
+            // An earlier file's rule of this name takes this one's place.
+            rules[i].moved = true;
+            Rule slot;
+            slot.name = *block.instance;
+            slot.stands_for = i;
+            rules.push_back(std::move(slot));
+            return std::nullopt;
         }
     if (rules.size() >= kMaxRules)
         return ConfigError{block.where, "more than " + std::to_string(kMaxRules) + " bounce rules"};
@@ -286,8 +321,6 @@ std::optional<ConfigError> BounceRules::Compiled::add_block(const mtacfg::Block 
         for (const CodePattern &p : rule.codes)
             if (p.matches(static_cast<std::uint16_t>(code)))
                 rule.code_set.set(code - 200);
-    if (rule.pattern < 0)
-        plain_rules.push_back(rules.size());
     rules.push_back(std::move(rule));
     return std::nullopt;
 }
@@ -316,7 +349,8 @@ std::variant<std::shared_ptr<const BounceRules>, ConfigError> BounceRules::compi
             if (auto error = compiled->add_block(block))
                 return *error;
     }
-    if (compiled->rule_of_pattern.empty()) {
+    compiled->finish();
+    if (compiled->patterns == 0) {
         compiled->set.reset();
     } else if (!compiled->set->Compile()) {
         return ConfigError{Location{sources.empty() ? std::string() : sources.front().name, 0, 0},
@@ -330,14 +364,23 @@ std::variant<std::shared_ptr<const BounceRules>, ConfigError> BounceRules::load(
 {
     std::vector<Source> sources;
     if (!path.empty()) {
+        // A regular file of bounded size: not a directory, a FIFO that would
+        // block the load, or a device that never ends.
         std::error_code ec;
-        if (std::filesystem::is_directory(path, ec))
-            return ConfigError{where, "bounce_rules: \"" + path + "\" is a directory, not a file of rules"};
+        const auto status = std::filesystem::status(path, ec);
+        if (ec)
+            return ConfigError{where, "bounce_rules: cannot read \"" + path + "\": " + ec.message()};
+        if (!std::filesystem::is_regular_file(status))
+            return ConfigError{where, "bounce_rules: \"" + path + "\" is not a regular file"};
+        const auto size = std::filesystem::file_size(path, ec);
+        if (ec || size > kMaxFileBytes)
+            return ConfigError{where, "bounce_rules: \"" + path + "\" is larger than " +
+                                          std::to_string(kMaxFileBytes >> 20) + " MiB"};
         std::ifstream in(path, std::ios::binary);
         std::ostringstream text;
-        if (in)
+        if (in && size > 0) // (inserting an empty buffer would set failbit)
             text << in.rdbuf();
-        if (!in || in.bad())
+        if (!in || in.bad() || text.fail())
             return ConfigError{where, "bounce_rules: cannot read \"" + path + "\": " + std::strerror(errno)};
         sources.push_back({text.str(), path});
     }
@@ -358,7 +401,7 @@ std::uint8_t BounceRules::classify(std::string_view text, const SmtpReply &reply
         }
     // ...unless a text rule before it matches: one search finds every text
     // rule that does.
-    if (c.set != nullptr && c.rule_of_pattern.front() < best) {
+    if (c.set != nullptr && c.first_text_rule < best) {
         try {
             std::vector<int> local;
             std::vector<int> &found = scratch != nullptr ? *scratch : local;

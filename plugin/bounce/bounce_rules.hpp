@@ -67,6 +67,7 @@ public:
 
     static constexpr std::size_t kSearchedBytes = 1024;
     static constexpr std::size_t kMaxRules = 4096;
+    static constexpr std::uintmax_t kMaxFileBytes = 1u << 20;
 
     struct Compiled; // the rules and their RE2::Set (bounce_rules.cpp)
     explicit BounceRules(std::unique_ptr<Compiled> compiled);

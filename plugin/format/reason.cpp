@@ -20,25 +20,34 @@ std::string_view reply_text(const Record &r) noexcept
     return {};
 }
 
-const Reason &reason_of(const Record &r, const FormatContext &ctx) noexcept
+const Reason &reply_of(const Record &r) noexcept
 {
     if (r.reason)
         return *r.reason;
     Reason &why = r.reason.emplace();
     const std::string_view text = reply_text(r);
-    if (text.empty())
+    if (!text.empty()) {
+        why.has_text = true;
+        why.reply = parse_smtp_reply(text);
+    }
+    return why;
+}
+
+const Reason &reason_of(const Record &r, const FormatContext &ctx) noexcept
+{
+    reply_of(r);
+    Reason &why = *r.reason;
+    if (why.class_done)
         return why;
-    why.has_text = true;
-    why.reply = parse_smtp_reply(text);
+    why.class_done = true;
     // A success is no bounce: a 2xx reply (or a 2.x.x status alone) has no class.
     const bool success = why.reply.has_code() ? why.reply.code < 300 : why.reply.klass == 2;
-    if (ctx.bounce_rules != nullptr && !success) {
-        why.classified = true;
-        why.bounce = ctx.bounce_rules->classify(text, why.reply, r.cache ? &r.cache->bounce_matches : nullptr);
-        if (ctx.bounce_counts != nullptr)
-            ctx.bounce_counts->by_kind[BounceCounts::kind_index(r.kind)][why.bounce].fetch_add(
-                1, std::memory_order_relaxed);
-    }
+    if (!why.has_text || success || ctx.bounce_rules == nullptr)
+        return why;
+    why.classified = true;
+    why.bounce = ctx.bounce_rules->classify(reply_text(r), why.reply, r.cache ? &r.cache->bounce_matches : nullptr);
+    if (ctx.bounce_counts != nullptr)
+        ctx.bounce_counts->by_kind[BounceCounts::kind_index(r.kind)][why.bounce].fetch_add(1, std::memory_order_relaxed);
     return why;
 }
 

@@ -24,7 +24,11 @@ struct BounceCounts {
 // failure without one the message's stored DSN; empty when it has none.
 [[nodiscard]] std::string_view reply_text(const Record &r) noexcept;
 
-// r.reason, filled on first use (and counted in ctx.bounce_counts).
+// r.reason with the reply parsed (no class worked out): for a format that
+// shows the reply only.
+const Reason &reply_of(const Record &r) noexcept;
+// r.reason with the reply and the class, the class worked out on first use
+// (and counted in ctx.bounce_counts).
 const Reason &reason_of(const Record &r, const FormatContext &ctx) noexcept;
 
 // "5.1.1"; `buf` holds at least 12 bytes. Returns the length.

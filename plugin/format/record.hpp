@@ -51,6 +51,7 @@ inline timeval record_time(timeval t) noexcept
 struct Reason {
     bool has_text = false;    // a note, or the message's stored DSN
     SmtpReply reply;          // parsed from that text
+    bool class_done = false;  // the class below has been worked out (reason_of)
     bool classified = false;  // has_text, not a 2xx success, and the instance has bounce rules
     std::uint8_t bounce = 0;  // the row in kBounceClasses (bounce_classes.hpp)
 };
@@ -70,7 +71,8 @@ struct Record {
     const char *peer_host = nullptr;      // the remote host's name
     std::optional<int> os_errno;          // connection_failure: the system errno behind `err`
     FormatCache *cache = nullptr;         // the calling thread's, when it has one
-    // Filled once, by reason_of() (reason.hpp), when a format first shows it.
+    // Filled once, by reply_of() and reason_of() (reason.hpp), when a format
+    // first shows the reply or the class.
     mutable std::optional<Reason> reason;
 };
 

@@ -350,6 +350,7 @@ TEST_CASE("Exim delivers over loopback; every event is one record in every forma
     // json: one object per line; peers and errnos as Exim gave them.
     Counts json;
     int refused = 0;
+    std::string one_failure; // shown in the summary: a real 550, classified
     for (const auto &line : lines_with_rotated(logs + "/records.json")) {
         const auto j = nlohmann::json::parse(line);
         const std::string type = j.at("type");
@@ -374,6 +375,8 @@ TEST_CASE("Exim delivers over loopback; every event is one record in every forma
             // Why it failed, from the sink's reply: the parsed reply and its class.
             CHECK(j.at("reply") == nlohmann::json{{"code", 550}, {"status", "5.1.1"}});
             CHECK(j.at("bounce") == nlohmann::json{{"class", 10}, {"name", "Invalid Recipient"}});
+            if (one_failure.empty())
+                one_failure = line;
         }
     }
     CHECK(json == expected);
@@ -429,5 +432,6 @@ TEST_CASE("Exim delivers over loopback; every event is one record in every forma
     std::cout << "exim: " << delivered << " deliveries in " << seconds << " s; " << expected.size()
               << " records expected (" << by_letter['A'] << " attempts, " << by_letter['C'] << " connection failures, "
               << by_letter['P'] << " permanent failures), found exactly once in each of mainlog, json, csv and template (" << mainlog.size()
-              << ", " << json.size() << ", " << csv.size() << ", " << text.size() << "), across a logrotate\n";
+              << ", " << json.size() << ", " << csv.size() << ", " << text.size() << "), across a logrotate\n"
+              << "exim: a permanent failure as the JSON file has it: " << one_failure << "\n";
 }

@@ -1,8 +1,9 @@
 // The bounce rules compiler and classifier on arbitrary input: the input up
-// to its first NUL is a rules file, the rest a reply text. The rules either
-// compile or give an error with a location inside the file; what compiles
-// classifies the reply (and the built-in rules classify it too) into a real
-// class, the same class every time, and never a 2xx-looking failure to crash.
+// to its first NUL is an operator's rules file, the rest a reply text. The
+// operator's rules, compiled before the built-in ones as `bounce_rules` is,
+// either compile or give an error located in the operator's file; what
+// compiles classifies the reply (and the built-in rules alone classify it
+// too) into a real class, the same class every time.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -36,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     const std::string rules_text(input.substr(0, nul));
     const std::string_view reply = nul == std::string_view::npos ? input : input.substr(nul + 1);
     check_classifies(*defaults, reply);
-    const auto compiled = mtalog::BounceRules::compile({{rules_text, "fuzz.conf"}});
+    const auto compiled = mtalog::BounceRules::compile(
+        {{rules_text, "fuzz.conf"}, {std::string(mtalog::kDefaultBounceRules), std::string(mtalog::kDefaultBounceRulesName)}});
     if (const auto *error = std::get_if<mtacfg::ConfigError>(&compiled)) {
         if (error->message.empty() || error->where.file != "fuzz.conf" || error->where.line < 0)
             __builtin_trap();

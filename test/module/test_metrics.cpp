@@ -73,6 +73,26 @@ TEST_CASE("the exposition text names every counter per file, escapes labels, and
           std::string::npos);
 }
 
+TEST_CASE("bounce classes: one series per kind and class, zeros included, and the failed searches; promtool accepts them",
+          "[metrics][bounce]")
+{
+    mtalog::BounceCounts counts;
+    counts.by_kind[mtalog::BounceCounts::kind_index(mtacfg::RecordKind::permanent_failure)][1] = 4; // class 10
+    counts.by_kind[mtalog::BounceCounts::kind_index(mtacfg::RecordKind::attempt)][16] = 2;         // class 70
+    const std::string text = mtalog::render_bounce_metrics("edge \"x\"", counts, 3);
+    promtool_accepts(text);
+    const auto s = samples(text);
+    CHECK(s.size() == 2 * mtalog::kBounceClassCount + 1);
+    CHECK(s.at(R"(mtalog_bounce_records_total{stanza="edge \"x\"",kind="permanent_failure",class="10",name="Invalid Recipient"})") == 4);
+    CHECK(s.at(R"(mtalog_bounce_records_total{stanza="edge \"x\"",kind="attempt",class="70",name="Transient Failure"})") == 2);
+    CHECK(s.at(R"(mtalog_bounce_records_total{stanza="edge \"x\"",kind="attempt",class="30",name="Generic Bounce: No RCPT"})") == 0);
+    CHECK(s.at(R"(mtalog_bounce_search_failures_total{stanza="edge \"x\""})") == 3);
+    CHECK(mtalog::render_bounce_stats(counts, 0) ==
+          "bounces kind=attempt 70=2\nbounces kind=permanent_failure 10=4\n");
+    CHECK(mtalog::render_bounce_stats(mtalog::BounceCounts{}, 3) == "bounce_search_failures=3\n");
+    CHECK(mtalog::render_bounce_stats(mtalog::BounceCounts{}, 0).empty());
+}
+
 TEST_CASE("an instance writes its metrics at start, every interval and at unload, whole and true", "[metrics]")
 {
     testing::TempDir dir;

@@ -165,6 +165,17 @@ TEST_CASE("bounce rules: an operator's rule replaces the built-in one of its nam
     const auto *copy = std::get_if<std::shared_ptr<const BounceRules>>(&loaded);
     REQUIRE(copy != nullptr);
     CHECK((*copy)->rule_count() == defaults().rule_count()); // each built-in replaced by its copy
+    // A replaced rule keeps the built-in's place: a copy of one late rule
+    // does not jump ahead of the built-ins before it (any case of its name).
+    std::ofstream(path) << "Bounce_Rule \"Status-Bad-Domain\" {\n  class = 21\n  status = \"5.1.2 4.1.2\"\n}\n";
+    loaded = BounceRules::load(path, mtacfg::Location{"mtacore.conf", 1, 1});
+    const auto *one = std::get_if<std::shared_ptr<const BounceRules>>(&loaded);
+    REQUIRE(one != nullptr);
+    CHECK((*one)->rule_count() == defaults().rule_count());
+    for (const char *text : {"550 5.1.2 blocked using zen.spamhaus.org", "550 5.1.2 bad destination system address",
+                             "550 5.1.1 user unknown"})
+        CHECK(class_of(**one, text) == class_of(defaults(), text));
+    CHECK(class_of(defaults(), "550 5.1.2 blocked using zen.spamhaus.org") == 51);
     // The same name twice in one file is still an error, in that file.
     std::ofstream(path) << "Bounce_Rule \"x\" { class = 10\n code = \"550\" }\nBounce_Rule \"x\" { class = 20\n code = \"450\" }\n";
     loaded = BounceRules::load(path, mtacfg::Location{"mtacore.conf", 1, 1});

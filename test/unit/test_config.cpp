@@ -363,3 +363,11 @@ TEST_CASE("a symlinked log path is refused unless follow_symlinks = on", "[optio
     const Settings s = validate_ok("mainlog = \"" + dir / "link.log" + "\"\nfollow_symlinks = on");
     CHECK(s.files.at(0).follow_symlinks);
 }
+
+TEST_CASE("bounce_classes = off with bounce_rules set is refused at the rules' value", "[options]")
+{
+    CHECK(validate_error("mainlog = \"/tmp/m.log\"\nbounce_classes = off\nbounce_rules = \"/tmp/r.conf\"") ==
+          "t.conf:4:17: bounce_rules is set, but bounce_classes = off uses no rules (remove one of the two)");
+    CHECK_FALSE(validate_ok("mainlog = \"/tmp/m.log\"\nbounce_classes = off").bounce_classes);
+    CHECK(validate_ok("mainlog = \"/tmp/m.log\"\nbounce_rules = \"/tmp/r.conf\"").bounce_rules == "/tmp/r.conf");
+}

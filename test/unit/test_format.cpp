@@ -635,6 +635,9 @@ TEST_CASE("reply and class: 2xx is no bounce, an attempt never reads a stored DS
               .ends_with(R"(,"reply":{"code":250,"status":"2.0.0"}})"));
     CHECK(template_line("%reply_code|%reply_status|%C|%c", attempt_of(f, "250 2.6.0 accepted"), f.ctx) == "250|2.6.0||");
     CHECK(counts.by_kind[0][mtalog::kUndetermined].load() == 0);
+    // A template that shows the reply only does not classify (nor count).
+    CHECK(template_line("%reply_code %reply_status", attempt_of(f, "550 5.1.1 user unknown"), f.ctx) == "550 5.1.1");
+    CHECK(counts.by_kind[0][*mtalog::bounce_class_of_number(10)].load() == 0);
     // The template shows the class once worked out, from the raw (unescaped) text.
     CHECK(template_line("%C %c %reply_code %reply_status",
                         attempt_of(f, "452 4.2.2 The email account that you tried to reach is over quota."), f.ctx) ==
