@@ -173,14 +173,14 @@ inline bool w_note(const Record &r, const FormatContext &ctx, Buffer &out, char)
     return true;
 }
 // The reply and the class: our own digits and names, nothing to escape.
-inline bool w_reply_code(const Record &r, const FormatContext &, Buffer &out, char)
+inline bool w_reply_code(const Record &r, const FormatContext &ctx, Buffer &out, char)
 {
-    const Reason &why = reply_of(r);
+    const Reason &why = reply_of(r, ctx);
     return why.reply.has_code() && integer(out, why.reply.code);
 }
-inline bool w_reply_status(const Record &r, const FormatContext &, Buffer &out, char)
+inline bool w_reply_status(const Record &r, const FormatContext &ctx, Buffer &out, char)
 {
-    const Reason &why = reply_of(r);
+    const Reason &why = reply_of(r, ctx);
     if (!why.reply.has_status())
         return false;
     char text[12];

@@ -1,10 +1,14 @@
 #include "reason.hpp"
 
+#include <algorithm>
+
 #include "bounce_rules.hpp"
 
 namespace mtalog {
 
-std::string_view reply_text(const Record &r) noexcept
+namespace {
+
+std::string_view full_reply_text(const Record &r) noexcept
 {
     if (r.kind == RecordKind::connection_failure)
         return {};
@@ -20,12 +24,20 @@ std::string_view reply_text(const Record &r) noexcept
     return {};
 }
 
-const Reason &reply_of(const Record &r) noexcept
+} // namespace
+
+std::string_view reply_text(const Record &r, std::size_t cap) noexcept
+{
+    const std::string_view text = full_reply_text(r);
+    return text.substr(0, std::min(text.size(), cap));
+}
+
+const Reason &reply_of(const Record &r, const FormatContext &ctx) noexcept
 {
     if (r.reason)
         return *r.reason;
     Reason &why = r.reason.emplace();
-    const std::string_view text = reply_text(r);
+    const std::string_view text = reply_text(r, ctx.max_note_bytes);
     if (!text.empty()) {
         why.has_text = true;
         why.reply = parse_smtp_reply(text);
@@ -35,7 +47,7 @@ const Reason &reply_of(const Record &r) noexcept
 
 const Reason &reason_of(const Record &r, const FormatContext &ctx) noexcept
 {
-    reply_of(r);
+    reply_of(r, ctx);
     Reason &why = *r.reason;
     if (why.class_done)
         return why;
@@ -45,7 +57,7 @@ const Reason &reason_of(const Record &r, const FormatContext &ctx) noexcept
     if (!why.has_text || success || ctx.bounce_rules == nullptr)
         return why;
     why.classified = true;
-    why.bounce = ctx.bounce_rules->classify(reply_text(r), why.reply, r.cache ? &r.cache->bounce_matches : nullptr);
+    why.bounce = ctx.bounce_rules->classify(reply_text(r, ctx.max_note_bytes), why.reply, r.cache ? &r.cache->bounce_matches : nullptr);
     if (ctx.bounce_counts != nullptr)
         ctx.bounce_counts->by_kind[BounceCounts::kind_index(r.kind)][why.bounce].fetch_add(1, std::memory_order_relaxed);
     return why;

@@ -22,11 +22,13 @@ struct BounceCounts {
 
 // The text a record's reply is read from: the note, or for a permanent
 // failure without one the message's stored DSN; empty when it has none.
-[[nodiscard]] std::string_view reply_text(const Record &r) noexcept;
+// Its first `cap` bytes only (max_note_bytes: what the record shows, and
+// never more than a caller's note_len may wrongly claim is readable).
+[[nodiscard]] std::string_view reply_text(const Record &r, std::size_t cap) noexcept;
 
 // r.reason with the reply parsed (no class worked out): for a format that
 // shows the reply only.
-const Reason &reply_of(const Record &r) noexcept;
+const Reason &reply_of(const Record &r, const FormatContext &ctx) noexcept;
 // r.reason with the reply and the class, the class worked out on first use
 // (and counted in ctx.bounce_counts).
 const Reason &reason_of(const Record &r, const FormatContext &ctx) noexcept;
