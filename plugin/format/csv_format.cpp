@@ -208,8 +208,9 @@ void format_csv_message(const Record &r, const FormatContext &ctx, const char (&
         put_int(out, why.reply.code);
     out.push_back(',');
     if (why.reply.has_status()) {
-        char text[12];
-        append_raw(out, text, status_text(why.reply, text));
+        char status[12];
+        const std::size_t n = status_text(why.reply, status);
+        append_raw(out, status, n);
     }
     out.push_back(',');
     if (why.classified) {

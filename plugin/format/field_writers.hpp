@@ -183,8 +183,9 @@ inline bool w_reply_status(const Record &r, const FormatContext &ctx, Buffer &ou
     const Reason &why = reply_of(r, ctx);
     if (!why.reply.has_status())
         return false;
-    char text[12];
-    append_raw(out, text, status_text(why.reply, text));
+    char status[12];
+    const std::size_t n = status_text(why.reply, status);
+    append_raw(out, status, n);
     return true;
 }
 inline bool w_bounce_class(const Record &r, const FormatContext &ctx, Buffer &out, char)

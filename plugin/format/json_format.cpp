@@ -236,8 +236,9 @@ void put_json_reason(Buffer &out, const Record &r, const FormatContext &ctx)
         }
         if (why.reply.has_status()) {
             members.key(",\"status\":\"");
-            char text[12];
-            append_raw(out, text, status_text(why.reply, text));
+            char status[12];
+            const std::size_t n = status_text(why.reply, status);
+            append_raw(out, status, n);
             out.push_back('"');
         }
         out.push_back('}');
