@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <map>
 #include <nats/nats.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 #include "nats_link.hpp"
 #include "signals.hpp"
 #include "stream_read.hpp"
+#include "tail_check.hpp"
 #include "tail_outputs.hpp"
 #include "tail_state.hpp"
 
@@ -29,8 +29,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Totals {
-    long long written = 0, copies = 0, redelivered = 0, foreign = 0;
+    long long written = 0, copies = 0, redelivered = 0, foreign = 0, recovered = 0;
 };
+
+// The check against the stream runs this often, and lists at most this many
+// records the consumer did not deliver per run.
+constexpr auto kCheckEvery = std::chrono::seconds(10);
+constexpr std::size_t kMaxRecovered = 4096;
 
 // A test's SIGKILL at an exact point: MTALOG_SHIP_CRASH_AT=<name> ends the
 // process there, as a kill would (test_ship's tail tests use it).
@@ -45,22 +50,6 @@ std::int64_t unix_now()
     return static_cast<std::int64_t>(std::time(nullptr));
 }
 
-// The state file is held with a lock: one tail per state.
-int lock_state(const std::string &path, std::string &error)
-{
-    const int fd = ::open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        error = path + ".lock: " + std::strerror(errno);
-        return -1;
-    }
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        ::close(fd);
-        error = "\"" + path + "\" is in use by another tail (one per --out-dir or state file)";
-        return -1;
-    }
-    return fd;
-}
-
 class Tail {
 public:
     Tail(const Settings &s, const TailOptions &o) : s_(s), o_(o), link_(s), out_(o.out_dir) {}
@@ -68,9 +57,14 @@ public:
 
 private:
     // Handles one batch; false when the output failed (the batch stays
-    // unacknowledged).
-    bool handle(natsMsgList &list);
-    std::optional<std::string> write_stdout(const std::string &text);
+    // unacknowledged). `from_stream`: messages read from the stream, not
+    // delivered by the consumer (nothing to acknowledge).
+    bool handle(natsMsgList &list, bool from_stream = false);
+    // The check against the stream (tail_check.hpp): records the stream's
+    // leader holds that the state has not seen are read from it and
+    // written. False when the output failed; `wrote`: records were written.
+    bool check_stream(bool &wrote);
+    natsStatus consumer_info(jsConsumerInfo *&ci);
 
     const Settings &s_;
     const TailOptions &o_;
@@ -78,24 +72,14 @@ private:
     Outputs out_;
     TailState state_;
     std::string state_path_;
+    std::string subject_;
+    std::string said_check_; // the last error of a check, said once until it changes
+    jsErrCode jerr_ = static_cast<jsErrCode>(0);
     Totals t_;
     int rc_ = 0;
 };
 
-std::optional<std::string> Tail::write_stdout(const std::string &text)
-{
-    for (std::size_t done = 0; done < text.size();) {
-        const ssize_t n = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return errno == EPIPE ? std::string("the output was closed") : std::string(std::strerror(errno));
-        done += static_cast<std::size_t>(n);
-    }
-    return std::nullopt;
-}
-
-bool Tail::handle(natsMsgList &list)
+bool Tail::handle(natsMsgList &list, bool from_stream)
 {
     std::string text; // standard output's share of the batch
     const std::int64_t now = unix_now();
@@ -149,6 +133,7 @@ bool Tail::handle(natsMsgList &list)
             return false;
         }
         ++t_.written;
+        t_.recovered += from_stream ? 1 : 0;
     }
     std::optional<std::string> e = o_.out_dir.empty() ? write_stdout(text) : out_.commit(state_.outputs);
     if (!e)
@@ -160,8 +145,89 @@ bool Tail::handle(natsMsgList &list)
     }
     // Written, recorded, and only then acknowledged: a crash in between
     // repeats nothing (the state says what was written) and loses nothing.
-    for (int i = 0; i < taken; ++i)
+    for (int i = 0; i < taken && !from_stream; ++i)
         natsMsg_Ack(list.Msgs[i], nullptr);
+    return true;
+}
+
+// The durable's state, asked by name: libnats 3.4.1's
+// natsSubscription_GetConsumerInfo fails ("Invalid Subscription") on a
+// subscription bound to a consumer that already existed.
+natsStatus Tail::consumer_info(jsConsumerInfo *&ci)
+{
+    return js_GetConsumerInfo(&ci, link_.js(), s_.stream.c_str(), o_.durable.c_str(), nullptr, &jerr_);
+}
+
+bool Tail::check_stream(bool &wrote)
+{
+    wrote = false;
+    const auto say_once = [&](const std::string &e) {
+        if (e != said_check_)
+            say("tail: cannot check the stream now (" + e + "); checking again later");
+        said_check_ = e;
+        return true;
+    };
+    // The stream's state first: with the consumer owing nothing after it,
+    // every record up to its last sequence has come.
+    StreamState st;
+    if (auto e = stream_state(link_.js(), s_.stream, st))
+        return say_once(*e);
+    if (!st.current)
+        return say_once("the stream has no leader, or a replica is not current");
+    jsConsumerInfo *ci = nullptr;
+    if (const natsStatus is = consumer_info(ci); is != NATS_OK)
+        return say_once(nats_error_text(is));
+    const std::uint64_t owed = ci->NumPending + static_cast<std::uint64_t>(ci->NumAckPending);
+    const std::uint64_t floor = ci->AckFloor.Stream;
+    jsConsumerInfo_Destroy(ci);
+    if (state_.checked > st.last_seq) {
+        say("tail: the stream ends at sequence " + std::to_string(st.last_seq) + ", before what this tail checked (" +
+            std::to_string(state_.checked) + "): checking it from its start");
+        state_.checked = 0;
+    }
+    const std::uint64_t from = std::max(state_.checked + 1, st.first_seq);
+    const std::uint64_t until = owed == 0 ? st.last_seq : std::min(st.last_seq, floor);
+    if (until < from)
+        return true;
+    UnseenRecords unseen;
+    if (auto e = find_unseen(link_.js(), link_.nc(), s_.stream, subject_, st, from, until, state_, kMaxRecovered, unseen))
+        return say_once(*e);
+    said_check_.clear();
+    std::vector<natsMsg *> msgs;
+    const auto release = [&] {
+        for (natsMsg *m : msgs)
+            natsMsg_Destroy(m);
+    };
+    for (const std::uint64_t seq : unseen.seqs) {
+        natsMsg *m = nullptr;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        const natsStatus gs = js_GetMsg(&m, link_.js(), s_.stream.c_str(), seq, nullptr, &jerr);
+        if (gs == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr)
+            continue; // deleted since
+        if (gs != NATS_OK) {
+            release();
+            return say_once("sequence " + std::to_string(seq) + ": " + nats_error_text(gs));
+        }
+        msgs.push_back(m);
+    }
+    if (!msgs.empty()) {
+        natsMsgList list{msgs.data(), static_cast<int>(msgs.size())};
+        const long long before = t_.recovered;
+        const bool ok = handle(list, true);
+        release();
+        if (!ok)
+            return false;
+        say("tail: " + std::to_string(t_.recovered - before) + " record(s) the stream holds (sequences " +
+            std::to_string(unseen.seqs.front()) + " to " + std::to_string(unseen.seqs.back()) +
+            ") never came through the durable consumer \"" + o_.durable + "\": read from the stream's leader and written");
+        wrote = t_.recovered > before;
+    }
+    state_.checked = unseen.until;
+    if (auto e = state_.save(state_path_)) {
+        say("error: " + *e);
+        rc_ = 1;
+        return false;
+    }
     return true;
 }
 
@@ -208,12 +274,13 @@ int Tail::run()
         say("error: " + *e);
         return 1;
     }
-    const std::string subject = o_.subject.empty() ? s_.subject_prefix + ".>" : o_.subject;
+    subject_ = o_.subject.empty() ? s_.subject_prefix + ".>" : o_.subject;
+    const std::string &subject = subject_;
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = s_.stream.c_str();
     natsSubscription *sub = nullptr;
-    jsErrCode jerr = static_cast<jsErrCode>(0);
+    jsErrCode &jerr = jerr_;
     // A stream electing a leader, or not there yet, answers with an error
     // for a while: tried again, with a back-off, until it works or a signal
     // says stop.
@@ -239,13 +306,17 @@ int Tail::run()
     };
     if (!bind())
         return 0;
-    // The durable's state, asked by name: libnats 3.4.1's
-    // natsSubscription_GetConsumerInfo fails ("Invalid Subscription") on a
-    // subscription bound to a consumer that already existed.
-    const auto consumer_info = [&](jsConsumerInfo *&ci) {
-        return js_GetConsumerInfo(&ci, link_.js(), s_.stream.c_str(), o_.durable.c_str(), nullptr, &jerr);
-    };
     auto last_record = Clock::now();
+    auto last_check = Clock::now();
+    // The check against the stream, every kCheckEvery (not with --count,
+    // which ends the read early by design).
+    const auto check_due = [&](bool now) {
+        if (o_.count >= 0 || (!now && Clock::now() - last_check < kCheckEvery))
+            return 0;
+        last_check = Clock::now();
+        bool wrote = false;
+        return check_stream(wrote) ? (wrote ? 1 : 0) : -1;
+    };
     bool said_owed = false;
     while (!stop_requested() && (o_.count < 0 || t_.written < o_.count)) {
         const int batch = static_cast<int>(o_.count < 0 ? 512 : std::min<long long>(512, o_.count - t_.written));
@@ -275,6 +346,8 @@ int Tail::run()
         if (st != NATS_OK || list.Count < batch)
             (void)link_.flush(1000); // what the server sent late is in before the next look
         if (st == NATS_TIMEOUT) {
+            if (check_due(false) < 0)
+                break;
             if (o_.idle_ms >= 0 && Clock::now() - last_record >= std::chrono::milliseconds(o_.idle_ms)) {
                 // Idle, unless the durable still has records for a reader:
                 // unsent ones, or ones an earlier reader took and never
@@ -297,6 +370,14 @@ int Tail::run()
                 const std::uint64_t owed = ci->NumPending + static_cast<std::uint64_t>(ci->NumAckPending);
                 jsConsumerInfo_Destroy(ci);
                 if (owed == 0) {
+                    // Checked against the stream before it ends: what the
+                    // check found and wrote makes it go on.
+                    if (const int checked = check_due(true); checked != 0) {
+                        if (checked < 0)
+                            break;
+                        last_record = Clock::now();
+                        continue;
+                    }
                     say("idle for " + std::to_string(o_.idle_ms) + " ms and the durable consumer owes nothing: ending");
                     break;
                 }
@@ -315,7 +396,7 @@ int Tail::run()
         }
         const bool ok = handle(list);
         natsMsgList_Destroy(&list);
-        if (!ok)
+        if (!ok || check_due(false) < 0)
             break;
         last_record = Clock::now();
     }
@@ -327,7 +408,9 @@ int Tail::run()
             "): the next tail skips those records as seen");
     say("tail: " + std::to_string(t_.written) + " record(s) written, " + std::to_string(t_.copies) +
         " copies in the stream skipped, " + std::to_string(t_.redelivered) + " redelivered and skipped" +
-        (t_.foreign ? ", " + std::to_string(t_.foreign) + " without a record id" : ""));
+        (t_.foreign ? ", " + std::to_string(t_.foreign) + " without a record id" : "") +
+        (t_.recovered ? ", " + std::to_string(t_.recovered) + " read from the stream (the consumer never delivered them)"
+                      : ""));
     return rc_;
 }
 

@@ -16,6 +16,20 @@
 
 namespace mtalog::ship {
 
+// All of `text` to standard output; "the output was closed" on EPIPE.
+inline std::optional<std::string> write_stdout(const std::string &text)
+{
+    for (std::size_t done = 0; done < text.size();) {
+        const ssize_t n = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EPIPE ? std::string("the output was closed") : std::string(std::strerror(errno));
+        done += static_cast<std::size_t>(n);
+    }
+    return std::nullopt;
+}
+
 // One output file per node and record type, appended, fsynced per batch.
 class Outputs {
 public:

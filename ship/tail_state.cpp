@@ -1,5 +1,11 @@
 #include "tail_state.hpp"
 
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "cursor.hpp"
@@ -8,6 +14,21 @@
 #include "tail_outputs.hpp"
 
 namespace mtalog::ship {
+
+int lock_state(const std::string &path, std::string &error)
+{
+    const int fd = ::open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        error = path + ".lock: " + std::strerror(errno);
+        return -1;
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);
+        error = "\"" + path + "\" is in use by another tail (one per --out-dir or state file)";
+        return -1;
+    }
+    return fd;
+}
 
 std::variant<TailState, std::string> TailState::load(const std::string &path)
 {
@@ -26,6 +47,8 @@ std::variant<TailState, std::string> TailState::load(const std::string &path)
                 return path + ": \"" + name + "\" is not an output file name";
             t.outputs[name] = json_int<std::uint64_t>(length);
         }
+        if (const auto c = j.find("checked"); c != j.end()) // (absent in a state an older tail wrote)
+            t.checked = json_int<std::uint64_t>(*c);
         for (const auto &[node, per_key] : j.at("seen").items())
             for (const auto &[key, v] : per_key.items()) {
                 Seen &s = t.seen_[node][file_key_of(key)];
@@ -49,7 +72,7 @@ std::optional<std::string> TailState::save(const std::string &path) const
                 ranges.push_back({a, b});
             seen[node][key_text(key)] = {{"used", s.used}, {"ranges", ranges}};
         }
-    const nlohmann::json j = {{"version", 1}, {"outputs", outputs}, {"seen", seen}};
+    const nlohmann::json j = {{"version", 1}, {"outputs", outputs}, {"checked", checked}, {"seen", seen}};
     try {
         return write_atomically(path, j.dump(0, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", true);
     } catch (const std::exception &e) {
@@ -66,6 +89,15 @@ bool TailState::seen_before(std::string_view node, std::uint64_t key, std::uint6
     Seen &s = n->second[key];
     s.used = now;
     return !s.ranges.add(offset, end);
+}
+
+bool TailState::seen(std::string_view node, std::uint64_t key, std::uint64_t offset, std::uint64_t end) const
+{
+    const auto n = seen_.find(node);
+    if (n == seen_.end())
+        return false;
+    const auto k = n->second.find(key);
+    return k != n->second.end() && k->second.ranges.covers(offset, end);
 }
 
 std::size_t TailState::forget_unused(std::int64_t before)

@@ -6,6 +6,8 @@
 // - per output file, its length once everything seen was written and
 //   flushed: at start a longer file is cut back to it (records written but
 //   never recorded as seen come again, unacknowledged).
+// - the stream sequence up to which every record the stream's leader holds
+//   was found seen (the check against the stream, see tail.cpp).
 // Keys not used for `forget_after` are dropped, which bounds the state by
 // the files the fleet wrote lately.
 #pragma once
@@ -21,6 +23,10 @@
 
 namespace mtalog::ship {
 
+// Takes the lock "<path>.lock" (one tail per state); its descriptor, or -1
+// with `error` set when another process holds it or it cannot be made.
+int lock_state(const std::string &path, std::string &error);
+
 class TailState {
 public:
     // A missing file is an empty state.
@@ -31,11 +37,14 @@ public:
     // seconds).
     bool seen_before(std::string_view node, std::uint64_t key, std::uint64_t offset, std::uint64_t end,
                      std::int64_t now);
+    // Whether the record was seen (nothing changes).
+    [[nodiscard]] bool seen(std::string_view node, std::uint64_t key, std::uint64_t offset, std::uint64_t end) const;
     // Forgets keys not used since `before`; returns how many.
     std::size_t forget_unused(std::int64_t before);
     [[nodiscard]] std::size_t keys() const;
 
     std::map<std::string, std::uint64_t> outputs; // file name -> its length
+    std::uint64_t checked = 0; // every record of the stream up to this sequence was seen
 
 private:
     struct Seen {

@@ -398,12 +398,24 @@ TEST_CASE("fleet: through rotation, leader kills, a full outage and SIGKILLs mid
         }
     }
     const bool tail_exact = in_tail == expected;
+    // Records a tail read from the stream because its durable consumer never
+    // delivered them (the servers lost the consumer's bookkeeping), from
+    // every tail's messages: "tail: N record(s) the stream holds (...".
+    long long tail_recovered = 0;
+    std::string tail_says = drained.err;
+    for (int i = 1; i <= tail_runs; ++i)
+        tail_says += testing::read_file(dir / ("tail-" + std::to_string(i) + ".log"));
+    for (std::size_t at = tail_says.find("tail: "); at != std::string::npos; at = tail_says.find("tail: ", at + 1))
+        if (const auto held = tail_says.find(" record(s) the stream holds (", at); held != std::string::npos &&
+            tail_says.find_first_not_of("0123456789", at + 6) == held)
+            tail_recovered += std::stoll(tail_says.substr(at + 6, held - at - 6));
 
     const auto total = [&](const char *k) { return a.totals[k] + b.totals[k] + c.totals[k]; };
     std::ostringstream result;
     result << "FLEET-RESULT seed=" << seed << " seconds=" << seconds << " rate=" << rate << " records=" << in_files
            << " stream=" << stored.size() << " missing=" << missing << " extra=" << extra << " copies=" << copies
            << " id_conflicts=" << id_conflicts << " tail_lines=" << tail_lines << " tail_exact=" << tail_exact
+           << " tail_recovered=" << tail_recovered
            << " failed_publishes=" << total("failed_publishes") << " incidents=" << total("incidents")
            << " restored=" << total("restored") << " found_stored=" << total("found_stored")
            << " rounds=" << total("rounds") << " round_messages=" << total("round_messages")

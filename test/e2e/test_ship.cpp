@@ -420,6 +420,50 @@ TEST_CASE("ship: tail prints the fleet's records, or writes one file per node an
           sorted(testing::read_lines(n.dir / "bounce.json")));
 }
 
+TEST_CASE("ship: tail writes the records its durable consumer never delivers, read from the stream", "[ship]")
+{
+    if (!testing::nats_server_installed())
+        return;
+    NodeOnOneServer n;
+    n.generate(3000);
+    REQUIRE(n.ship_once().status == 0);
+    const std::size_t all = testing::read_lines(n.dir / "attempt.log").size() +
+                            testing::read_lines(n.dir / "bounce.json").size();
+    // The consumer delivers 40 records to another reader, which terminates
+    // them: the consumer owes nothing for them and never delivers them again,
+    // as one whose servers lost their bookkeeping (nats-server 2.9, a leader
+    // killed mid-delivery) would. The first 10 come through a tail that
+    // then ends (--count): the check against the stream only runs on an
+    // open-ended read, so all 40 are still owed to the output, among records
+    // that were written.
+    const auto out_dir = n.dir / "fleet";
+    const auto first = testing::run_command({testing::mtalog_ship_exe(), "tail", "--durable", "skipper",
+                                             "--out-dir", out_dir, "--count", "10", n.ship_conf}, n.dir.path(), "", 30);
+    INFO(first.err);
+    REQUIRE(first.status == 0);
+    REQUIRE(n.reader().terminate_in_durable("MTALOG", "skipper", "mtalog.>", 40) == 40);
+    const auto rest = testing::run_command({testing::mtalog_ship_exe(), "tail", "--durable", "skipper", "--out-dir",
+                                            out_dir, "--idle-ms", "1000", n.ship_conf}, n.dir.path(), "", 60);
+    INFO(rest.err);
+    CHECK(rest.status == 0);
+    CHECK(rest.err.find("40 record(s) the stream holds (sequences 11 to 50) never came through the durable consumer") !=
+          std::string::npos);
+    CHECK(rest.err.find("tail: " + std::to_string(all - 10) + " record(s) written") != std::string::npos);
+    // Each record once: the 40 after the rest, so compared as sets.
+    const auto sorted = [](std::vector<std::string> lines) {
+        std::sort(lines.begin(), lines.end());
+        return lines;
+    };
+    CHECK(sorted(testing::read_lines(out_dir + "/n1.attempt.log")) == sorted(testing::read_lines(n.dir / "attempt.log")));
+    CHECK(sorted(testing::read_lines(out_dir + "/n1.permanent_failure.log")) ==
+          sorted(testing::read_lines(n.dir / "bounce.json")));
+    // Checked through the stream's end: a run later finds nothing to add.
+    const auto again = testing::run_command({testing::mtalog_ship_exe(), "tail", "--durable", "skipper", "--out-dir",
+                                             out_dir, "--idle-ms", "1000", n.ship_conf}, n.dir.path(), "", 30);
+    CHECK(again.err.find("tail: 0 record(s) written") != std::string::npos);
+    CHECK(again.err.find("never came through") == std::string::npos);
+}
+
 namespace {
 
 // A CA and a certificate it signed for `name` (server: IP 127.0.0.1).

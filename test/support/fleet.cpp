@@ -449,6 +449,31 @@ bool StreamReader::delete_message(const std::string &stream, std::uint64_t seq) 
     return c.js && js_DeleteMsg(c.js, stream.c_str(), seq, nullptr, &jerr) == NATS_OK;
 }
 
+int StreamReader::terminate_in_durable(const std::string &stream, const std::string &durable,
+                                       const std::string &subject, int count) const
+{
+    Connection c(*this);
+    if (!c.js)
+        return 0;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream.c_str();
+    natsSubscription *sub = nullptr;
+    jsErrCode jerr{};
+    if (js_PullSubscribe(&sub, c.js, subject.c_str(), durable.c_str(), nullptr, &so, &jerr) != NATS_OK)
+        return 0;
+    int taken = 0;
+    natsMsgList list{};
+    if (natsSubscription_Fetch(&list, sub, count, 5000, &jerr) == NATS_OK) {
+        for (int i = 0; i < list.Count; ++i)
+            taken += natsMsg_Term(list.Msgs[i], nullptr) == NATS_OK ? 1 : 0;
+        natsMsgList_Destroy(&list);
+    }
+    natsConnection_Flush(c.nc);
+    natsSubscription_Destroy(sub); // (the durable consumer stays)
+    return taken;
+}
+
 bool StreamReader::delete_stream(const std::string &stream) const
 {
     Connection c(*this);

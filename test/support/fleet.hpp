@@ -88,6 +88,13 @@ struct StreamReader {
     // Deletes the message at `seq` (as a server that gave it up would lose
     // it); false when that failed.
     bool delete_message(const std::string &stream, std::uint64_t seq) const;
+    // Takes the first `count` messages of the durable pull consumer
+    // `durable` on `subject` (made as `mtalog-ship tail` makes it) and
+    // terminates them: the consumer never delivers them again and owes
+    // nothing for them, as a consumer whose servers lost its bookkeeping
+    // would. Returns how many it took.
+    int terminate_in_durable(const std::string &stream, const std::string &durable, const std::string &subject,
+                             int count) const;
     // Deletes the whole stream; false when that failed.
     bool delete_stream(const std::string &stream) const;
     // Makes a file-stored stream taking `subject` that keeps at most

@@ -689,14 +689,27 @@ TEST_CASE("ship tail state: each record once, across a save and a load; unused k
     CHECK(t.seen_before("n1", 7, 0, 10, 100)); // a copy
     CHECK_FALSE(t.seen_before("n2", 7, 0, 10, 100)); // another node's
     CHECK_FALSE(t.seen_before("n1", 8, 0, 10, 5));
+    // seen() asks without marking.
+    CHECK(t.seen("n1", 7, 3, 20));
+    CHECK_FALSE(t.seen("n1", 7, 20, 26)); // past what was seen
+    CHECK_FALSE(t.seen("n3", 7, 0, 10));
+    CHECK_FALSE(t.seen("n1", 9, 0, 10));
+    CHECK_FALSE(t.seen("n1", 9, 0, 10)); // still not: seen() marks nothing
     t.outputs["n1.attempt.log"] = 35;
+    t.checked = 123456789012ULL;
     REQUIRE_FALSE(t.save(dir / "state").has_value());
     auto loaded = TailState::load(dir / "state");
     REQUIRE(std::holds_alternative<TailState>(loaded));
     TailState back = std::get<TailState>(std::move(loaded));
     CHECK(back.outputs.at("n1.attempt.log") == 35);
+    CHECK(back.checked == 123456789012ULL);
     CHECK(back.seen_before("n1", 7, 10, 25, 100));
     CHECK(back.keys() == 3);
     CHECK(back.forget_unused(50) == 1);
     CHECK_FALSE(back.seen_before("n1", 8, 0, 10, 200)); // forgotten: new again
+    // A state an older tail wrote has no "checked": 0, checked from the start.
+    testing::write_file(dir / "old", R"({"version":1,"outputs":{},"seen":{}})");
+    auto old = TailState::load(dir / "old");
+    REQUIRE(std::holds_alternative<TailState>(old));
+    CHECK(std::get<TailState>(old).checked == 0);
 }
