@@ -39,8 +39,9 @@ again for everything acknowledged within reconcile_window.
   --help      this text
 
 Signals: SIGTERM or SIGINT stop after the records in flight are answered (up
-to ack_wait), with the cursor saved; SIGUSR1 prints the status line and
-rewrites state_dir/status.json at once. One shipper per state_dir: a second
+to ack_wait), with the cursor saved; SIGUSR1 and SIGHUP print the status line
+and rewrite state_dir/status.json at once (the config is read at start:
+restart to change it). One shipper per state_dir: a second
 (or an --audit beside a running shipper) refuses to start.
 
 tail reads the stream through the durable consumer NAME (default

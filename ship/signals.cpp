@@ -66,6 +66,7 @@ void install_signals()
     sigaction(SIGINT, &sa, nullptr);
     sa.sa_handler = on_status;
     sigaction(SIGUSR1, &sa, nullptr);
+    sigaction(SIGHUP, &sa, nullptr); // systemctl reload: there is nothing to reopen
     std::signal(SIGPIPE, SIG_IGN);
 }
 

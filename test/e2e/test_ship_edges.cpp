@@ -221,6 +221,11 @@ TEST_CASE("ship: status, metrics and lag stay live through an outage: not connec
     std::filesystem::remove(n.dir / "state/status.json");
     REQUIRE(::kill(shipper.pid(), SIGUSR1) == 0);
     CHECK(testing::wait_until([&] { return n.status().is_object(); }, 2s));
+    // So does SIGHUP (systemctl reload), which must not end the shipper.
+    std::filesystem::remove(n.dir / "state/status.json");
+    REQUIRE(::kill(shipper.pid(), SIGHUP) == 0);
+    CHECK(testing::wait_until([&] { return n.status().is_object(); }, 2s));
+    CHECK(shipper.running());
     n.cluster.start(0);
     CHECK(testing::wait_until([&] { return lag_zero(n) && reader.messages("MTALOG") == n.lines_in_files(); }, 60s));
     CHECK(shipper.stop(SIGTERM) == 0);
