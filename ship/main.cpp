@@ -57,7 +57,8 @@ none: records an earlier reader took and never acknowledged come again after
 its ack wait), on SIGTERM, or when its output is closed. Every 10 s, and
 before --idle-ms ends it, tail checks the headers the stream's leader holds
 against what it has seen, and reads from the stream and writes any record the
-durable consumer never delivered (servers can lose a consumer's bookkeeping).
+durable consumer never delivered (servers can lose a consumer's bookkeeping);
+not with --count.
 
 Exit status: 0 when stopped or caught up (tail: also when its output was
 closed); 1 on a config error, refused credentials, a stream that does not

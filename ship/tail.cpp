@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <nats/nats.h>
+#include <set>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -62,8 +63,9 @@ private:
     bool handle(natsMsgList &list, bool from_stream = false);
     // The check against the stream (tail_check.hpp): records the stream's
     // leader holds that the state has not seen are read from it and
-    // written. False when the output failed; `wrote`: records were written.
-    bool check_stream(bool &wrote);
+    // written.
+    enum class Checked { clean, wrote, unknown, failed }; // unknown: not now (said why); failed: the output
+    Checked check_stream();
     natsStatus consumer_info(jsConsumerInfo *&ci);
 
     const Settings &s_;
@@ -75,6 +77,7 @@ private:
     std::string subject_;
     std::string said_check_; // the last error of a check, said once until it changes
     jsErrCode jerr_ = static_cast<jsErrCode>(0);
+    std::set<std::uint64_t> recovered_;       // sequences the check wrote (the consumer may deliver them yet)
     Totals t_;
     int rc_ = 0;
 };
@@ -117,7 +120,9 @@ bool Tail::handle(natsMsgList &list, bool from_stream)
         if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id && parse_id(id, rid, &node)) {
             if (state_.seen_before(node, rid.key, rid.offset, rid.offset + data.size() + 1, now)) {
                 jsMsgMetaData *meta = nullptr;
-                const bool again = natsMsg_GetMetaData(&meta, m) == NATS_OK && meta->NumDelivered > 1;
+                // Delivered again, or late: after the check read it from the stream.
+                const bool again = natsMsg_GetMetaData(&meta, m) == NATS_OK &&
+                                   (meta->NumDelivered > 1 || recovered_.erase(meta->Sequence.Stream) > 0);
                 jsMsgMetaData_Destroy(meta);
                 ++(again ? t_.redelivered : t_.copies);
                 continue;
@@ -158,14 +163,13 @@ natsStatus Tail::consumer_info(jsConsumerInfo *&ci)
     return js_GetConsumerInfo(&ci, link_.js(), s_.stream.c_str(), o_.durable.c_str(), nullptr, &jerr_);
 }
 
-bool Tail::check_stream(bool &wrote)
+Tail::Checked Tail::check_stream()
 {
-    wrote = false;
     const auto say_once = [&](const std::string &e) {
         if (e != said_check_)
             say("tail: cannot check the stream now (" + e + "); checking again later");
         said_check_ = e;
-        return true;
+        return Checked::unknown;
     };
     // The stream's state first: with the consumer owing nothing after it,
     // every record up to its last sequence has come.
@@ -188,9 +192,13 @@ bool Tail::check_stream(bool &wrote)
     const std::uint64_t from = std::max(state_.checked + 1, st.first_seq);
     const std::uint64_t until = owed == 0 ? st.last_seq : std::min(st.last_seq, floor);
     if (until < from)
-        return true;
+        return Checked::clean;
     UnseenRecords unseen;
-    if (auto e = find_unseen(link_.js(), link_.nc(), s_.stream, subject_, st, from, until, state_, kMaxRecovered, unseen))
+    // Messages older than --forget-after are not compared: the state may
+    // have forgotten their files, and would take them for new.
+    const std::int64_t since_ns = (unix_now() - o_.forget_after_s) * 1000000000LL;
+    if (auto e = find_unseen(link_.js(), link_.nc(), s_.stream, subject_, st, from, until, since_ns, state_,
+                             kMaxRecovered, unseen))
         return say_once(*e);
     said_check_.clear();
     std::vector<natsMsg *> msgs;
@@ -210,25 +218,26 @@ bool Tail::check_stream(bool &wrote)
         }
         msgs.push_back(m);
     }
+    const long long before = t_.recovered;
     if (!msgs.empty()) {
+        for (const std::uint64_t seq : unseen.seqs)
+            recovered_.insert(seq);
         natsMsgList list{msgs.data(), static_cast<int>(msgs.size())};
-        const long long before = t_.recovered;
         const bool ok = handle(list, true);
         release();
         if (!ok)
-            return false;
+            return Checked::failed;
         say("tail: " + std::to_string(t_.recovered - before) + " record(s) the stream holds (sequences " +
             std::to_string(unseen.seqs.front()) + " to " + std::to_string(unseen.seqs.back()) +
             ") never came through the durable consumer \"" + o_.durable + "\": read from the stream's leader and written");
-        wrote = t_.recovered > before;
     }
     state_.checked = unseen.until;
     if (auto e = state_.save(state_path_)) {
         say("error: " + *e);
         rc_ = 1;
-        return false;
+        return Checked::failed;
     }
-    return true;
+    return t_.recovered > before ? Checked::wrote : Checked::clean;
 }
 
 int Tail::run()
@@ -312,10 +321,9 @@ int Tail::run()
     // which ends the read early by design).
     const auto check_due = [&](bool now) {
         if (o_.count >= 0 || (!now && Clock::now() - last_check < kCheckEvery))
-            return 0;
+            return Checked::clean;
         last_check = Clock::now();
-        bool wrote = false;
-        return check_stream(wrote) ? (wrote ? 1 : 0) : -1;
+        return check_stream();
     };
     bool said_owed = false;
     while (!stop_requested() && (o_.count < 0 || t_.written < o_.count)) {
@@ -346,7 +354,7 @@ int Tail::run()
         if (st != NATS_OK || list.Count < batch)
             (void)link_.flush(1000); // what the server sent late is in before the next look
         if (st == NATS_TIMEOUT) {
-            if (check_due(false) < 0)
+            if (check_due(false) == Checked::failed)
                 break;
             if (o_.idle_ms >= 0 && Clock::now() - last_record >= std::chrono::milliseconds(o_.idle_ms)) {
                 // Idle, unless the durable still has records for a reader:
@@ -372,10 +380,12 @@ int Tail::run()
                 if (owed == 0) {
                     // Checked against the stream before it ends: what the
                     // check found and wrote makes it go on.
-                    if (const int checked = check_due(true); checked != 0) {
-                        if (checked < 0)
+                    // Not knowing is not idle either: asked again.
+                    if (const Checked checked = check_due(true); checked != Checked::clean) {
+                        if (checked == Checked::failed)
                             break;
-                        last_record = Clock::now();
+                        if (checked == Checked::wrote)
+                            last_record = Clock::now();
                         continue;
                     }
                     say("idle for " + std::to_string(o_.idle_ms) + " ms and the durable consumer owes nothing: ending");
@@ -396,7 +406,7 @@ int Tail::run()
         }
         const bool ok = handle(list);
         natsMsgList_Destroy(&list);
-        if (!ok || check_due(false) < 0)
+        if (!ok || check_due(false) == Checked::failed)
             break;
         last_record = Clock::now();
     }

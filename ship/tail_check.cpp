@@ -1,14 +1,17 @@
 #include "tail_check.hpp"
 
+#include <atomic>
 #include <cstdlib>
 
 #include "record_id.hpp"
+#include "signals.hpp"
 
 namespace mtalog::ship {
 
 std::optional<std::string> find_unseen(jsCtx *js, natsConnection *nc, const std::string &stream,
                                        const std::string &subject, const StreamState &state, std::uint64_t from,
-                                       std::uint64_t until, const TailState &seen, std::size_t limit,
+                                       std::uint64_t until, std::int64_t since_ns, const TailState &seen,
+                                       std::size_t limit,
                                        UnseenRecords &out)
 {
     out = UnseenRecords{};
@@ -22,9 +25,15 @@ std::optional<std::string> find_unseen(jsCtx *js, natsConnection *nc, const std:
     read.nc = nc;
     read.on_server = state.replicas > 1 ? state.leader : ""; // (one replica: its info names no server)
     read.replicas = state.replicas;
+    // The read ends early once `limit` are listed (the rest is the next
+    // check's), or on SIGTERM.
+    std::atomic<bool> stop{false};
+    read.stop = &stop;
     bool full = false;
     auto error = read_stream(js, read, [&](natsMsg *m, std::uint64_t seq) {
-        if (full || seq > until)
+        if (stop_requested())
+            stop = true;
+        if (stop || seq > until)
             return;
         ++out.messages;
         const char *id = nullptr, *size = nullptr;
@@ -35,13 +44,23 @@ std::optional<std::string> find_unseen(jsCtx *js, natsConnection *nc, const std:
             return; // not a record of mtalog-ship's: nothing to compare it with
         if (seen.seen(node, rid.key, rid.offset, rid.offset + std::strtoull(size, nullptr, 10) + 1))
             return;
+        jsMsgMetaData *meta = nullptr;
+        const bool old = natsMsg_GetMetaData(&meta, m) == NATS_OK && meta->Timestamp < since_ns;
+        jsMsgMetaData_Destroy(meta);
+        if (old)
+            return;
         if (out.seqs.size() == limit) {
             full = true;
+            stop = true;
             out.until = seq - 1;
             return;
         }
         out.seqs.push_back(seq);
     });
+    if (error && stop && full && !stop_requested())
+        error.reset(); // ended at the limit: checked through out.until
+    else if (error && stop)
+        error = "stopped";
     if (!error && !read.on_server.empty()) {
         // What a replica that is no longer the leader holds is not what the
         // stream holds.

@@ -30,11 +30,14 @@ struct UnseenRecords {
 
 // Reads the headers of sequences [from, until] matching `subject` from
 // `stream`'s leader (`state` as stream_state() gave it), and lists those
-// that carry a record id `seen` has not seen; stops once `limit` are listed.
-// An error text when the read failed or the leader changed during it.
+// stored at `since_ns` (unix nanoseconds) or later that carry a record id
+// `seen` has not seen; stops once `limit` are listed
+// (`until` then ends before the first one left out). An error text when the
+// read failed, a stop was requested, or the leader changed during it.
 std::optional<std::string> find_unseen(jsCtx *js, natsConnection *nc, const std::string &stream,
                                        const std::string &subject, const StreamState &state, std::uint64_t from,
-                                       std::uint64_t until, const TailState &seen, std::size_t limit,
+                                       std::uint64_t until, std::int64_t since_ns, const TailState &seen,
+                                       std::size_t limit,
                                        UnseenRecords &out);
 
 } // namespace mtalog::ship
