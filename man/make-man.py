@@ -5,21 +5,24 @@ page and --help (or the option table of docs/configuration.md) cannot drift:
   make-man.py help NAME SECTION VERSION PROGRAM OUT   (runs PROGRAM --help)
   make-man.py conf NAME SECTION VERSION PROGRAM OUT   (runs mtalog-options)
 
-A PROGRAM that is not executable is read as the text it would print.
-
 `help`: the --help text: its first block is the synopsis; indented lines
 starting with '-' are options (description after two spaces or on the lines
-below); a paragraph starting "Options:" heads the option list; "Signals:" and
-"Exit status:" start sections of their own; other paragraphs describe.
+below); a paragraph starting "Options:" (or "X options:", a subsection)
+heads an option list; "Signals:" and "Exit status:" start sections of their
+own; other paragraphs describe.
 `conf`: the Markdown option table mtalog-options prints (docs/configuration.md
 embeds the same table), one entry per option.
 """
+import datetime
 import os
 import re
 import subprocess
 import sys
 
-DATE = "2026-12-07"
+# The page's date: SOURCE_DATE_EPOCH (reproducible builds; scripts/package
+# sets it from packaging/changelog), else today.
+DATE = (datetime.datetime.fromtimestamp(int(os.environ["SOURCE_DATE_EPOCH"]), datetime.timezone.utc).date()
+        if os.environ.get("SOURCE_DATE_EPOCH") else datetime.date.today()).isoformat()
 
 # What --help does not say: per page, its one-line name, and the sections
 # after the generated ones.
@@ -135,31 +138,35 @@ def from_help(name, section, version, text):
     for line in usage:
         out.append(roff(line[lead:] if line[:lead].isspace() or line is usage[0] else line.strip()))
     out.append(".fi")
-    # Described first, then the options, then the named sections, each in
-    # the order --help has them.
-    described, options, named_sections = [], [], []
+    # Described first, then the options (groups headed "X options:" as
+    # subsections), then the named sections, each in the order --help has them.
+    described, option_groups, named_sections = [], [], []
     for block in blocks:
-        named = re.match(r"^(Options|Signals|Exit status):\s*(.*)$", block[0])
-        if named and named.group(1) == "Options":
-            rest = block[1:] if not named.group(2) else [named.group(2)] + block[1:]
+        group = re.match(r"^(?:(\S+) )?[Oo]ptions:\s*(.*)$", block[0])
+        named = re.match(r"^(Signals|Exit status):\s*(.*)$", block[0])
+        if group:
+            rest = block[1:] if not group.group(2) else [group.group(2)] + block[1:]
             listed = option_list(rest)
             if listed is None:
-                raise SystemExit("make-man: %s: an Options: paragraph that is not an option list" % name)
-            options.extend(listed)
+                raise SystemExit("make-man: %s: an options paragraph that is not an option list" % name)
+            option_groups.append((group.group(1), listed))
         elif named:
             named_sections.append((named.group(1).upper(),
                                    " ".join([named.group(2)] + [l.strip() for l in block[1:]]).strip()))
         elif option_list(block) is not None:
-            options.extend(option_list(block))
+            option_groups.append((None, option_list(block)))
         else:
             described.append(" ".join(l.strip() for l in block))
     out.append(".SH DESCRIPTION")
     for para in described:
         out.append(".PP")
         out.append(roff(para))
-    if options:
+    if option_groups:
         out.append(".SH OPTIONS")
-        write_options(out, options)
+        for title, listed in option_groups:
+            if title:
+                out.append('.SS "%s options"' % roff(title))
+            write_options(out, listed)
     for title, para in named_sections:
         out.append('.SH "%s"' % title)
         out.append(".PP")
@@ -207,15 +214,11 @@ def main(argv):
     if len(argv) != 7 or argv[1] not in ("help", "conf"):
         raise SystemExit(__doc__)
     kind, name, section, version, source, target = argv[1:]
-    if os.access(source, os.X_OK):
-        run = subprocess.run([source, "--help"] if kind == "help" else [source], capture_output=True, text=True,
-                             check=False)
-        if run.returncode != 0 or not run.stdout:
-            raise SystemExit("make-man: %s exited %d: %s" % (source, run.returncode, run.stderr))
-        text = run.stdout
-    else:
-        with open(source, encoding="utf-8") as f:
-            text = f.read()
+    run = subprocess.run([source, "--help"] if kind == "help" else [source], capture_output=True, text=True,
+                         check=False)
+    if run.returncode != 0 or not run.stdout:
+        raise SystemExit("make-man: %s exited %d: %s" % (source, run.returncode, run.stderr))
+    text = run.stdout
     page = from_help(name, section, version, text) if kind == "help" else from_options(name, section, version, text)
     with open(target, "w", encoding="utf-8") as f:
         f.write(page)

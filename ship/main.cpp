@@ -58,7 +58,18 @@ its ack wait), on SIGTERM, or when its output is closed. Every 10 s, and
 before --idle-ms ends it, tail checks the headers the stream's leader holds
 against what it has seen, and reads from the stream and writes any record the
 durable consumer never delivered (servers can lose a consumer's bookkeeping);
-not with --count.
+not with --count. SIGHUP stops tail like SIGTERM.
+
+tail options:
+  --durable NAME      the durable consumer (default mtalog-tail)
+  --subject SUBJECT   only these subjects (default <subject_prefix>.>)
+  --out-dir DIR       one file per node and type in DIR, not standard output
+  --state FILE        what tail has written (default DIR/.tail-NAME.state, or
+                      state_dir/tail-NAME.state)
+  --count N           end after N records
+  --idle-ms MS        end after MS without a record, once nothing is owed
+  --forget-after DURATION
+                      forget files not seen for that long (default 30d)
 
 Exit status: 0 when stopped or caught up (tail: also when its output was
 closed); 1 on a config error, refused credentials, a stream that does not

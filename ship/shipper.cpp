@@ -262,7 +262,7 @@ int Shipper::work()
 
 int run_shipper(const Settings &settings, const RunOptions &options)
 {
-    install_signals();
+    install_signals(Hangup::status);
     int rc = 0;
     {
         Shipper shipper(settings, options);

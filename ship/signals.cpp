@@ -56,7 +56,7 @@ void install_crash_report() {}
 
 } // namespace
 
-void install_signals()
+void install_signals(Hangup hangup)
 {
     install_crash_report();
     struct sigaction sa {};
@@ -64,9 +64,12 @@ void install_signals()
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGINT, &sa, nullptr);
+    if (hangup == Hangup::stop)
+        sigaction(SIGHUP, &sa, nullptr);
     sa.sa_handler = on_status;
     sigaction(SIGUSR1, &sa, nullptr);
-    sigaction(SIGHUP, &sa, nullptr); // systemctl reload: there is nothing to reopen
+    if (hangup == Hangup::status)
+        sigaction(SIGHUP, &sa, nullptr); // systemctl reload: there is nothing to reopen
     std::signal(SIGPIPE, SIG_IGN);
 }
 

@@ -428,7 +428,7 @@ int Tail::run()
 
 int run_tail(const Settings &settings, const TailOptions &options)
 {
-    install_signals();
+    install_signals(Hangup::stop);
     const int rc = Tail(settings, options).run();
     // Everything is written and acknowledged: the process ends here without
     // tearing libnats down (its teardown at exit crashed now and then; the

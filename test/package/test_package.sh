@@ -25,7 +25,7 @@ for f in usr/bin/mtacore usr/bin/mtalog-ship etc/mtalog/mtacore.conf etc/mtalog/
 done
 module=$(cd "$root" && find usr/lib -name mtalog.so)
 [ -n "$module" ] || fail "the package has no mtalog.so"
-conffiles=$(dpkg-deb -f "$deb" Package >/dev/null; dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)
+conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)
 for f in /etc/mtalog/mtacore.conf /etc/mtalog/ship.conf /etc/logrotate.d/mtalog; do
   grep -qx "$f" <<<"$conffiles" || fail "$f is not a conffile"
 done
@@ -55,10 +55,13 @@ for page in man8/mtacore.8.gz man8/mtalog-ship.8.gz man5/mtalog.conf.5.gz; do
   warnings=$(MANWIDTH=80 man --warnings -l "$root/usr/share/man/$page" 2>&1 >/dev/null || true)
   [ -z "$warnings" ] || fail "man -l $page warns: $warnings"
 done
+# Each option --help names has its entry under OPTIONS (an indented line
+# starting with it), not only a mention in the synopsis.
 for prog in mtacore mtalog-ship; do
-  text=$(MANWIDTH=200 man -l "$root/usr/share/man/man8/$prog.8.gz" 2>/dev/null | col -b)
+  options=$(MANWIDTH=200 man -l "$root/usr/share/man/man8/$prog.8.gz" 2>/dev/null | col -b |
+    sed -n '/^OPTIONS/,/^[A-Z]/p')
   for opt in $("$root/usr/bin/$prog" --help | grep -oE '(^|[ [])--[a-z][a-z-]+' | tr -d ' [' | sort -u); do
-    grep -q -- "$opt" <<<"$text" || fail "man $prog lacks $opt, which --help names"
+    grep -qE -- "^ +(-[a-zA-Z], )?$opt( |$)" <<<"$options" || fail "man $prog has no OPTIONS entry for $opt, which --help names"
   done
 done
 conf_text=$(MANWIDTH=200 man -l "$root/usr/share/man/man5/mtalog.conf.5.gz" 2>/dev/null | col -b)
@@ -87,21 +90,49 @@ echo "== installed with dpkg -i (CI=true)"
 if dpkg-query -W -f='${Status}' mtalog 2>/dev/null | grep -q 'install ok installed'; then
   fail "a package mtalog is installed already: this test installs and purges its own"
 fi
-trap 'dpkg --purge mtalog >/dev/null 2>&1 || true; rm -rf "$root"' EXIT
-dpkg -i "$deb" || fail "dpkg -i"
+logdir_was_there=$([ -e /var/log/mtalog ] && echo 1 || echo 0)
+cleanup() {
+  dpkg --purge mtalog >/dev/null 2>&1 || true
+  [ "$logdir_was_there" = 1 ] || rm -rf /var/log/mtalog
+  rm -rf "$root"
+}
+trap cleanup EXIT
+# apt-get, not dpkg -i: it installs what the package depends on.
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$(realpath "$deb")" >/dev/null || fail "apt-get install"
 getent passwd mtalog-ship >/dev/null || fail "no system user mtalog-ship"
 id -nG mtalog-ship | tr ' ' '\n' | grep -qx adm || fail "mtalog-ship is not in the group adm"
-[ "$(stat -c '%G %a' /var/log/mtalog)" = "adm 2750" ] || fail "/var/log/mtalog is not adm 2750: $(stat -c '%G %a' /var/log/mtalog)"
-man -w mtalog-ship >/dev/null || fail "man mtalog-ship finds nothing"
-man -w 5 mtalog.conf >/dev/null || fail "man 5 mtalog.conf finds nothing"
+if [ "$logdir_was_there" = 0 ]; then
+  [ "$(stat -c '%U:%G %a' /var/log/mtalog)" = "root:adm 2750" ] ||
+    fail "/var/log/mtalog is not root:adm 2750: $(stat -c '%U:%G %a' /var/log/mtalog)"
+fi
+# Man pages where man finds them, unless this image leaves them out.
+if grep -qs '^path-exclude=/usr/share/man' /etc/dpkg/dpkg.cfg.d/*; then
+  echo "(man -w skipped: dpkg excludes /usr/share/man on this machine)"
+else
+  man -w mtalog-ship >/dev/null || fail "man mtalog-ship finds nothing"
+  man -w 5 mtalog.conf >/dev/null || fail "man 5 mtalog.conf finds nothing"
+fi
 systemd-analyze verify /lib/systemd/system/mtalog-ship.service || fail "systemd-analyze verify (installed)"
 /usr/bin/mtacore --config /etc/mtalog/mtacore.conf --check || fail "installed mtacore --check"
-/usr/bin/mtalog-ship --check /etc/mtalog/ship.conf || fail "installed mtalog-ship --check"
-su -s /bin/sh mtalog-ship -c 'test -r /etc/mtalog/ship.conf' || fail "mtalog-ship cannot read its config"
-dpkg --purge mtalog || fail "dpkg --purge"
+# The installed mtacore writes its example's files (0640, the group adm
+# through the setgid directory) and the service's user reads them, and its
+# config, as the service would.
+/usr/bin/mtacore --config /etc/mtalog/mtacore.conf --generate 200 --quiet || fail "installed mtacore --generate"
+if [ "$logdir_was_there" = 0 ]; then
+  [ "$(stat -c '%G %a' /var/log/mtalog/attempt.log)" = "adm 640" ] ||
+    fail "attempt.log is not adm 640: $(stat -c '%G %a' /var/log/mtalog/attempt.log)"
+  su -s /bin/sh mtalog-ship -c 'head -n 1 /var/log/mtalog/attempt.log' | grep -q '"type":"attempt"' ||
+    fail "the user mtalog-ship cannot read /var/log/mtalog/attempt.log"
+fi
+su -s /bin/sh mtalog-ship -c '/usr/bin/mtalog-ship --check /etc/mtalog/ship.conf' >/dev/null ||
+  fail "mtalog-ship --check, as the user mtalog-ship"
+# The state the service would leave, for purge to remove.
+install -d -o mtalog-ship -g mtalog-ship -m 0750 /var/lib/mtalog-ship
+echo '{}' >/var/lib/mtalog-ship/cursor.json
+dpkg --purge mtalog >/dev/null || fail "dpkg --purge"
 ! getent passwd mtalog-ship >/dev/null || fail "the user mtalog-ship is still there after purge"
 for f in /usr/bin/mtacore /usr/bin/mtalog-ship /etc/mtalog/ship.conf /lib/systemd/system/mtalog-ship.service \
          /var/lib/mtalog-ship; do
   [ ! -e "$f" ] || fail "$f is still there after purge"
 done
-echo "dpkg -i: user mtalog-ship (group adm), unit verified, programs ran; purged: nothing left"
+echo "installed: user mtalog-ship (group adm) reads the records the installed mtacore wrote; unit verified; purged: nothing left"
