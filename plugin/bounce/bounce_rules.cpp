@@ -121,6 +121,25 @@ Location at_word(const mtacfg::Option &opt, std::string_view word)
 
 const std::vector<std::string> kRuleOptions{"class", "status", "code", "text"};
 
+// A rule's `status` or `code` list: each word parsed by `parse` into `out`;
+// an error points at the first word that is not one (`what`, `form`), or
+// at an empty list (`list`).
+template <typename Pattern, typename Parse>
+std::optional<ConfigError> parse_list(const mtacfg::Option &opt, const std::string &rule, Parse parse,
+                                      const char *what, const char *list, const char *form,
+                                      std::vector<Pattern> &out)
+{
+    for (const std::string_view w : words(opt.value)) {
+        const std::optional<Pattern> p = parse(w);
+        if (!p)
+            return ConfigError{at_word(opt, w), std::string("bad ") + what + " '" + std::string(w) + "': " + form};
+        out.push_back(*p);
+    }
+    if (out.empty())
+        return ConfigError{opt.value_where, std::string("empty ") + list + " list in bounce rule \"" + rule + "\""};
+    return std::nullopt;
+}
+
 bool local_part_char(char c) noexcept
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
@@ -286,25 +305,13 @@ std::optional<ConfigError> BounceRules::Compiled::add_block(const mtacfg::Block 
             rule.klass = *row;
             has_class = true;
         } else if (name == "status") {
-            for (const std::string_view w : words(opt.value)) {
-                const auto p = parse_status(w);
-                if (!p)
-                    return ConfigError{at_word(opt, w), "bad enhanced status '" + std::string(w) +
-                                                            "': class.subject.detail, class 2, 4 or 5, e.g. 5.1.1 or 5.7.*"};
-                rule.statuses.push_back(*p);
-            }
-            if (rule.statuses.empty())
-                return ConfigError{opt.value_where, "empty status list in bounce rule \"" + rule.name + "\""};
+            if (auto error = parse_list(opt, rule.name, parse_status, "enhanced status", "status",
+                                        "class.subject.detail, class 2, 4 or 5, e.g. 5.1.1 or 5.7.*", rule.statuses))
+                return error;
         } else if (name == "code") {
-            for (const std::string_view w : words(opt.value)) {
-                const auto p = parse_code(w);
-                if (!p)
-                    return ConfigError{at_word(opt, w), "bad reply code '" + std::string(w) +
-                                                            "': three digits 200 to 599, x for any digit, e.g. 550 or 45x"};
-                rule.codes.push_back(*p);
-            }
-            if (rule.codes.empty())
-                return ConfigError{opt.value_where, "empty code list in bounce rule \"" + rule.name + "\""};
+            if (auto error = parse_list(opt, rule.name, parse_code, "reply code", "code",
+                                        "three digits 200 to 599, x for any digit, e.g. 550 or 45x", rule.codes))
+                return error;
         } else if (name == "text") {
             if (auto error = add_text(rule, opt))
                 return error;

@@ -68,6 +68,10 @@ TEST_CASE("bounce rules: every error names file:line:column and what is wrong", 
         "rules.conf:3:19: bad enhanced status '5.1'"));
     CHECK(error_of("Bounce_Rule \"a\" {\n  class = 10\n  code = \"550 65x\"\n}\n").starts_with(
         "rules.conf:3:15: bad reply code '65x'"));
+    CHECK(error_of("Bounce_Rule \"a\" {\n  class = 10\n  status = \"  \"\n}\n") ==
+          "rules.conf:3:13: empty status list in bounce rule \"a\"");
+    CHECK(error_of("Bounce_Rule \"a\" {\n  class = 10\n  code = \"\"\n}\n") ==
+          "rules.conf:3:11: empty code list in bounce rule \"a\"");
     // A regular expression's error points into the pattern.
     const std::string bad_regex = error_of("Bounce_Rule \"a\" {\n  class = 10\n  text = 'user (unknown'\n}\n");
     CHECK(bad_regex.starts_with("rules.conf:3:11: bad regular expression in bounce rule \"a\": missing ): user (unknown"));
