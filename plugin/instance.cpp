@@ -95,7 +95,8 @@ std::optional<std::string> Instance::start()
     try {
         cache_binding_texts(format_ctx_, kCachedBindingSlots);
         batcher_ = std::make_unique<Batcher>(settings_, diag_);
-        pool_ = std::make_shared<spdlog::details::thread_pool>(batcher_->queue_slots(settings_.files.size()), 1);
+        pool_ = std::make_shared<spdlog::details::thread_pool>(batcher_->queue_slots(settings_.files.size()), 1,
+                                                               [] { name_thread("mtalog-writer"); });
         batcher_->attach(pool_);
         if (settings_.compress != mtacfg::Compression::none)
             compressor_ = std::make_unique<Compressor>(settings_.compress, diag_);
@@ -144,7 +145,7 @@ std::optional<std::string> Instance::start()
             route_[static_cast<std::size_t>(kind)] = index ? files_[*index].get() : nullptr;
         }
         write_metrics(); // the file exists from the start
-        flusher_ = std::thread([this] { flusher_loop(); });
+        flusher_ = std::thread([this] { name_thread("mtalog-flush"); flusher_loop(); });
         started_ = true;
         started_before_ = true;
     } catch (const std::exception &e) {
