@@ -4,7 +4,10 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <set>
+#include <thread>
 #include <sys/stat.h>
 
 #include "counters.hpp"
@@ -43,6 +46,33 @@ TEST_CASE("the built mtalog.so loads through Boost.DLL and writes all three reco
           std::vector<std::string>{"1700000000@@@@C@example.com@@default@default@0@1024@CONN_ERROR_SOCKET"});
     CHECK(testing::read_lines(dir / "p.log") ==
           std::vector<std::string>{"1700000000@00/01-00001-5F000000@@@P@example.com@0@default@default@0@0@@@"});
+}
+
+TEST_CASE("the module's threads carry its name: mtalog-writer and mtalog-flush", "[module]")
+{
+    const auto names = [] {
+        std::multiset<std::string> out;
+        for (const auto &task : std::filesystem::directory_iterator("/proc/self/task")) {
+            std::string comm = testing::read_file(task.path() / "comm");
+            out.insert(comm.substr(0, comm.find('\n')));
+        }
+        return out;
+    };
+    const auto before = names();
+    testing::TempDir dir;
+    testing::Harness h(dir, "mainlog = \"" + dir / "m.log" + "\"");
+    REQUIRE(h.error().empty());
+    // (Each thread names itself once it runs: up to 5 s.)
+    bool named = false;
+    for (int i = 0; i < 100 && !named; ++i) {
+        const auto running = names();
+        named = running.count("mtalog-writer") == before.count("mtalog-writer") + 1 &&
+                running.count("mtalog-flush") == before.count("mtalog-flush") + 1;
+        if (!named)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK(named);
+    h.stop();
 }
 
 TEST_CASE("log files are created with exactly the configured mode, whatever the umask", "[module]")
