@@ -13,10 +13,13 @@
 
 namespace mtalog {
 
-// Names the calling thread (at most 15 bytes show), so that top -H, ps -L
-// and the idle bench tell the module's threads from the MTA's.
-inline void name_thread(const char *name) noexcept
+// Names the calling thread, so that top -H, ps -L and the idle bench tell
+// the module's threads from the MTA's. Linux takes at most 15 bytes (a
+// longer name is refused, not cut): checked at compile time.
+template <std::size_t N>
+inline void name_thread(const char (&name)[N]) noexcept
 {
+    static_assert(N <= 16, "a thread name has at most 15 bytes");
     (void)pthread_setname_np(pthread_self(), name);
 }
 

@@ -184,7 +184,10 @@ std::string Compressor::compress_into_place(const std::string &path, mtacfg::Com
 }
 
 Compressor::Compressor(mtacfg::Compression kind, const Diagnostics &diag)
-    : kind_(kind), diag_(diag), thread_([this] { run(); })
+    : kind_(kind), diag_(diag), thread_([this] {
+          name_thread("mtalog-compress");
+          run();
+      })
 {
 }
 

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <set>
+#include <map>
 #include <thread>
 #include <sys/stat.h>
 
@@ -50,24 +50,28 @@ TEST_CASE("the built mtalog.so loads through Boost.DLL and writes all three reco
 
 TEST_CASE("the module's threads carry its name: mtalog-writer and mtalog-flush", "[module]")
 {
-    const auto names = [] {
-        std::multiset<std::string> out;
-        for (const auto &task : std::filesystem::directory_iterator("/proc/self/task")) {
-            std::string comm = testing::read_file(task.path() / "comm");
-            out.insert(comm.substr(0, comm.find('\n')));
+    // Thread id -> name, from /proc (a thread joined a moment ago may still be listed).
+    const auto threads = [] {
+        std::map<std::string, std::string> out;
+        std::error_code ec;
+        for (const auto &task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+            const std::string comm = testing::read_file(task.path() / "comm");
+            out[task.path().filename().string()] = comm.substr(0, comm.find('\n'));
         }
         return out;
     };
-    const auto before = names();
+    const auto before = threads();
     testing::TempDir dir;
     testing::Harness h(dir, "mainlog = \"" + dir / "m.log" + "\"");
     REQUIRE(h.error().empty());
-    // (Each thread names itself once it runs: up to 5 s.)
+    // A new thread of each name (each names itself once it runs: up to 5 s).
+    const auto has_new = [&](const std::map<std::string, std::string> &now, const std::string &name) {
+        return std::any_of(now.begin(), now.end(), [&](const auto &t) { return t.second == name && !before.count(t.first); });
+    };
     bool named = false;
     for (int i = 0; i < 100 && !named; ++i) {
-        const auto running = names();
-        named = running.count("mtalog-writer") == before.count("mtalog-writer") + 1 &&
-                running.count("mtalog-flush") == before.count("mtalog-flush") + 1;
+        const auto now = threads();
+        named = has_new(now, "mtalog-writer") && has_new(now, "mtalog-flush");
         if (!named)
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
