@@ -64,15 +64,15 @@ std::variant<TailState, std::string> TailState::load(const std::string &path)
 
 std::optional<std::string> TailState::save(const std::string &path) const
 {
-    nlohmann::json seen = nlohmann::json::object();
+    nlohmann::json seen_json = nlohmann::json::object();
     for (const auto &[node, per_key] : seen_)
         for (const auto &[key, s] : per_key) {
             nlohmann::json ranges = nlohmann::json::array();
             for (const auto &[a, b] : s.ranges.ranges())
                 ranges.push_back({a, b});
-            seen[node][key_text(key)] = {{"used", s.used}, {"ranges", ranges}};
+            seen_json[node][key_text(key)] = {{"used", s.used}, {"ranges", ranges}};
         }
-    const nlohmann::json j = {{"version", 1}, {"outputs", outputs}, {"checked", checked}, {"seen", seen}};
+    const nlohmann::json j = {{"version", 1}, {"outputs", outputs}, {"checked", checked}, {"seen", seen_json}};
     try {
         return write_atomically(path, j.dump(0, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", true);
     } catch (const std::exception &e) {
